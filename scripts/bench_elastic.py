@@ -1,0 +1,112 @@
+"""Benchmark: elastic supernet forward+backward vs the exported static subnet.
+
+For each space (default 2-D OFA space at 128 px, batch 32; MNIST-1D space at 40
+samples, batch 128) and each arch (largest, smallest, 3 random), times
+``supernet(x, arch)`` and ``supernet.extract(arch)`` forward+backward, interleaved, and
+reports the median ratio elastic / static (target <= 1.10). Also times one full
+sandwich step (4 archs forward+backward, optimizer step). Writes JSON.
+
+    python scripts/bench_elastic.py [--repeats 10] [--threads 2] [--out bench_results/bench_elastic.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from supernet.registry import build_supernet, space_config
+from supernet.runs import atomic_write_json
+from supernet.training import TrainConfig, make_optimizer, train_step
+from supernet.sampling import step_archs
+
+CASES = [("ofa", 128, 32), ("mnist1d", 40, 128)]
+
+
+def fwd_bwd(fn, x):
+    fn(x).float().square().mean().backward()
+
+
+def time_pair(supernet, arch, x, repeats: int) -> tuple[list[float], list[float]]:
+    """Interleaved timings (seconds) of elastic and static forward+backward."""
+    static = supernet.extract(arch).train()
+    elastic = lambda inp: supernet(inp, arch)
+    for _ in range(2):  # warm-up
+        fwd_bwd(elastic, x)
+        fwd_bwd(static, x)
+    t_elastic, t_static = [], []
+    for _ in range(repeats):
+        for fn, sink in ((elastic, t_elastic), (static, t_static)):
+            supernet.zero_grad(set_to_none=True)
+            static.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            fwd_bwd(fn, x)
+            sink.append(time.perf_counter() - start)
+    return t_elastic, t_static
+
+
+def time_sandwich(supernet, x, y, repeats: int) -> float:
+    cfg = TrainConfig(num_random=2)
+    opt = make_optimizer(supernet, cfg)
+    times = []
+    for step in range(repeats + 1):
+        archs = step_archs(supernet.space, "sandwich", cfg.num_random, 0, step)
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        train_step(supernet, cfg, x, y, archs, step)
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def bench_case(variant: str, resolution: int, batch: int, repeats: int) -> dict:
+    torch.manual_seed(0)
+    cfg = space_config("mobilenet", variant, num_classes=10)
+    supernet = build_supernet("mobilenet", cfg).train()
+    space = supernet.space
+    rng = np.random.default_rng(0)
+    archs = {"largest": space.largest(), "smallest": space.smallest()}
+    archs.update({f"random{i}": space.sample(rng) for i in range(3)})
+    rows = []
+    for name, arch in archs.items():
+        if variant == "ofa":
+            arch = arch.replace(r=resolution)  # time every arch at the stated resolution
+        x = torch.randn((batch, cfg.in_channels) + (arch["r"],) * cfg.ndim)
+        te, ts = time_pair(supernet, arch, x, repeats)
+        ratio = statistics.median(a / b for a, b in zip(te, ts))
+        rows.append({"arch": name, "resolution": arch["r"], "elastic_ms": 1e3 * statistics.median(te),
+                     "static_ms": 1e3 * statistics.median(ts), "ratio": ratio, "mflops": supernet.flops(arch) / 1e6})
+    x = torch.randn((batch, cfg.in_channels) + (resolution,) * cfg.ndim)
+    y = torch.randint(0, 10, (batch,))
+    sandwich_ms = 1e3 * time_sandwich(supernet, x, y, max(3, repeats // 2))
+    return {"space": f"mobilenet/{variant}", "batch": batch, "input": resolution, "archs": rows,
+            "max_ratio": max(r["ratio"] for r in rows), "sandwich_step_ms": sandwich_ms}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="bench_results/bench_elastic.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    results = {"torch": torch.__version__, "threads": args.threads, "machine": platform.processor() or platform.machine(),
+               "target_max_ratio": 1.10, "cases": [bench_case(*case, args.repeats) for case in CASES]}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out, results)
+    for case in results["cases"]:
+        print(f"{case['space']}  batch {case['batch']}  sandwich step {case['sandwich_step_ms']:.1f} ms")
+        for r in case["archs"]:
+            print(f"  {r['arch']:<9} r={r['resolution']:<4} {r['mflops']:8.1f} MMACs  elastic {r['elastic_ms']:8.2f} ms"
+                  f"  static {r['static_ms']:8.2f} ms  ratio {r['ratio']:.3f}")
+        print(f"  max ratio {case['max_ratio']:.3f} (target <= 1.10)")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

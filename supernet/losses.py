@@ -1,0 +1,75 @@
+"""Distillation losses: AlphaNet's adaptive alpha-divergence and plain KL.
+
+Notation: ``p`` is the teacher distribution (detached), ``q`` the student's. The
+alpha-divergence (Amari) of ``p`` from ``q`` is
+
+    D_a(p || q) = 1 / (a (a - 1)) * sum_i q_i [ (p_i / q_i)^a - 1 ]
+
+with D_1 = KL(p || q) and D_0 = KL(q || p) as limits. AlphaNet computes D for
+``alpha_min`` (< 0, mode seeking) and ``alpha_max`` (> 0, mass covering) per sample and
+back-propagates the larger one. Its gradient w.r.t. the student logits is estimated by
+the surrogate
+
+    S_a = - sum_i q_i * stopgrad(rho_a(w_i)) * log q_i,   w_i = p_i / q_i,
+    rho_a(w) = (w^a - 1) / a   (rho_0 = log w),
+
+whose gradient equals grad D_a exactly when ``w^a`` is not clamped; ``w^a`` is clamped to
+``[0, clamp]`` for stability (AlphaNet's ``iw_clip``, default 5).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+_EPS = 1e-3
+
+
+def alpha_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, alpha: float,
+                     clamp: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample ``(D_alpha, surrogate)``; D is detached, the surrogate carries the gradient."""
+    log_q = F.log_softmax(student_logits, dim=1)  # (B, K)
+    q = log_q.exp().detach()
+    log_w = F.log_softmax(teacher_logits.detach(), dim=1) - log_q.detach()  # log(p / q)
+    if abs(alpha) < _EPS:  # KL(q || p)
+        divergence = -(q * log_w).sum(1)
+        rho = log_w
+    elif abs(alpha - 1.0) < _EPS:  # KL(p || q)
+        w = log_w.exp()
+        divergence = (q * w * log_w).sum(1)
+        rho = w - 1.0
+    else:
+        w_a = (alpha * log_w).exp()
+        divergence = (q * (w_a - 1.0)).sum(1) / (alpha * (alpha - 1.0))
+        rho = (w_a.clamp(0.0, clamp) - 1.0) / alpha
+    surrogate = -(q * rho * log_q).sum(1)
+    return divergence, surrogate
+
+
+def adaptive_alpha_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, alpha_min: float = -1.0,
+                              alpha_max: float = 1.0, clamp: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """AlphaNet's loss: per sample, the surrogate of whichever of D_amin, D_amax is larger.
+
+    Returns ``(loss, divergence)``: the mean surrogate to back-propagate and the mean true
+    divergence ``max(D_amin, D_amax)`` to log.
+    """
+    d_min, s_min = alpha_divergence(student_logits, teacher_logits, alpha_min, clamp)
+    d_max, s_max = alpha_divergence(student_logits, teacher_logits, alpha_max, clamp)
+    pick_min = d_min > d_max
+    loss = torch.where(pick_min, s_min, s_max).mean()
+    return loss, torch.maximum(d_min, d_max).mean()
+
+
+def kl_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``KL(p || q) = sum_i p_i (log p_i - log q_i)``, mean over the batch; ``(loss, divergence)``."""
+    log_q = F.log_softmax(student_logits, dim=1)
+    log_p = F.log_softmax(teacher_logits.detach(), dim=1)
+    kl = F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+    return kl, kl.detach()
+
+
+def distillation_loss(kind: str, student_logits, teacher_logits, alpha_min=-1.0, alpha_max=1.0, clamp=5.0):
+    if kind == "alpha":
+        return adaptive_alpha_divergence(student_logits, teacher_logits, alpha_min, alpha_max, clamp)
+    if kind == "kl":
+        return kl_divergence(student_logits, teacher_logits)
+    raise ValueError(f"unknown distillation loss {kind!r}; use 'alpha' or 'kl'")

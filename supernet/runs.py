@@ -1,0 +1,78 @@
+"""Run folders: resolved config, JSON-lines log, TensorBoard events, atomic writes."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import SupernetError
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temp file beside ``path``, fsync, then ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, data) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> dict:
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise SupernetError(f"{what} {str(path)!r} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise SupernetError(f"{what} {str(path)!r} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def prepare_run_dir(path: str | os.PathLike | None, kind: str, *, resume: bool = False,
+                    overwrite: bool = False) -> Path:
+    """Create the run folder. An existing non-empty folder is an error unless resuming or overwriting."""
+    path = Path(path) if path else Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if path.exists() and any(path.iterdir()) and not resume:
+        if not overwrite:
+            raise SupernetError(f"run folder {str(path)!r} already exists and is not empty; "
+                                "pass --resume to continue it, --overwrite to replace it, or choose another --out")
+        shutil.rmtree(path)
+    if resume and not path.exists():
+        raise SupernetError(f"cannot resume: run folder {str(path)!r} does not exist")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class RunLog:
+    """Appends one JSON object per line to ``log.jsonl`` and mirrors scalars to TensorBoard."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True):
+        self.file = open(Path(run_dir) / "log.jsonl", "a")
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+
+    def log(self, record: dict, step: int | None = None, scalars: dict | None = None) -> None:
+        self.file.write(json.dumps(record, sort_keys=True) + "\n")
+        self.file.flush()
+        if self.writer is not None and scalars and step is not None:
+            for tag, value in scalars.items():
+                self.writer.add_scalar(tag, value, step)
+
+    def close(self) -> None:
+        self.file.close()
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,79 @@
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from supernet.arch import Arch
+from supernet.errors import SupernetError
+from supernet.registry import get_space, space_config
+
+from conftest import tiny_variants
+
+
+def space_of(name, variant):
+    entry = get_space(name)
+    return entry.build_space(space_config(name, variant))
+
+
+def test_arch_is_immutable_hashable_value():
+    a = Arch({"d": [1, 2], "r": 16})
+    b = Arch({"r": 16, "d": (1, 2)})
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    with pytest.raises(AttributeError):
+        a.foo = 1
+    assert a.replace(r=20)["r"] == 20 and a["r"] == 16
+    assert Arch.from_json(a.to_json()) == a
+
+
+def test_invalid_json_is_a_clear_error():
+    with pytest.raises(SupernetError, match="not valid JSON"):
+        Arch.from_json("{not json")
+    with pytest.raises(SupernetError, match="object"):
+        Arch.from_json("[1, 2]")
+
+
+@pytest.mark.parametrize("name,variant", tiny_variants())
+def test_canonical_points_and_json_round_trip(name, variant):
+    space = space_of(name, variant)
+    rng = np.random.default_rng(1)
+    for arch in [space.smallest(), space.largest(), space.median()] + [space.sample(rng) for _ in range(20)]:
+        assert space.make(arch) == arch
+        assert space.make(json.loads(arch.to_json())) == arch
+        assert space.decode(space.encode(arch)) == arch
+
+
+@pytest.mark.parametrize("name,variant", tiny_variants())
+def test_cardinality_counts_distinct_canonical_archs(name, variant):
+    space = space_of(name, variant)
+    lo, hi = space.bounds()
+    distinct = {space.decode(x) for x in itertools.product(*[range(h + 1) for h in hi])}
+    assert len(distinct) == space.cardinality() == len(space)
+
+
+def test_validate_names_field_and_allowed_values():
+    space = space_of("mobilenet", "tiny")
+    good = space.largest().to_dict()
+    with pytest.raises(SupernetError, match=r"ks\[0\] = 9 .*allowed values are \[3, 5\]"):
+        space.validate({**good, "ks": [9] + good["ks"][1:]})
+    with pytest.raises(SupernetError, match=r"r = 7 .*\[16, 20\]"):
+        space.validate({**good, "r": 7})
+    with pytest.raises(SupernetError, match="unknown arch field 'width'"):
+        space.validate({**good, "width": 3})
+    with pytest.raises(SupernetError, match="missing field 'd'"):
+        space.validate({k: v for k, v in good.items() if k != "d"})
+    with pytest.raises(SupernetError, match="list of 4 integers"):
+        space.validate({**good, "e": [2]})
+
+
+def test_inactive_positions_canonicalise_to_zero():
+    space = space_of("mobilenet", "tiny")  # 2 stages x max depth 2
+    a = space.make({"ks": [5, 5, 3, 5], "e": [3, 2, 2, 3], "d": [1, 2], "r": 16})
+    b = space.make({"ks": [5, 3, 3, 5], "e": [3, 3, 2, 3], "d": [1, 2], "r": 16})
+    assert a == b and a["ks"] == (5, 0, 3, 5) and a["e"] == (3, 0, 2, 3)
+
+
+def test_sampling_is_seeded():
+    space = space_of("mobilenet", "tiny")
+    draw = lambda seed: [space.sample(np.random.default_rng(seed)) for _ in range(5)]
+    assert draw(3) == draw(3) and draw(3) != draw(4)

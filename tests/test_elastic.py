@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from supernet.calibration import calibrate_bn
+from supernet.elastic import ElasticBatchNorm, ElasticConv, ElasticLayerNorm, ElasticLinear
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_conv_slice_matches_static_and_is_centred(ndim, depthwise):
+    torch.manual_seed(0)
+    conv = ElasticConv(ndim, 8, 8, 7, stride=2, depthwise=depthwise, bias=True)
+    x = torch.randn(2, 6, *([11] * ndim))
+    y = conv(x, out_channels=5, kernel_size=3)
+    static = conv.static(6, 5, 3)
+    assert torch.allclose(y, static(x), atol=1e-6)
+    assert y.shape[1] == (6 if depthwise else 5)
+    centre = static.weight[(slice(None), slice(None)) + (1,) * ndim]
+    full = conv.weight[(slice(None, static.weight.shape[0]), slice(None, static.weight.shape[1])) + (3,) * ndim]
+    assert torch.equal(centre, full)  # the 3-tap kernel is the middle of the 7-tap one
+
+
+def test_conv_gradient_reaches_only_the_active_slice():
+    conv = ElasticConv(1, 8, 8, 5)
+    conv(torch.randn(2, 4, 9), out_channels=3, kernel_size=3).sum().backward()
+    g = conv.weight.grad
+    assert g[:3, :4, 1:4].abs().sum() > 0
+    mask = torch.ones_like(g, dtype=torch.bool)
+    mask[:3, :4, 1:4] = False
+    assert g[mask].abs().sum() == 0
+
+
+def test_linear_and_layernorm_match_static():
+    lin, ln = ElasticLinear(10, 12), ElasticLayerNorm(12)
+    with torch.no_grad():
+        ln.weight.uniform_(0.5, 1.5)
+        ln.bias.uniform_(-1, 1)
+    x = torch.randn(3, 7)
+    h = lin(x, out_features=9)
+    assert torch.allclose(h, lin.static(7, 9)(x), atol=1e-6)
+    assert torch.allclose(ln(h), ln.static(9)(h), atol=1e-6)
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_batchnorm_updates_and_uses_sliced_statistics(ndim):
+    bn = ElasticBatchNorm(ndim, 8)
+    x = torch.randn(4, 5, *([6] * ndim)) * 3 + 2
+    bn.train()
+    bn(x)
+    assert torch.all(bn.running_mean[:5] != 0) and torch.all(bn.running_mean[5:] == 0)
+    bn.eval()
+    assert torch.allclose(bn(x), bn.static(5).eval()(x), atol=1e-6)
+
+
+def test_calibration_gives_exact_average_of_batch_statistics():
+    bn = ElasticBatchNorm(1, 4, momentum=0.1)
+    batches = [torch.randn(8, 3, 5) * (i + 1) + i for i in range(3)]
+    calibrate_bn(bn, bn, batches)
+    means = torch.stack([b.mean(dim=(0, 2)) for b in batches]).mean(0)
+    vars_ = torch.stack([b.transpose(0, 1).reshape(3, -1).var(1, unbiased=True) for b in batches]).mean(0)
+    assert torch.allclose(bn.running_mean[:3], means, atol=1e-5)
+    assert torch.allclose(bn.running_var[:3], vars_, atol=1e-4)
+    assert bn.momentum == 0.1 and not bn.training

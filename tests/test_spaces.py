@@ -1,0 +1,73 @@
+"""Shared tests every registered space gets through its ``tiny`` variants."""
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from supernet.registry import build_supernet, space_config
+
+from conftest import archs_of, input_for, tiny_variants
+
+
+def make(name, variant):
+    torch.manual_seed(0)
+    return build_supernet(name, space_config(name, variant))
+
+
+def perturb_bn(model):
+    """Non-trivial BN statistics so that equality tests see them."""
+    g = torch.Generator().manual_seed(1)
+    for name, buf in model.named_buffers():
+        if name.endswith("running_mean"):
+            buf.copy_(torch.randn(buf.shape, generator=g) * 0.1)
+        elif name.endswith("running_var"):
+            buf.copy_(torch.rand(buf.shape, generator=g) + 0.5)
+
+
+@pytest.mark.parametrize("name,variant", tiny_variants())
+def test_every_active_parameter_gets_a_gradient(name, variant):
+    model = make(name, variant)
+    for arch in archs_of(model.space):
+        model.zero_grad(set_to_none=True)
+        model.train()
+        out = model(input_for(model, arch), arch)
+        assert out.shape == (4, model.config.num_classes)
+        out.square().mean().backward()
+        state = model.extract(arch).state_dict()
+        # the parameters of the extracted subnet are exactly those that got gradients
+        grads = {n: p.grad for n, p in model.named_parameters()}
+        touched = sum(int((g != 0).sum()) for g in grads.values() if g is not None)
+        n_params = model.params(arch)
+        assert n_params == sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k)
+        assert touched >= 0.98 * n_params  # a few exact zeros (ReLU) are allowed
+
+
+@pytest.mark.parametrize("name,variant", tiny_variants())
+def test_extract_equals_forward(name, variant):
+    model = make(name, variant)
+    with torch.no_grad():
+        perturb_bn(model)
+    model.eval()
+    for arch in archs_of(model.space, n_random=3):
+        x = input_for(model, arch)
+        static = model.extract(arch).eval()
+        assert torch.allclose(static(x), model(x, arch), atol=1e-5)
+        assert "Elastic" not in "".join(type(m).__name__ for m in static.modules())
+
+
+@pytest.mark.parametrize("name,variant", tiny_variants() + [("mobilenet", "mnist1d"), ("mobilenet", "ofa")])
+def test_flops_and_params_match_torch_counters(name, variant):
+    model = make(name, variant)
+    for arch in archs_of(model.space, n_random=2):
+        static = model.extract(arch).eval()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            static(input_for(model, arch, batch=1))
+        assert model.flops(arch) * 2 == counter.get_total_flops()
+        assert model.params(arch) == sum(p.numel() for p in static.parameters())
+
+
+def test_default_2d_variant_matches_ofa_choices():
+    space = make("mobilenet", "ofa").space
+    dims = {d.name: d for d in space.dimensions}
+    assert dims["ks"].choices == (3, 5, 7) and dims["e"].choices == (3, 4, 6) and dims["d"].choices == (2, 3, 4)
+    assert dims["d"].length == 5 and dims["ks"].length == 20
+    assert space.cardinality() == (9 ** 2 + 9 ** 3 + 9 ** 4) ** 5 * len(dims["r"].choices)
