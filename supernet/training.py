@@ -33,14 +33,14 @@ class TrainConfig:
     samples: int | None = None
     space: str = "mobilenet"
     variant: str | None = None
-    epochs: int = 30
+    epochs: int = 16
     steps: int | None = None
     batch_size: int = 128
     optimizer: str = "sgd"
-    lr: float = 0.1
+    lr: float = 0.2
     momentum: float = 0.9
     weight_decay: float = 3e-5
-    warmup_steps: int = 200
+    warmup_steps: int = 100
     label_smoothing: float = 0.1
     sampling: str = "sandwich"
     num_random: int = 2
@@ -48,7 +48,7 @@ class TrainConfig:
     alpha_min: float = -1.0
     alpha_max: float = 1.0
     alpha_clamp: float = 5.0
-    grad_clip: float = 1.0
+    grad_clip: float = 5.0
     seed: int = 0
     checkpoint_every: int = 500
     calib_batches: int = 8

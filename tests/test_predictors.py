@@ -1,0 +1,228 @@
+"""Accuracy predictors, feature maps, ranking metrics and the predictor benchmark script."""
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from predictors import (PREDICTORS, EnsemblePredictor, FeatureMap, MLPPredictor, RidgePredictor, kendall_tau,
+                        load_predictor, make_predictor, mape, spearman, within)
+from supernet.errors import SupernetError
+from supernet.registry import get_space, space_config
+
+NAMES = ["ridge", "mlp", "gbt", "ensemble"]
+
+
+@pytest.fixture(scope="module")
+def space():
+    return get_space("mobilenet").build_space(space_config("mobilenet", "tiny"))
+
+
+def target(arch) -> float:
+    """Known synthetic accuracy: grows with active kernels, expands, depth and resolution."""
+    active = [(k, e) for k, e in zip(arch["ks"], arch["e"]) if k]
+    return 60 + sum(0.8 * k + 1.5 * e for k, e in active) + 0.4 * arch["r"] + 0.2 * len(active) ** 2
+
+
+@pytest.fixture(scope="module")
+def data(space):
+    """160 distinct archs with noisy targets: 120 to train, 40 held out."""
+    rng = np.random.default_rng(0)
+    archs = []
+    while len(archs) < 160:
+        a = space.sample(rng)
+        if a not in archs:
+            archs.append(a)
+    y = np.array([target(a) for a in archs]) + rng.normal(0, 0.3, len(archs))
+    return archs[:120], y[:120], archs[120:], np.array([target(a) for a in archs[120:]])
+
+
+@pytest.fixture(scope="module")
+def fitted(space, data):
+    archs, y, _, _ = data
+    return {name: make_predictor(name, space, seed=0).fit(archs, y) for name in NAMES}
+
+
+# -- predictors ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_predictor_ranks_held_out_archs(fitted, data, name):
+    _, _, test_archs, test_y = data
+    mean, std = fitted[name].predict(test_archs)
+    assert mean.shape == std.shape == (len(test_archs),)
+    assert np.all(np.isfinite(std)) and np.all(std >= 0)
+    assert kendall_tau(test_y, mean) > 0.85  # shuffled targets give about 0 (spread 0.3)
+    assert mape(test_y, mean) < 1.0  # predicting the training mean gives about 5%
+
+
+def test_single_models_report_zero_std_and_ensemble_a_positive_one(fitted, data):
+    test_archs = data[2]
+    for name in ("ridge", "mlp", "gbt"):
+        assert np.all(fitted[name].predict(test_archs)[1] == 0)
+    std = fitted["ensemble"].predict(test_archs)[1]
+    assert np.all(np.isfinite(std)) and np.all(std >= 0) and std.mean() > 0
+
+
+def test_ensemble_mean_is_member_mean_and_std_their_spread(space, data):
+    archs, y, test_archs, _ = data
+    ens = EnsemblePredictor(space, seed=3, members=["ridge", "gbt"], bootstrap=False).fit(archs, y)
+    ridge = RidgePredictor(space, seed=3000).fit(archs, y).predict(test_archs)[0]
+    gbt = make_predictor("gbt", space, seed=3001).fit(archs, y).predict(test_archs)[0]
+    mean, std = ens.predict(test_archs)
+    np.testing.assert_allclose(mean, (ridge + gbt) / 2, rtol=1e-7)
+    np.testing.assert_allclose(std, np.abs(ridge - gbt) / 2, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_predictions(space, data, fitted, name):
+    archs, y, test_archs, _ = data
+    again = make_predictor(name, space, seed=0).fit(archs, y)
+    for a, b in zip(fitted[name].predict(test_archs), again.predict(test_archs)):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["mlp", "gbt", "ensemble"])
+def test_seed_changes_randomised_models(space, data, fitted, name):
+    archs, y, test_archs, _ = data
+    other = make_predictor(name, space, seed=1).fit(archs, y)
+    assert not np.array_equal(fitted[name].predict(test_archs)[0], other.predict(test_archs)[0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_save_load_round_trip_predicts_identically(space, data, fitted, name, tmp_path):
+    path = tmp_path / f"{name}.json"
+    fitted[name].save(path)
+    saved = json.loads(path.read_text())
+    assert saved["kind"] == name and len(saved["archs"]) == len(saved["y"]) == 120
+    test_archs = data[2]
+    for loaded in (load_predictor(path, space), PREDICTORS[name].load(path, space)):
+        assert type(loaded) is type(fitted[name]) and loaded.options == fitted[name].options
+        for a, b in zip(fitted[name].predict(test_archs), loaded.predict(test_archs)):
+            assert np.array_equal(a, b)
+
+
+def test_options_survive_save_and_load(space, data, tmp_path):
+    archs, y, _, _ = data
+    mlp = MLPPredictor(space, seed=2, features="onehot", hidden=(8, 4), alpha=0.5, max_iter=50).fit(archs, y)
+    mlp.save(tmp_path / "mlp.json")
+    loaded = load_predictor(tmp_path / "mlp.json", space)
+    assert loaded.seed == 2 and loaded.options == {"features": "onehot", "hidden": [8, 4], "alpha": 0.5,
+                                                   "max_iter": 50}
+
+
+def test_load_errors(space, data, fitted, tmp_path):
+    path = tmp_path / "ridge.json"
+    fitted["ridge"].save(path)
+    other = get_space("mobilenet").build_space(space_config("mobilenet", "tiny2d"))
+    with pytest.raises(SupernetError, match="another search space"):
+        load_predictor(path, other)
+    with pytest.raises(SupernetError, match="not 'mlp'"):
+        MLPPredictor.load(path, space)
+    with pytest.raises(SupernetError, match="does not exist"):
+        load_predictor(tmp_path / "missing.json", space)
+    for text, message in [('{"kind": "ridge"}', "not a predictor file"), ("[1, 2]", "not a predictor file"),
+                          ('{"format": "supernet-predictor/1", "kind": "ridge"}', "lacks field 'archs'")]:
+        (tmp_path / "x.json").write_text(text)
+        with pytest.raises(SupernetError, match=message):
+            load_predictor(tmp_path / "x.json", space)
+
+
+def test_user_errors_are_clear(space, data):
+    archs, y, _, _ = data
+    with pytest.raises(SupernetError, match="not fitted"):
+        make_predictor("ridge", space).predict(archs[:3])
+    with pytest.raises(SupernetError, match="not fitted"):
+        make_predictor("ridge", space).save("never.json")
+    with pytest.raises(SupernetError, match="3 archs but 2 targets"):
+        make_predictor("mlp", space).fit(archs[:3], y[:2])
+    with pytest.raises(SupernetError, match="at least 5 archs"):
+        make_predictor("gbt", space).fit(archs[:4], y[:4])
+    with pytest.raises(SupernetError, match="NaN"):
+        make_predictor("ridge", space).fit(archs[:6], [1, 2, np.nan, 4, 5, 6])
+    with pytest.raises(SupernetError, match="unknown predictor"):
+        make_predictor("forest", space)
+    with pytest.raises(SupernetError, match="bad options.*depth"):
+        make_predictor("gbt", space, depth=3)
+    with pytest.raises(SupernetError, match="unknown feature map"):
+        make_predictor("ridge", space, features="binary")
+    with pytest.raises(SupernetError, match="ensemble members"):
+        make_predictor("ensemble", space, members=["ridge", "svm"])
+    fitted = make_predictor("ridge", space).fit(archs[:10], y[:10])
+    with pytest.raises(SupernetError, match="not allowed"):
+        fitted.predict([archs[0].replace(r=17)])
+    assert fitted.predict([])[0].shape == (0,)
+
+
+# -- feature maps -------------------------------------------------------------------
+def test_feature_maps_mark_inactive_positions(space):
+    # stage 0 depth 1 (slot 1 inactive), stage 1 depth 2; values ks, e, d, r
+    arch = space.make({"ks": [5, 3, 3, 5], "e": [3, 2, 2, 3], "d": [1, 2], "r": 20})
+    assert arch["ks"][1] == 0
+    ordinal = FeatureMap(space, "ordinal")([arch])[0]
+    assert ordinal.tolist() == [5, 0, 3, 5, 3, 0, 2, 3, 1, 2, 20]
+    index = FeatureMap(space, "index")([arch])[0]
+    assert index.tolist() == [2, 0, 1, 2, 2, 0, 1, 2, 1, 2, 2]
+    onehot = FeatureMap(space, "onehot")([arch])[0]
+    assert onehot.shape == (22,) and onehot.sum() == 9  # 11 positions, 2 inactive
+    assert onehot[2:4].tolist() == [0, 0]  # ks[1] inactive: not "first choice"
+    assert onehot[0:2].tolist() == [0, 1]  # ks[0] = 5 = second choice
+
+
+# -- metrics ------------------------------------------------------------------------
+def test_metrics_on_hand_computed_values():
+    assert kendall_tau([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(4 / 6)  # 5 concordant, 1 discordant
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(1 - 6 * 2 / (4 * 15))
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 1000]) == pytest.approx(1.0)
+    assert mape([100, 200], [110, 180]) == pytest.approx(10.0)
+    assert mape([50, 80], [50, 80]) == 0.0
+    assert within([100, 200, 50], [105, 230, 50]) == pytest.approx(2 / 3)
+    assert within([100, 200, 50], [105, 230, 50], tol=0.2) == 1.0
+
+
+def test_metric_errors():
+    with pytest.raises(SupernetError, match="differ in length"):
+        kendall_tau([1, 2, 3], [1, 2])
+    with pytest.raises(SupernetError, match="at least 2"):
+        spearman([1], [1])
+    with pytest.raises(SupernetError, match="undefined"):
+        mape([0, 1], [1, 1])
+
+
+# -- benchmark script ---------------------------------------------------------------
+def load_bench():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_predictors.py"
+    spec = importlib.util.spec_from_file_location("bench_predictors", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_script_on_a_synthetic_pool(space, data, tmp_path, capsys):
+    archs, y, _, _ = data
+    pool = tmp_path / "pool.csv"
+    with open(pool, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["arch", "accuracy"])
+        writer.writerows([a.to_json(), v] for a, v in zip(archs[:40], y))
+        writer.writerow([archs[0].to_json(), y[0] + 2])  # a duplicate
+    out = tmp_path / "bench.json"
+    rc = load_bench().main(["--pool", str(pool), "--space", "mobilenet", "--variant", "tiny", "--sizes", "20", "39",
+                            "--seeds", "2", "--predictors", "ridge", "--out", str(out)])
+    assert rc == 0
+    result = json.loads(out.read_text())
+    assert result["rows_read"] == 41 and result["distinct_archs"] == 40
+    [row] = result["results"]  # size 39 leaves 1 test arch: skipped
+    assert row["predictor"] == "ridge" and row["n_train"] == 20 and row["n_test"] == 20
+    assert len(row["runs"]) == 2 and row["tau_mean"] > 0.5
+    assert "ridge" in capsys.readouterr().out
+
+
+def test_bench_script_rejects_a_bad_pool(tmp_path, capsys):
+    pool = tmp_path / "pool.csv"
+    pool.write_text("arch,acc\n{},1\n")
+    rc = load_bench().main(["--pool", str(pool), "--space", "mobilenet", "--variant", "tiny",
+                            "--out", str(tmp_path / "b.json")])
+    assert rc == 2 and "lacks column 'accuracy'" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
