@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -22,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from .errors import SupernetError
 from .registry import build_supernet, config_from_dict
-from .runs import atomic_write_json, read_json
+from .runs import atomic_write_json, make_temp_dir, read_json
 
 WEIGHTS, CONFIG, TRAINER = "weights.safetensors", "config.json", "trainer.pt"
 
@@ -33,7 +32,7 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, meta: dict
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:07d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    tmp = make_temp_dir(root, ".tmp-")
     try:
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS))

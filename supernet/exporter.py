@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from .checkpoint import load_checkpoint, load_weights
 from .data import calibration_batches, load_data
 from .errors import SupernetError
 from .registry import config_from_dict, get_space
-from .runs import atomic_write_json, read_json
+from .runs import atomic_write_json, make_temp_dir, read_json
 
 
 def input_shape(space_config, arch: Arch, batch: int = 1) -> tuple[int, ...]:
@@ -51,7 +50,7 @@ def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | 
     cfg = supernet.config
     shape = input_shape(cfg, arch)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    tmp = make_temp_dir(out.parent, f".{out.name}.tmp-")
     try:
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
         atomic_write_json(tmp / "config.json", {"space": space, "space_config": cfg.to_dict(), "arch": arch.to_dict()})
