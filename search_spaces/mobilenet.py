@@ -89,6 +89,22 @@ class MobileNetSpace(SearchSpace):
         off = {s * depth + j for s in range(self.config.stages) for j in range(d[s], depth)}
         return {"ks": off, "e": off}
 
+    def input_shape(self, arch: Arch) -> tuple[int, ...]:
+        """Shape of one input (no batch axis) at the arch's resolution."""
+        return (self.config.in_channels,) + (arch["r"],) * self.config.ndim
+
+    def build_static(self, arch: Arch) -> nn.Module:
+        """The arch's static network with fresh weights (for latency measurement)."""
+        return build_static(self.config, arch)
+
+    def latency_units(self, arch: Arch) -> list:
+        from .mobilenet_latency import units
+        return units(self.config, arch)
+
+    def all_latency_units(self):
+        from .mobilenet_latency import all_units
+        return all_units(self.config)
+
     def cardinality(self) -> int:
         c = self.config
         per_block = len(c.kernels) * len(c.expands)

@@ -43,7 +43,15 @@ EXAMPLES = {
   supernet eval runs/mnist1d --arch my_arch.json --split val""",
     "export": """examples:
   supernet export runs/mnist1d --arch smallest --out exports/small
-  supernet export runs/mnist1d --arch arch.json --out exports/mine --no-onnx""",
+  supernet export runs/mnist1d --arch arch.json --out exports/mine --no-onnx
+  supernet export --from-search runs/search-20M --pick knee --out exports/knee
+  supernet export --from-search runs/search-20M --pick max-accuracy-under-budget --max-flops 1M --out exports/1m""",
+    "search": """examples:
+  supernet search runs/mnist1d --objectives accuracy,flops --max-flops 2M --evaluations 200 --out runs/search-2m
+  supernet search runs/mnist1d --objectives accuracy,flops,params --max-params 150K --evaluations 100
+  supernet search runs/mnist1d --strategy nsga2 --evaluations 200     # plain NSGA-II, no predictor
+  supernet search --resume --out runs/search-2m                       # continue an interrupted search
+numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (MACs).""",
     "spaces": """examples:
   supernet spaces""",
 }
@@ -74,11 +82,116 @@ def _add_eval_export(sub) -> None:
     p.add_argument("--split", choices=["val", "test"], action="append", help="splits to score (default: val and test)")
     p = sub.add_parser("export", help="export a static subnet (safetensors + JSON + ONNX)",
                        epilog=EXAMPLES["export"], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="run folder or checkpoint folder")
-    p.add_argument("--arch", required=True, help="largest | smallest | median | arch JSON file | inline JSON")
+    p.add_argument("checkpoint", nargs="?", help="run folder or checkpoint folder (default with --from-search: "
+                   "the checkpoint the search ran on)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--arch", help="largest | smallest | median | arch JSON file | inline JSON")
+    which.add_argument("--from-search", metavar="RUN", help="pick the arch from a `supernet search` run folder")
+    p.add_argument("--pick", default="max-accuracy-under-budget",
+                   choices=["best-accuracy", "knee", "max-accuracy-under-budget"],
+                   help="with --from-search: the most accurate arch evaluated (budgets ignored), the knee of the "
+                        "feasible front, or the most accurate arch within the budgets (default: %(default)s)")
+    p.add_argument("--max-flops", help="with --pick max-accuracy-under-budget: FLOPs budget instead of the search's")
+    p.add_argument("--max-params", help="with --pick max-accuracy-under-budget: params budget instead of the search's")
     p.add_argument("--out", required=True, help="export folder to create")
     p.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+
+
+def _add_search(sub) -> None:
+    from .search import SearchConfig
+    d = SearchConfig()
+    p = sub.add_parser("search", help="predictor-guided NSGA-II search under FLOPs / params budgets",
+                       epilog=EXAMPLES["search"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", nargs="?", help="training run folder or checkpoint folder (not with --resume)")
+    p.add_argument("--objectives", default=",".join(d.objectives),
+                   help="comma-separated: accuracy (maximised), flops, params (minimised) (default: %(default)s)")
+    p.add_argument("--max-flops", help="FLOPs (MACs) budget, e.g. 20M")
+    p.add_argument("--max-params", help="parameter budget, e.g. 500K")
+    p.add_argument("--max-latency-ms", help="latency budget in ms on --target (uses the table of `supernet latency "
+                   "build`; the front is then measured for real)")
+    p.add_argument("--target", help="hardware target of latency: cpu | onnxruntime-cpu | cuda")
+    p.add_argument("--latency-table", help="latency table file (default: the one for --target and this device "
+                   "in latency/)")
+    p.add_argument("--evaluations", default=str(d.evaluations),
+                   help="real evaluations in all, baselines included (default: %(default)s)")
+    p.add_argument("--initial", type=int, help="random archs evaluated in round 0 besides the baselines "
+                   "(default: evaluations/4 within 5..50)")
+    for name, text in (("per_round", "real evaluations per round"), ("uncertain", "of those, chosen by uncertainty"),
+                       ("generations", "NSGA-II generations per round"), ("population", "NSGA-II population"),
+                       ("seed", "seed of every random choice")):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name),
+                       help=f"{text} (default: %(default)s)")
+    p.add_argument("--predictor", default=d.predictor, help="accuracy predictor: ensemble | mlp | gbt | ridge "
+                   "(default: %(default)s)")
+    p.add_argument("--strategy", default=d.strategy, help="predictor | nsga2 (plain) | random (default: %(default)s)")
+    p.add_argument("--calib-batches", type=int, default=8, help="batches of 256 training inputs for BN recalibration")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--out", help="run folder (default runs/search-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True, help="write TensorBoard events")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+
+
+def _search_config(args):
+    """SearchConfig from the parsed flags; budgets and --evaluations accept K/M/G suffixes."""
+    from .search import SearchConfig, parse_quantity
+    budgets = {name: parse_quantity(getattr(args, f"max_{name}"), f"--max-{name}")
+               for name in ("flops", "params") if getattr(args, f"max_{name}") is not None}
+    if args.max_latency_ms is not None:
+        budgets["latency"] = parse_quantity(args.max_latency_ms, "--max-latency-ms")
+    evaluations = parse_quantity(args.evaluations, "--evaluations")
+    if evaluations != int(evaluations):
+        raise SupernetError(f"--evaluations must be a whole number, got {args.evaluations!r}")
+    return SearchConfig(objectives=tuple(args.objectives.split(",")), budgets=budgets, evaluations=int(evaluations),
+                        initial=args.initial, per_round=args.per_round, uncertain=args.uncertain,
+                        generations=args.generations, population=args.population, predictor=args.predictor,
+                        strategy=args.strategy, seed=args.seed, target=args.target)
+
+
+SEARCH_FLAGS = ("objectives", "max_flops", "max_params", "max_latency_ms", "target", "evaluations", "initial",
+                "per_round", "uncertain", "generations", "population", "predictor", "strategy", "seed")
+
+
+def _defaults_only(args) -> bool:
+    """True when no search option differs from its default (a plain ``--resume``)."""
+    defaults = build_parser().parse_args(["search"])
+    return all(getattr(args, k) == getattr(defaults, k) for k in SEARCH_FLAGS)
+
+
+def _print_search(result) -> None:
+    from .search_problem import format_quantity
+    for row in result.front:
+        metrics = "  ".join(f"{k}={format_quantity(v) if abs(v) >= 1000 else f'{v:.4g}'}" for k, v in row.items()
+                            if k not in ("index", "round", "baseline", "feasible", "is_pareto", "arch"))
+        print(f"front  {metrics}  {json.dumps(row['arch'], separators=(',', ':'))}")
+    for how, row in result.picks.items():
+        if row:
+            print(f"pick   {how}: evaluation {row['index']}")
+    print(f"hypervolume {result.hypervolume:.4f} over {len(result.evaluations)} real evaluations")
+    print(f"searched: {result.run_dir}")
+
+
+def _export(args) -> None:
+    from .exporter import export_from_checkpoint
+    from .search import parse_quantity
+    arch, checkpoint = args.arch, args.checkpoint
+    if args.from_search:
+        from .search_outputs import pick_from_search
+        budgets = {n: parse_quantity(getattr(args, f"max_{n}"), f"--max-{n}")
+                   for n in ("flops", "params") if getattr(args, f"max_{n}") is not None}
+        if budgets and args.pick != "max-accuracy-under-budget":
+            raise SupernetError("--max-flops / --max-params apply only to --pick max-accuracy-under-budget")
+        record, config = pick_from_search(args.from_search, args.pick, budgets or None)
+        arch, checkpoint = record["arch"], checkpoint or config.get("source", {}).get("checkpoint")
+        print(f"picked ({args.pick}): evaluation {record['index']} {json.dumps(record['arch'], separators=(',', ':'))}")
+    elif args.max_flops or args.max_params:
+        raise SupernetError("--max-flops / --max-params apply only with --from-search")
+    if checkpoint is None:
+        raise SupernetError("export needs CHECKPOINT (a run folder or checkpoint folder)")
+    out = export_from_checkpoint(checkpoint, arch, args.out, onnx=not args.no_onnx, overwrite=args.overwrite)
+    print(f"exported: {out}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_eval_export(sub)
+    _add_search(sub)
+    from .cli_latency import add_latency
+    add_latency(sub)
     sub.add_parser("spaces", help="list registered search spaces and variants", epilog=EXAMPLES["spaces"],
                    formatter_class=argparse.RawDescriptionHelpFormatter)
     return parser
@@ -108,10 +224,19 @@ def _run(args) -> None:
         for result in evaluate(args.checkpoint, args.arch, splits=args.split or ["val", "test"]):
             print(json.dumps(result))
     elif args.command == "export":
-        from .exporter import export_from_checkpoint
-        out = export_from_checkpoint(args.checkpoint, args.arch, args.out, onnx=not args.no_onnx,
-                                     overwrite=args.overwrite)
-        print(f"exported: {out}")
+        _export(args)
+    elif args.command == "search":
+        from .api import search
+        if args.threads:
+            import torch
+            torch.set_num_threads(args.threads)
+        config = None if args.resume and _defaults_only(args) else _search_config(args)
+        _print_search(search(args.checkpoint, config, args.out, resume=args.resume, overwrite=args.overwrite,
+                             progress=args.progress, tensorboard=args.tensorboard, calib_batches=args.calib_batches,
+                             latency_table=args.latency_table))
+    elif args.command == "latency":
+        from .cli_latency import run_latency
+        run_latency(args)
     elif args.command == "spaces":
         from .registry import get_space, space_names
         for name in space_names():

@@ -1,0 +1,92 @@
+"""Benchmark: latency tables + learned correction vs measured latency of whole subnets.
+
+For the default 2-D space (`mobilenet/ofa`) and the MNIST-1D space, on this machine's CPU
+(PyTorch eager) and ONNX Runtime: build the unit table, measure ``--fit`` random subnets
+to fit the correction and ``--test`` other random subnets (default 200) to score it.
+Reports MAPE, share within +-10%, Kendall tau for table-only and table+correction, and
+repeatability (the same archs measured twice in one run, relative difference of medians).
+Targets: table+correction MAPE <= 5%, >= 95% within +-10%, tau >= 0.9; repeat <= 5%.
+
+    python scripts/bench_latency.py [--test 200] [--fit 60] [--threads 2] [--out bench_results/bench_latency.json]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from predictors.latency import TableLatencyPredictor
+from predictors.metrics import kendall_tau, mape, within
+from supernet.latency import MeasureConfig, fingerprint, measure, repeatability
+from supernet.latency_table import LatencyTable, build_table
+from supernet.registry import get_space, space_config
+from supernet.runs import atomic_write_json
+
+
+def measure_archs(space, archs, cfg, desc) -> np.ndarray:
+    return np.array([measure(space.build_static(a), space.input_shape(a), cfg)["median_ms"]
+                     for a in tqdm(archs, desc=desc, leave=False)])
+
+
+def scores(measured: np.ndarray, predicted: np.ndarray) -> dict:
+    return {"mape": mape(measured, predicted), "within_10": within(measured, predicted, 0.10),
+            "kendall_tau": kendall_tau(measured, predicted)}
+
+
+def bench(variant: str, target: str, args, out_dir: Path) -> dict:
+    space = get_space("mobilenet").build_space(space_config("mobilenet", variant))
+    cfg = MeasureConfig(target=target, threads=args.threads, warmup=args.warmup, repeats=args.repeats)
+    start = time.perf_counter()
+    table = LatencyTable("mobilenet", space.config.to_dict(), cfg)
+    build_table(table, space, out_dir / f"{variant}-{target}.json", n_archs=args.fit, seed=1)
+    built = time.perf_counter() - start
+    rng = np.random.default_rng([2, 0])
+    test = [space.sample(rng) for _ in range(args.test)]
+    measured = measure_archs(space, test, cfg, f"{variant}/{target}")
+    again = [measure(space.build_static(a), space.input_shape(a), cfg) for a in test[:args.repeat_archs]]
+    first = [{"median_ms": m} for m in measured[:args.repeat_archs]]
+    diffs = [repeatability(a, b) for a, b in zip(first, again)]
+    fit_archs, fit_ms = table.measured(space)
+    model = TableLatencyPredictor(space, units=table.units).fit(fit_archs, fit_ms)
+    return {"space": f"mobilenet/{variant}", "target": target, "units": len(table.units), "fit_archs": len(fit_ms),
+            "test_archs": len(test), "build_seconds": built, "latency_ms_range": [float(measured.min()), float(measured.max())],
+            "table_only": scores(measured, model.table_only(test)),
+            "table_plus_correction": scores(measured, model.predict(test)[0]),
+            "repeatability": {"archs": len(diffs), "median_rel_diff": float(np.median(diffs)),
+                              "max_rel_diff": float(np.max(diffs))},
+            "fingerprint": fingerprint(cfg)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--test", type=int, default=200)
+    parser.add_argument("--fit", type=int, default=60)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeat-archs", type=int, default=20)
+    parser.add_argument("--variants", nargs="+", default=["mnist1d", "ofa"])
+    parser.add_argument("--targets", nargs="+", default=["cpu", "onnxruntime-cpu"])
+    parser.add_argument("--out", default="bench_results/bench_latency.json")
+    args = parser.parse_args()
+    out_dir = Path(args.out).parent / "latency_tables"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cases = [bench(v, t, args, out_dir) for v in args.variants for t in args.targets]
+    atomic_write_json(args.out, {"machine": platform.machine(), "torch": torch.__version__, "cases": cases,
+                                 "targets": {"mape": 5.0, "within_10": 0.95, "kendall_tau": 0.9, "repeat": 0.05}})
+    for c in cases:
+        t, tc, r = c["table_only"], c["table_plus_correction"], c["repeatability"]
+        print(f"{c['space']:<18} {c['target']:<16} {c['latency_ms_range'][0]:6.2f}-{c['latency_ms_range'][1]:6.2f} ms | "
+              f"table MAPE {t['mape']:5.1f}% w10 {t['within_10']:.2f} tau {t['kendall_tau']:.3f} | "
+              f"+corr MAPE {tc['mape']:5.1f}% w10 {tc['within_10']:.2f} tau {tc['kendall_tau']:.3f} | "
+              f"repeat median {100 * r['median_rel_diff']:.1f}% max {100 * r['max_rel_diff']:.1f}%")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""Real evaluations of a search and what is written about them.
+
+:class:`EvaluationStore` holds every real evaluation in order and never evaluates an arch
+twice. The run folder gets:
+
+- ``evaluations.csv``: one row per real evaluation, columns ``index, round, baseline,
+  feasible, is_pareto``, then the metrics (objectives and budgets first), then ``arch``
+  (compact JSON). ``baseline`` names the baselines an arch is (``largest``, ``smallest``,
+  ``median``, joined by ``+``; empty for searched archs). ``is_pareto`` marks the feasible
+  front: non-dominated among the archs that meet every budget.
+- ``pareto.json``: objectives, budgets, fixed hypervolume reference, hypervolume, the
+  front, the baselines and the three picks (see :func:`pick`).
+- ``pareto.png``: every evaluated arch, coloured by round; the front as a step line.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .arch import Arch, SearchSpace
+from .errors import SupernetError
+from .runs import atomic_write_json, atomic_write_text
+from .search_problem import Reference, SearchPlan, format_quantity, pareto_mask
+
+HEAD = ["index", "round", "baseline", "feasible", "is_pareto"]
+PICKS = ("best-accuracy", "knee", "max-accuracy-under-budget")
+
+
+class BudgetSpent(Exception):
+    """Raised by :meth:`EvaluationStore.evaluate` for a new arch once the budget of real evaluations is spent."""
+
+
+@dataclass
+class Evaluation:
+    index: int
+    arch: Arch
+    round: int
+    metrics: dict
+    baseline: str = ""
+
+
+class EvaluationStore:
+    """Every real evaluation in order; ``evaluate`` returns the cached one for a known arch.
+
+    ``evaluator(arch)`` must return a mapping with a finite number for every measured metric
+    of the plan; other numeric entries are kept; exact costs are added from the plan.
+    ``on_new(evaluation)`` runs after each new evaluation (write the CSV, tick the bar).
+    """
+
+    def __init__(self, plan: SearchPlan, evaluator: Callable[[Arch], Mapping[str, float]], limit: int,
+                 rows: Sequence[Evaluation] = (), on_new: Callable[[Evaluation], None] | None = None):
+        self.plan, self.evaluator, self.limit, self.on_new = plan, evaluator, limit, on_new
+        self.rows: list[Evaluation] = list(rows)
+        self.by_arch = {e.arch: e for e in self.rows}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, arch) -> bool:
+        return arch in self.by_arch
+
+    def before(self, round_: int) -> list[Evaluation]:
+        return [e for e in self.rows if e.round < round_]
+
+    def evaluate(self, arch: Arch, round_: int, baseline: str = "") -> Evaluation:
+        if arch in self.by_arch:
+            return self.by_arch[arch]
+        if len(self.rows) >= self.limit:
+            raise BudgetSpent
+        ev = Evaluation(len(self.rows), arch, round_, self._measure(arch), baseline)
+        self.rows.append(ev)
+        self.by_arch[arch] = ev
+        if self.on_new:
+            self.on_new(ev)
+        return ev
+
+    def _measure(self, arch: Arch) -> dict:
+        result = self.evaluator(arch)
+        if not isinstance(result, Mapping):
+            raise SupernetError(f"the evaluator must return a dict of metrics, got {type(result).__name__}")
+        metrics = {}
+        for key, value in result.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise SupernetError(f"the evaluator returned {key}={value!r} for {arch.to_json()}; metrics must be numbers")
+            metrics[str(key)] = int(value) if isinstance(value, (int, np.integer)) else float(value)
+        for name in self.plan.measured:
+            if name not in metrics or not math.isfinite(metrics[name]):
+                raise SupernetError(f"the evaluator returned no finite {name!r} for {arch.to_json()}; it must return "
+                                    f"a dict with {self.plan.measured}")
+        metrics.update({n: fn(arch) for n, fn in self.plan.costs.items()})
+        return metrics
+
+
+# -- records and the CSV ---------------------------------------------------------------
+def annotate(plan: SearchPlan, rows: Sequence[Evaluation]) -> tuple[np.ndarray, np.ndarray]:
+    """``(feasible, is_pareto)`` boolean arrays; the front is non-dominated among the feasible rows."""
+    feasible = np.array([plan.feasible(e.metrics) for e in rows], dtype=bool)
+    pareto = np.zeros(len(rows), dtype=bool)
+    idx = np.flatnonzero(feasible)
+    pareto[idx] = pareto_mask(plan.objective_matrix([rows[i].metrics for i in idx]))
+    return feasible, pareto
+
+
+def records(plan: SearchPlan, rows: Sequence[Evaluation]) -> list[dict]:
+    """One flat JSON-able dict per evaluation: the CSV columns, ``arch`` as a dict."""
+    feasible, pareto = annotate(plan, rows)
+    return [{"index": e.index, "round": e.round, "baseline": e.baseline, "feasible": bool(f), "is_pareto": bool(p),
+             **e.metrics, "arch": e.arch.to_dict()} for e, f, p in zip(rows, feasible, pareto)]
+
+
+def metric_columns(plan: SearchPlan, rows: Sequence[Evaluation]) -> list[str]:
+    seen = {k for e in rows for k in e.metrics}
+    return [n for n in plan.used if n in seen] + sorted(seen - set(plan.used))
+
+
+def write_evaluations(path: Path, plan: SearchPlan, rows: Sequence[Evaluation]) -> None:
+    columns = HEAD + metric_columns(plan, rows) + ["arch"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for rec, e in zip(records(plan, rows), rows):
+        writer.writerow({**{k: rec[k] for k in columns[:-1] if k in rec}, "arch": e.arch.to_json()})
+    atomic_write_text(path, buf.getvalue())
+
+
+def _number(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def read_evaluations(path: Path, space: SearchSpace | None = None) -> list[Evaluation]:
+    """Rows of ``evaluations.csv``; archs validated by ``space`` when given."""
+    line = 1
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in HEAD + ["arch"] if c not in (reader.fieldnames or [])]
+            if missing:
+                raise SupernetError(f"{str(path)!r} lacks column {missing[0]!r}; is it a search's evaluations.csv?")
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                arch = Arch.from_json(row["arch"])
+                metrics = {k: _number(v) for k, v in row.items() if k not in HEAD + ["arch"] and v not in ("", None)}
+                rows.append(Evaluation(int(row["index"]), space.make(arch) if space else arch, int(row["round"]),
+                                       metrics, row["baseline"]))
+    except FileNotFoundError:
+        raise SupernetError(f"{str(path)!r} does not exist; is the folder a search run?") from None
+    except (ValueError, KeyError) as exc:
+        raise SupernetError(f"{str(path)!r} line {line} is malformed ({exc})") from None
+    return rows
+
+
+# -- picks -----------------------------------------------------------------------------
+def _accuracy_first(rows: list[dict], plan: SearchPlan) -> dict:
+    if not any(m.name == "accuracy" for m in plan.objectives) or not rows:
+        raise SupernetError("this pick needs a search with accuracy among its objectives and at least one candidate")
+    cost = next((m.name for m in plan.objectives if not m.maximise), None)
+    return max(rows, key=lambda r: (r["accuracy"], -(r[cost] if cost else 0), -r["index"]))
+
+
+def pick(plan: SearchPlan, recs: list[dict], how: str, budgets: Mapping[str, float] | None = None) -> dict:
+    """One record of a search.
+
+    - ``best-accuracy``: the most accurate arch evaluated, budgets ignored (e.g. the largest).
+    - ``max-accuracy-under-budget``: the most accurate arch meeting ``budgets`` (default: the search's).
+    - ``knee``: on the feasible front, the point nearest the ideal after scaling each objective
+      to [0, 1] over the front.
+    Ties go to the smaller first minimised objective, then to the earlier evaluation.
+    """
+    if how == "best-accuracy":
+        return _accuracy_first(recs, plan)
+    if how == "max-accuracy-under-budget":
+        limits = plan.budgets if budgets is None else budgets
+        ok = [r for r in recs if all(r[n] <= b for n, b in limits.items())]
+        if not ok:
+            raise SupernetError(f"no evaluated arch meets the budgets {dict(limits)}; relax them or pick best-accuracy")
+        return _accuracy_first(ok, plan)
+    if how == "knee":
+        front = [r for r in recs if r["is_pareto"]]
+        if not front:
+            raise SupernetError("the search has no feasible front to pick a knee from")
+        Z = plan.objective_matrix(front)
+        span = np.where(np.ptp(Z, axis=0) > 0, np.ptp(Z, axis=0), 1.0)
+        dist = np.linalg.norm((Z - Z.min(axis=0)) / span, axis=1)
+        return front[int(np.argmin(dist))]
+    raise SupernetError(f"unknown pick {how!r}; choose one of {list(PICKS)}")
+
+
+# -- pareto.json and pareto.png --------------------------------------------------------
+def summarise(plan: SearchPlan, rows: Sequence[Evaluation], reference: Reference | None, hypervolume: float) -> dict:
+    """The content of ``pareto.json``: objectives, budgets, reference, hypervolume, front, baselines, picks."""
+    recs = records(plan, rows)
+    picks = {}
+    for how in PICKS:
+        try:
+            picks[how] = pick(plan, recs, how)
+        except SupernetError:
+            picks[how] = None
+    front = sorted((r for r in recs if r["is_pareto"]), key=lambda r: tuple(plan.objective_row(r)))
+    return {"objectives": [m.name for m in plan.objectives], "budgets": plan.budgets, "evaluations": len(recs),
+            "reference": reference.to_dict() if reference else None, "hypervolume": hypervolume,
+            "front": front, "baselines": [r for r in recs if r["baseline"]], "picks": picks}
+
+
+def write_pareto(run_dir: Path, plan: SearchPlan, rows: Sequence[Evaluation], reference: Reference | None,
+                 hypervolume: float, plot: bool = True) -> dict:
+    """Write ``pareto.json`` (and ``pareto.png`` when ``plot``); returns the summary."""
+    summary = summarise(plan, rows, reference, hypervolume)
+    atomic_write_json(Path(run_dir) / "pareto.json", summary)
+    if plot and rows:
+        plot_front(Path(run_dir) / "pareto.png", plan, records(plan, rows))
+    return summary
+
+
+def _axes(plan: SearchPlan) -> tuple[str, str]:
+    """x: the first minimised objective; y: the first maximised one (else the first two objectives)."""
+    low = [m.name for m in plan.objectives if not m.maximise]
+    high = [m.name for m in plan.objectives if m.maximise]
+    names = [m.name for m in plan.objectives]
+    return (low[0], high[0]) if low and high else (names[0], names[1])
+
+
+def plot_front(path: Path, plan: SearchPlan, recs: list[dict]) -> None:
+    """Scatter of every evaluation coloured by round, the feasible front, baselines and budgets (Agg, atomic)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    xname, yname = _axes(plan)
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x, y = np.array([r[xname] for r in recs], float), np.array([r[yname] for r in recs], float)
+    dots = ax.scatter(x, y, c=[r["round"] for r in recs], cmap="viridis", s=18, alpha=0.8)
+    from matplotlib.ticker import MaxNLocator
+    fig.colorbar(dots, ax=ax, label="round").ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    front = sorted((r for r in recs if r["is_pareto"]), key=lambda r: r[xname])
+    if front:
+        ax.step([r[xname] for r in front], [r[yname] for r in front], where="post", color="black", lw=1, label="front")
+    for r in recs:
+        if r["baseline"]:
+            ax.annotate(r["baseline"], (r[xname], r[yname]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    if xname in plan.budgets:
+        ax.axvline(plan.budgets[xname], color="red", ls="--", lw=1, label=f"budget {format_quantity(plan.budgets[xname])}")
+    labels = {m.name: m.label for m in plan.objectives}
+    ax.set_xlabel(labels.get(xname, xname))
+    ax.set_ylabel(labels.get(yname, yname))
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=120)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def pick_from_search(run_dir: str | os.PathLike, how: str, budgets: Mapping[str, float] | None = None) -> tuple[dict, dict]:
+    """``(record, config)`` of the arch picked by ``how`` (see :func:`pick`) from a search run folder.
+
+    ``record["arch"]`` is the arch as a dict; ``config["source"]`` names the checkpoint it came from, if any.
+    """
+    from .runs import read_json
+    from .search_problem import make_plan
+    config = read_json(Path(run_dir) / "config.json", "search config")
+    if "search" not in config:
+        raise SupernetError(f"{str(run_dir)!r} is not a search run (its config.json has no 'search'); "
+                            "pass the folder written by `supernet search`")
+    saved = config["search"]
+    plan = make_plan(None, saved["objectives"], saved.get("budgets", {}))
+    rows = read_evaluations(Path(run_dir) / "evaluations.csv")
+    if not rows:
+        raise SupernetError(f"the search in {str(run_dir)!r} has no evaluations yet; resume it first")
+    return pick(plan, records(plan, rows), how, budgets), config

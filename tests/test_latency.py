@@ -1,0 +1,92 @@
+import json
+
+import numpy as np
+import pytest
+
+from predictors.latency import TableLatencyPredictor
+from supernet.errors import SupernetError
+from supernet.latency import MeasureConfig, fingerprint, measure, summarise
+from supernet.latency_table import LatencyTable, build_table, table_path
+from supernet.registry import get_space, space_config
+
+FAST = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
+
+
+@pytest.fixture
+def space():
+    return get_space("mobilenet").build_space(space_config("mobilenet", "tiny"))
+
+
+def test_summary_statistics():
+    s = summarise([0.001] * 8 + [0.002, 0.010])
+    assert s["median_ms"] == pytest.approx(1.0) and s["p90_ms"] == pytest.approx(2.8)
+    assert s["trimmed_mean_ms"] == pytest.approx(1.125) and s["repeats"] == 10
+
+
+@pytest.mark.parametrize("target", ["cpu", "onnxruntime-cpu"])
+def test_measure_static_subnet(space, target):
+    arch = space.largest()
+    cfg = MeasureConfig(target=target, threads=1, warmup=1, repeats=3, min_seconds=0.0)
+    result = measure(space.build_static(arch), space.input_shape(arch), cfg)
+    assert 0 < result["median_ms"] <= result["p90_ms"] and result["repeats"] == 3
+
+
+def test_unknown_target_and_missing_gpu_are_clear_errors(space):
+    with pytest.raises(SupernetError, match="unknown latency target"):
+        MeasureConfig(target="tpu").check()
+    import torch
+    if not torch.cuda.is_available():
+        with pytest.raises(SupernetError, match="needs a CUDA GPU"):
+            MeasureConfig(target="cuda").check()
+
+
+def test_table_covers_every_arch_and_round_trips(space, tmp_path):
+    path = table_path(tmp_path, FAST)
+    assert path.name.startswith("cpu-") and path.suffix == ".json"
+    table = build_table(LatencyTable("mobilenet", space.config.to_dict(), FAST), space, path, n_archs=6,
+                        progress=False)
+    assert len(table.units) == len(list(space.all_latency_units())) and len(table.archs) == 6
+    loaded = LatencyTable.load(path)
+    rng = np.random.default_rng(0)
+    for arch in [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(10)]:
+        assert loaded.arch_sum(space, arch) == table.arch_sum(space, arch) > 0
+    assert loaded.arch_sum(space, space.largest()) > loaded.arch_sum(space, space.smallest())
+
+
+def test_build_resumes_without_remeasuring(space, tmp_path):
+    path = tmp_path / "t.json"
+    table = build_table(LatencyTable("mobilenet", space.config.to_dict(), FAST), space, path, n_archs=3,
+                        progress=False)
+    data = json.loads(path.read_text())
+    data["units"] = {k: 123.0 for k in list(data["units"])[:5]}  # pretend a build stopped early
+    path.write_text(json.dumps(data))
+    resumed = build_table(LatencyTable.load(path), space, path, n_archs=5, progress=False)
+    assert sum(v == 123.0 for v in resumed.units.values()) == 5
+    assert len(resumed.units) == len(table.units) and len(resumed.archs) == 5
+    assert resumed.archs[:3] == data["archs"]
+
+
+def test_table_from_another_device_is_refused(space, tmp_path):
+    path = tmp_path / "t.json"
+    table = LatencyTable("mobilenet", space.config.to_dict(), FAST, {"stem@16": 1.0})
+    table.fingerprint = {**fingerprint(FAST), "cpu": "Some Other CPU"}
+    table.save(path)
+    with pytest.raises(SupernetError, match="another device profile .*cpu: 'Some Other CPU'"):
+        LatencyTable.load(path)
+    assert LatencyTable.load(path, check_device=False).units == {"stem@16": 1.0}
+
+
+def test_correction_learns_a_fixed_overhead(space, tmp_path):
+    table = build_table(LatencyTable("mobilenet", space.config.to_dict(), FAST), space, tmp_path / "t.json",
+                        n_archs=0, progress=False)
+    rng = np.random.default_rng(1)
+    archs = [space.sample(rng) for _ in range(40)]
+    predictor = TableLatencyPredictor(space, units=table.units)
+    truth = 0.8 * predictor.table_only(archs) + 0.5  # "measured" = fused (faster) plus a fixed overhead
+    predictor.fit(archs[:20], truth[:20])
+    predicted, _ = predictor.predict(archs[20:])
+    assert np.abs(predicted - truth[20:]).max() < 0.02 * truth.mean()
+    assert np.abs(predictor.table_only(archs[20:]) - truth[20:]).max() > 0.05 * truth.mean()
+    predictor.save(tmp_path / "p.json")
+    again = TableLatencyPredictor.load(tmp_path / "p.json", space)
+    assert np.array_equal(again.predict(archs[20:])[0], predicted)

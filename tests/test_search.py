@@ -1,0 +1,308 @@
+"""Search: budgets, errors, determinism, resume, the cache, outputs, CLI, export --from-search, bench."""
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search_spaces.mobilenet import count_macs, count_params
+from supernet import Dimension, SearchSpace
+from supernet.cli import main
+from supernet.errors import SupernetError
+from supernet.registry import get_space, space_config
+from supernet.search import SearchConfig, run_search
+from supernet.search_problem import format_quantity, parse_quantity
+
+from test_cli import assert_one_line_error, cli
+from test_export import trained  # noqa: F401  (module-scoped fixture)
+
+REPO = Path(__file__).resolve().parents[1]
+CFG = space_config("mobilenet", "tiny")
+SPACE = get_space("mobilenet").build_space(CFG)
+COSTS = {"flops": lambda a: count_macs(CFG, a), "params": lambda a: count_params(CFG, a)}
+SMALLEST_FLOPS = count_macs(CFG, SPACE.smallest())  # 14400; the largest arch has 47344
+
+
+class Synthetic:
+    """accuracy = 1 - 0.5 exp(-flops / 30K) + a fixed wiggle per arch; counts calls, can stop after ``stop_after``."""
+
+    def __init__(self, stop_after=None):
+        self.calls, self.stop_after = [], stop_after
+
+    def __call__(self, arch):
+        if self.stop_after is not None and len(self.calls) >= self.stop_after:
+            raise KeyboardInterrupt
+        self.calls.append(arch)
+        x = SPACE.encode(arch)
+        wiggle = 0.01 * np.sin(x @ np.arange(1, len(x) + 1))
+        return {"accuracy": float(1 - 0.5 * np.exp(-COSTS["flops"](arch) / 30000) + wiggle)}
+
+
+def fast(**kw):
+    base = dict(evaluations=30, generations=8, population=16, per_round=8, uncertain=2, predictor="ridge", seed=1)
+    return SearchConfig(**{**base, **kw})
+
+
+def search(out=None, evaluator=None, **kw):
+    return run_search(SPACE, evaluator or Synthetic(), fast(**kw), costs=COSTS, out=out, tensorboard=False)
+
+
+def rows_of(run):
+    with open(Path(run) / "evaluations.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# -- numbers -------------------------------------------------------------------------
+@pytest.mark.parametrize("text, value", [("20M", 2e7), ("1.5G", 1.5e9), ("300k", 3e5), ("300K", 3e5), ("42", 42.0),
+                                         ("2e6", 2e6), (" 7 M ", 7e6), (12, 12.0)])
+def test_quantities_take_k_m_g_suffixes(text, value):
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "M", "20X", "20MB", "-5M", "0", "nan", "inf", "1e400", "2 0M"])
+def test_bad_quantities_raise_one_clear_error(text):
+    with pytest.raises(SupernetError, match="--max-flops"):
+        parse_quantity(text, "--max-flops")
+
+
+def test_format_quantity():
+    assert [format_quantity(v) for v in (2e7, 1520000, 14400, 0.93)] == ["20M", "1.52M", "14.4K", "0.93"]
+
+
+# -- budgets ---------------------------------------------------------------------------
+def test_every_returned_arch_meets_every_budget(tmp_path):
+    budgets = {"flops": "30K", "params": 6000}
+    result = search(tmp_path / "run", budgets=budgets, objectives=("accuracy", "flops", "params"))
+    assert result.front and all(r["flops"] <= 30000 and r["params"] <= 6000 for r in result.front)
+    assert all(count_macs(CFG, SPACE.make(r["arch"])) == r["flops"] for r in result.front)
+    searched = [r for r in result.evaluations if not r["baseline"]]
+    assert searched and all(r["feasible"] for r in searched)  # proposals respect exact cost budgets
+    largest = next(r for r in result.evaluations if r["baseline"] == "largest")
+    assert not largest["feasible"] and not largest["is_pareto"]  # reported, never on the front
+    assert {r["index"] for r in result.front} == {r["index"] for r in result.evaluations if r["is_pareto"]}
+
+
+def test_budget_below_the_smallest_arch_fails_at_once(tmp_path):
+    evaluator = Synthetic()
+    with pytest.raises(SupernetError, match=r"smallest reachable flops is 14.4K; raise --max-flops"):
+        run_search(SPACE, evaluator, fast(budgets={"flops": "10K"}), costs=COSTS, out=tmp_path / "run")
+    assert evaluator.calls == [] and not (tmp_path / "run").exists()
+
+
+def test_budgets_that_cannot_hold_together_fail_at_once():
+    space = SearchSpace([Dimension("width", (10, 20, 30, 40, 50, 60, 70, 80, 90)), Dimension("depth", (1, 2))])
+    costs = {"flops": lambda a: a["width"], "params": lambda a: 100 - a["width"]}
+    config = SearchConfig(budgets={"flops": 40, "params": 40}, evaluations=10)
+    with pytest.raises(SupernetError, match="no arch meets all budgets together"):
+        run_search(space, lambda a: {"accuracy": 0.5}, config, costs=costs)
+
+
+def test_latency_from_your_own_evaluator_is_predicted_and_searched():
+    def evaluator(arch):
+        return {**Synthetic()(arch), "latency": 1e-5 * COSTS["flops"](arch) + 0.3}
+    result = search(evaluator=evaluator, objectives=("accuracy", "latency"), budgets={"latency": 0.6})
+    assert result.front and all(row["latency"] <= 0.6 for row in result.front)
+
+
+@pytest.mark.parametrize("change, message", [(dict(objectives=("accuracy",)), "at least 2"),
+                                             (dict(objectives=("accuracy", "speed")), "unknown metric 'speed'"),
+                                             (dict(budgets={"accuracy": 0.9}), "accuracy cannot take a budget"),
+                                             (dict(uncertain=9), "cannot exceed"), (dict(evaluations=3), ">= 5"),
+                                             (dict(strategy="bayes"), "strategy"), (dict(predictor="svm"), "svm")])
+def test_config_mistakes_name_the_fix(change, message):
+    with pytest.raises(SupernetError, match=message):
+        search(**change)
+
+
+# -- determinism, resume, cache ------------------------------------------------------
+@pytest.mark.parametrize("strategy", ["predictor", "nsga2", "random"])
+def test_same_seed_same_search(tmp_path, strategy):
+    search(tmp_path / "a", strategy=strategy)
+    search(tmp_path / "b", strategy=strategy)
+    search(tmp_path / "c", strategy=strategy, seed=2)
+    a, b, c = ((tmp_path / n / "evaluations.csv").read_text() for n in "abc")
+    assert a == b and a != c
+
+
+@pytest.mark.parametrize("strategy, stop_after", [("predictor", 9), ("predictor", 13), ("nsga2", 21)])
+def test_resume_after_an_interruption_equals_an_uninterrupted_search(tmp_path, strategy, stop_after):
+    search(tmp_path / "full", strategy=strategy)
+    with pytest.raises(KeyboardInterrupt):  # round 0 holds 9 evaluations: 9 stops between rounds, 13 inside one
+        search(tmp_path / "part", Synthetic(stop_after), strategy=strategy)
+    assert len(rows_of(tmp_path / "part")) == stop_after
+    rest = Synthetic()
+    result = run_search(SPACE, rest, None, costs=COSTS, out=tmp_path / "part", resume=True, tensorboard=False)
+    assert len(rest.calls) == 30 - stop_after  # nothing evaluated twice
+    assert (tmp_path / "part" / "evaluations.csv").read_text() == (tmp_path / "full" / "evaluations.csv").read_text()
+    log = lambda run: [(r["round"], r["hypervolume"]) for r in map(json.loads, open(run / "log.jsonl"))]
+    assert log(tmp_path / "part") == log(tmp_path / "full")
+    assert len(result.evaluations) == 30
+
+
+def test_resume_refuses_another_config(tmp_path):
+    search(tmp_path / "run")
+    with pytest.raises(SupernetError, match=r"differs in \['seed'\]"):
+        run_search(SPACE, Synthetic(), fast(seed=5), costs=COSTS, out=tmp_path / "run", resume=True)
+
+
+@pytest.mark.parametrize("strategy", ["predictor", "nsga2"])
+def test_an_arch_is_never_evaluated_twice(tmp_path, strategy):
+    evaluator = Synthetic()
+    result = search(tmp_path / "run", evaluator, strategy=strategy, evaluations=40)
+    assert len(evaluator.calls) == len(set(evaluator.calls)) == len(result.evaluations) == 40
+    again = Synthetic()
+    run_search(SPACE, again, None, costs=COSTS, out=tmp_path / "run", resume=True, tensorboard=False)
+    assert again.calls == []  # a finished search resumes from its cache alone
+
+
+def test_plain_nsga2_stops_where_a_longer_run_would_be(tmp_path):
+    """The bench reads plain NSGA-II at every prefix of one long run; that needs this property."""
+    short, long = search(strategy="nsga2", evaluations=20), search(strategy="nsga2", evaluations=40)
+    assert [r["arch"] for r in short.evaluations] == [r["arch"] for r in long.evaluations[:20]]
+
+
+# -- outputs ---------------------------------------------------------------------------
+def test_run_folder_schema(tmp_path):
+    run = tmp_path / "run"
+    result = run_search(SPACE, Synthetic(), fast(budgets={"flops": "35K"}), costs=COSTS, out=run)
+    assert {"config.json", "evaluations.csv", "pareto.json", "pareto.png", "log.jsonl", "state.json",
+            "tensorboard"} <= {p.name for p in run.iterdir()}
+    rows = rows_of(run)
+    assert list(rows[0]) == ["index", "round", "baseline", "feasible", "is_pareto", "accuracy", "flops", "params",
+                             "arch"]
+    assert [int(r["index"]) for r in rows] == list(range(30))
+    assert {r["baseline"] for r in rows} == {"smallest+median", "largest", ""}  # tiny: median == smallest
+    for r in rows:
+        arch = SPACE.make(json.loads(r["arch"]))
+        assert int(r["flops"]) == count_macs(CFG, arch) and 0 < float(r["accuracy"]) < 1
+        assert r["feasible"] == str(int(r["flops"]) <= 35000) and (r["is_pareto"] == "False" or r["feasible"] == "True")
+    pareto = json.loads((run / "pareto.json").read_text())
+    assert set(pareto) == {"objectives", "budgets", "evaluations", "reference", "hypervolume", "front", "baselines",
+                           "picks"}
+    assert pareto["budgets"] == {"flops": 35000.0} and pareto["reference"]["ref_point"][1] == pytest.approx(
+        14400 + 1.1 * (35000 - 14400))
+    assert [r["index"] for r in pareto["front"]] == [r["index"] for r in result.front]
+    assert set(pareto["picks"]) == {"best-accuracy", "knee", "max-accuracy-under-budget"}
+    assert pareto["picks"]["best-accuracy"]["baseline"] == "largest"
+    assert pareto["picks"]["max-accuracy-under-budget"]["accuracy"] == max(r["accuracy"] for r in result.front)
+    assert (run / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    config = json.loads((run / "config.json").read_text())
+    assert config["search"]["evaluations"] == 30 and config["search"]["initial"] == 7 and config["costs"] == [
+        "flops", "params"]
+    log = [json.loads(line) for line in open(run / "log.jsonl")]
+    assert [r["round"] for r in log] == list(range(len(log))) and log[-1]["evaluations"] == 30
+    assert {"hypervolume", "front_size", "tau/accuracy", "mape/accuracy"} <= set(log[1])
+    assert log[1]["tau/accuracy"] is not None and log[-1]["hypervolume"] >= log[0]["hypervolume"] > 0
+
+
+def test_docstring_example_searches_a_user_space(tmp_path, monkeypatch):
+    import supernet.search as module
+    code = module.__doc__.split("::\n\n")[1].split("\n\nA metric")[0]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile("\n".join(line[4:] for line in code.splitlines()), "example", "exec"), namespace)
+    result = namespace["result"]
+    assert len(result.evaluations) == 12 and all(r["flops"] <= 10000 for r in result.front)
+    assert (tmp_path / "runs" / "my-search" / "evaluations.csv").exists()
+
+
+# -- CLI and export --from-search --------------------------------------------------------
+def test_search_cli_and_export_each_pick(trained, tmp_path, capsys):  # noqa: F811
+    from supernet.checkpoint import load_checkpoint
+    model, _ = load_checkpoint(trained)
+    low, high = model.flops(model.space.smallest()), model.flops(model.space.largest())
+    budget = f"{(low + high) / 2 / 1000:.1f}K"
+    run = tmp_path / "search"
+    result = cli("search", trained, "--objectives", "accuracy,flops", "--max-flops", budget, "--evaluations", 12,
+                 "--initial", 4, "--per-round", 4, "--uncertain", 1, "--generations", 4, "--population", 8,
+                 "--predictor", "ridge", "--out", run, "--no-progress", "--no-tensorboard")
+    assert result.returncode == 0, result.stderr
+    assert "hypervolume" in result.stdout and f"searched: {run}" in result.stdout
+    pareto = json.loads((run / "pareto.json").read_text())
+    assert len(rows_of(run)) == 12 and all(r["flops"] <= parse_quantity(budget) for r in pareto["front"])
+    for pick in ("best-accuracy", "knee", "max-accuracy-under-budget"):
+        assert main(["export", "--from-search", str(run), "--pick", pick, "--out", str(tmp_path / pick),
+                     "--no-onnx"]) == 0
+        exported = json.loads((tmp_path / pick / "arch.json").read_text())
+        assert exported["arch"] == pareto["picks"][pick]["arch"]
+    assert main(["search", "--resume", "--out", str(run), "--no-progress"]) == 0  # finished: nothing to do
+    assert main(["export", "--from-search", str(run), "--pick", "max-accuracy-under-budget", "--max-flops",
+                 str(low - 1), "--out", str(tmp_path / "none"), "--no-onnx"]) == 2
+    assert "no evaluated arch meets the budgets" in capsys.readouterr().err
+    assert_one_line_error(cli("search", trained, "--max-flops", "1K", "--out", tmp_path / "x"),
+                          f"smallest reachable flops is {format_quantity(low)}")
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("args, message", [(["--max-flops", "20X"], "--max-flops: cannot read '20X'"),
+                                           (["--max-params=-1M"], "--max-params: cannot read"),
+                                           (["--evaluations", "1.5K2"], "--evaluations: cannot read"),
+                                           (["--max-latency-ms", "5"], "needs --target"),
+                                           (["--objectives", "accuracy,latency"], "needs --target")])
+def test_search_cli_errors_are_one_line(tmp_path, capsys, args, message):
+    assert main(["search", str(tmp_path / "missing"), *args, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (tmp_path / "r").exists()
+
+
+def test_search_help_has_examples():
+    result = cli("search", "--help")
+    assert result.returncode == 0 and "examples:" in result.stdout and "supernet search" in result.stdout
+
+
+def test_export_from_search_needs_a_search_run(tmp_path, capsys):
+    assert main(["export", "--from-search", str(tmp_path), "--out", str(tmp_path / "e")]) == 2
+    assert "search config" in capsys.readouterr().err
+
+
+# -- the benchmark script ----------------------------------------------------------------
+def test_bench_search_runs_small(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_search.py"), "--synthetic", "--pool-size",
+                             "80", "--seeds", "1", "--budgets", "12", "--reference-evals", "24", "--predictor",
+                             "ridge", "--generations", "4", "--population", "8", "--pool-file",
+                             str(tmp_path / "pool.csv"), "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert set(data["results"]) == {"predictor", "nsga2", "random"} and data["pool"]["size"] == 80
+    assert 0 < data["results"]["predictor"]["12"]["rel_hv_mean"] <= 1 + 1e-9
+    assert set(data["targets"]) == {"hv98_within_100", "third_of_nsga2"}
+    assert len((tmp_path / "pool.csv").read_text().splitlines()) == 81
+
+
+def test_tabular_space_only_yields_table_archs():
+    sys.path.insert(0, str(REPO / "scripts"))
+    from bench_search import TabularSpace, pool_archs
+    table = pool_archs(SPACE, 30, seed=0)
+    tab = TabularSpace(SPACE, table)
+    rng = np.random.default_rng(0)
+    lo, hi = SPACE.bounds()
+    assert all(tab.decode(rng.integers(lo, hi + 1)) in table for _ in range(50))
+    assert tab.smallest() == SPACE.smallest() and tab.largest() == SPACE.largest() and tab.sample(rng) in table
+
+
+def test_latency_budget_uses_the_table_and_measures_the_front(trained, tmp_path, monkeypatch):  # noqa: F811
+    from supernet.api import search as search_checkpoint
+    from supernet.latency import MeasureConfig
+    from supernet.latency_api import build_latency, find_table, latency_cost
+    fast_cpu = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
+    from supernet.checkpoint import load_checkpoint
+    space = load_checkpoint(trained)[0].space
+    monkeypatch.chdir(tmp_path)  # the default table folder is ./latency
+    with pytest.raises(SupernetError, match="no latency table for target 'cpu'.*supernet latency build"):
+        search_checkpoint(trained, fast(budgets={"latency": 5}, target="cpu"), tmp_path / "none", progress=False)
+    path = build_latency(str(trained), fast_cpu, archs=8, folder=tmp_path / "lat", progress=False)
+    table = find_table("cpu", space, None, tmp_path / "lat")
+    cost = latency_cost(table, space)
+    low, high = cost(space.smallest()), cost(space.largest())
+    budget = (low + high) / 2
+    result = search_checkpoint(trained, fast(objectives=("accuracy", "latency"), budgets={"latency": budget},
+                                             target="cpu", evaluations=12), tmp_path / "run", latency_table=path,
+                               progress=False, tensorboard=False)
+    assert result.front and all(cost(space.make(r["arch"])) <= budget for r in result.front)
+    measured = json.loads((tmp_path / "run" / "front_latency.json").read_text())
+    assert len(measured["front"]) == len(result.front) and all(r["latency_measured_ms"] > 0 for r in measured["front"])
