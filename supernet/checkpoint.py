@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from .errors import SupernetError
 from .registry import build_supernet, config_from_dict
-from .runs import atomic_write_json, make_temp_dir, read_json
+from .runs import atomic_dir, atomic_write_json, read_json
 
 WEIGHTS, CONFIG, TRAINER = "weights.safetensors", "config.json", "trainer.pt"
 
@@ -30,21 +30,13 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, meta: dict
                     keep: int = 2) -> Path:
     """Write a complete checkpoint for ``step`` and drop all but the newest ``keep``."""
     root = Path(run_dir) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:07d}"
-    tmp = make_temp_dir(root, ".tmp-")
-    try:
+    with atomic_dir(final) as tmp:
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS))
         if trainer_state is not None:
             torch.save(trainer_state, tmp / TRAINER)
         atomic_write_json(tmp / CONFIG, {**meta, "step": step})
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for old in sorted(root.glob("step-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -8,7 +8,6 @@ supernet checkpoint: :func:`load_exported`.
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from .checkpoint import load_checkpoint, load_weights
 from .data import calibration_batches, load_data
 from .errors import SupernetError
 from .registry import config_from_dict, get_space
-from .runs import atomic_write_json, make_temp_dir, read_json
+from .runs import atomic_dir, atomic_write_json, read_json
 
 
 def input_shape(space_config, arch: Arch, batch: int = 1) -> tuple[int, ...]:
@@ -49,21 +48,13 @@ def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | 
     net = supernet.extract(arch).eval()
     cfg = supernet.config
     shape = input_shape(cfg, arch)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(out.parent, f".{out.name}.tmp-")
-    try:
+    with atomic_dir(out) as tmp:
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
         atomic_write_json(tmp / "config.json", {"space": space, "space_config": cfg.to_dict(), "arch": arch.to_dict()})
         atomic_write_json(tmp / "arch.json", {"space": space, "arch": arch.to_dict(), "flops": supernet.flops(arch),
                                               "params": supernet.params(arch), "input_shape": list(shape)})
         if onnx:
             export_onnx(net, shape, tmp / "model.onnx")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import SupernetError
@@ -22,6 +23,23 @@ def make_temp_dir(parent: Path, prefix: str) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
+
+
+@contextmanager
+def atomic_dir(final: Path):
+    """Yield a temp folder beside ``final``; when the block succeeds it is renamed to ``final``
+    (replacing it), when it fails it is removed, so ``final`` is never half-written."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = make_temp_dir(final.parent, f".{final.name}.tmp-")
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
