@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from supernet.arch import Arch, SearchSpace
 from supernet.errors import SupernetError
+from supernet.latency_table import unit_sum
 
 from .base import Predictor
 
@@ -34,12 +35,7 @@ class TableLatencyPredictor(Predictor):
 
     def table_only(self, archs) -> np.ndarray:
         """Sum of unit latencies (ms) of each arch."""
-        units = self.options["units"]
-        try:
-            return np.array([sum(units[k] for k, _, _ in self.space.latency_units(self.space.make(a)))
-                             for a in archs], dtype=float)
-        except KeyError as exc:
-            raise SupernetError(f"latency table lacks unit {exc.args[0]!r}; rebuild it for this space") from None
+        return np.array([unit_sum(self.options["units"], self.space, self.space.make(a)) for a in archs])
 
     def _features(self, archs: list[Arch]) -> np.ndarray:
         n_units = [len(self.space.latency_units(a)) for a in archs]

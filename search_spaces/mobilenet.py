@@ -198,7 +198,7 @@ def resize(x: torch.Tensor, size: int, ndim: int) -> torch.Tensor:
 
 
 # -- exact counting ---------------------------------------------------------------
-def _out(size: int, stride: int) -> int:
+def conv_out_size(size: int, stride: int) -> int:
     """Output length of a conv with odd kernel k, padding k // 2 and this stride."""
     return (size - 1) // stride + 1
 
@@ -216,7 +216,7 @@ def _tally(config: MobileNetConfig, arch: Arch) -> tuple[int, int]:
     ``torch.utils.flop_counter`` counts, divided by 2). Parameters count everything.
     """
     c, n = config, config.ndim
-    size = _out(arch["r"], c.stem_stride)
+    size = conv_out_size(arch["r"], c.stem_stride)
     macs, params = 0, 0
 
     def add(pair, extra_params=0):
@@ -229,7 +229,7 @@ def _tally(config: MobileNetConfig, arch: Arch) -> tuple[int, int]:
     for b in block_plan(config, arch):
         hidden = make_divisible(b.cin * b.expand)
         add(_conv(n, size, b.cin, hidden, 1), 2 * hidden)
-        size = _out(size, b.stride)
+        size = conv_out_size(size, b.stride)
         add(_conv(n, size, hidden, hidden, b.kernel, hidden), 2 * hidden)
         if b.use_se:
             mid = se_channels(hidden)

@@ -11,14 +11,10 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from .mobilenet import BlockSpec, MobileNetConfig, block_plan
+from .mobilenet import BlockSpec, MobileNetConfig, block_plan, conv_out_size
 from .mobilenet_blocks import Head, StaticMBConv, Stem, make_divisible
 
 Unit = tuple[str, Callable[[], nn.Module], tuple[int, ...]]  # (key, build module, input shape without batch)
-
-
-def _out(size: int, stride: int) -> int:
-    return (size - 1) // stride + 1
 
 
 def _stem(c: MobileNetConfig, r: int) -> Unit:
@@ -41,11 +37,11 @@ def _head(c: MobileNetConfig, size: int) -> Unit:
 def units(config: MobileNetConfig, arch) -> list[Unit]:
     """The stem, every active block and the head of ``arch``, with their input shapes."""
     c = config
-    size = _out(arch["r"], c.stem_stride)
+    size = conv_out_size(arch["r"], c.stem_stride)
     out = [_stem(c, arch["r"])]
     for b in block_plan(c, arch):
         out.append(_block(c, b, size))
-        size = _out(size, b.stride)
+        size = conv_out_size(size, b.stride)
     out.append(_head(c, size))
     return out
 
@@ -54,18 +50,18 @@ def all_units(config: MobileNetConfig) -> Iterator[Unit]:
     """Every distinct unit of the space (first and later block of each stage, each k and e, each r)."""
     c, seen = config, set()
     for r in c.resolutions:
-        size, cin = _out(r, c.stem_stride), c.first_channels
+        size, cin = conv_out_size(r, c.stem_stride), c.first_channels
         candidates = [_stem(c, r)]
         for s, width in enumerate(c.widths):
             for first in (True, False):
                 stride = c.strides[s] if first else 1
                 block_in = cin if first else width
-                at = size if first else _out(size, c.strides[s])
+                at = size if first else conv_out_size(size, c.strides[s])
                 for k in c.kernels:
                     for e in c.expands:
                         spec = BlockSpec(-1, block_in, width, stride, k, e, c.use_se[s], c.hswish[s])
                         candidates.append(_block(c, spec, at))
-            size, cin = _out(size, c.strides[s]), width
+            size, cin = conv_out_size(size, c.strides[s]), width
         candidates.append(_head(c, size))
         for unit in candidates:
             if unit[0] not in seen:

@@ -30,6 +30,15 @@ def _units_of(space: SearchSpace):
     return space.latency_units
 
 
+def unit_sum(units: dict[str, float], space: SearchSpace, arch: Arch) -> float:
+    """Table-only latency: the sum of the arch's unit latencies (ms)."""
+    try:
+        return float(sum(units[key] for key, _, _ in _units_of(space)(arch)))
+    except KeyError as exc:
+        raise SupernetError(f"latency table lacks unit {exc.args[0]!r}; rebuild it with `supernet latency "
+                            "build` for this space variant") from None
+
+
 def table_path(folder: str | Path, cfg: MeasureConfig) -> Path:
     return Path(folder) / f"{cfg.target}-{fingerprint_id(fingerprint(cfg))}.json"
 
@@ -45,12 +54,7 @@ class LatencyTable:
         self.archs: list[dict] = list(archs or [])  # {"arch": {...}, "median_ms": ..., "p90_ms": ...}
 
     def arch_sum(self, space: SearchSpace, arch: Arch) -> float:
-        """Table-only latency: the sum of the arch's unit latencies (ms)."""
-        try:
-            return float(sum(self.units[key] for key, _, _ in _units_of(space)(arch)))
-        except KeyError as exc:
-            raise SupernetError(f"latency table lacks unit {exc.args[0]!r}; rebuild it with `supernet latency "
-                                "build` for this space variant") from None
+        return unit_sum(self.units, space, arch)
 
     def measured(self, space: SearchSpace) -> tuple[list[Arch], np.ndarray]:
         return [space.make(r["arch"]) for r in self.archs], np.array([r["median_ms"] for r in self.archs])
