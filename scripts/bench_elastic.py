@@ -11,7 +11,6 @@ sandwich step (4 archs forward+backward, optimizer step). Writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time

@@ -22,14 +22,14 @@ from tqdm import tqdm
 
 from predictors.latency import TableLatencyPredictor
 from predictors.metrics import kendall_tau, mape, within
-from supernet.latency import MeasureConfig, fingerprint, measure, repeatability
+from supernet.latency import MeasureConfig, fingerprint, measure_subnet, repeatability
 from supernet.latency_table import LatencyTable, build_table
 from supernet.registry import get_space, space_config
 from supernet.runs import atomic_write_json
 
 
 def measure_archs(space, archs, cfg, desc) -> np.ndarray:
-    return np.array([measure(space.build_static(a), space.input_shape(a), cfg)["median_ms"]
+    return np.array([measure_subnet(space, a, cfg)["median_ms"]
                      for a in tqdm(archs, desc=desc, leave=False)])
 
 
@@ -48,7 +48,7 @@ def bench(variant: str, target: str, args, out_dir: Path) -> dict:
     rng = np.random.default_rng([2, 0])
     test = [space.sample(rng) for _ in range(args.test)]
     measured = measure_archs(space, test, cfg, f"{variant}/{target}")
-    again = [measure(space.build_static(a), space.input_shape(a), cfg) for a in test[:args.repeat_archs]]
+    again = [measure_subnet(space, a, cfg) for a in test[:args.repeat_archs]]
     first = [{"median_ms": m} for m in measured[:args.repeat_archs]]
     diffs = [repeatability(a, b) for a, b in zip(first, again)]
     fit_archs, fit_ms = table.measured(space)

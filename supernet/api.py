@@ -8,7 +8,7 @@ from typing import Iterable
 
 from .arch import Arch
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .data import calibration_batches, load_data
+from .data import checkpoint_data
 from .errors import SupernetError
 from .evaluation import evaluate_arch
 from .exporter import export_from_checkpoint as export, load_exported  # noqa: F401
@@ -23,9 +23,7 @@ def evaluate(checkpoint: str | os.PathLike, archs: Iterable[Arch | str | dict], 
     An arch is an :class:`Arch`, a dict, JSON text, a JSON file path, or ``largest|smallest|median``.
     """
     model, meta = load_checkpoint(checkpoint)
-    train_cfg = meta["train"]
-    data = load_data(train_cfg["data"], samples=train_cfg.get("samples"), seed=train_cfg["seed"])
-    calib = calibration_batches(data.train, 256, calib_batches, train_cfg["seed"])
+    data, calib = checkpoint_data(meta["train"], calib_batches)
     chosen = {name: getattr(data, name) for name in splits}
     results = []
     for arch in archs:
@@ -51,9 +49,8 @@ class CheckpointEvaluator:
 
     def __call__(self, arch: Arch) -> dict:
         if self._data is None:
-            train_cfg = self.meta["train"]
-            data = load_data(train_cfg["data"], samples=train_cfg.get("samples"), seed=train_cfg["seed"])
-            self._data = calibration_batches(data.train, 256, self.calib_batches, train_cfg["seed"]), data.val
+            data, calib = checkpoint_data(self.meta["train"], self.calib_batches)
+            self._data = calib, data.val
         calib, val = self._data
         result = evaluate_arch(self.model, arch, calib, {"val": val})
         return {"accuracy": result["val_accuracy"], "flops": result["flops"], "params": result["params"]}
@@ -81,7 +78,8 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     if resume:
         if out is None:
             raise SupernetError("--resume needs --out RUN naming the search to continue")
-        source = read_json(Path(out) / "config.json", "search config").get("source", {})
+        saved_run = read_json(Path(out) / "config.json", "search config")
+        source = saved_run.get("source", {})
         if checkpoint is not None and resolve_checkpoint(checkpoint).resolve() != Path(source.get("checkpoint", "")):
             raise SupernetError(f"the search in {str(out)!r} ran on {source.get('checkpoint')!r}; resume it without "
                                 "CHECKPOINT or with that one")
@@ -94,7 +92,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
               "calib_batches": calib_batches, "split": "val"}
     out = Path(out) if out is not None else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
     costs, table = dict(evaluator.costs), None
-    saved = config if not resume else _saved_search_config(out)
+    saved = config if not resume else _saved_search_config(saved_run)
     if saved is not None and _uses_latency(saved):
         from .latency_api import find_table, latency_cost
         table = find_table(saved.target, evaluator.space, latency_table)
@@ -115,19 +113,17 @@ def _uses_latency(config) -> bool:
     return used or config.target is not None
 
 
-def _saved_search_config(out: Path):
+def _saved_search_config(saved_run: dict):
     from .search import SearchConfig
-    data = read_json(Path(out) / "config.json", "search config")
-    return SearchConfig.from_dict(data["search"]) if "search" in data else None
+    return SearchConfig.from_dict(saved_run["search"]) if "search" in saved_run else None
 
 
 def _measure_front(result, space, table) -> None:
     """Measure every front arch's extracted subnet on the table's target; record it beside the run."""
-    from .latency import measure
+    from .latency import measure_subnet
     from .runs import atomic_write_json
     for row in result.front:
-        arch = space.make(row["arch"])
-        row["latency_measured_ms"] = measure(space.build_static(arch), space.input_shape(arch), table.cfg)["median_ms"]
+        row["latency_measured_ms"] = measure_subnet(space, space.make(row["arch"]), table.cfg)["median_ms"]
     if result.run_dir is not None:
         atomic_write_json(result.run_dir / "front_latency.json",
                           {"target": table.cfg.target, "fingerprint": table.fingerprint,

@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from .arch import Arch
 from .calibration import calibrate_bn
 from .checkpoint import load_checkpoint, load_weights
-from .data import calibration_batches, load_data
+from .data import checkpoint_data
 from .errors import SupernetError
 from .registry import config_from_dict, get_space
 from .runs import atomic_dir, atomic_write_json, read_json
@@ -32,9 +32,7 @@ def export_from_checkpoint(checkpoint: str | os.PathLike, arch: Arch | str, out:
     """Recalibrate BN for ``arch`` on the checkpoint's training data, then :func:`export_subnet`."""
     model, meta = load_checkpoint(checkpoint)
     arch = model.space.load_arch(arch) if isinstance(arch, str) else model.space.make(arch)
-    train = meta["train"]
-    data = load_data(train["data"], samples=train.get("samples"), seed=train["seed"])
-    calib = calibration_batches(data.train, 256, calib_batches, train["seed"])
+    _, calib = checkpoint_data(meta["train"], calib_batches)
     calibrate_bn(model, lambda x: model(model.prepare_input(x, arch), arch), calib)
     return export_subnet(model, meta["space"], arch, out, onnx=onnx, overwrite=overwrite)
 

@@ -91,6 +91,11 @@ def measure(module: torch.nn.Module, input_shape: tuple[int, ...], cfg: MeasureC
     return summarise(_time_cuda(module, x, cfg))
 
 
+def measure_subnet(space, arch, cfg: MeasureConfig) -> dict:
+    """Latency of ``arch``'s static subnet (fresh weights; latency does not depend on their values)."""
+    return measure(space.build_static(arch), space.input_shape(arch), cfg)
+
+
 def _timed(call, cfg: MeasureConfig) -> list[float]:
     """Per-call seconds of ``call()``: ``repeats`` calls, more until ``min_seconds`` have passed."""
     times, total = [], 0.0

@@ -9,7 +9,7 @@ from pathlib import Path
 from .arch import Arch
 from .checkpoint import resolve_checkpoint
 from .errors import SupernetError
-from .latency import MeasureConfig, fingerprint, fingerprint_id, measure
+from .latency import MeasureConfig, fingerprint, fingerprint_id, measure_subnet
 from .latency_table import LatencyTable, build_table, table_path
 from .registry import config_from_dict, get_space, space_config
 from .runs import read_json
@@ -48,7 +48,7 @@ def measure_arch(source: str, arch: str | dict, cfg: MeasureConfig, variant: str
     _, space = resolve_space(source, variant)
     arch = space.load_arch(arch) if isinstance(arch, str) else space.make(arch)
     fp = fingerprint(cfg)
-    result = measure(space.build_static(arch), space.input_shape(arch), cfg)
+    result = measure_subnet(space, arch, cfg)
     return {"arch": arch.to_dict(), "target": cfg.target, **result, "fingerprint": fp, "profile": fingerprint_id(fp)}
 
 

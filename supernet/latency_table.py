@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .arch import Arch, SearchSpace
 from .errors import SupernetError
-from .latency import MeasureConfig, fingerprint, fingerprint_id, measure
+from .latency import MeasureConfig, fingerprint, fingerprint_id, measure, measure_subnet
 from .runs import atomic_write_json, read_json
 
 FORMAT = "supernet-latency-table/1"
@@ -106,7 +106,7 @@ def build_table(table: LatencyTable, space: SearchSpace, path: Path, n_archs: in
     archs = [space.sample(rng) for _ in range(n_archs)]
     done = {space.make(r["arch"]) for r in table.archs}
     for i, arch in enumerate(a for a in archs if a not in done):
-        result = measure(space.build_static(arch), space.input_shape(arch), table.cfg)
+        result = measure_subnet(space, arch, table.cfg)
         table.archs.append({"arch": arch.to_dict(), **result})
         bar.update(1)
         if i % save_every == 0:

@@ -8,7 +8,6 @@ members; one clipped optimizer step; the LR follows linear warm-up then cosine d
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
