@@ -6,31 +6,28 @@ to fit the correction and ``--test`` other random subnets (default 200) to score
 Reports MAPE, share within +-10%, Kendall tau for table-only and table+correction, and
 repeatability (the same archs measured twice in one run, relative difference of medians).
 Targets: table+correction MAPE <= 5%, >= 95% within +-10%, tau >= 0.9; repeat <= 5%.
+Cases already in ``--out`` that this run does not measure (other --variants / --targets) are kept.
 
-    python scripts/bench_latency.py [--test 200] [--fit 60] [--threads 2] [--out bench_results/bench_latency.json]
+    python scripts/bench_latency.py [--test 200] [--fit 60] [--threads 1] [--rounds 3] [--out bench_results/bench_latency.json]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from predictors.latency import TableLatencyPredictor
 from predictors.metrics import kendall_tau, mape, within
-from supernet.latency import MeasureConfig, fingerprint, measure_subnet, repeatability
+from supernet.latency import MeasureConfig, fingerprint, measure_subnets, repeatability
 from supernet.latency_table import LatencyTable, build_table
 from supernet.registry import get_space, space_config
 from supernet.runs import atomic_write_json
-
-
-def measure_archs(space, archs, cfg, desc) -> np.ndarray:
-    return np.array([measure_subnet(space, a, cfg)["median_ms"]
-                     for a in tqdm(archs, desc=desc, leave=False)])
 
 
 def scores(measured: np.ndarray, predicted: np.ndarray) -> dict:
@@ -40,35 +37,49 @@ def scores(measured: np.ndarray, predicted: np.ndarray) -> dict:
 
 def bench(variant: str, target: str, args, out_dir: Path) -> dict:
     space = get_space("mobilenet").build_space(space_config("mobilenet", variant))
-    cfg = MeasureConfig(target=target, threads=args.threads, warmup=args.warmup, repeats=args.repeats)
+    cfg = MeasureConfig(target=target, threads=args.threads, warmup=args.warmup, repeats=args.repeats,
+                        rounds=args.rounds, unit_rounds=args.unit_rounds)
     start = time.perf_counter()
     table = LatencyTable("mobilenet", space.config.to_dict(), cfg)
-    build_table(table, space, out_dir / f"{variant}-{target}.json", n_archs=args.fit, seed=1)
+    build_table(table, space, out_dir / f"{variant}-{target}-t{args.threads}.json", n_archs=args.fit, seed=1)
     built = time.perf_counter() - start
     rng = np.random.default_rng([2, 0])
     test = [space.sample(rng) for _ in range(args.test)]
-    measured = measure_archs(space, test, cfg, f"{variant}/{target}")
-    again = [measure_subnet(space, a, cfg) for a in test[:args.repeat_archs]]
+    measured = np.array([m["median_ms"] for m in measure_subnets(space, test, cfg, True, f"{variant}/{target}")])
+    again = measure_subnets(space, test[:args.repeat_archs], cfg)
     first = [{"median_ms": m} for m in measured[:args.repeat_archs]]
     diffs = [repeatability(a, b) for a, b in zip(first, again)]
     fit_archs, fit_ms = table.measured(space)
     model = TableLatencyPredictor(space, units=table.units).fit(fit_archs, fit_ms)
+    table_ms, predicted = model.table_only(test), model.predict(test)[0]
     return {"space": f"mobilenet/{variant}", "target": target, "units": len(table.units), "fit_archs": len(fit_ms),
             "test_archs": len(test), "build_seconds": built, "latency_ms_range": [float(measured.min()), float(measured.max())],
-            "table_only": scores(measured, model.table_only(test)),
-            "table_plus_correction": scores(measured, model.predict(test)[0]),
+            "table_only": scores(measured, table_ms), "table_plus_correction": scores(measured, predicted),
             "repeatability": {"archs": len(diffs), "median_rel_diff": float(np.median(diffs)),
                               "max_rel_diff": float(np.max(diffs))},
-            "fingerprint": fingerprint(cfg)}
+            "fingerprint": fingerprint(cfg), "measure": asdict(cfg),
+            "per_arch": {"measured_ms": measured.tolist(), "table_ms": table_ms.tolist(),
+                         "predicted_ms": predicted.tolist()}}
+
+
+def merged(out: Path, cases: list[dict]) -> list[dict]:
+    """``cases`` plus the cases of an existing ``out`` file that this run did not measure again."""
+    if not out.exists():
+        return cases
+    new = {(c["space"], c["target"]) for c in cases}
+    old = [c for c in json.loads(out.read_text()).get("cases", []) if (c["space"], c["target"]) not in new]
+    return old + cases
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--fit", type=int, default=60)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: see README)")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=20, help="timed calls per round, at least")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median over rounds)")
+    parser.add_argument("--unit-rounds", type=int, default=7, help="interleaved rounds for the table's units")
     parser.add_argument("--repeat-archs", type=int, default=20)
     parser.add_argument("--variants", nargs="+", default=["mnist1d", "ofa"])
     parser.add_argument("--targets", nargs="+", default=["cpu", "onnxruntime-cpu"])
@@ -77,6 +88,7 @@ def main() -> None:
     out_dir = Path(args.out).parent / "latency_tables"
     out_dir.mkdir(parents=True, exist_ok=True)
     cases = [bench(v, t, args, out_dir) for v in args.variants for t in args.targets]
+    cases = merged(Path(args.out), cases)
     atomic_write_json(args.out, {"machine": platform.machine(), "torch": torch.__version__, "cases": cases,
                                  "targets": {"mape": 5.0, "within_10": 0.95, "kendall_tau": 0.9, "repeat": 0.05}})
     for c in cases:

@@ -120,10 +120,11 @@ def _saved_search_config(saved_run: dict):
 
 def _measure_front(result, space, table) -> None:
     """Measure every front arch's extracted subnet on the table's target; record it beside the run."""
-    from .latency import measure_subnet
+    from .latency import measure_subnets
     from .runs import atomic_write_json
-    for row in result.front:
-        row["latency_measured_ms"] = measure_subnet(space, space.make(row["arch"]), table.cfg)["median_ms"]
+    measured = measure_subnets(space, [space.make(row["arch"]) for row in result.front], table.cfg)
+    for row, m in zip(result.front, measured):
+        row["latency_measured_ms"] = m["median_ms"]
     if result.run_dir is not None:
         atomic_write_json(result.run_dir / "front_latency.json",
                           {"target": table.cfg.target, "fingerprint": table.fingerprint,

@@ -31,14 +31,18 @@ def add_latency(sub) -> None:
         q.add_argument("--threads", type=int, default=2, help="CPU threads, fixed and recorded (default: %(default)s)")
         q.add_argument("--batch", type=int, default=1, help="batch size (default: %(default)s)")
         q.add_argument("--warmup", type=int, default=10, help="untimed calls first (default: %(default)s)")
-        q.add_argument("--repeats", type=int, default=30, help="timed calls, at least (default: %(default)s)")
+        q.add_argument("--repeats", type=int, default=30, help="timed calls per round, at least (default: %(default)s)")
+        q.add_argument("--rounds", type=int, default=3,
+                       help="interleaved rounds; the median over rounds is kept (default: %(default)s)")
+        q.add_argument("--unit-rounds", type=int, default=7,
+                       help="rounds for each unit of a table (default: %(default)s)")
 
 
 def run_latency(args) -> None:
     from .latency import MeasureConfig
     from .latency_api import build_latency, measure_arch
     cfg = MeasureConfig(target=args.target, threads=args.threads, batch=args.batch, warmup=args.warmup,
-                        repeats=args.repeats)
+                        repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds)
     if args.latency_command == "build":
         path = build_latency(args.source, cfg, variant=args.variant, archs=args.archs, folder=args.out,
                              seed=args.seed, progress=args.progress)

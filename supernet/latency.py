@@ -5,7 +5,11 @@ Targets: ``cpu`` (PyTorch eager, thread count fixed and recorded), ``onnxruntime
 static module (an extracted subnet or one table unit), never on the sliced supernet.
 
 A measurement runs ``warmup`` calls, then ``repeats`` timed calls, and reports the
-median and p90 (and the 10%-trimmed mean) in milliseconds.
+median and p90 (and the 10%-trimmed mean) in milliseconds. Many modules are measured in
+``rounds`` interleaved rounds (``unit_rounds`` for the units of a table) (:func:`measure_many`): a shared machine drifts over seconds
+(load on other tenants, clock changes), and a module timed in one spell would carry that
+spell's speed; timed once per round, in a fresh order each round, it gets the median of
+its round medians instead.
 """
 from __future__ import annotations
 
@@ -17,9 +21,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .errors import SupernetError
 
@@ -33,15 +39,17 @@ class MeasureConfig:
     batch: int = 1
     warmup: int = 10
     repeats: int = 50
-    min_seconds: float = 0.2  # time at least this long: small nets get more repeats
+    min_seconds: float = 0.1  # per round, time at least this long: small nets get more repeats
+    rounds: int = 3  # interleaved rounds of measure_many (and measure_subnet)
+    unit_rounds: int = 7  # rounds for a table's units: one block's timing is more placement-sensitive than a net's
 
     def check(self) -> None:
         if self.target not in TARGETS:
             raise SupernetError(f"unknown latency target {self.target!r}; targets are {list(TARGETS)}")
         if self.target == "cuda" and not torch.cuda.is_available():
             raise SupernetError("target 'cuda' needs a CUDA GPU, and none is visible here; use --target cpu")
-        if self.threads < 1 or self.repeats < 3 or self.warmup < 0:
-            raise SupernetError("--threads must be >= 1, --repeats >= 3 and --warmup >= 0")
+        if self.threads < 1 or self.repeats < 3 or self.warmup < 0 or min(self.rounds, self.unit_rounds) < 1:
+            raise SupernetError("--threads must be >= 1, --repeats >= 3, --warmup >= 0 and --rounds >= 1")
 
 
 def _cpu_model() -> str:
@@ -79,21 +87,67 @@ def summarise(times_s: list[float]) -> dict:
             "trimmed_mean_ms": float(trimmed.mean()), "repeats": len(ms)}
 
 
-def measure(module: torch.nn.Module, input_shape: tuple[int, ...], cfg: MeasureConfig) -> dict:
-    """Latency of ``module`` on one batch of shape ``(cfg.batch, *input_shape)``."""
+def measure(module: torch.nn.Module, input_shape: tuple[int, ...], cfg: MeasureConfig,
+            onnx_path: Path | None = None) -> dict:
+    """Latency of ``module`` on one batch of shape ``(cfg.batch, *input_shape)`` (one round).
+
+    For ``onnxruntime-cpu``, ``onnx_path`` names the module's ONNX file: it is exported there
+    when missing and reused when present (so later rounds skip the export).
+    """
     cfg.check()
     module = module.eval()
     x = torch.randn((cfg.batch,) + tuple(input_shape))
     if cfg.target == "cpu":
         return summarise(_time_torch(module, x, cfg))
     if cfg.target == "onnxruntime-cpu":
-        return summarise(_time_onnx(module, x, cfg))
+        if onnx_path is not None:
+            return summarise(_time_onnx(module, x, cfg, Path(onnx_path)))
+        with tempfile.TemporaryDirectory() as tmp:
+            return summarise(_time_onnx(module, x, cfg, Path(tmp) / "m.onnx"))
     return summarise(_time_cuda(module, x, cfg))
+
+
+Job = tuple[Callable[[], torch.nn.Module], tuple[int, ...]]  # (build the static module, input shape)
+
+
+def measure_many(jobs: Sequence[Job], cfg: MeasureConfig, progress: bool = False, desc: str = "latency",
+                 seed: int = 0, rounds: int | None = None) -> list[dict]:
+    """Latency of every job, measured in ``rounds`` (default ``cfg.rounds``) interleaved rounds.
+
+    Round ``k`` times every job once, in the order ``default_rng([seed, k]).permutation``;
+    a job's result is the median over rounds of ``median_ms`` (and of ``p90_ms`` and
+    ``trimmed_mean_ms``), with ``repeats`` summed and ``rounds`` recorded. Modules are
+    rebuilt each round (nothing large is held); ONNX files are exported once.
+    """
+    cfg.check()
+    rounds = rounds or cfg.rounds
+    per_job: list[list[dict]] = [[] for _ in jobs]
+    bar = tqdm(total=len(jobs) * rounds, desc=desc, unit="net", disable=not progress or None, leave=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(rounds):
+            for i in np.random.default_rng([seed, k]).permutation(len(jobs)):
+                build, shape = jobs[i]
+                per_job[i].append(measure(build(), shape, cfg, Path(tmp) / f"{i}.onnx"))
+                bar.update(1)
+    bar.close()
+    return [combine_rounds(results) for results in per_job]
+
+
+def combine_rounds(results: list[dict]) -> dict:
+    """One result from per-round results: medians of their statistics, repeats summed."""
+    out = {key: float(np.median([r[key] for r in results])) for key in ("median_ms", "p90_ms", "trimmed_mean_ms")}
+    return {**out, "repeats": int(sum(r["repeats"] for r in results)), "rounds": len(results)}
 
 
 def measure_subnet(space, arch, cfg: MeasureConfig) -> dict:
     """Latency of ``arch``'s static subnet (fresh weights; latency does not depend on their values)."""
-    return measure(space.build_static(arch), space.input_shape(arch), cfg)
+    return measure_subnets(space, [arch], cfg)[0]
+
+
+def measure_subnets(space, archs, cfg: MeasureConfig, progress: bool = False, desc: str = "latency") -> list[dict]:
+    """Latencies of the archs' static subnets, measured in interleaved rounds (:func:`measure_many`)."""
+    jobs = [(lambda a=arch: space.build_static(a), space.input_shape(arch)) for arch in archs]
+    return measure_many(jobs, cfg, progress, desc)
 
 
 def _timed(call, cfg: MeasureConfig) -> list[float]:
@@ -120,15 +174,14 @@ def _time_torch(module, x, cfg: MeasureConfig) -> list[float]:
     return times
 
 
-def _time_onnx(module, x, cfg: MeasureConfig) -> list[float]:
+def _time_onnx(module, x, cfg: MeasureConfig, path: Path) -> list[float]:
     import onnxruntime as ort
     from .exporter import export_onnx
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m.onnx"
+    if not path.exists():
         export_onnx(module, tuple(x.shape), path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = cfg.threads, 1
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = cfg.threads, 1
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     feed = {"input": x.numpy()}
     for _ in range(cfg.warmup):
         session.run(None, feed)

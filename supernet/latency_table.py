@@ -6,7 +6,7 @@ one device profile: the latency of every unit (stem, each block configuration at
 input size, head) measured in isolation, and measured latencies of whole extracted
 subnets. The table estimate of an arch is the sum of its units; the learned correction
 (:class:`predictors.latency.TableLatencyPredictor`) is fitted on the whole-subnet data.
-Building is resumable: the file is rewritten atomically every few measurements.
+Building is resumable: the file is rewritten atomically after every chunk of measurements.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .arch import Arch, SearchSpace
 from .errors import SupernetError
-from .latency import MeasureConfig, fingerprint, fingerprint_id, measure, measure_subnet
+from .latency import MeasureConfig, fingerprint, fingerprint_id, measure_many, measure_subnets
 from .runs import atomic_write_json, read_json
 
 FORMAT = "supernet-latency-table/1"
@@ -87,30 +87,36 @@ class LatencyTable:
 
 
 def build_table(table: LatencyTable, space: SearchSpace, path: Path, n_archs: int, seed: int = 0,
-                progress: bool = True, save_every: int = 10) -> LatencyTable:
+                progress: bool = True, chunk: int = 200) -> LatencyTable:
     """Measure every missing unit, then whole subnets of ``n_archs`` seeded random archs.
 
-    Already measured units and archs (from a partial file) are kept, so an interrupted
-    build resumes where it stopped. The extracted subnets are built fresh (latency does
-    not depend on weight values) with ``space.build_static``.
+    Work goes in chunks of ``chunk`` units (``cfg.unit_rounds`` interleaved rounds; one
+    block's timing depends on where its buffers land, so it needs more rounds than a whole
+    net, whose blocks average that out) or ``chunk // 8`` archs (``cfg.rounds`` rounds), see
+    :func:`supernet.latency.measure_many`. Each chunk is saved atomically, so an
+    interrupted build resumes after its last finished chunk. The extracted subnets are
+    built fresh (latency does not depend on weight values) with ``space.build_static``.
     """
     todo = [u for u in space.all_latency_units() if u[0] not in table.units]
-    bar = tqdm(total=len(todo) + max(0, n_archs - len(table.archs)), desc="latency", unit="net",
-               disable=not progress or None)
-    for i, (key, build, shape) in enumerate(todo):
-        table.units[key] = measure(build(), shape, table.cfg)["median_ms"]
-        bar.update(1)
-        if i % save_every == 0:
-            table.save(path)
     rng = np.random.default_rng([seed, 9176])
     archs = [space.sample(rng) for _ in range(n_archs)]
     done = {space.make(r["arch"]) for r in table.archs}
-    for i, arch in enumerate(a for a in archs if a not in done):
-        result = measure_subnet(space, arch, table.cfg)
-        table.archs.append({"arch": arch.to_dict(), **result})
-        bar.update(1)
-        if i % save_every == 0:
-            table.save(path)
+    archs = [a for a in dict.fromkeys(archs) if a not in done][:max(0, n_archs - len(table.archs))]
+    bar = tqdm(total=len(todo) + len(archs), desc="latency", unit="net", disable=not progress or None)
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        jobs = [(b, s) for _, b, s in part]
+        for (key, _, _), result in zip(part, measure_many(jobs, table.cfg, seed=start, rounds=table.cfg.unit_rounds)):
+            table.units[key] = result["median_ms"]
+        table.save(path)
+        bar.update(len(part))
+    step = max(1, chunk // 8)
+    for start in range(0, len(archs), step):
+        part = archs[start:start + step]
+        for arch, result in zip(part, measure_subnets(space, part, table.cfg)):
+            table.archs.append({"arch": arch.to_dict(), **result})
+        table.save(path)
+        bar.update(len(part))
     table.save(path)
     bar.close()
     return table

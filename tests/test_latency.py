@@ -5,7 +5,7 @@ import pytest
 
 from predictors.latency import TableLatencyPredictor
 from supernet.errors import SupernetError
-from supernet.latency import MeasureConfig, fingerprint, measure, summarise
+from supernet.latency import MeasureConfig, combine_rounds, fingerprint, measure, measure_many, summarise
 from supernet.latency_table import LatencyTable, build_table, table_path
 from supernet.registry import get_space, space_config
 
@@ -29,6 +29,27 @@ def test_measure_static_subnet(space, target):
     cfg = MeasureConfig(target=target, threads=1, warmup=1, repeats=3, min_seconds=0.0)
     result = measure(space.build_static(arch), space.input_shape(arch), cfg)
     assert 0 < result["median_ms"] <= result["p90_ms"] and result["repeats"] == 3
+
+
+def test_rounds_combine_to_the_median_of_round_statistics():
+    rounds = [{"median_ms": m, "p90_ms": 2 * m, "trimmed_mean_ms": m, "repeats": 5} for m in (1.0, 9.0, 2.0)]
+    out = combine_rounds(rounds)
+    assert out["median_ms"] == 2.0 and out["p90_ms"] == 4.0 and out["repeats"] == 15 and out["rounds"] == 3
+
+
+@pytest.mark.parametrize("target", ["cpu", "onnxruntime-cpu"])
+def test_measure_many_times_every_job_once_per_round(space, target, monkeypatch):
+    import supernet.latency as latency
+    calls, cfg = [], MeasureConfig(target=target, threads=1, warmup=0, repeats=3, min_seconds=0.0, rounds=4)
+    real = latency.measure
+    monkeypatch.setattr(latency, "measure", lambda m, shape, c, path=None: calls.append(path) or real(m, shape, c, path))
+    archs = [space.smallest(), space.largest(), space.median()]
+    jobs = [(lambda a=a: space.build_static(a), space.input_shape(a)) for a in archs]
+    results = measure_many(jobs, cfg)
+    assert len(calls) == 12 and all(r["rounds"] == 4 and r["repeats"] == 12 for r in results)
+    first = [calls[k * 3:(k + 1) * 3] for k in range(4)]
+    assert len({tuple(r) for r in first}) > 1  # a fresh order each round
+    assert results[1]["median_ms"] > results[0]["median_ms"]  # largest slower than smallest
 
 
 def test_unknown_target_and_missing_gpu_are_clear_errors(space):
