@@ -306,3 +306,14 @@ def test_latency_budget_uses_the_table_and_measures_the_front(trained, tmp_path,
     assert result.front and all(cost(space.make(r["arch"])) <= budget for r in result.front)
     measured = json.loads((tmp_path / "run" / "front_latency.json").read_text())
     assert len(measured["front"]) == len(result.front) and all(r["latency_measured_ms"] > 0 for r in measured["front"])
+
+
+def test_bench_label_noise_compares_val_and_test_of_the_same_archs(trained, tmp_path):  # noqa: F811
+    out = tmp_path / "noise.json"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_label_noise.py"), "--checkpoint",
+                             str(trained), "--archs", "6", "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["archs"] == 6 and data["val_examples"] > 0 and data["test_examples"] > 0
+    tau = data["kendall_tau_val_test"]
+    assert "Kendall tau(val, test)" in result.stdout and (tau is None or -1 <= tau <= 1)
