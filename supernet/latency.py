@@ -5,11 +5,11 @@ Targets: ``cpu`` (PyTorch eager, thread count fixed and recorded), ``onnxruntime
 static module (an extracted subnet or one table unit), never on the sliced supernet.
 
 A measurement runs ``warmup`` calls, then ``repeats`` timed calls, and reports the
-median and p90 (and the 10%-trimmed mean) in milliseconds. Many modules are measured in
-``rounds`` interleaved rounds (``unit_rounds`` for the units of a table) (:func:`measure_many`): a shared machine drifts over seconds
-(load on other tenants, clock changes), and a module timed in one spell would carry that
-spell's speed; timed once per round, in a fresh order each round, it gets the median of
-its round medians instead.
+median and p90 (and the 10%-trimmed mean) in milliseconds. Modules are measured in
+interleaved rounds (:func:`measure_many`; ``rounds``, or ``unit_rounds`` for the units of
+a table): a shared machine drifts over seconds (load on other tenants, clock changes), and
+a module timed in one spell would carry that spell's speed; timed once per round, in a
+fresh order each round, it gets the median of its round medians instead.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class MeasureConfig:
         if self.target == "cuda" and not torch.cuda.is_available():
             raise SupernetError("target 'cuda' needs a CUDA GPU, and none is visible here; use --target cpu")
         if self.threads < 1 or self.repeats < 3 or self.warmup < 0 or min(self.rounds, self.unit_rounds) < 1:
-            raise SupernetError("--threads must be >= 1, --repeats >= 3, --warmup >= 0 and --rounds >= 1")
+            raise SupernetError("--threads must be >= 1, --repeats >= 3, --warmup >= 0, --rounds and --unit-rounds >= 1")
 
 
 def _cpu_model() -> str:
