@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +25,7 @@ import torch
 
 from predictors.latency import TableLatencyPredictor
 from predictors.metrics import kendall_tau, mape, within
+from supernet.errors import SupernetError
 from supernet.latency import MeasureConfig, fingerprint, measure_subnets, repeatability
 from supernet.latency_table import LatencyTable, build_table
 from supernet.registry import get_space, space_config
@@ -87,7 +89,11 @@ def main() -> None:
     args = parser.parse_args()
     out_dir = Path(args.out).parent / "latency_tables"
     out_dir.mkdir(parents=True, exist_ok=True)
-    cases = [bench(v, t, args, out_dir) for v in args.variants for t in args.targets]
+    try:
+        cases = [bench(v, t, args, out_dir) for v in args.variants for t in args.targets]
+    except SupernetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     cases = merged(Path(args.out), cases)
     atomic_write_json(args.out, {"machine": platform.machine(), "torch": torch.__version__, "cases": cases,
                                  "targets": {"mape": 5.0, "within_10": 0.95, "kendall_tau": 0.9, "repeat": 0.05}})

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -111,3 +112,20 @@ def test_correction_learns_a_fixed_overhead(space, tmp_path):
     predictor.save(tmp_path / "p.json")
     again = TableLatencyPredictor.load(tmp_path / "p.json", space)
     assert np.array_equal(again.predict(archs[20:])[0], predicted)
+
+
+def test_bench_latency_runs_small_and_keeps_cases_it_did_not_rerun(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_latency.py"
+    out = tmp_path / "bench.json"
+    small = ["--variants", "tiny", "--test", "4", "--fit", "5", "--repeats", "3", "--warmup", "0", "--rounds", "1",
+             "--unit-rounds", "1", "--repeat-archs", "2", "--out", str(out)]
+    for target in ("cpu", "onnxruntime-cpu"):
+        result = subprocess.run([sys.executable, str(script), *small, "--targets", target], capture_output=True,
+                                text=True, env={**os.environ, "PYTHONPATH": str(script.parents[1])})
+        assert result.returncode == 0, result.stderr
+    cases = json.loads(out.read_text())["cases"]
+    assert [c["target"] for c in cases] == ["cpu", "onnxruntime-cpu"]
+    assert all(len(c["per_arch"]["measured_ms"]) == 4 and c["measure"]["rounds"] == 1 for c in cases)
