@@ -31,8 +31,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -122,8 +125,12 @@ def _read_pool(path: Path, space: SearchSpace) -> dict:
                                                        "params": int(r["params"])} for r in csv.DictReader(fh)}
 
 
-def build_pool(space, evaluate, archs: list[Arch], path: Path | None, meta: dict) -> dict:
-    """``{arch: metrics}`` for ``archs``, read from ``path`` where present, the rest evaluated (saved every 25)."""
+def build_pool(space, evaluate, archs: list[Arch], path: Path | None, meta: dict, workers: int = 1) -> dict:
+    """``{arch: metrics}`` for ``archs``, read from ``path`` where present, the rest evaluated (saved every 25).
+
+    ``workers > 1`` evaluates in that many spawned processes of one thread each; ``evaluate`` must
+    then pickle. The result does not depend on ``workers``: each arch's evaluation is deterministic.
+    """
     done = {}
     if path is not None:
         meta_path = path.with_suffix(".meta.json")
@@ -134,11 +141,41 @@ def build_pool(space, evaluate, archs: list[Arch], path: Path | None, meta: dict
         atomic_write_json(meta_path, meta)
         done = _read_pool(path, space)
     todo = [a for a in archs if a not in done]
-    for i, arch in enumerate(tqdm(todo, desc="pool", unit="arch", disable=not todo or None)):
-        done[arch] = evaluate(arch)
-        if path is not None and (i % 25 == 24 or i == len(todo) - 1):
-            _write_pool(path, done)
+    with _pool_map(evaluate, workers if len(todo) > 1 else 1) as evaluate_all, \
+            tqdm(total=len(todo), desc="pool", unit="arch", disable=not todo or None) as bar:
+        for start in range(0, len(todo), 25):
+            chunk = todo[start:start + 25]
+            done.update(zip(chunk, evaluate_all(chunk)))
+            bar.update(len(chunk))
+            if path is not None:
+                _write_pool(path, done)
     return {a: done[a] for a in archs}
+
+
+@contextmanager
+def _pool_map(evaluate, workers: int):
+    """Yields ``f(archs) -> [evaluate(a) for a in archs]``, in ``workers`` processes when > 1."""
+    if workers <= 1:
+        yield lambda archs: [evaluate(a) for a in archs]
+        return
+    context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start can hang
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(evaluate,)) as ex:
+        yield lambda archs: list(ex.map(_evaluate_in_worker, archs))
+
+
+_WORKER_EVALUATE = None
+
+
+def _init_worker(evaluate) -> None:
+    global _WORKER_EVALUATE
+    import torch
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    _WORKER_EVALUATE = evaluate
+
+
+def _evaluate_in_worker(arch: Arch) -> dict:
+    return _WORKER_EVALUATE(arch)
 
 
 def checkpoint_pool(args) -> tuple[SearchSpace, dict]:
@@ -147,38 +184,42 @@ def checkpoint_pool(args) -> tuple[SearchSpace, dict]:
     archs = pool_archs(evaluator.space, args.pool_size, args.pool_seed)
     meta = {"checkpoint": str(evaluator.folder), "step": evaluator.meta.get("step"), "seed": args.pool_seed}
     path = args.pool_file or REPO / "bench_results" / f"search_pool_step{evaluator.meta.get('step')}.csv"
-    return evaluator.space, build_pool(evaluator.space, evaluator, archs, Path(path), meta)
+    return evaluator.space, build_pool(evaluator.space, evaluator, archs, Path(path), meta, args.workers)
 
 
 def synthetic_pool(args) -> tuple[SearchSpace, dict]:
-    """A space variant (default ``tiny``) with a synthetic accuracy (see :func:`synthetic_accuracy`)."""
-    from search_spaces.mobilenet import count_macs, count_params
-    from supernet.registry import get_space, space_config
-    cfg = space_config("mobilenet", args.synthetic_variant)
-    space = get_space("mobilenet").build_space(cfg)
-    scale = count_macs(cfg, space.median())
-    accuracy = synthetic_accuracy(space)
-
-    def evaluate(arch):
-        flops = count_macs(cfg, arch)
-        return {"accuracy": accuracy(arch, flops / scale), "flops": flops, "params": count_params(cfg, arch)}
-    archs = pool_archs(space, args.pool_size, args.pool_seed)
-    return space, build_pool(space, evaluate, archs, args.pool_file,
-                             {"synthetic": args.synthetic_variant, "seed": args.pool_seed})
+    """A space variant (default ``tiny``) with a synthetic accuracy (see :class:`SyntheticEvaluator`)."""
+    evaluate = SyntheticEvaluator(args.synthetic_variant)
+    archs = pool_archs(evaluate.space, args.pool_size, args.pool_seed)
+    return evaluate.space, build_pool(evaluate.space, evaluate, archs, args.pool_file,
+                                      {"synthetic": args.synthetic_variant, "seed": args.pool_seed}, args.workers)
 
 
-def synthetic_accuracy(space: SearchSpace):
+class SyntheticEvaluator:
     """``acc = 0.95 - 0.3 exp(-2 r) + 0.02 <w, f> / sqrt(n) + 0.003 e``: ``r`` FLOPs relative to the median
-    arch, ``f`` the standardised ordinal features, ``w`` fixed normal weights, ``e`` a fixed normal draw per arch."""
-    features = FeatureMap(space, "ordinal")
-    w = np.random.default_rng(12345).standard_normal(features.width)
+    arch, ``f`` the standardised ordinal features, ``w`` fixed normal weights, ``e`` a fixed normal draw per
+    arch; FLOPs and params counted exactly. A plain object, so pool workers can receive it."""
 
-    def accuracy(arch: Arch, relative_flops: float) -> float:
-        f = features([arch])[0]
+    def __init__(self, variant: str):
+        from supernet.registry import get_space, space_config
+        self.cfg = space_config("mobilenet", variant)
+        self.space = get_space("mobilenet").build_space(self.cfg)
+        self.features = FeatureMap(self.space, "ordinal")
+        self.w = np.random.default_rng(12345).standard_normal(self.features.width)
+        self.scale = self._macs(self.space.median())
+
+    def _macs(self, arch: Arch) -> int:
+        from search_spaces.mobilenet import count_macs
+        return count_macs(self.cfg, arch)
+
+    def __call__(self, arch: Arch) -> dict:
+        from search_spaces.mobilenet import count_params
+        flops = self._macs(arch)
+        f = self.features([arch])[0]
         f = (f - f.mean()) / (f.std() or 1.0)
-        noise = np.random.default_rng(space.encode(arch).tolist()).standard_normal()
-        return float(0.95 - 0.3 * np.exp(-2 * relative_flops) + 0.02 * (w @ f) / np.sqrt(len(f)) + 0.003 * noise)
-    return accuracy
+        noise = np.random.default_rng(self.space.encode(arch).tolist()).standard_normal()
+        accuracy = 0.95 - 0.3 * np.exp(-2 * flops / self.scale) + 0.02 * (self.w @ f) / np.sqrt(len(f)) + 0.003 * noise
+        return {"accuracy": float(accuracy), "flops": flops, "params": count_params(self.cfg, arch)}
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -270,6 +311,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--generations", type=int, default=60)
     p.add_argument("--population", type=int, default=50, help="NSGA-II population (plain NSGA-II too)")
     p.add_argument("--threads", type=int, default=1, help="torch / BLAS threads (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes (1 thread each) that build the pool; same pool for any number (default: %(default)s)")
     p.add_argument("--out", type=Path, default=REPO / "bench_results" / "bench_search.json")
     return p.parse_args(argv)
 

@@ -59,6 +59,10 @@ class Arch(Mapping):
     def __repr__(self) -> str:
         return f"Arch({self.to_json()})"
 
+    def __reduce__(self):
+        """Pickles as ``Arch(dict)``, so archs cross process boundaries (pool workers, Ray)."""
+        return (Arch, (dict(self._items),))
+
     def replace(self, **changes) -> "Arch":
         """A new arch with some dimensions changed (not canonicalised)."""
         return Arch({**dict(self._items), **changes})

@@ -15,6 +15,7 @@ from .errors import SupernetError
 TRAIN_HELP = {
     "data": "mnist1d | digits | mnist | path/to/file.npz",
     "samples": "MNIST-1D examples to generate (train+test, 80/20); default 10000",
+    "val_fraction": "share of the non-test examples held out as the validation split that search scores on",
     "space": "registered search space (see `supernet spaces`)",
     "variant": "space variant; default follows the data (mnist1d -> mnist1d, images -> mnist)",
     "epochs": "training epochs", "steps": "total optimizer steps (overrides --epochs)",
@@ -37,6 +38,7 @@ EXAMPLES = {
   supernet train --out runs/mnist1d                       # MNIST-1D, sandwich + alpha-divergence
   supernet train --data mnist --epochs 10 --out runs/mnist  # 5000 real MNIST digits, 2-D space
   supernet train --sampling uniform --out runs/spos        # SPOS baseline on the same space
+  supernet train --samples 20000 --val-fraction 0.5 --out runs/bench  # 8000 train / 8000 val / 4000 test
   supernet train --resume --out runs/mnist1d               # continue an interrupted run exactly""",
     "eval": """examples:
   supernet eval runs/mnist1d --arch largest --arch smallest

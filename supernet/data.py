@@ -177,5 +177,6 @@ def calibration_batches(split: Split, batch_size: int, n_batches: int, seed: int
 def checkpoint_data(train_cfg: dict, calib_batches: int) -> tuple[DataBundle, list[torch.Tensor]]:
     """The data a checkpoint was trained on (from its saved training config) and its fixed
     BN-calibration batches (``calib_batches`` batches of 256 training inputs)."""
-    data = load_data(train_cfg["data"], samples=train_cfg.get("samples"), seed=train_cfg["seed"])
+    data = load_data(train_cfg["data"], samples=train_cfg.get("samples"),
+                     val_fraction=train_cfg.get("val_fraction", 0.1), seed=train_cfg["seed"])
     return data, calibration_batches(data.train, 256, calib_batches, train_cfg["seed"])

@@ -30,6 +30,7 @@ from .sampling import STRATEGIES, step_archs
 class TrainConfig:
     data: str = "mnist1d"
     samples: int | None = None
+    val_fraction: float = 0.1
     space: str = "mobilenet"
     variant: str | None = None
     epochs: int = 16
@@ -64,6 +65,8 @@ class TrainConfig:
             raise SupernetError(f"--optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
         if not self.alpha_min < 0 < self.alpha_max:
             raise SupernetError("--alpha-min must be < 0 < --alpha-max (AlphaNet uses -1 and 1)")
+        if not 0 < self.val_fraction < 1:
+            raise SupernetError(f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction}")
         for name in ("epochs", "batch_size", "lr"):
             if getattr(self, name) <= 0:
                 raise SupernetError(f"--{name.replace('_', '-')} must be positive")
@@ -123,7 +126,7 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run_dir = prepare_run_dir(out, "train", resume=resume, overwrite=overwrite)
-    data = load_data(cfg.data, samples=cfg.samples, seed=cfg.seed)
+    data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed)
     variant = cfg.variant or data.default_variant
     space_cfg = space_config(cfg.space, variant, in_channels=data.in_channels, num_classes=data.num_classes)
     torch.manual_seed(cfg.seed)

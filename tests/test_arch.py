@@ -77,3 +77,10 @@ def test_sampling_is_seeded():
     space = space_of("mobilenet", "tiny")
     draw = lambda seed: [space.sample(np.random.default_rng(seed)) for _ in range(5)]
     assert draw(3) == draw(3) and draw(3) != draw(4)
+
+
+def test_arch_pickles_as_an_equal_value():
+    import pickle
+    arch = Arch({"depth": 3, "kernel": (3, 5, 0)})
+    copy = pickle.loads(pickle.dumps(arch))
+    assert copy == arch and hash(copy) == hash(arch) and copy["kernel"] == (3, 5, 0)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from supernet.data import BatchStream, calibration_batches, load_data
+from supernet.data import BatchStream, calibration_batches, checkpoint_data, load_data
 from supernet.errors import SupernetError
 
 
@@ -59,3 +59,11 @@ def test_calibration_batches_are_fixed():
     data = load_data("mnist1d", samples=500)
     one, two = calibration_batches(data.train, 64, 3, 0), calibration_batches(data.train, 64, 3, 0)
     assert len(one) == 3 and all(torch.equal(p, q) for p, q in zip(one, two))
+
+
+def test_checkpoint_data_keeps_the_val_fraction_it_was_trained_with():
+    saved = {"data": "mnist1d", "samples": 500, "seed": 0}  # runs saved before val_fraction existed
+    default, calib = checkpoint_data(saved, 1)
+    half, _ = checkpoint_data({**saved, "val_fraction": 0.5}, 1)
+    assert (len(default.train), len(default.val)) == (360, 40)
+    assert (len(half.train), len(half.val), len(half.test)) == (200, 200, 100)

@@ -274,6 +274,17 @@ def test_bench_search_runs_small(tmp_path):
     assert len((tmp_path / "pool.csv").read_text().splitlines()) == 81
 
 
+def test_bench_pool_is_the_same_with_worker_processes(tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    from bench_search import SyntheticEvaluator, build_pool, pool_archs
+    evaluate = SyntheticEvaluator("tiny")
+    archs = pool_archs(evaluate.space, 30, seed=1)
+    serial = build_pool(evaluate.space, evaluate, archs, tmp_path / "a.csv", {"seed": 1})
+    parallel = build_pool(evaluate.space, evaluate, archs, tmp_path / "b.csv", {"seed": 1}, workers=2)
+    assert list(parallel) == archs and parallel == serial
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+
+
 def test_tabular_space_only_yields_table_archs():
     sys.path.insert(0, str(REPO / "scripts"))
     from bench_search import TabularSpace, pool_archs

@@ -84,3 +84,9 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
     values = [lr_factor(s, 10, 100) for s in range(100)]
     assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(values[10:], values[11:])) and values[-1] < 0.001
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.2])
+def test_val_fraction_outside_zero_one_is_refused(npz_data, fraction):
+    with pytest.raises(SupernetError, match="--val-fraction must be between 0 and 1"):
+        tiny_cfg(npz_data, val_fraction=fraction).check()
