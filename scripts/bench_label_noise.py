@@ -8,6 +8,13 @@ validation split and on the test split, and reports the Kendall tau and Pearson 
 between the two. Two independent measurements of the same archs agree only that well,
 so a predictor fitted to validation accuracies cannot be expected to beat it by much.
 
+It also estimates the tau a *perfect* predictor (one that knows each arch's expected
+accuracy ``t``) would score against the validation accuracies ``v = t + e_v``. With the
+test accuracies ``u = t + e_u`` and independent errors, ``var(t) = cov(v, u)``, so
+``corr(t, v) = sqrt(cov(v, u) / var(v))`` and, for normal values, Kendall's
+``tau = (2 / pi) arcsin(corr)``. ``noise_sd_val`` is ``sqrt(var(v) - cov(v, u))`` and
+``true_sd`` is ``sqrt(cov(v, u))``.
+
     python scripts/bench_label_noise.py --checkpoint runs/demo [--archs 300]
 """
 from __future__ import annotations
@@ -39,11 +46,22 @@ def measure(checkpoint: str, n_archs: int, seed: int) -> dict:
     val = np.array([r["val_accuracy"] for r in rows])
     test = np.array([r["test_accuracy"] for r in rows])
     varied = np.unique(val).size > 1 and np.unique(test).size > 1  # else the correlations are undefined
-    return {"checkpoint": str(evaluator.folder), "archs": len(archs), "val_examples": len(data.val),
+    return {**ceiling(val, test), "checkpoint": str(evaluator.folder), "archs": len(archs), "val_examples": len(data.val),
             "test_examples": len(data.test), "kendall_tau_val_test": kendall_tau(val, test) if varied else None,
             "pearson_val_test": float(np.corrcoef(val, test)[0, 1]) if varied else None,
             "distinct_val_accuracies": int(np.unique(val).size),
             "val_accuracy_range": [float(val.min()), float(val.max())]}
+
+
+def ceiling(val: np.ndarray, test: np.ndarray) -> dict:
+    """True spread, validation noise and a perfect predictor's tau against ``val`` (see the module doc)."""
+    cov = float(np.cov(val, test)[0, 1])
+    var = float(val.var(ddof=1))
+    if cov <= 0 or var <= 0:
+        return {"true_sd": None, "noise_sd_val": None, "perfect_predictor_tau": None}
+    corr = min(1.0, np.sqrt(cov / var))
+    return {"true_sd": float(np.sqrt(cov)), "noise_sd_val": float(np.sqrt(max(0.0, var - cov))),
+            "perfect_predictor_tau": float(2 / np.pi * np.arcsin(corr))}
 
 
 def main(argv=None) -> int:
@@ -70,6 +88,9 @@ def main(argv=None) -> int:
     print(f"{result['archs']} archs, val {result['val_examples']} / test {result['test_examples']} examples: "
           f"Kendall tau(val, test) = {tau if tau is None else round(tau, 3)}, Pearson r = {r if r is None else round(r, 3)}, "
           f"{result['distinct_val_accuracies']} distinct val accuracies")
+    if result["perfect_predictor_tau"] is not None:
+        print(f"spread of true accuracies (sd) {result['true_sd']:.4f}, validation noise (sd) {result['noise_sd_val']:.4f}: "
+              f"a perfect predictor would reach Kendall tau about {result['perfect_predictor_tau']:.3f} on validation")
     print(f"wrote {args.out}")
     return 0
 

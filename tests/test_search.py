@@ -328,3 +328,16 @@ def test_bench_label_noise_compares_val_and_test_of_the_same_archs(trained, tmp_
     assert data["archs"] == 6 and data["val_examples"] > 0 and data["test_examples"] > 0
     tau = data["kendall_tau_val_test"]
     assert "Kendall tau(val, test)" in result.stdout and (tau is None or -1 <= tau <= 1)
+
+
+def test_label_noise_ceiling_matches_a_perfect_predictors_tau():
+    sys.path.insert(0, str(REPO / "scripts"))
+    from bench_label_noise import ceiling
+    from predictors import kendall_tau
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=4000)
+    val, test = truth + 0.3 * rng.normal(size=4000), truth + 0.5 * rng.normal(size=4000)
+    est = ceiling(val, test)
+    assert est["true_sd"] == pytest.approx(1.0, abs=0.05) and est["noise_sd_val"] == pytest.approx(0.3, abs=0.05)
+    assert est["perfect_predictor_tau"] == pytest.approx(kendall_tau(truth, val), abs=0.02)
+    assert ceiling(val, -test)["perfect_predictor_tau"] is None
