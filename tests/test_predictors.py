@@ -226,3 +226,19 @@ def test_bench_script_rejects_a_bad_pool(tmp_path, capsys):
                             "--out", str(tmp_path / "b.json")])
     assert rc == 2 and "lacks column 'accuracy'" in capsys.readouterr().err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_gbt_picks_a_deeper_tree_when_dimensions_interact(space):
+    rng = np.random.default_rng(5)
+    archs = list(dict.fromkeys(space.sample(rng) for _ in range(400)))[:240]
+    # a pure three-way interaction (parity of three choices): no tree of depth 2 sees any signal
+    big = space.largest()
+    y = np.array([(a["r"] == big["r"]) ^ (a["ks"][0] == big["ks"][0]) ^ (a["e"][0] == big["e"][0])
+                  for a in archs], dtype=float)
+    y += rng.normal(0, 0.05, len(y))
+    auto = make_predictor("gbt", space, seed=0).fit(archs, y)
+    fixed = make_predictor("gbt", space, seed=0, max_depth=2).fit(archs, y)
+    assert auto.depth >= 3 and fixed.depth == 2
+    again = make_predictor("gbt", space, seed=0).fit(archs, y)
+    assert again.depth == auto.depth
+    np.testing.assert_array_equal(again.predict(archs[:20])[0], auto.predict(archs[:20])[0])
