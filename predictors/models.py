@@ -39,10 +39,13 @@ class _SklearnPredictor(Predictor):
         raise NotImplementedError
 
     def _fit(self, archs: list[Arch], z: np.ndarray) -> None:
+        self._fit_matrix(self.features(archs), z)
+
+    def _fit_matrix(self, X: np.ndarray, z: np.ndarray) -> None:
         self._model = self._make_model()
         with warnings.catch_warnings():  # an MLP stopped at max_iter is still a usable, deterministic fit
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self._model.fit(self.features(archs), z)
+            self._model.fit(X, z)
 
     def _predict(self, archs: list[Arch]) -> tuple[np.ndarray, np.ndarray]:
         mean = self._model.predict(self.features(archs))
@@ -114,15 +117,14 @@ class GBTPredictor(_SklearnPredictor):
                                          max_depth=depth or self.depth, subsample=o["subsample"],
                                          random_state=self.seed)
 
-    def _fit(self, archs: list[Arch], z: np.ndarray) -> None:
+    def _fit_matrix(self, X: np.ndarray, z: np.ndarray) -> None:
         depths, folds = self.options["max_depth"], self.options["cv_folds"]
-        if len(depths) > 1 and len(archs) >= 4 * folds:
-            X = self.features(archs)
-            order = np.random.default_rng([self.seed, 31]).permutation(len(archs))
+        if len(depths) > 1 and len(X) >= 4 * folds:
+            order = np.random.default_rng([self.seed, 31]).permutation(len(X))
             parts = np.array_split(order, folds)
             scores = [np.mean([self._fold_tau(X, z, parts, k, d) for k in range(folds)]) for d in depths]
             self.depth = depths[int(np.argmax(scores))]  # argmax takes the first of equal scores
-        super()._fit(archs, z)
+        super()._fit_matrix(X, z)
 
     def _fold_tau(self, X: np.ndarray, z: np.ndarray, parts: list, k: int, depth: int) -> float:
         test = parts[k]
