@@ -23,7 +23,9 @@ each runs once per seed for ``--reference-evals`` evaluations and is read at eve
 NSGA-II (same seed) needs to reach the predictor-guided hypervolume; ``None`` = not within
 ``--reference-evals``.
 
-    python scripts/bench_search.py --checkpoint runs/mnist1d [--pool-size 2000] [--seeds 5]
+    python scripts/bench_search.py --checkpoint runs/mnist1d [--pool-size 2000] [--seeds 5] [--workers 2]
+    python scripts/bench_search.py --checkpoint runs/bench-v8k --pool-file bench_results/search_pool_bench-v8k.csv \
+        --workers 2 --out bench_results/bench_search_bench-v8k.json     # the README's figures
     python scripts/bench_search.py --synthetic --pool-size 300 --seeds 2 --budgets 25 50   # smoke test
 """
 from __future__ import annotations
