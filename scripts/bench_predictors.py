@@ -141,7 +141,8 @@ def table(rows: list[dict], tol: float) -> str:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="examples:\n" + __doc__.rstrip().split("\n\n")[-1])
     p.add_argument("--data", type=Path, default=DYNAST_DIR, help="folder of DyNAS-T CSVs (default: %(default)s)")
     p.add_argument("--pool", type=Path, help="CSV with columns arch (JSON) and accuracy, instead of --data")
     p.add_argument("--space", default="mobilenet", help="space of the archs (default: %(default)s)")

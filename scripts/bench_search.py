@@ -24,8 +24,8 @@ NSGA-II (same seed) needs to reach the predictor-guided hypervolume; ``None`` = 
 ``--reference-evals``.
 
     python scripts/bench_search.py --checkpoint runs/mnist1d [--pool-size 2000] [--seeds 5] [--workers 2]
-    python scripts/bench_search.py --checkpoint runs/bench-v8k --pool-file bench_results/search_pool_bench-v8k.csv \
-        --workers 2 --out bench_results/bench_search_bench-v8k.json     # the README's figures
+    python scripts/bench_search.py --checkpoint runs/bench-v8k --workers 2 \\
+        --pool-file bench_results/search_pool_bench-v8k.csv --out bench_results/bench_search_bench-v8k.json
     python scripts/bench_search.py --synthetic --pool-size 300 --seeds 2 --budgets 25 50   # smoke test
 """
 from __future__ import annotations
@@ -295,7 +295,8 @@ def targets(results: dict, matching: dict, args) -> dict:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="examples:\n" + __doc__.rstrip().split("\n\n")[-1])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="trained MNIST-1D supernet: run folder or checkpoint folder")
     src.add_argument("--synthetic", action="store_true", help="tiny space with a synthetic accuracy (smoke test)")
