@@ -21,8 +21,9 @@ import torch
 
 from supernet.registry import build_supernet, space_config
 from supernet.runs import atomic_write_json
-from supernet.training import TrainConfig, make_optimizer, train_step
-from supernet.sampling import step_archs
+from supernet.task import make_task
+from supernet.trainer import Trainer
+from supernet.training import TrainConfig
 
 CASES = [("ofa", 128, 32), ("mnist1d", 40, 128)]
 
@@ -50,15 +51,14 @@ def time_pair(supernet, arch, x, repeats: int) -> tuple[list[float], list[float]
 
 
 def time_sandwich(supernet, x, y, repeats: int) -> float:
-    cfg = TrainConfig(num_random=2)
-    opt = make_optimizer(supernet, cfg)
+    """Median wall time of one real training step (:meth:`Trainer.step`: 4 archs, KD, clip, optimizer)."""
+    cfg = TrainConfig(num_random=2, device="cpu")
+    trainer = Trainer(supernet, make_task("classification", label_smoothing=cfg.label_smoothing), cfg,
+                      cfg.placement(), total_steps=repeats + 1)
     times = []
     for step in range(repeats + 1):
-        archs = step_archs(supernet.space, "sandwich", cfg.num_random, 0, step)
         start = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        train_step(supernet, cfg, x, y, archs, step)
-        opt.step()
+        trainer.step(x, y, step)
         times.append(time.perf_counter() - start)
     return statistics.median(times[1:])
 

@@ -40,9 +40,10 @@ from supernet.runs import atomic_write_json  # noqa: E402
 
 def measure(checkpoint: str, n_archs: int, seed: int) -> dict:
     evaluator = CheckpointEvaluator(checkpoint)
-    data, calib = checkpoint_data(evaluator.meta["train"], evaluator.calib_batches)
+    data, calib = checkpoint_data(evaluator.meta, evaluator.calib_batches)
     archs = pool_archs(evaluator.space, n_archs, seed)
-    rows = [evaluate_arch(evaluator.model, a, calib, {"val": data.val, "test": data.test}) for a in archs]
+    rows = [evaluate_arch(evaluator.model, a, calib, data, ["val", "test"], evaluator.task, evaluator.placement)
+            for a in archs]
     val = np.array([r["val_accuracy"] for r in rows])
     test = np.array([r["test_accuracy"] for r in rows])
     varied = np.unique(val).size > 1 and np.unique(test).size > 1  # else the correlations are undefined

@@ -93,6 +93,10 @@ class MobileNetSpace(SearchSpace):
         """Shape of one input (no batch axis) at the arch's resolution."""
         return (self.config.in_channels,) + (arch["r"],) * self.config.ndim
 
+    def example_input(self, arch: Arch, batch: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A standard-normal batch at the arch's resolution: ``(batch, C, *[r] * ndim)``."""
+        return torch.randn((batch,) + self.input_shape(arch), generator=generator)
+
     def build_static(self, arch: Arch) -> nn.Module:
         """The arch's static network with fresh weights (for latency measurement)."""
         return build_static(self.config, arch)
@@ -282,4 +286,4 @@ def build_supernet(config: MobileNetConfig) -> MobileNetSupernet:
 
 register_space("mobilenet", VARIANTS, config_cls=MobileNetConfig, build_space=MobileNetSpace,
                build_supernet=build_supernet,
-               build_static=build_static, default_variant="ofa")
+               build_static=build_static, default_variant="ofa", task="classification")

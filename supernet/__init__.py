@@ -1,17 +1,33 @@
 """One-shot NAS engine: train a weight-entangled supernet once, search and export subnets.
 
-The API mirrors the CLI: ``train`` (``supernet train``), ``evaluate`` (``supernet eval``),
-``export`` (``supernet export``), plus ``load_exported`` to use an export.
+One import line for everything README shows; the API mirrors the CLI: ``train``
+(``supernet train``), ``evaluate`` (``supernet eval``), ``search`` (``supernet search``),
+``export`` (``supernet export``), ``build_latency`` / ``measure_arch`` (``supernet latency``),
+``space_names`` (``supernet spaces``); plus ``load_exported`` to use an export and
+``run_search`` to search any space with any evaluator. Torch-heavy parts load on first use.
 """
+from importlib import import_module
+
 from .arch import Arch, Dimension, SearchSpace
 from .errors import SupernetError
 
-__all__ = ["Arch", "Dimension", "SearchSpace", "SupernetError", "TrainConfig", "train", "resume_training",
-           "evaluate", "export", "load_exported"]
+_LAZY = {
+    "TrainConfig": "training", "train": "training", "resume_training": "training",
+    "evaluate": "api", "search": "api", "CheckpointEvaluator": "api",
+    "export": "api", "load_exported": "exporter",
+    "SearchConfig": "search", "SearchResult": "search", "run_search": "search",
+    "pick_from_search": "search_outputs",
+    "build_latency": "latency_api", "measure_arch": "latency_api",
+    "space_names": "registry", "register_space": "registry", "build_supernet": "registry",
+    "space_config": "registry",
+    "Trainer": "trainer", "Placement": "device", "make_task": "task",
+    "ClassificationTask": "task", "LanguageModelTask": "task", "contract_problems": "contract",
+}
+
+__all__ = ["Arch", "Dimension", "SearchSpace", "SupernetError", *_LAZY]
 
 
-def __getattr__(name):  # keep `import supernet` light: torch-heavy parts load on first use
-    if name in ("TrainConfig", "train", "resume_training", "evaluate", "export", "load_exported"):
-        from . import api
-        return getattr(api, name)
-    raise AttributeError(name)
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'supernet' has no attribute {name!r}")

@@ -9,27 +9,42 @@ from typing import Iterable
 from .arch import Arch
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .data import checkpoint_data
+from .device import Placement
 from .errors import SupernetError
 from .evaluation import evaluate_arch
+from .registry import get_space
+from .task import make_task
 from .exporter import export_from_checkpoint as export, load_exported  # noqa: F401
-from .runs import read_json
+from .runs import check_apart, read_json
 from .training import TrainConfig, resume_training, train  # noqa: F401
 
 
+def task_of(meta: dict):
+    """The task a checkpoint was trained on (its space's kind, its saved training options)."""
+    options = meta["train"]
+    return make_task(meta.get("task") or get_space(meta["space"]).task,
+                     label_smoothing=options.get("label_smoothing", 0.0), kd=options.get("kd", "alpha"),
+                     alpha_min=options.get("alpha_min", -1.0), alpha_max=options.get("alpha_max", 1.0),
+                     alpha_clamp=options.get("alpha_clamp", 5.0))
+
+
 def evaluate(checkpoint: str | os.PathLike, archs: Iterable[Arch | str | dict], splits=("val", "test"),
-             calib_batches: int = 8) -> list[dict]:
-    """Evaluate archs of a trained supernet; one dict per arch with accuracy per split, FLOPs (MACs), params.
+             calib_batches: int = 8, device: str = "auto", precision: str = "fp32",
+             channels_last: bool = False) -> list[dict]:
+    """Evaluate archs of a trained supernet; one dict per arch with the task's score per split
+    (e.g. ``val_accuracy``), FLOPs (MACs) and params. BN is recalibrated per arch on ``device``.
 
     An arch is an :class:`Arch`, a dict, JSON text, a JSON file path, or ``largest|smallest|median``.
     """
+    if calib_batches < 1:
+        raise SupernetError(f"--calib-batches must be >= 1, got {calib_batches}")
+    placement = Placement.make(device, precision, channels_last)
     model, meta = load_checkpoint(checkpoint)
-    data, calib = checkpoint_data(meta["train"], calib_batches)
-    chosen = {name: getattr(data, name) for name in splits}
-    results = []
-    for arch in archs:
-        arch = model.space.load_arch(arch) if isinstance(arch, str) else model.space.make(arch)
-        results.append({"arch": arch.to_dict(), **evaluate_arch(model, arch, calib, chosen)})
-    return results
+    archs = [model.space.load_arch(a) if isinstance(a, str) else model.space.make(a) for a in archs]
+    data, calib = checkpoint_data(meta, calib_batches)
+    model, task = placement.model(model), task_of(meta)
+    return [{"arch": arch.to_dict(), **evaluate_arch(model, arch, calib, data, splits, task, placement)}
+            for arch in archs]
 
 
 class CheckpointEvaluator:
@@ -41,24 +56,27 @@ class CheckpointEvaluator:
     (MACs) and params are exact (``costs`` holds them as functions of the arch).
     """
 
-    def __init__(self, checkpoint: str | os.PathLike, calib_batches: int = 8):
-        self.model, self.meta = load_checkpoint(checkpoint)
+    def __init__(self, checkpoint: str | os.PathLike, calib_batches: int = 8, placement: Placement | None = None):
+        self.placement = placement or Placement.make("cpu")
+        model, self.meta = load_checkpoint(checkpoint)
+        self.model, self.task = self.placement.model(model), task_of(self.meta)
         self.folder = resolve_checkpoint(checkpoint).resolve()
         self.space, self.calib_batches, self._data = self.model.space, calib_batches, None
         self.costs = {"flops": self.model.flops, "params": self.model.params}
 
     def __call__(self, arch: Arch) -> dict:
         if self._data is None:
-            data, calib = checkpoint_data(self.meta["train"], self.calib_batches)
-            self._data = calib, data.val
-        calib, val = self._data
-        result = evaluate_arch(self.model, arch, calib, {"val": val})
-        return {"accuracy": result["val_accuracy"], "flops": result["flops"], "params": result["params"]}
+            self._data = checkpoint_data(self.meta, self.calib_batches)
+        data, calib = self._data
+        result = evaluate_arch(self.model, arch, calib, data, ["val"], self.task, self.placement)
+        name = self.task.score_name
+        return {name: result[f"val_{name}"], "flops": result["flops"], "params": result["params"]}
 
 
 def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | os.PathLike | None = None, *,
            resume: bool = False, overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
-           calib_batches: int = 8, latency_table: str | os.PathLike | None = None):
+           calib_batches: int = 8, latency_table: str | os.PathLike | None = None, device: str = "auto",
+           precision: str = "fp32", channels_last: bool = False):
     """Predictor-guided NSGA-II over a trained supernet's archs; returns a ``SearchResult``.
 
     ``config`` is a :class:`supernet.search.SearchConfig` (default: accuracy vs FLOPs, 200
@@ -86,7 +104,10 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
         checkpoint, calib_batches = source.get("checkpoint"), source.get("calib_batches", calib_batches)
     if checkpoint is None:
         raise SupernetError("search needs CHECKPOINT: a training run folder or a checkpoint folder")
-    evaluator = CheckpointEvaluator(checkpoint, calib_batches)
+    evaluator = CheckpointEvaluator(checkpoint, calib_batches, Placement.make(device, precision, channels_last))
+    if out is not None:
+        check_apart(out, [evaluator.folder.parent.parent if evaluator.folder.parent.name == "checkpoints"
+                          else evaluator.folder])
     source = {"checkpoint": str(evaluator.folder), "space": evaluator.meta["space"],
               "variant": evaluator.meta.get("variant"), "step": evaluator.meta.get("step"),
               "calib_batches": calib_batches, "split": "val"}

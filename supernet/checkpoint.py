@@ -32,7 +32,8 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, meta: dict
     root = Path(run_dir) / "checkpoints"
     final = root / f"step-{step:07d}"
     with atomic_dir(final) as tmp:
-        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        state = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous()
+                 for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS))
         if trainer_state is not None:
             torch.save(trainer_state, tmp / TRAINER)
@@ -40,6 +41,14 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, meta: dict
     for old in sorted(root.glob("step-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def remove_stale_temps(run_dir: Path) -> list[Path]:
+    """Remove the temp folders that a save killed mid-way left (``checkpoints/.step-*.tmp-*``)."""
+    stale = sorted((Path(run_dir) / "checkpoints").glob(".step-*.tmp-*"))
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    return stale
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -55,8 +64,15 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return steps[-1]
 
 
+def load_checkpoint_into(model: torch.nn.Module, folder: Path) -> int:
+    """Load a checkpoint folder's weights into ``model`` (any device); returns its step."""
+    meta = read_json(folder / CONFIG, "checkpoint config")
+    load_weights(model, folder / WEIGHTS)
+    return int(meta["step"])
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
-    """Rebuild the supernet from ``config.json`` and load its weights; returns ``(model, meta)``."""
+    """Rebuild the supernet (on the CPU, fp32) from ``config.json`` and load its weights; ``(model, meta)``."""
     folder = resolve_checkpoint(path)
     meta = read_json(folder / CONFIG, "checkpoint config")
     if "space" not in meta or "space_config" not in meta:
@@ -84,12 +100,17 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
         if tensor.shape != expected[name].shape:
             raise SupernetError(f"weights {str(path)!r}: {name} has shape {tuple(tensor.shape)}, the model needs "
                                 f"{tuple(expected[name].shape)} (was it saved for another space or variant?)")
-    model.load_state_dict(state)
+    model.load_state_dict(state)  # copies into the model's own device and dtype
 
 
-def load_trainer_state(folder: Path) -> dict:
+def load_trainer_state(folder: Path, device: torch.device | str = "cpu") -> dict:
+    """Optimizer, scheduler and RNG states, tensors mapped to ``device`` (RNG states stay on the CPU)."""
     try:
-        return torch.load(folder / TRAINER, weights_only=True)
+        state = torch.load(folder / TRAINER, weights_only=True, map_location=device)
+        for key in ("torch_rng", "cuda_rng"):
+            if key in state:
+                state[key] = state[key].cpu()
+        return state
     except FileNotFoundError:
         raise SupernetError(f"{str(folder)!r} has no {TRAINER}; cannot resume training from it") from None
     except Exception as exc:  # torch raises many types for a corrupted file

@@ -13,7 +13,8 @@ from dataclasses import fields
 from .errors import SupernetError
 
 TRAIN_HELP = {
-    "data": "mnist1d | digits | mnist | path/to/file.npz",
+    "data": "mnist1d | digits | mnist | path/to/file.npz | imagefolder:PATH (train/, optional val/ and test/, "
+            "one subfolder per class)",
     "samples": "MNIST-1D examples to generate (train+test, 80/20); default 10000",
     "val_fraction": "share of the non-test examples held out as the validation split that search scores on",
     "space": "registered search space (see `supernet spaces`)",
@@ -30,6 +31,10 @@ TRAIN_HELP = {
     "seed": "seed of data order, arch draws and init", "checkpoint_every": "steps between checkpoints (0 = end only)",
     "calib_batches": "batches of 256 training inputs for BN recalibration",
     "threads": "torch CPU threads (default: torch's choice)",
+    "device": "auto (a visible GPU, else the CPU) | cpu | cuda | cuda:N",
+    "precision": "fp32 | bf16 | fp16 (autocast; weights stay fp32; fp16 adds a GradScaler)",
+    "channels_last": "channels-last memory format for 2-D convolutions (faster on GPUs with bf16/fp16)",
+    "data_workers": "loader processes for imagefolder data (0 = in the main process)",
     "tensorboard": "write TensorBoard events", "progress": "show a progress bar",
 }
 
@@ -39,10 +44,12 @@ EXAMPLES = {
   supernet train --data mnist --epochs 10 --out runs/mnist  # 5000 real MNIST digits, 2-D space
   supernet train --sampling uniform --out runs/spos        # SPOS baseline on the same space
   supernet train --samples 20000 --val-fraction 0.5 --out runs/bench  # 8000 train / 8000 val / 4000 test
+  supernet train --data imagefolder:data/digits --device auto --precision bf16 --out runs/img
   supernet train --resume --out runs/mnist1d               # continue an interrupted run exactly""",
     "eval": """examples:
   supernet eval runs/mnist1d --arch largest --arch smallest
-  supernet eval runs/mnist1d --arch my_arch.json --split val""",
+  supernet eval runs/mnist1d --arch my_arch.json --split val
+  supernet eval runs/img --arch largest --device cuda --precision bf16""",
     "export": """examples:
   supernet export runs/mnist1d --arch smallest --out exports/small
   supernet export runs/mnist1d --arch arch.json --out exports/mine --no-onnx
@@ -75,6 +82,12 @@ def _add_train(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
 
 
+def _add_placement(p) -> None:
+    p.add_argument("--device", default="auto", help=TRAIN_HELP["device"] + " (default: %(default)s)")
+    p.add_argument("--precision", default="fp32", help=TRAIN_HELP["precision"] + " (default: %(default)s)")
+    p.add_argument("--channels-last", action="store_true", help=TRAIN_HELP["channels_last"])
+
+
 def _add_eval_export(sub) -> None:
     p = sub.add_parser("eval", help="evaluate archs: BN recalibration, accuracy, FLOPs, params",
                        epilog=EXAMPLES["eval"], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,6 +95,8 @@ def _add_eval_export(sub) -> None:
     p.add_argument("--arch", action="append", required=True,
                    help="largest | smallest | median | arch JSON file | inline JSON (repeatable)")
     p.add_argument("--split", choices=["val", "test"], action="append", help="splits to score (default: val and test)")
+    p.add_argument("--calib-batches", type=int, default=8, help="batches of 256 training inputs for BN recalibration")
+    _add_placement(p)
     p = sub.add_parser("export", help="export a static subnet (safetensors + JSON + ONNX)",
                        epilog=EXAMPLES["export"], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", nargs="?", help="run folder or checkpoint folder (default with --from-search: "
@@ -129,6 +144,7 @@ def _add_search(sub) -> None:
     p.add_argument("--strategy", default=d.strategy, help="predictor | nsga2 (plain) | random (default: %(default)s)")
     p.add_argument("--calib-batches", type=int, default=8, help="batches of 256 training inputs for BN recalibration")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    _add_placement(p)
     p.add_argument("--out", help="run folder (default runs/search-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
@@ -215,7 +231,8 @@ def _run(args) -> None:
     if args.command == "train":
         from .training import TrainConfig, resume_training, train
         if args.resume:
-            run = resume_training(args.out)
+            _refuse_options_on_resume(args)
+            run = resume_training(args.out, device=None if args.device == "auto" else args.device)
         else:
             names = {f.name for f in fields(TrainConfig)}
             run = train(TrainConfig(**{k: v for k, v in vars(args).items() if k in names}), args.out,
@@ -223,7 +240,9 @@ def _run(args) -> None:
         print(f"trained: {run}")
     elif args.command == "eval":
         from .api import evaluate
-        for result in evaluate(args.checkpoint, args.arch, splits=args.split or ["val", "test"]):
+        for result in evaluate(args.checkpoint, args.arch, splits=args.split or ["val", "test"],
+                               calib_batches=args.calib_batches, device=args.device, precision=args.precision,
+                               channels_last=args.channels_last):
             print(json.dumps(result))
     elif args.command == "export":
         _export(args)
@@ -235,7 +254,8 @@ def _run(args) -> None:
         config = None if args.resume and _defaults_only(args) else _search_config(args)
         _print_search(search(args.checkpoint, config, args.out, resume=args.resume, overwrite=args.overwrite,
                              progress=args.progress, tensorboard=args.tensorboard, calib_batches=args.calib_batches,
-                             latency_table=args.latency_table))
+                             latency_table=args.latency_table, device=args.device, precision=args.precision,
+                             channels_last=args.channels_last))
     elif args.command == "latency":
         from .cli_latency import run_latency
         run_latency(args)
@@ -245,6 +265,21 @@ def _run(args) -> None:
             entry = get_space(name)
             for variant, cfg in entry.variants.items():
                 print(f"{name}  {variant:<8} {entry.build_space(cfg).cardinality():.3e} archs")
+
+
+def _refuse_options_on_resume(args) -> None:
+    """``--resume`` continues the saved config: a training option given with it is refused, not ignored."""
+    from .training import TrainConfig
+    defaults = build_parser().parse_args(["train"])
+    given = [f.name for f in fields(TrainConfig) if f.name != "device"
+             and getattr(args, f.name) != getattr(defaults, f.name)]
+    if given:
+        raise SupernetError(f"--resume continues the run with its saved options; drop {', '.join(map(_flag, given))} "
+                            "(only --device may change)")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def main(argv: list[str] | None = None) -> int:

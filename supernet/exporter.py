@@ -16,44 +16,59 @@ from safetensors.torch import save_file
 
 from .arch import Arch
 from .calibration import calibrate_bn
-from .checkpoint import load_checkpoint, load_weights
+from .checkpoint import load_checkpoint, load_weights, resolve_checkpoint
 from .data import checkpoint_data
 from .errors import SupernetError
 from .registry import config_from_dict, get_space
-from .runs import atomic_dir, atomic_write_json, read_json
-
-
-def input_shape(space_config, arch: Arch, batch: int = 1) -> tuple[int, ...]:
-    return (batch, space_config.in_channels) + (arch["r"],) * space_config.ndim
+from .runs import atomic_dir, atomic_write_json, check_apart, read_json
 
 
 def export_from_checkpoint(checkpoint: str | os.PathLike, arch: Arch | str, out: str | os.PathLike, *,
-                           onnx: bool = True, overwrite: bool = False, calib_batches: int = 8) -> Path:
-    """Recalibrate BN for ``arch`` on the checkpoint's training data, then :func:`export_subnet`."""
+                           onnx: bool = True, overwrite: bool = False, calib_batches: int = 8,
+                           extra: dict | None = None) -> Path:
+    """Recalibrate BN for ``arch`` on the checkpoint's training data (on the CPU), then
+    :func:`export_subnet`. ``out`` may not be, contain or sit inside the checkpoint's run."""
+    folder = resolve_checkpoint(checkpoint).resolve()
+    check_apart(out, [folder.parent.parent if folder.parent.name == "checkpoints" else folder])
+    if calib_batches < 1:
+        raise SupernetError(f"--calib-batches must be >= 1, got {calib_batches}")
     model, meta = load_checkpoint(checkpoint)
     arch = model.space.load_arch(arch) if isinstance(arch, str) else model.space.make(arch)
-    _, calib = checkpoint_data(meta["train"], calib_batches)
+    _, calib = checkpoint_data(meta, calib_batches)
     calibrate_bn(model, lambda x: model(model.prepare_input(x, arch), arch), calib)
-    return export_subnet(model, meta["space"], arch, out, onnx=onnx, overwrite=overwrite)
+    return export_subnet(model, meta["space"], arch, out, onnx=onnx, overwrite=overwrite, extra=extra)
 
 
 def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | os.PathLike, *,
-                  onnx: bool = True, overwrite: bool = False) -> Path:
-    """Write the static subnet of ``arch`` (with the supernet's current BN statistics) to ``out``."""
+                  onnx: bool = True, overwrite: bool = False, extra: dict | None = None) -> Path:
+    """Write the static subnet of ``arch`` (with the supernet's current BN statistics) to ``out``.
+
+    Weights are written as fp32 CPU tensors whatever device or precision the supernet is on.
+    ``arch.json`` records the input shape the subnet takes (inputs must already be at the
+    arch's resolution: resize them as ``preprocessing`` says), plus ``extra`` (e.g. the
+    accuracy the subnet had when a search picked it).
+    """
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise SupernetError(f"export folder {str(out)!r} already exists; pass --overwrite or choose another --out")
-    net = supernet.extract(arch).eval()
+    net = supernet.extract(arch).eval().float().cpu()
     cfg = supernet.config
-    shape = input_shape(cfg, arch)
+    shape = (1,) + tuple(supernet.space.input_shape(arch))
     with atomic_dir(out) as tmp:
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
-        atomic_write_json(tmp / "config.json", {"space": space, "space_config": cfg.to_dict(), "arch": arch.to_dict()})
+        atomic_write_json(tmp / "config.json", {"space": space, "space_config": cfg.to_dict(), "arch": arch.to_dict(),
+                                                "input_shape": list(shape)})
         atomic_write_json(tmp / "arch.json", {"space": space, "arch": arch.to_dict(), "flops": supernet.flops(arch),
-                                              "params": supernet.params(arch), "input_shape": list(shape)})
+                                              "params": supernet.params(arch), "input_shape": list(shape),
+                                              "preprocessing": _preprocessing(supernet, arch), **(extra or {})})
         if onnx:
             export_onnx(net, shape, tmp / "model.onnx")
     return out
+
+
+def _preprocessing(supernet, arch: Arch) -> str:
+    doc = (type(supernet).prepare_input.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else "none"
 
 
 def export_onnx(net: torch.nn.Module, shape: tuple[int, ...], path: Path) -> None:
@@ -76,4 +91,16 @@ def load_exported(folder: str | os.PathLike) -> torch.nn.Module:
         raise SupernetError(f"export config {str(folder / 'config.json')!r} lacks {exc}") from None
     net = entry.build_static(cfg, arch)
     load_weights(net, folder / "model.safetensors")
+    shape = meta.get("input_shape") or [1, *entry.build_space(cfg).input_shape(arch)]
+    net.register_forward_pre_hook(_shape_check(tuple(shape[1:])))
     return net.eval()
+
+
+def _shape_check(expected: tuple[int, ...]):
+    """A forward pre-hook refusing inputs whose shape (batch axis aside) is not ``expected``, as ONNX does."""
+    def check(module, args):
+        x = args[0]
+        if tuple(x.shape[1:]) != expected:
+            raise SupernetError(f"this export takes inputs of shape (batch, {', '.join(map(str, expected))}), got "
+                                f"{tuple(x.shape)}; resize inputs to the arch's resolution first (see arch.json)")
+    return check

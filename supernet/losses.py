@@ -15,6 +15,11 @@ the surrogate
 
 whose gradient equals grad D_a exactly when ``w^a`` is not clamped; ``w^a`` is clamped to
 ``[0, clamp]`` for stability (AlphaNet's ``iw_clip``, default 5).
+
+Distributions run over the **last axis**: class logits ``(B, C)`` give one divergence per
+sample, language-model logits ``(B, T, V)`` one per token; the mean is over every leading
+position. Everything is computed in fp32, also under autocast (bf16 / fp16 logits are cast
+up first), so the log-ratios and their exponentials do not lose precision.
 """
 from __future__ import annotations
 
@@ -24,24 +29,31 @@ import torch.nn.functional as F
 _EPS = 1e-3
 
 
+def _log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """fp32 log-softmax over the last axis, outside autocast."""
+    with torch.autocast(logits.device.type, enabled=False):
+        return F.log_softmax(logits.float(), dim=-1)
+
+
 def alpha_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, alpha: float,
                      clamp: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample ``(D_alpha, surrogate)``; D is detached, the surrogate carries the gradient."""
-    log_q = F.log_softmax(student_logits, dim=1)  # (B, K)
+    """Per-position ``(D_alpha, surrogate)`` over the last axis (shape: the logits' leading
+    axes); D is detached, the surrogate carries the gradient."""
+    log_q = _log_probs(student_logits)  # (..., K)
     q = log_q.exp().detach()
-    log_w = F.log_softmax(teacher_logits.detach(), dim=1) - log_q.detach()  # log(p / q)
+    log_w = _log_probs(teacher_logits.detach()) - log_q.detach()  # log(p / q)
     if abs(alpha) < _EPS:  # KL(q || p)
-        divergence = -(q * log_w).sum(1)
+        divergence = -(q * log_w).sum(-1)
         rho = log_w
     elif abs(alpha - 1.0) < _EPS:  # KL(p || q)
         w = log_w.exp()
-        divergence = (q * w * log_w).sum(1)
+        divergence = (q * w * log_w).sum(-1)
         rho = w - 1.0
     else:
         w_a = (alpha * log_w).exp()
-        divergence = (q * (w_a - 1.0)).sum(1) / (alpha * (alpha - 1.0))
+        divergence = (q * (w_a - 1.0)).sum(-1) / (alpha * (alpha - 1.0))
         rho = (w_a.clamp(0.0, clamp) - 1.0) / alpha
-    surrogate = -(q * rho * log_q).sum(1)
+    surrogate = -(q * rho * log_q).sum(-1)
     return divergence, surrogate
 
 
@@ -60,14 +72,16 @@ def adaptive_alpha_divergence(student_logits: torch.Tensor, teacher_logits: torc
 
 
 def kl_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``KL(p || q) = sum_i p_i (log p_i - log q_i)``, mean over the batch; ``(loss, divergence)``."""
-    log_q = F.log_softmax(student_logits, dim=1)
-    log_p = F.log_softmax(teacher_logits.detach(), dim=1)
-    kl = F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+    """``KL(p || q) = sum_i p_i (log p_i - log q_i)`` over the last axis, mean over every leading
+    position; ``(loss, divergence)``."""
+    log_q = _log_probs(student_logits)
+    log_p = _log_probs(teacher_logits.detach())
+    kl = (log_p.exp() * (log_p - log_q)).sum(-1).mean()
     return kl, kl.detach()
 
 
 def distillation_loss(kind: str, student_logits, teacher_logits, alpha_min=-1.0, alpha_max=1.0, clamp=5.0):
+    """``(loss to back-propagate, divergence to log)`` of ``kind`` ('alpha' or 'kl')."""
     if kind == "alpha":
         return adaptive_alpha_divergence(student_logits, teacher_logits, alpha_min, alpha_max, clamp)
     if kind == "kl":

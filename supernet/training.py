@@ -1,29 +1,36 @@
-"""Supernet training: the sandwich rule with in-place distillation (or uniform SPOS).
+"""Supernet training: config, run folder, data and hooks around :class:`supernet.trainer.Trainer`.
 
-Each step: the largest arch on the labels (cross-entropy with label smoothing), then
-the smallest and ``num_random`` random archs distilled from the largest's detached
-logits (AlphaNet's adaptive alpha-divergence or KL). Gradients accumulate over the
-members; one clipped optimizer step; the LR follows linear warm-up then cosine decay.
+Each step: the largest arch on the labels (the space's task loss, e.g. cross-entropy with
+label smoothing), then the smallest and ``num_random`` random archs distilled from the
+largest's detached outputs (AlphaNet's adaptive alpha-divergence or KL). Gradients
+accumulate over the members; one clipped optimizer step; the LR follows linear warm-up
+then cosine decay. Hooks log every step, evaluate the largest and smallest arch each
+epoch, and checkpoint every ``checkpoint_every`` steps, at the end, and on SIGINT/SIGTERM.
 """
 from __future__ import annotations
 
 import math
+import shutil
+import signal
+import sys
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from .arch import Arch
-from .checkpoint import load_checkpoint, load_trainer_state, resolve_checkpoint, save_checkpoint
-from .data import BatchStream, calibration_batches, load_data
+from .checkpoint import load_checkpoint_into, load_trainer_state, remove_stale_temps, resolve_checkpoint, save_checkpoint
+from .data import default_variant, load_data
+from .device import PRECISIONS, Placement
 from .errors import SupernetError
 from .evaluation import evaluate_arch
-from .losses import distillation_loss
-from .registry import build_supernet, space_config
-from .runs import RunLog, atomic_write_json, prepare_run_dir, read_json
-from .sampling import STRATEGIES, step_archs
+from .registry import build_supernet, get_space, space_config
+from .runs import RunLog, atomic_write_json, prepare_run_dir, read_json, truncate_log
+from .sampling import STRATEGIES
+from .task import make_task
+from .trainer import Trainer, lr_factor, make_optimizer  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -52,24 +59,28 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     calib_batches: int = 8
+    device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = False
+    data_workers: int = 2
     threads: int | None = None
     tensorboard: bool = True
     progress: bool = True
 
     def check(self) -> None:
-        if self.sampling not in STRATEGIES:
-            raise SupernetError(f"--sampling must be one of {list(STRATEGIES)}, got {self.sampling!r}")
-        if self.kd not in ("alpha", "kl"):
-            raise SupernetError(f"--kd must be 'alpha' or 'kl', got {self.kd!r}")
-        if self.optimizer not in ("sgd", "adamw"):
-            raise SupernetError(f"--optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
+        choices = {"sampling": STRATEGIES, "kd": ("alpha", "kl"), "optimizer": ("sgd", "adamw"),
+                   "precision": tuple(PRECISIONS)}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SupernetError(f"{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        _check_numbers(self)
         if not self.alpha_min < 0 < self.alpha_max:
             raise SupernetError("--alpha-min must be < 0 < --alpha-max (AlphaNet uses -1 and 1)")
         if not 0 < self.val_fraction < 1:
             raise SupernetError(f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction}")
-        for name in ("epochs", "batch_size", "lr"):
-            if getattr(self, name) <= 0:
-                raise SupernetError(f"--{name.replace('_', '-')} must be positive")
+
+    def placement(self) -> Placement:
+        return Placement.make(self.device, self.precision, self.channels_last)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -77,129 +88,213 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """No weight decay on biases and normalisation weights (1-D parameters)."""
-    decay = [p for p in model.parameters() if p.dim() > 1]
-    no_decay = [p for p in model.parameters() if p.dim() <= 1]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+# name -> (lowest allowed, whether the lowest itself is allowed, upper bound (exclusive) or None)
+_RANGES = {"samples": (10, True, None), "epochs": (1, True, None), "steps": (1, True, None),
+           "batch_size": (1, True, None), "lr": (0, False, None), "momentum": (0, True, 1),
+           "weight_decay": (0, True, None), "warmup_steps": (0, True, None), "label_smoothing": (0, True, 1),
+           "num_random": (0, True, None), "alpha_clamp": (0, False, None), "grad_clip": (0, True, None),
+           "seed": (0, True, None), "checkpoint_every": (0, True, None), "calib_batches": (1, True, None),
+           "data_workers": (0, True, None), "threads": (1, True, None)}
+_WHOLE = {"samples", "epochs", "steps", "batch_size", "warmup_steps", "num_random", "seed", "checkpoint_every",
+          "calib_batches", "data_workers", "threads"}
 
 
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up to 1 over ``warmup`` steps, then ``0.5 (1 + cos(pi t))``, t in [0, 1]."""
-    if step < warmup:
-        return (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
-def train_step(model, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor, archs: list[Arch], step: int) -> dict:
-    """Forward/backward every member of the step; gradients accumulate. Returns the losses."""
-    record, teacher = {}, None
-    for i, arch in enumerate(archs):
-        logits = model(model.prepare_input(x, arch), arch)
-        role = ("largest", "smallest")[i] if cfg.sampling == "sandwich" and i < 2 else f"random{i - 1}"
-        if teacher is None:
-            role = role if cfg.sampling == "sandwich" else "uniform"
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            teacher = logits.detach()
-        else:
-            loss, divergence = distillation_loss(cfg.kd, logits, teacher, cfg.alpha_min, cfg.alpha_max,
-                                                 cfg.alpha_clamp)
-        value = loss.item() if i == 0 else divergence.item()  # the surrogate's value means nothing; log D
-        if not math.isfinite(value) or not torch.isfinite(loss):
-            raise SupernetError(f"loss is not finite at step {step} for arch {arch.to_json()}; "
-                                "lower --lr or set --grad-clip")
-        loss.backward()
-        record[f"loss/{role}"] = value
-    students = [v for k, v in record.items() if k != "loss/largest"]
-    if cfg.sampling == "sandwich" and students:
-        record["kd/mean_divergence"] = sum(students) / len(students)
-    return record
+def _check_numbers(cfg) -> None:
+    """Every numeric option finite and in range, with the flag named in the error."""
+    for name, (low, inclusive, high) in _RANGES.items():
+        value = getattr(cfg, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SupernetError(f"{_flag(name)} must be a finite number, got {value!r}")
+        if name in _WHOLE and value != int(value):
+            raise SupernetError(f"{_flag(name)} must be a whole number, got {value!r}")
+        if value < low or (value == low and not inclusive) or (high is not None and value >= high):
+            bound = (f">= {low}" if inclusive else f"> {low}") + (f" and < {high}" if high is not None else "")
+            raise SupernetError(f"{_flag(name)} must be {bound}, got {value!r}")
 
 
-def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False, overwrite: bool = False) -> Path:
-    """Train a supernet; returns the run folder (its latest checkpoint is the result)."""
+# -- hooks -------------------------------------------------------------------------------
+class LogHook:
+    """Every step to ``log.jsonl`` and TensorBoard; a progress bar on a terminal, else a line per N steps."""
+
+    def __init__(self, log: RunLog, cfg: TrainConfig, start: int, total: int):
+        self.log, self.total, self.start, self.t0 = log, total, start, time.time()
+        tty = sys.stderr.isatty()
+        self.bar = tqdm(total=total, initial=start, desc="train", unit="step",
+                        disable=not (cfg.progress and tty))
+        self.every = max(1, total // 20) if cfg.progress and not tty else 0
+
+    def after_step(self, trainer, done: int, record: dict) -> None:
+        self.log.log({"step": done - 1, **record}, done - 1, record)
+        self.bar.update(1)
+        self.bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in record.items() if k.startswith("loss/")})
+        if self.every and (done % self.every == 0 or done == self.total):
+            rate = (done - self.start) / max(1e-9, time.time() - self.t0)
+            losses = " ".join(f"{k}={v:.3f}" for k, v in record.items() if k.startswith("loss/"))
+            print(f"train step {done}/{self.total} {losses} {rate:.2f} step/s "
+                  f"eta {(self.total - done) / max(rate, 1e-9) / 60:.1f} min", file=sys.stderr, flush=True)
+
+    def end(self, trainer, done: int) -> None:
+        self.bar.close()
+
+    def interrupted(self, trainer, done: int) -> None:
+        self.bar.close()
+
+
+class EpochEvalHook:
+    """Each epoch end and at the end: the task score on validation of the largest and smallest archs."""
+
+    def __init__(self, data, calib, log: RunLog, steps_per_epoch: int, total: int):
+        self.data, self.calib, self.log, self.per_epoch, self.total = data, calib, log, steps_per_epoch, total
+
+    def after_step(self, trainer, done: int, record: dict) -> None:
+        if done % self.per_epoch and done != self.total:
+            return
+        space, task = trainer.space, trainer.task
+        scalars = {}
+        for name, arch in (("largest", space.largest()), ("smallest", space.smallest())):
+            result = evaluate_arch(trainer.model, arch, self.calib, self.data, ["val"], task, trainer.placement)
+            scalars[f"val_{task.score_name}/{name}"] = result[f"val_{task.score_name}"]
+        self.log.log({"step": done, "epoch": done // self.per_epoch, **scalars}, done, scalars)
+        trainer.model.train()
+
+    def end(self, trainer, done: int) -> None:
+        pass
+
+    def interrupted(self, trainer, done: int) -> None:
+        pass
+
+
+class CheckpointHook:
+    """A checkpoint every ``every`` steps, at the end, and at the step an interruption stopped at."""
+
+    def __init__(self, run_dir: Path, meta: dict, every: int, saved: int):
+        self.run_dir, self.meta, self.every, self.saved = run_dir, meta, every, saved
+
+    def save(self, trainer, done: int) -> None:
+        if done > self.saved:
+            save_checkpoint(self.run_dir, done, trainer.model, self.meta, trainer.state_dict())
+            self.saved = done
+
+    def after_step(self, trainer, done: int, record: dict) -> None:
+        if self.every and done % self.every == 0:
+            self.save(trainer, done)
+
+    end = interrupted = save
+
+
+# -- entry points ------------------------------------------------------------------------
+def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+          protect: tuple = ()) -> Path:
+    """Train a supernet; returns the run folder (its latest checkpoint is the result).
+
+    A run that fails before its first checkpoint leaves no folder behind; SIGINT/SIGTERM
+    write a checkpoint at the current step and raise a SupernetError naming how to resume.
+    """
     cfg.check()
+    placement = cfg.placement()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    run_dir = prepare_run_dir(out, "train", resume=resume, overwrite=overwrite)
-    data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed)
-    variant = cfg.variant or data.default_variant
+    run_dir = prepare_run_dir(out, "train", resume=resume, overwrite=overwrite, protect=protect)
+    try:
+        return _train(cfg, placement, run_dir, resume)
+    except BaseException:
+        if not resume and not (run_dir / "checkpoints").is_dir():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) -> Path:
+    data = load_data(_data_arg(cfg.data), samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                     workers=cfg.data_workers)
+    variant = cfg.variant or default_variant(data)
     space_cfg = space_config(cfg.space, variant, in_channels=data.in_channels, num_classes=data.num_classes)
     torch.manual_seed(cfg.seed)
     model = build_supernet(cfg.space, space_cfg)
-    stream = BatchStream(data.train, cfg.batch_size, cfg.seed)
-    total = cfg.steps or cfg.epochs * stream.steps_per_epoch
-    opt = make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, total))
+    _check_fits(model, data, cfg.space, variant)
+    image_size = int(model.space.input_shape(model.space.largest())[-1])
+    data.set_image_size(image_size)
+    per_epoch = data.steps_per_epoch(cfg.batch_size)
+    total = cfg.steps or cfg.epochs * per_epoch
+    task = make_task(get_space(cfg.space).task, label_smoothing=cfg.label_smoothing, kd=cfg.kd,
+                     alpha_min=cfg.alpha_min, alpha_max=cfg.alpha_max, alpha_clamp=cfg.alpha_clamp)
     meta = {"space": cfg.space, "variant": variant, "space_config": space_cfg.to_dict(), "train": asdict(cfg),
-            "data": data.describe(), "total_steps": total}
-    start = _resume(run_dir, model, opt, sched) if resume else 0
-    if not resume:
+            "data": data.describe(), "total_steps": total, "task": task.kind, "image_size": image_size}
+    start = 0
+    if resume:
+        remove_stale_temps(run_dir)
+        folder = resolve_checkpoint(run_dir)
+        start = load_checkpoint_into(model, folder)
+    else:
         atomic_write_json(run_dir / "config.json", meta)
-    calib = calibration_batches(data.train, 256, cfg.calib_batches, cfg.seed)
-    log = RunLog(run_dir, cfg.tensorboard)
+    calib = data.calibration_batches(cfg.calib_batches, 256, cfg.seed)
+    if resume:
+        truncate_log(run_dir / "log.jsonl", start)
+    log = RunLog(run_dir, cfg.tensorboard, purge_step=start if resume else None)
+    checkpoints = CheckpointHook(run_dir, meta, cfg.checkpoint_every, saved=start)
+    hooks = [LogHook(log, cfg, start, total), EpochEvalHook(data, calib, log, per_epoch, total), checkpoints]
+    trainer = Trainer(model, task, cfg, placement, total, hooks)
+    if resume:
+        trainer.load_state_dict(load_trainer_state(folder, placement.device))
     try:
-        _loop(model, cfg, stream, opt, sched, start, total, run_dir, meta, log, data, calib)
+        with _signals_interrupt():
+            trainer.fit(data.train_batches(start, cfg.batch_size, cfg.seed), start)
+    except KeyboardInterrupt:
+        raise SupernetError(f"interrupted: checkpoint saved at step {checkpoints.saved} of {total}; continue with "
+                            f"`supernet train --resume --out {run_dir}`") from None
     finally:
         log.close()
     return run_dir
 
 
-def resume_training(run_dir: str | Path) -> Path:
-    """Continue ``run_dir`` from its latest checkpoint with its own saved config."""
+def _data_arg(name: str) -> str:
+    """A user's file or folder path stored absolute, so the run works from any working directory."""
+    prefix = "imagefolder:" if name.startswith("imagefolder:") else ""
+    path = name[len(prefix):]
+    if prefix or path.endswith(".npz"):
+        return prefix + str(Path(path).expanduser().resolve())
+    return name
+
+
+def _check_fits(model, data, space: str, variant: str) -> None:
+    arch = model.space.largest()
+    ndim = len(model.space.input_shape(arch)) - 1
+    if ndim != data.ndim:
+        raise SupernetError(f"variant {variant!r} of space {space!r} takes {ndim}-D inputs but the data "
+                            f"{data.name!r} is {data.ndim}-D; choose a {data.ndim}-D --variant (see `supernet spaces`)")
+
+
+@contextmanager
+def _signals_interrupt():
+    """SIGTERM raises KeyboardInterrupt like SIGINT does, while training runs."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def resume_training(run_dir: str | Path, device: str | None = None) -> Path:
+    """Continue ``run_dir`` from its latest checkpoint with its own saved config.
+
+    ``device`` moves the run to another device (the default is the saved one); the
+    result is exact only on the device and precision the run started with.
+    """
     if run_dir is None:
         raise SupernetError("--resume needs --out RUN_FOLDER naming the run to continue")
     meta = read_json(Path(run_dir) / "config.json", "run config")
-    return train(TrainConfig.from_dict(meta["train"]), run_dir, resume=True)
-
-
-def _loop(model, cfg, stream, opt, sched, start, total, run_dir, meta, log, data, calib) -> None:
-    bar = tqdm(total=total, initial=start, desc="train", disable=not cfg.progress or None, unit="step")
-    model.train()
-    for step in range(start, total):
-        x, y = stream.batch(step)
-        archs = step_archs(model.space, cfg.sampling, cfg.num_random, cfg.seed, step)
-        opt.zero_grad(set_to_none=True)
-        record = train_step(model, cfg, x, y, archs, step)
-        if cfg.grad_clip > 0:
-            record["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
-        record["lr"] = opt.param_groups[0]["lr"]
-        opt.step()
-        sched.step()
-        log.log({"step": step, **record}, step, record)
-        bar.update(1)
-        bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in record.items() if k.startswith("loss/")})
-        done = step + 1
-        if done % stream.steps_per_epoch == 0 or done == total:
-            _epoch_eval(model, cfg, data, calib, done, log)
-            model.train()
-        if done == total or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0):
-            save_checkpoint(run_dir, done, model, meta, _trainer_state(opt, sched))
-    bar.close()
-
-
-def _epoch_eval(model, cfg, data, calib, step, log) -> None:
-    """Validation accuracy of the largest and smallest archs (BN recalibrated)."""
-    scalars = {}
-    for name, arch in (("largest", model.space.largest()), ("smallest", model.space.smallest())):
-        scalars[f"val_accuracy/{name}"] = evaluate_arch(model, arch, calib, {"val": data.val})["val_accuracy"]
-    log.log({"step": step, "epoch": step // max(1, len(data.train) // cfg.batch_size), **scalars}, step, scalars)
-
-
-def _trainer_state(opt, sched) -> dict:
-    return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state()}
-
-
-def _resume(run_dir: Path, model, opt, sched) -> int:
-    folder = resolve_checkpoint(run_dir)
-    loaded, meta = load_checkpoint(folder)
-    model.load_state_dict(loaded.state_dict())
-    state = load_trainer_state(folder)
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    return int(meta["step"])
+    cfg = TrainConfig.from_dict(meta["train"])
+    if device is not None:
+        cfg.device = device
+    return train(cfg, run_dir, resume=True)

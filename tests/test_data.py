@@ -63,7 +63,7 @@ def test_calibration_batches_are_fixed():
 
 def test_checkpoint_data_keeps_the_val_fraction_it_was_trained_with():
     saved = {"data": "mnist1d", "samples": 500, "seed": 0}  # runs saved before val_fraction existed
-    default, _ = checkpoint_data(saved, 1)
-    half, _ = checkpoint_data({**saved, "val_fraction": 0.5}, 1)
+    default, _ = checkpoint_data({"train": saved}, 1)
+    half, _ = checkpoint_data({"train": {**saved, "val_fraction": 0.5}}, 1)
     assert (len(default.train), len(default.val)) == (360, 40)
     assert (len(half.train), len(half.val), len(half.test)) == (200, 200, 100)

@@ -1,0 +1,173 @@
+"""The trainer: device, precision, the step loop and its hooks. Distributed training wraps it.
+
+One optimizer step (:meth:`Trainer.step`) runs the archs of that step (sandwich:
+largest on the labels, then smallest and N random distilled from the largest's detached
+outputs; uniform: one random arch on the labels), accumulating gradients; then one
+clipped optimizer step and one scheduler step. Under ``bf16``/``fp16`` the forward passes
+run in autocast, the losses and divergences in fp32; ``fp16`` scales the loss with a
+GradScaler (unscaled before clipping). Weights stay fp32.
+
+Hooks see every step: ``after_step(trainer, done, record)`` after step ``done - 1``
+finished (``done`` steps are complete), ``end(trainer, done)`` once the loop stops, and
+``interrupted(trainer, done)`` when SIGINT / SIGTERM stopped it between two steps.
+A wrapper (DDP) replaces :attr:`Trainer.net`, the module the forward passes go through.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator, Protocol, Sequence
+
+import torch
+
+from .arch import Arch
+from .device import Placement
+from .errors import SupernetError
+from .sampling import step_archs
+from .task import Task
+
+
+class Hook(Protocol):
+    def after_step(self, trainer: "Trainer", done: int, record: dict) -> None: ...
+    def end(self, trainer: "Trainer", done: int) -> None: ...
+    def interrupted(self, trainer: "Trainer", done: int) -> None: ...
+
+
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
+    """No weight decay on biases and normalisation weights (1-D parameters); trainable parameters only."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() > 1]
+    no_decay = [p for p in params if p.dim() <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to 1 over ``warmup`` steps, then ``0.5 (1 + cos(pi t))``, t in [0, 1]."""
+    if step < warmup:
+        return (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+def roles(sampling: str, n: int) -> list[str]:
+    """Log names of a step's archs: largest, smallest, random1..; or uniform."""
+    if sampling != "sandwich":
+        return ["uniform"] * n
+    return (["largest", "smallest"] + [f"random{i}" for i in range(1, n - 1)])[:n]
+
+
+class Trainer:
+    """Owns the model on its device, the task, optimizer, LR schedule, GradScaler and hooks.
+
+    ``cfg`` carries the recipe (see :class:`supernet.training.TrainConfig`): sampling,
+    num_random, seed, optimizer, lr, momentum, weight_decay, warmup_steps, grad_clip.
+    """
+
+    def __init__(self, model: torch.nn.Module, task: Task, cfg, placement: Placement, total_steps: int,
+                 hooks: Sequence[Hook] = ()):
+        self.model = placement.model(model)
+        self.net = self.model
+        self.task, self.cfg, self.placement, self.total_steps = task, cfg, placement, total_steps
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, cfg.warmup_steps, total_steps))
+        self.scaler = placement.grad_scaler()
+        self.hooks = list(hooks)
+
+    @property
+    def space(self):
+        return self.model.space
+
+    def archs(self, step: int) -> list[Arch]:
+        return step_archs(self.space, self.cfg.sampling, self.cfg.num_random, self.cfg.seed, step)
+
+    def backward(self, x: torch.Tensor, y: torch.Tensor, archs: list[Arch], step: int) -> dict:
+        """Forward/backward every arch of the step (gradients accumulate); the losses to log.
+
+        The first arch learns from the labels; the others distil from its detached outputs.
+        Logged for a distilled arch is its true divergence, not the surrogate's value.
+        """
+        record, teacher = {}, None
+        for arch, role in zip(archs, roles(self.cfg.sampling, len(archs))):
+            with self.placement.autocast():
+                outputs = self.net(self.model.prepare_input(x, arch), arch)
+            if teacher is None:
+                loss = self.task.loss(outputs, y)
+                value, teacher = loss.detach(), outputs.detach()
+            else:
+                loss, value = self.task.distill(outputs, teacher)
+            value = value.item()
+            if not math.isfinite(value) or not torch.isfinite(loss):
+                raise SupernetError(f"loss is not finite at step {step} for arch {arch.to_json()}; "
+                                    "lower --lr or set --grad-clip")
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            record[f"loss/{role}"] = value
+        students = [v for k, v in record.items() if k not in ("loss/largest", "loss/uniform")]
+        if students:
+            record["kd/mean_divergence"] = sum(students) / len(students)
+        return record
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> dict:
+        """One optimizer step on batch ``(x, y)`` (host or device tensors) at step index ``step``."""
+        x, y = self.placement.input(x), self.placement.target(y)
+        self.optimizer.zero_grad(set_to_none=True)
+        record = self.backward(x, y, self.archs(step), step)
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if self.cfg.grad_clip > 0:
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            record["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip).item()
+        record["lr"] = self.optimizer.param_groups[0]["lr"]
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        return record
+
+    def fit(self, batches: Iterator, start: int, stop: int | None = None) -> int:
+        """Steps ``start .. stop - 1`` (default: to ``total_steps``) on ``batches``; returns the steps done.
+
+        SIGINT / SIGTERM between steps call the hooks' ``interrupted`` and re-raise
+        ``KeyboardInterrupt``; the step in flight is finished or discarded, never half-applied.
+        """
+        stop = self.total_steps if stop is None else stop
+        done = start
+        self.model.train()
+        try:
+            for step in range(start, stop):
+                x, y = next(batches)
+                record = self.step(x, y, step)
+                done = step + 1
+                for hook in self.hooks:
+                    hook.after_step(self, done, record)
+        except KeyboardInterrupt:
+            for hook in self.hooks:
+                hook.interrupted(self, done)
+            raise
+        for hook in self.hooks:
+            hook.end(self, done)
+        return done
+
+    # -- state --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Optimizer, scheduler, GradScaler and RNG states (tensors only: loads with weights_only=True)."""
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "torch_rng": torch.get_rng_state()}
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        if self.placement.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.placement.device)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        if self.placement.device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.placement.device)
