@@ -8,7 +8,9 @@ Layout::
     ROOT/test/<class>/...                 optional; else test is val (``describe()`` says so)
 
 Images are found recursively inside each class folder; hidden files and folders (``.*``)
-and other extensions are ignored. Images are decoded with Pillow and transformed in torch
+and other extensions are ignored. The first readable training image decides the channels
+(1 for grayscale modes ``L``/``LA``/``I``..., else 3: RGB) and ``native_size`` (its shorter
+side); every image is converted to those channels. Images are decoded with Pillow and transformed in torch
 (:mod:`supernet.image_transforms`) inside DataLoader worker processes; nothing is loaded whole.
 
 **Unreadable files** are skipped and counted: at scan time every file is opened and
@@ -287,18 +289,20 @@ def _scan_split(root: Path, split: str, classes: list[str], skipped: list) -> tu
         missing, extra = sorted(set(classes) - set(found)), sorted(set(found) - set(classes))
         raise SupernetError(f"{root}/{split} has class folders that differ from train/'s (missing {missing}, "
                             f"extra {extra}); give {split}/ exactly the class folders of train/")
-    paths, labels, first = [], [], None
-    for label, name in enumerate(classes):
-        files = _image_files(root / split / name)
-        if not files:
+    files = [_image_files(root / split / name) for name in classes]
+    for name, found_files in zip(classes, files):
+        if not found_files:
             raise SupernetError(f"class folder {root}/{split}/{name} holds no .png/.jpg/.jpeg images; "
                                 f"add images or remove the folder (from every split)")
-        checked = list(zip(files, _verify_all(files)))
+    infos = iter(_verify_all([f for class_files in files for f in class_files]))
+    paths, labels, first = [], [], None
+    for label, (name, class_files) in enumerate(zip(classes, files)):
+        checked = [(f, next(infos)) for f in class_files]
         good = [(f, info) for f, info in checked if not isinstance(info, str)]
         skipped += [(str(f), info) for f, info in checked if isinstance(info, str)]
         if not good:
-            raise SupernetError(f"no readable image in {root}/{split}/{name} ({len(files)} files fail to open); "
-                                f"replace them or remove the folder")
+            raise SupernetError(f"no readable image in {root}/{split}/{name} ({len(class_files)} files fail to "
+                                f"open); replace them or remove the folder")
         first = first or good[0][1]
         paths += [os.fsencode(os.path.relpath(f, root)) for f, _ in good]
         labels += [label] * len(good)
