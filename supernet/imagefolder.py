@@ -91,7 +91,7 @@ class ImageFolderData:
                  mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None):
         text = os.fspath(root)
         text = text[len(PREFIX):] if text.startswith(PREFIX) else text
-        self.name, self.root = PREFIX + text, Path(text)
+        self.name, self.root = PREFIX + text, Path(text).absolute()  # absolute: workers may outlive a chdir
         if not (0.0 < scale[0] <= scale[1] <= 1.0):
             raise SupernetError(f"crop scale {tuple(scale)} must satisfy 0 < low <= high <= 1, e.g. (0.25, 1.0)")
         self.num_workers, self.pin_memory, self.scale = int(num_workers), bool(pin_memory), tuple(scale)
@@ -128,12 +128,15 @@ class ImageFolderData:
     def eval_batches(self, split: str, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Every image of ``split`` once, in a fixed order: shorter side resized, centre crop, normalised."""
         n = len(self._files(split))
+        if batch_size < 1:
+            raise SupernetError(f"batch size must be at least 1, got {batch_size}")
         keys = [[(i, -1, -1) for i in range(lo, min(lo + batch_size, n))] for lo in range(0, n, batch_size)]
         return self._stream(self._files(split), keys, 0)
 
     def calibration_batches(self, n_batches: int, batch_size: int, seed: int) -> list[torch.Tensor]:
         """A fixed set of training inputs ``[(B, C, S, S)] * n_batches`` (eval transform, no labels)
-        for BN recalibration: the same images every call for the same arguments."""
+        for BN recalibration: the same images every call for the same arguments (fewer when the
+        training split holds fewer than ``n_batches * batch_size`` images)."""
         train = self._splits["train"]
         order = np.random.default_rng([seed, _CALIBRATION_STREAM]).permutation(len(train))
         pick = order[:min(len(train), n_batches * batch_size)]
@@ -142,7 +145,7 @@ class ImageFolderData:
 
     def describe(self) -> dict:
         size = self.image_size or self.native_size
-        return {"data": self.name, "root": str(self.root.resolve()), "num_classes": self.num_classes,
+        return {"data": self.name, "root": str(self.root), "num_classes": self.num_classes,
                 **{split: len(self._files(split)) for split in SPLITS}, **self._notes,
                 "input_shape": [self.in_channels, size, size], "flip": self.flip, "crop_scale": list(self.scale),
                 "mean": list(self.mean), "std": list(self.std), "skipped_files": len(self.skipped),
