@@ -51,7 +51,7 @@ from predictors import FeatureMap  # noqa: E402
 from supernet.arch import Arch, SearchSpace  # noqa: E402
 from supernet.errors import SupernetError  # noqa: E402
 from supernet.runs import atomic_write_json, atomic_write_text, read_json  # noqa: E402
-from supernet.search import SearchConfig, run_search  # noqa: E402
+from supernet.search_loop import SearchConfig, run_search  # noqa: E402
 from supernet.search_problem import Reference, pareto_mask  # noqa: E402
 
 METHODS = ("predictor", "nsga2", "random")

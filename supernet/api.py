@@ -79,17 +79,17 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
            precision: str = "fp32", channels_last: bool = False):
     """Predictor-guided NSGA-II over a trained supernet's archs; returns a ``SearchResult``.
 
-    ``config`` is a :class:`supernet.search.SearchConfig` (default: accuracy vs FLOPs, 200
+    ``config`` is a :class:`supernet.search_loop.SearchConfig` (default: accuracy vs FLOPs, 200
     real evaluations). ``out`` is the run folder (default ``runs/search-<time>``). With
     ``resume=True``, ``out`` names the search to continue and the checkpoint and config are
-    the saved ones. See :mod:`supernet.search` for the algorithm and the run folder.
+    the saved ones. See :mod:`supernet.search_loop` for the algorithm and the run folder.
 
     Latency (an objective or ``budgets["latency"]``, in ms) needs ``config.target`` and a
     latency table of this device (``latency_table``, or the matching file in ``latency/``):
     the search uses the table + correction predictor, then measures the returned front
     for real (``front_latency.json`` in the run folder, and ``latency_measured_ms`` per row).
     """
-    from .search import run_search
+    from .search_loop import run_search
     if config is not None:
         config.resolved().check()  # user mistakes first, before the checkpoint is loaded
         _uses_latency(config)
@@ -135,7 +135,7 @@ def _uses_latency(config) -> bool:
 
 
 def _saved_search_config(saved_run: dict):
-    from .search import SearchConfig
+    from .search_loop import SearchConfig
     return SearchConfig.from_dict(saved_run["search"]) if "search" in saved_run else None
 
 

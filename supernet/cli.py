@@ -116,7 +116,7 @@ def _add_eval_export(sub) -> None:
 
 
 def _add_search(sub) -> None:
-    from .search import SearchConfig
+    from .search_loop import SearchConfig
     d = SearchConfig()
     p = sub.add_parser("search", help="predictor-guided NSGA-II search under FLOPs / params budgets",
                        epilog=EXAMPLES["search"], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -154,7 +154,7 @@ def _add_search(sub) -> None:
 
 def _search_config(args):
     """SearchConfig from the parsed flags; budgets and --evaluations accept K/M/G suffixes."""
-    from .search import SearchConfig, parse_quantity
+    from .search_loop import SearchConfig, parse_quantity
     budgets = {name: parse_quantity(getattr(args, f"max_{name}"), f"--max-{name}")
                for name in ("flops", "params") if getattr(args, f"max_{name}") is not None}
     if args.max_latency_ms is not None:
@@ -193,7 +193,7 @@ def _print_search(result) -> None:
 
 def _export(args) -> None:
     from .exporter import export_from_checkpoint
-    from .search import parse_quantity
+    from .search_loop import parse_quantity
     arch, checkpoint = args.arch, args.checkpoint
     if args.from_search:
         from .search_outputs import pick_from_search

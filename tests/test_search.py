@@ -13,7 +13,7 @@ from supernet import Dimension, SearchSpace
 from supernet.cli import main
 from supernet.errors import SupernetError
 from supernet.registry import get_space, space_config
-from supernet.search import SearchConfig, run_search
+from supernet.search_loop import SearchConfig, run_search
 from supernet.search_problem import format_quantity, parse_quantity
 
 from test_cli import assert_one_line_error, cli
@@ -199,7 +199,7 @@ def test_run_folder_schema(tmp_path):
 
 
 def test_docstring_example_searches_a_user_space(tmp_path, monkeypatch):
-    import supernet.search as module
+    import supernet.search_loop as module
     code = module.__doc__.split("::\n\n")[1].split("\n\nA metric")[0]
     monkeypatch.chdir(tmp_path)
     namespace = {}

@@ -14,7 +14,7 @@ plain NSGA-II with every individual evaluated for real, and ``strategy="random"`
 Bring your own space and evaluator (any :class:`SearchSpace`, any ``arch -> dict``)::
 
     from supernet import Dimension, SearchSpace
-    from supernet.search import SearchConfig, run_search
+    from supernet.search_loop import SearchConfig, run_search
 
     space = SearchSpace([Dimension("width", (16, 24, 32, 48, 64)), Dimension("depth", (1, 2, 3, 4, 5, 6))])
     costs = {"flops": lambda a: a["width"] ** 2 * a["depth"]}   # exact, never predicted
