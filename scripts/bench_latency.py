@@ -8,7 +8,7 @@ repeatability (the same archs measured twice in one run, relative difference of 
 Targets: table+correction MAPE <= 5%, >= 95% within +-10%, tau >= 0.9; repeat <= 5%.
 Cases already in ``--out`` that this run does not measure (other --variants / --targets) are kept.
 
-    python scripts/bench_latency.py [--test 200] [--fit 60] [--threads 1] [--rounds 3] [--out bench_results/bench_latency.json]
+    python scripts/bench_latency.py [--test 200] [--fit 60] [--threads 1] [--batch 1] [--rounds 3] [--out bench_results/bench_latency.json]
 """
 from __future__ import annotations
 
@@ -39,11 +39,12 @@ def scores(measured: np.ndarray, predicted: np.ndarray) -> dict:
 
 def bench(variant: str, target: str, args, out_dir: Path) -> dict:
     space = get_space("mobilenet").build_space(space_config("mobilenet", variant))
-    cfg = MeasureConfig(target=target, threads=args.threads, warmup=args.warmup, repeats=args.repeats,
-                        rounds=args.rounds, unit_rounds=args.unit_rounds)
+    cfg = MeasureConfig(target=target, threads=args.threads, batch=args.batch, warmup=args.warmup,
+                        repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds)
     start = time.perf_counter()
     table = LatencyTable("mobilenet", space.config.to_dict(), cfg)
-    build_table(table, space, out_dir / f"{variant}-{target}-t{args.threads}.json", n_archs=args.fit, seed=1)
+    build_table(table, space, out_dir / f"{variant}-{target}-t{args.threads}-b{args.batch}.json", n_archs=args.fit,
+                seed=1)
     built = time.perf_counter() - start
     rng = np.random.default_rng([2, 0])
     test = [space.sample(rng) for _ in range(args.test)]
@@ -68,8 +69,9 @@ def merged(out: Path, cases: list[dict]) -> list[dict]:
     """``cases`` plus the cases of an existing ``out`` file that this run did not measure again."""
     if not out.exists():
         return cases
-    new = {(c["space"], c["target"]) for c in cases}
-    old = [c for c in json.loads(out.read_text()).get("cases", []) if (c["space"], c["target"]) not in new]
+    key = lambda c: (c["space"], c["target"], c.get("measure", {}).get("batch", 1))  # noqa: E731
+    new = {key(c) for c in cases}
+    old = [c for c in json.loads(out.read_text()).get("cases", []) if key(c) not in new]
     return old + cases
 
 
@@ -78,6 +80,8 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--fit", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: see README)")
+    parser.add_argument("--batch", type=int, default=1, help="inputs per timed call (default 1; e.g. 64 for GPU "
+                        "throughput)")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per round, at least")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median over rounds)")

@@ -15,7 +15,7 @@ _LAZY = {
     "TrainConfig": "training", "train": "training", "resume_training": "training",
     "evaluate": "api", "search": "api", "CheckpointEvaluator": "api",
     "export": "api", "load_exported": "exporter",
-    "SearchConfig": "search", "SearchResult": "search", "run_search": "search",
+    "SearchConfig": "search_loop", "SearchResult": "search_loop", "run_search": "search_loop",
     "pick_from_search": "search_outputs",
     "build_latency": "latency_api", "measure_arch": "latency_api",
     "space_names": "registry", "register_space": "registry", "build_supernet": "registry",

@@ -97,13 +97,14 @@ def default_variant(data) -> str:
 
 
 def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.1, seed: int = 0,
-              workers: int = 2):
+              workers: int = 2, pin_memory: bool = False):
     """Load a built-in data set by name or a user ``.npz`` file by path.
 
     ``samples`` sets how many MNIST-1D examples to generate (train + test, 80/20 split).
     A ``.npz`` holds ``x`` and ``y`` and optionally ``x_val``/``y_val`` and ``x_test``/``y_test``;
     missing splits are carved out of ``x`` with ``val_fraction`` (and the same for test).
-    ``imagefolder:PATH`` streams images from disk with ``workers`` loader processes.
+    ``imagefolder:PATH`` streams images from disk with ``workers`` loader processes, into
+    pinned memory with ``pin_memory`` (for CUDA).
     """
     if name == "mnist1d":
         return _mnist1d(samples or 10000, val_fraction, seed)
@@ -120,7 +121,7 @@ def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.
     if name.startswith("imagefolder:"):
         from .imagefolder import ImageFolderData
         return ImageFolderData(name[len("imagefolder:"):], val_fraction=val_fraction, seed=seed,
-                               num_workers=workers)
+                               num_workers=workers, pin_memory=pin_memory)
     raise SupernetError(f"unknown data {name!r}; use one of {list(BUILTIN)}, a path to a .npz file or "
                         "imagefolder:PATH")
 

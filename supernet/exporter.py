@@ -36,6 +36,7 @@ def export_from_checkpoint(checkpoint: str | os.PathLike, arch: Arch | str, out:
     arch = model.space.load_arch(arch) if isinstance(arch, str) else model.space.make(arch)
     _, calib = checkpoint_data(meta, calib_batches)
     calibrate_bn(model, lambda x: model(model.prepare_input(x, arch), arch), calib)
+    extra = {"data": meta.get("data"), **(extra or {})}  # the data it was trained on, normalisation included
     return export_subnet(model, meta["space"], arch, out, onnx=onnx, overwrite=overwrite, extra=extra)
 
 

@@ -130,7 +130,7 @@ class LogHook:
         self.every = max(1, total // 20) if cfg.progress and not tty else 0
 
     def after_step(self, trainer, done: int, record: dict) -> None:
-        self.log.log({"step": done - 1, **record}, done - 1, record)
+        self.log.log({"step": done - 1, "time": round(time.time(), 4), **record}, done - 1, record)
         self.bar.update(1)
         self.bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in record.items() if k.startswith("loss/")})
         if self.every and (done % self.every == 0 or done == self.total):
@@ -211,7 +211,7 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
 
 def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) -> Path:
     data = load_data(_data_arg(cfg.data), samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
-                     workers=cfg.data_workers)
+                     workers=cfg.data_workers, pin_memory=placement.device.type == "cuda")
     variant = cfg.variant or default_variant(data)
     space_cfg = space_config(cfg.space, variant, in_channels=data.in_channels, num_classes=data.num_classes)
     torch.manual_seed(cfg.seed)

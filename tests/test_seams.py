@@ -167,3 +167,26 @@ def test_front_door_exports_everything_readme_imports():
         assert name in supernet.__all__ and getattr(supernet, name) is not None
     assert "from supernet import" in text
     json.dumps(supernet.__all__)
+
+
+def test_image_folder_runs_through_train_eval_search_and_export(tmp_path):
+    from supernet import SearchConfig, evaluate, export, load_exported, search
+    from test_imagefolder import write_images
+    for split, n in (("train", 12), ("val", 3)):
+        write_images(tmp_path / "img" / split, "RGB", per_class=n, size=(18, 14))
+    cfg = TrainConfig(data=f"imagefolder:{tmp_path / 'img'}", variant="tiny2d", steps=3, batch_size=8,
+                      warmup_steps=1, calib_batches=1, data_workers=0, device="cpu", tensorboard=False,
+                      progress=False)
+    run = train(cfg, tmp_path / "run")
+    meta = json.loads((run / "config.json").read_text())
+    assert meta["image_size"] == 16 and meta["data"]["test_source"].startswith("same as val")
+    rows = evaluate(run, ["largest", "smallest"], splits=["val", "test"], calib_batches=1, device="cpu")
+    assert all(0 <= r["val_accuracy"] <= 1 and r["val_accuracy"] == r["test_accuracy"] for r in rows)
+    result = search(run, SearchConfig(evaluations=6, initial=2), tmp_path / "s", progress=False, tensorboard=False,
+                    calib_batches=1, device="cpu")
+    assert len(result.evaluations) == 6
+    out = export(run, "smallest", tmp_path / "e")
+    net = load_exported(out)
+    assert net(torch.zeros(2, 3, 12, 12)).shape == (2, 3)
+    with pytest.raises(SupernetError, match="resize inputs"):
+        net(torch.zeros(2, 3, 16, 16))

@@ -1,0 +1,179 @@
+"""Training throughput: the bare training step vs the real `supernet train` loop, fp32 vs bf16.
+
+For each case (a data set, a space variant, a batch size) and each precision it measures
+
+- **bare step**: :meth:`Trainer.step` (the sandwich's archs, KD, clip, optimizer) on one fixed
+  batch already on the device; images/s = batch / median step time;
+- **real loop**: ``supernet.train`` with data loading (in-memory arrays or an image folder
+  streamed by loader processes), from the per-step times it logs, after ``--warmup`` steps;
+
+and reports loop / bare (the share of the step's speed the input pipeline keeps) and
+bf16 / fp32 step time. CUDA cases run when a GPU is visible (224 px ``ofa`` at batch 128 on a
+generated folder of JPEGs, with channels-last); CPU cases always.
+
+``--compare-with PATH`` also times whole `train()` runs of the checkout at PATH against this
+one (same config, subprocesses, interleaved rounds): the CPU "no slower than before" check.
+
+Examples::
+
+    python scripts/bench_train.py                                   # CPU cases (+ CUDA if visible)
+    python scripts/bench_train.py --compare-with /tmp/old-checkout  # and the old code's train() side by side
+    python scripts/bench_train.py --steps 12 --out bench_results/bench_train_quick.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from supernet.data import load_data  # noqa: E402
+from supernet.registry import build_supernet, get_space, space_config  # noqa: E402
+from supernet.runs import atomic_write_json  # noqa: E402
+from supernet.task import make_task  # noqa: E402
+from supernet.trainer import Trainer  # noqa: E402
+from supernet.training import TrainConfig, train  # noqa: E402
+
+
+def cases(device: str, folder_for) -> list[dict]:
+    if device == "cuda":
+        return [dict(name="ofa-224-imagefolder", data=f"imagefolder:{folder_for(224, 2048)}", variant="ofa",
+                     batch=128, channels_last=True, data_workers=12)]
+    return [dict(name="mnist1d-arrays", data="mnist1d", variant="mnist1d", batch=128, channels_last=False,
+                 data_workers=0),
+            dict(name="mnist-28-imagefolder", data=f"imagefolder:{folder_for(28, 600)}", variant="mnist",
+                 batch=64, channels_last=False, data_workers=2)]
+
+
+def config(case: dict, device: str, precision: str, steps: int) -> TrainConfig:
+    return TrainConfig(data=case["data"], variant=case["variant"], batch_size=case["batch"], steps=steps,
+                       device=device, precision=precision, channels_last=case["channels_last"],
+                       data_workers=case["data_workers"], checkpoint_every=0, calib_batches=1, tensorboard=False,
+                       progress=False, warmup_steps=1)
+
+
+def bare_step(cfg: TrainConfig, steps: int, warmup: int) -> float:
+    """Median seconds of one Trainer.step on a fixed device batch."""
+    data = load_data(cfg.data, seed=cfg.seed, workers=cfg.data_workers)
+    torch.manual_seed(0)
+    model = build_supernet("mobilenet", space_config("mobilenet", cfg.variant, in_channels=data.in_channels,
+                                                     num_classes=data.num_classes))
+    data.set_image_size(int(model.space.input_shape(model.space.largest())[-1]))
+    placement = cfg.placement()
+    x, y = next(data.train_batches(0, cfg.batch_size, cfg.seed))
+    x, y = placement.input(x), placement.target(y)
+    trainer = Trainer(model, make_task(get_space("mobilenet").task, label_smoothing=0.1), cfg, placement, steps)
+    times = []
+    for step in range(steps):
+        _sync(placement.device)
+        start = time.perf_counter()
+        trainer.step(x, y, step)
+        _sync(placement.device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[warmup:])
+
+
+def real_loop(cfg: TrainConfig, warmup: int) -> float:
+    """Median seconds per step of a real `train()` run (data loading included), from its step log."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = train(cfg, Path(tmp) / "run")
+        rows = [json.loads(line) for line in open(run / "log.jsonl")]
+    stamps = [r["time"] for r in sorted((r for r in rows if "loss/largest" in r), key=lambda r: r["step"])]
+    return statistics.median(np.diff(stamps[warmup:]))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_folder(root: Path, size: int, count: int) -> Path:
+    """``count`` random RGB JPEGs (10 classes) at ``size`` px plus 10% val, for a data-loading benchmark."""
+    from PIL import Image
+    folder = root / f"images-{size}"
+    rng = np.random.default_rng(0)
+    for split, n in (("train", count), ("val", max(10, count // 10))):
+        for i in range(n):
+            cls = folder / split / f"c{i % 10}"
+            cls.mkdir(parents=True, exist_ok=True)
+            pixels = rng.integers(0, 256, (size + size // 7, size + size // 5, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(cls / f"{i}.jpg", quality=90)
+    return folder
+
+
+def compare_train(other: str, rounds: int, steps: int) -> dict:
+    """Wall seconds of a whole default-recipe `train()` (MNIST-1D, fp32, CPU) here and at ``other``."""
+    code = ("import sys,tempfile,time;from supernet.training import TrainConfig,train;"
+            f"cfg=TrainConfig(steps={steps},checkpoint_every=0,tensorboard=False,progress=False,threads=2);"
+            "d=tempfile.mkdtemp();t=time.perf_counter();train(cfg,d+'/r');print(time.perf_counter()-t)")
+    times = {"this": [], "other": []}
+    for _ in range(rounds):
+        for key, path in (("this", str(REPO)), ("other", other)):
+            env = {**os.environ, "PYTHONPATH": path}
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            times[key].append(float(out.stdout.strip().splitlines()[-1]))
+    this, old = statistics.median(times["this"]), statistics.median(times["other"])
+    return {"other": other, "steps": steps, "rounds": rounds, "this_s": this, "other_s": old, "ratio": this / old,
+            "times": times}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=24, help="steps per measurement (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=4, help="steps not counted (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    p.add_argument("--compare-with", help="another checkout whose train() is timed side by side")
+    p.add_argument("--compare-rounds", type=int, default=3)
+    p.add_argument("--out", default=str(REPO / "bench_results" / "bench_train.json"))
+    args = p.parse_args(argv)
+    if args.steps <= args.warmup + 2:
+        p.error("--steps must exceed --warmup by at least 3")
+    torch.set_num_threads(args.threads)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
+               "torch": torch.__version__, "cases": []}
+    if torch.cuda.is_available():
+        results["gpu"] = torch.cuda.get_device_name()
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = {}
+        folder_for = lambda size, n: folders.setdefault(size, make_folder(Path(tmp), size, n))  # noqa: E731
+        for device in devices:
+            for case in cases(device, folder_for):
+                row = {"case": case["name"], "device": device, "batch": case["batch"]}
+                for precision in ("fp32", "bf16"):
+                    cfg = config(case, device, precision, args.steps)
+                    bare, loop = bare_step(cfg, args.steps, args.warmup), real_loop(cfg, args.warmup)
+                    row[precision] = {"bare_step_s": bare, "loop_step_s": loop,
+                                      "bare_images_per_s": case["batch"] / bare,
+                                      "loop_images_per_s": case["batch"] / loop, "loop_over_bare": bare / loop}
+                row["bf16_over_fp32_step"] = row["bf16"]["bare_step_s"] / row["fp32"]["bare_step_s"]
+                results["cases"].append(row)
+                print(f"{device:4s} {case['name']:22s} batch {case['batch']:3d}  "
+                      + "  ".join(f"{p}: step {row[p]['bare_images_per_s']:7.1f} img/s, loop "
+                                  f"{row[p]['loop_images_per_s']:7.1f} img/s ({row[p]['loop_over_bare']:.2f})"
+                                  for p in ("fp32", "bf16")) + f"  bf16/fp32 step {row['bf16_over_fp32_step']:.2f}")
+    if args.compare_with:
+        results["compare"] = compare_train(args.compare_with, args.compare_rounds, args.steps)
+        c = results["compare"]
+        print(f"train() {c['steps']} steps: this {c['this_s']:.1f} s, {c['other']} {c['other_s']:.1f} s, "
+              f"ratio {c['ratio']:.3f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out, results)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
