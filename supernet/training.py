@@ -245,6 +245,8 @@ def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) 
         with _signals_interrupt():
             trainer.fit(data.train_batches(start, cfg.batch_size, cfg.seed), start)
     except KeyboardInterrupt:
+        if checkpoints.saved == 0:
+            raise SupernetError("interrupted before the first step finished; nothing was saved") from None
         raise SupernetError(f"interrupted: checkpoint saved at step {checkpoints.saved} of {total}; continue with "
                             f"`supernet train --resume --out {run_dir}`") from None
     finally:
