@@ -221,23 +221,24 @@ def _print_search(result) -> None:
 
 
 def _export(args) -> None:
-    from .exporter import export_from_checkpoint
     from .search import parse_quantity
-    arch, checkpoint = args.arch, args.checkpoint
+    budgets = {n: parse_quantity(getattr(args, f"max_{n}"), f"--max-{n}")
+               for n in ("flops", "params") if getattr(args, f"max_{n}") is not None}
     if args.from_search:
-        from .search_outputs import pick_from_search
-        budgets = {n: parse_quantity(getattr(args, f"max_{n}"), f"--max-{n}")
-                   for n in ("flops", "params") if getattr(args, f"max_{n}") is not None}
+        from .api import export_from_search
         if budgets and args.pick != "max-accuracy-under-budget":
             raise SupernetError("--max-flops / --max-params apply only to --pick max-accuracy-under-budget")
-        record, config = pick_from_search(args.from_search, args.pick, budgets or None)
-        arch, checkpoint = record["arch"], checkpoint or config.get("source", {}).get("checkpoint")
+        out, record = export_from_search(args.from_search, args.pick, args.out, budgets=budgets or None,
+                                         checkpoint=args.checkpoint, onnx=not args.no_onnx, overwrite=args.overwrite)
         print(f"picked ({args.pick}): evaluation {record['index']} {json.dumps(record['arch'], separators=(',', ':'))}")
-    elif args.max_flops or args.max_params:
-        raise SupernetError("--max-flops / --max-params apply only with --from-search")
-    if checkpoint is None:
-        raise SupernetError("export needs CHECKPOINT (a run folder or checkpoint folder)")
-    out = export_from_checkpoint(checkpoint, arch, args.out, onnx=not args.no_onnx, overwrite=args.overwrite)
+    else:
+        from .exporter import export_from_checkpoint
+        if budgets:
+            raise SupernetError("--max-flops / --max-params apply only with --from-search")
+        if args.checkpoint is None:
+            raise SupernetError("export needs CHECKPOINT (a run folder or checkpoint folder)")
+        out = export_from_checkpoint(args.checkpoint, args.arch, args.out, onnx=not args.no_onnx,
+                                     overwrite=args.overwrite)
     print(f"exported: {out}")
 
 
