@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -107,13 +107,19 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
           protect: tuple = ()) -> Path:
     """Train a supernet; returns the run folder (its latest checkpoint is the result).
 
+    The run folder may not be, contain or sit inside the data (a ``.npz`` or image folder)
+    nor any path in ``protect``.
+
     A run that fails before its first checkpoint leaves no folder behind; SIGINT/SIGTERM
     write a checkpoint at the current step and raise a SupernetError naming how to resume.
     """
     cfg.check()
+    cfg = replace(cfg, data=_data_arg(cfg.data))  # stored absolute: the run works from any folder
     placement = cfg.placement()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    data_path = cfg.data.removeprefix("imagefolder:")
+    protect = (*protect, data_path) if data_path != cfg.data or cfg.data.endswith(".npz") else protect
     run_dir = prepare_run_dir(out, "train", resume=resume, overwrite=overwrite, protect=protect)
     try:
         return _train(cfg, placement, run_dir, resume)
@@ -124,7 +130,7 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
 
 
 def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) -> Path:
-    data = load_data(_data_arg(cfg.data), samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
+    data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
                      workers=cfg.data_workers)
     variant = cfg.variant or default_variant(data)
     space_cfg = space_config(cfg.space, variant, in_channels=data.in_channels, num_classes=data.num_classes)
