@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   install, train a supernet on MNIST-1D, evaluate largest/smallest, export one
 #   make test   install, run the test suite
+#   make check-readme / make readme-figures   check / re-measure the README's figures
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean check-readme readme-figures demo-search
 
 $(BIN)/supernet: setup.cfg pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -20,7 +21,22 @@ install: $(BIN)/supernet
 demo: install
 	$(BIN)/supernet train --out $(RUN) --overwrite --threads 2
 	$(BIN)/supernet eval $(RUN) --arch largest --arch smallest --split test | tee $(RUN)/eval.jsonl
-	$(BIN)/supernet export $(RUN) --arch smallest --out $(RUN)/export-smallest --overwrite
+	$(BIN)/supernet export $(RUN) --arch smallest --out $(RUN)-export-smallest --overwrite
+
+# the README's second example: search the demo supernet under 1.5 M MACs, export the pick
+demo-search: install
+	$(BIN)/supernet search $(RUN) --objectives accuracy,flops --max-flops 1.5M --evaluations 100 \
+		--out $(RUN)-search --overwrite --threads 1
+	$(BIN)/supernet export --from-search $(RUN)-search --pick max-accuracy-under-budget --out $(RUN)-export \
+		--overwrite
+
+# README figures: check them (CI, < 1 min), or re-measure them all on this commit (~15 min)
+check-readme: install
+	$(BIN)/python scripts/readme_figures.py check
+
+readme-figures: demo demo-search
+	$(BIN)/python scripts/readme_figures.py update --demo-run $(RUN) --search-run $(RUN)-search \
+		--search-export $(RUN)-export
 
 test: install
 	$(BIN)/python -m pytest tests

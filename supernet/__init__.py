@@ -14,7 +14,7 @@ from .errors import SupernetError
 _LAZY = {
     "TrainConfig": "training", "train": "training", "resume_training": "training",
     "evaluate": "api", "search": "api", "CheckpointEvaluator": "api",
-    "export": "api", "load_exported": "exporter",
+    "export": "api", "export_from_search": "api", "load_exported": "exporter",
     "SearchConfig": "search_loop", "SearchResult": "search_loop", "run_search": "search_loop",
     "pick_from_search": "search_outputs",
     "build_latency": "latency_api", "measure_arch": "latency_api",

@@ -47,6 +47,28 @@ def evaluate(checkpoint: str | os.PathLike, archs: Iterable[Arch | str | dict], 
             for arch in archs]
 
 
+def export_from_search(search_run: str | os.PathLike, pick: str, out: str | os.PathLike, *,
+                       budgets: dict | None = None, checkpoint: str | os.PathLike | None = None, onnx: bool = True,
+                       overwrite: bool = False) -> tuple[Path, dict]:
+    """Export the arch that ``pick`` chooses from a search run; returns ``(folder, record)``.
+
+    ``arch.json`` records under ``picked`` what the subnet scored when the search evaluated it
+    (e.g. validation accuracy, FLOPs), with the search run, the pick rule and the split.
+    ``checkpoint`` defaults to the one the search ran on.
+    """
+    from .search_outputs import pick_from_search
+    record, config = pick_from_search(search_run, pick, budgets)
+    check_apart(out, [search_run])
+    source = config.get("source", {})
+    checkpoint = checkpoint or source.get("checkpoint")
+    if checkpoint is None:
+        raise SupernetError("export needs CHECKPOINT (a run folder or checkpoint folder): the search names none")
+    scores = {k: v for k, v in record.items() if k not in ("arch", "index", "is_pareto")}
+    picked = {"search": str(Path(search_run).resolve()), "pick": pick, "evaluation": record["index"],
+              "split": source.get("split", "val"), **scores}
+    return export(checkpoint, record["arch"], out, onnx=onnx, overwrite=overwrite, extra={"picked": picked}), record
+
+
 class CheckpointEvaluator:
     """``evaluator(arch) -> {"accuracy", "flops", "params"}`` for the archs of a trained supernet.
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import fields
 
+from .cli_latency import EXAMPLES as LATENCY_EXAMPLES
 from .errors import SupernetError
+from .train_config import TrainConfig, bounds
 
 TRAIN_HELP = {
     "data": "mnist1d | digits | mnist | path/to/file.npz | imagefolder:PATH (train/, optional val/ and test/, "
@@ -64,12 +67,39 @@ numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (M
     "spaces": """examples:
   supernet spaces""",
 }
+EXAMPLES["latency"] = LATENCY_EXAMPLES
 
 
-def _add_train(sub) -> None:
-    from .training import TrainConfig
-    p = sub.add_parser("train", help="train a supernet", epilog=EXAMPLES["train"],
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: ...``, exit 2, no usage block), and values that
+    start with a minus sign (``-1M``, ``-5``) read as values, so that their check names the fault."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def whole(low: int, high: int):
+    """An argparse ``type``: a whole number in ``[low, high]``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {bounds(low, True, high, True)}, got {value}")
+        return value
+    return parse
+
+
+CALIB_BATCHES = whole(1, 10**5)
+THREADS = whole(1, 1024)
+
+
+def _add_train(p) -> None:
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
@@ -88,17 +118,17 @@ def _add_placement(p) -> None:
     p.add_argument("--channels-last", action="store_true", help=TRAIN_HELP["channels_last"])
 
 
-def _add_eval_export(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate archs: BN recalibration, accuracy, FLOPs, params",
-                       epilog=EXAMPLES["eval"], formatter_class=argparse.RawDescriptionHelpFormatter)
+def _add_eval(p) -> None:
     p.add_argument("checkpoint", help="run folder or checkpoint folder")
     p.add_argument("--arch", action="append", required=True,
                    help="largest | smallest | median | arch JSON file | inline JSON (repeatable)")
     p.add_argument("--split", choices=["val", "test"], action="append", help="splits to score (default: val and test)")
-    p.add_argument("--calib-batches", type=int, default=8, help="batches of 256 training inputs for BN recalibration")
+    p.add_argument("--calib-batches", type=CALIB_BATCHES, default=8,
+                   help="batches of 256 training inputs for BN recalibration")
     _add_placement(p)
-    p = sub.add_parser("export", help="export a static subnet (safetensors + JSON + ONNX)",
-                       epilog=EXAMPLES["export"], formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_export(p) -> None:
     p.add_argument("checkpoint", nargs="?", help="run folder or checkpoint folder (default with --from-search: "
                    "the checkpoint the search ran on)")
     which = p.add_mutually_exclusive_group(required=True)
@@ -115,11 +145,9 @@ def _add_eval_export(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
 
 
-def _add_search(sub) -> None:
+def _add_search(p) -> None:
     from .search_loop import SearchConfig
     d = SearchConfig()
-    p = sub.add_parser("search", help="predictor-guided NSGA-II search under FLOPs / params budgets",
-                       epilog=EXAMPLES["search"], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", nargs="?", help="training run folder or checkpoint folder (not with --resume)")
     p.add_argument("--objectives", default=",".join(d.objectives),
                    help="comma-separated: accuracy (maximised), flops, params (minimised) (default: %(default)s)")
@@ -142,8 +170,9 @@ def _add_search(sub) -> None:
     p.add_argument("--predictor", default=d.predictor, help="accuracy predictor: ensemble | mlp | gbt | ridge "
                    "(default: %(default)s)")
     p.add_argument("--strategy", default=d.strategy, help="predictor | nsga2 (plain) | random (default: %(default)s)")
-    p.add_argument("--calib-batches", type=int, default=8, help="batches of 256 training inputs for BN recalibration")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--calib-batches", type=CALIB_BATCHES, default=8,
+                   help="batches of 256 training inputs for BN recalibration")
+    p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: torch's choice)")
     _add_placement(p)
     p.add_argument("--out", help="run folder (default runs/search-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
@@ -174,7 +203,7 @@ SEARCH_FLAGS = ("objectives", "max_flops", "max_params", "max_latency_ms", "targ
 
 def _defaults_only(args) -> bool:
     """True when no search option differs from its default (a plain ``--resume``)."""
-    defaults = build_parser().parse_args(["search"])
+    defaults = build_parser("search").parse_args(["search"])
     return all(getattr(args, k) == getattr(defaults, k) for k in SEARCH_FLAGS)
 
 
@@ -192,44 +221,59 @@ def _print_search(result) -> None:
 
 
 def _export(args) -> None:
-    from .exporter import export_from_checkpoint
     from .search_loop import parse_quantity
-    arch, checkpoint = args.arch, args.checkpoint
+    budgets = {n: parse_quantity(getattr(args, f"max_{n}"), f"--max-{n}")
+               for n in ("flops", "params") if getattr(args, f"max_{n}") is not None}
     if args.from_search:
-        from .search_outputs import pick_from_search
-        budgets = {n: parse_quantity(getattr(args, f"max_{n}"), f"--max-{n}")
-                   for n in ("flops", "params") if getattr(args, f"max_{n}") is not None}
+        from .api import export_from_search
         if budgets and args.pick != "max-accuracy-under-budget":
             raise SupernetError("--max-flops / --max-params apply only to --pick max-accuracy-under-budget")
-        record, config = pick_from_search(args.from_search, args.pick, budgets or None)
-        arch, checkpoint = record["arch"], checkpoint or config.get("source", {}).get("checkpoint")
+        out, record = export_from_search(args.from_search, args.pick, args.out, budgets=budgets or None,
+                                         checkpoint=args.checkpoint, onnx=not args.no_onnx, overwrite=args.overwrite)
         print(f"picked ({args.pick}): evaluation {record['index']} {json.dumps(record['arch'], separators=(',', ':'))}")
-    elif args.max_flops or args.max_params:
-        raise SupernetError("--max-flops / --max-params apply only with --from-search")
-    if checkpoint is None:
-        raise SupernetError("export needs CHECKPOINT (a run folder or checkpoint folder)")
-    out = export_from_checkpoint(checkpoint, arch, args.out, onnx=not args.no_onnx, overwrite=args.overwrite)
+    else:
+        from .exporter import export_from_checkpoint
+        if budgets:
+            raise SupernetError("--max-flops / --max-params apply only with --from-search")
+        if args.checkpoint is None:
+            raise SupernetError("export needs CHECKPOINT (a run folder or checkpoint folder)")
+        out = export_from_checkpoint(args.checkpoint, args.arch, args.out, onnx=not args.no_onnx,
+                                     overwrite=args.overwrite)
     print(f"exported: {out}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="supernet", description="Train a weight-entangled supernet once, "
-                                     "then evaluate and export subnets without retraining.",
-                                     epilog="run `supernet COMMAND --help` for examples")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_train(sub)
-    _add_eval_export(sub)
-    _add_search(sub)
+def _add_latency(p) -> None:
     from .cli_latency import add_latency
-    add_latency(sub)
-    sub.add_parser("spaces", help="list registered search spaces and variants", epilog=EXAMPLES["spaces"],
-                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_latency(p)
+
+
+# name -> (help line, function adding its arguments)
+COMMANDS = {"train": ("train a supernet", _add_train),
+            "eval": ("evaluate archs: BN recalibration, accuracy, FLOPs, params", _add_eval),
+            "export": ("export a static subnet (safetensors + JSON + ONNX)", _add_export),
+            "search": ("predictor-guided NSGA-II search under FLOPs / params budgets", _add_search),
+            "latency": ("latency tables per device, and measurements", _add_latency),
+            "spaces": ("list registered search spaces and variants", lambda p: None)}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``only``, the arguments of that command alone (the others are
+    listed with their help line), so ``supernet --help`` imports neither torch nor the search."""
+    parser = _Parser(prog="supernet", description="Train a weight-entangled supernet once, "
+                     "then evaluate and export subnets without retraining.",
+                     epilog="run `supernet COMMAND --help` for examples")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (text, add) in COMMANDS.items():
+        p = sub.add_parser(name, help=text, epilog=EXAMPLES.get(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if only is None or only == name:
+            add(p)
     return parser
 
 
 def _run(args) -> None:
     if args.command == "train":
-        from .training import TrainConfig, resume_training, train
+        from .training import resume_training, train
         if args.resume:
             _refuse_options_on_resume(args)
             run = resume_training(args.out, device=None if args.device == "auto" else args.device)
@@ -269,8 +313,7 @@ def _run(args) -> None:
 
 def _refuse_options_on_resume(args) -> None:
     """``--resume`` continues the saved config: a training option given with it is refused, not ignored."""
-    from .training import TrainConfig
-    defaults = build_parser().parse_args(["train"])
+    defaults = build_parser("train").parse_args(["train"])
     given = [f.name for f in fields(TrainConfig) if f.name != "device"
              and getattr(args, f.name) != getattr(defaults, f.name)]
     if given:
@@ -283,7 +326,8 @@ def _flag(name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else "").parse_args(argv)
     try:
         _run(args)
     except SupernetError as exc:

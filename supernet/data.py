@@ -169,26 +169,59 @@ def _npz(path: str, val_fraction: float, seed: int) -> DataBundle:
     for key in ("x", "y"):
         if key not in arrays:
             raise SupernetError(f"{path!r} has no array {key!r}; it needs 'x' and 'y' (optional x_val/y_val, x_test/y_test)")
-    x, y = _with_channel(arrays["x"], path), arrays["y"].astype(np.int64)
-    if len(x) != len(y):
-        raise SupernetError(f"{path!r}: x has {len(x)} rows but y has {len(y)}")
-    num_classes = int(max(arrays[k].max() for k in ("y", "y_val", "y_test") if k in arrays)) + 1
+    _check_pairs(arrays, path)
+    x, y = _with_channel(arrays["x"], path), _labels(arrays["y"], path, "y")
+    num_classes = int(max(_labels(arrays[k], path, k).max() for k in ("y", "y_val", "y_test") if k in arrays)) + 1
     if "x_test" in arrays:
-        test = Split(torch.as_tensor(_with_channel(arrays["x_test"], path)), torch.as_tensor(arrays["y_test"].astype(np.int64)))
+        test = Split(torch.as_tensor(_with_channel(arrays["x_test"], path)),
+                     torch.as_tensor(_labels(arrays["y_test"], path, "y_test")))
     else:
         rest, test = _split(x, y, 0.2, seed + 1)
         x, y = rest.x.numpy(), rest.y.numpy()
     if "x_val" in arrays:
         train = Split(torch.as_tensor(x), torch.as_tensor(y))
-        val = Split(torch.as_tensor(_with_channel(arrays["x_val"], path)), torch.as_tensor(arrays["y_val"].astype(np.int64)))
+        val = Split(torch.as_tensor(_with_channel(arrays["x_val"], path)),
+                    torch.as_tensor(_labels(arrays["y_val"], path, "y_val")))
     else:
         train, val = _split(x, y, val_fraction, seed)
     return DataBundle(os.path.basename(path), train, val, test, num_classes)
 
 
+def _check_pairs(arrays: dict, path: str) -> None:
+    """Each split's inputs and labels come together and have as many rows."""
+    for suffix in ("", "_val", "_test"):
+        x, y = arrays.get("x" + suffix), arrays.get("y" + suffix)
+        if (x is None) != (y is None):
+            raise SupernetError(f"{path!r} has {'x' if y is None else 'y'}{suffix} without "
+                                f"{'y' if y is None else 'x'}{suffix}; give both or neither")
+        if x is not None and len(x) != len(y):
+            raise SupernetError(f"{path!r}: x{suffix} has {len(x)} rows but y{suffix} has {len(y)}")
+
+
+def _labels(y: np.ndarray, path: str, key: str) -> np.ndarray:
+    """Class indices 0..C-1 as int64; anything else (negative, fractional, not 1-D) is refused."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) == 0 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise SupernetError(f"{path!r}: {key} must be a non-empty 1-D array of class indices, got {y.dtype} "
+                            f"of shape {y.shape}")
+    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0:
+        bad = y[~np.isfinite(y) | (y != np.round(y)) | (y < 0)][0].item()
+        raise SupernetError(f"{path!r}: {key} must hold class indices 0, 1, 2, ... (whole numbers >= 0), "
+                            f"found {bad!r}; map your labels to 0..C-1 first")
+    return y.astype(np.int64)
+
+
 def _with_channel(x: np.ndarray, path: str) -> np.ndarray:
-    """(N, L) -> (N, 1, L); (N, H, W) -> (N, 1, H, W); (N, C, L) and (N, C, H, W) as they are."""
+    """(N, L) -> (N, 1, L); (N, H, W) -> (N, 1, H, W); (N, C, L) and (N, C, H, W) as they are.
+
+    Channels-last arrays ((N, H, W, C) or (N, L, C) with C <= 4 and a longer axis before it)
+    are refused with the transpose that fixes them: they would be read as C-wide images.
+    """
     x = np.asarray(x, dtype=np.float32)
+    if x.ndim in (3, 4) and x.shape[-1] <= 4 < x.shape[1]:
+        order = "(0, 3, 1, 2)" if x.ndim == 4 else "(0, 2, 1)"
+        raise SupernetError(f"{path!r}: x of shape {x.shape} looks channels-last; the data must be channels-first "
+                            f"((N, C, H, W) or (N, C, L)): save x.transpose{order} instead")
     if x.ndim in (2, 3) and not (x.ndim == 3 and x.shape[1] <= 4 and x.shape[2] > 4):
         x = x[:, None]
     if x.ndim not in (3, 4):

@@ -34,6 +34,7 @@ def atomic_dir(final: Path):
     tmp = make_temp_dir(final.parent, f".{final.name}.tmp-")
     try:
         yield tmp
+        _normal_modes(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -42,20 +43,37 @@ def atomic_dir(final: Path):
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, fsync, then ``os.replace``."""
+def _normal_modes(folder: Path) -> None:
+    """Give every file under ``folder`` the mode a plain ``open()`` would (0666 less the umask):
+    writers such as safetensors' ``save_file`` and ``tempfile`` create files 0600."""
+    mode = 0o666 & ~_umask()
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike):
+    """Yield a temp file path beside ``path`` for any writer (e.g. ``savefig``); on success it gets
+    the umask-based mode and replaces ``path``, on failure it is removed."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_umask())
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temp file beside ``path``, fsync, then ``os.replace``."""
+    with atomic_file(path) as tmp, open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def atomic_write_json(path: str | os.PathLike, data) -> None:

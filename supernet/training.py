@@ -9,13 +9,12 @@ epoch, and checkpoint every ``checkpoint_every`` steps, at the end, and on SIGIN
 """
 from __future__ import annotations
 
-import math
 import shutil
 import signal
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -23,99 +22,14 @@ from tqdm import tqdm
 
 from .checkpoint import load_checkpoint_into, load_trainer_state, remove_stale_temps, resolve_checkpoint, save_checkpoint
 from .data import default_variant, load_data
-from .device import PRECISIONS, Placement
+from .device import Placement
 from .errors import SupernetError
 from .evaluation import evaluate_arch
 from .registry import build_supernet, get_space, space_config
 from .runs import RunLog, atomic_write_json, prepare_run_dir, read_json, truncate_log
-from .sampling import STRATEGIES
 from .task import make_task
+from .train_config import TrainConfig  # noqa: F401  (re-exported; torch-free for the CLI)
 from .trainer import Trainer, lr_factor, make_optimizer  # noqa: F401  (re-exported)
-
-
-@dataclass
-class TrainConfig:
-    data: str = "mnist1d"
-    samples: int | None = None
-    val_fraction: float = 0.1
-    space: str = "mobilenet"
-    variant: str | None = None
-    epochs: int = 16
-    steps: int | None = None
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    lr: float = 0.2
-    momentum: float = 0.9
-    weight_decay: float = 3e-5
-    warmup_steps: int = 100
-    label_smoothing: float = 0.1
-    sampling: str = "sandwich"
-    num_random: int = 2
-    kd: str = "alpha"
-    alpha_min: float = -1.0
-    alpha_max: float = 1.0
-    alpha_clamp: float = 5.0
-    grad_clip: float = 5.0
-    seed: int = 0
-    checkpoint_every: int = 500
-    calib_batches: int = 8
-    device: str = "auto"
-    precision: str = "fp32"
-    channels_last: bool = False
-    data_workers: int = 2
-    threads: int | None = None
-    tensorboard: bool = True
-    progress: bool = True
-
-    def check(self) -> None:
-        choices = {"sampling": STRATEGIES, "kd": ("alpha", "kl"), "optimizer": ("sgd", "adamw"),
-                   "precision": tuple(PRECISIONS)}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise SupernetError(f"{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
-        _check_numbers(self)
-        if not self.alpha_min < 0 < self.alpha_max:
-            raise SupernetError("--alpha-min must be < 0 < --alpha-max (AlphaNet uses -1 and 1)")
-        if not 0 < self.val_fraction < 1:
-            raise SupernetError(f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction}")
-
-    def placement(self) -> Placement:
-        return Placement.make(self.device, self.precision, self.channels_last)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-# name -> (lowest allowed, whether the lowest itself is allowed, upper bound (exclusive) or None)
-_RANGES = {"samples": (10, True, None), "epochs": (1, True, None), "steps": (1, True, None),
-           "batch_size": (1, True, None), "lr": (0, False, None), "momentum": (0, True, 1),
-           "weight_decay": (0, True, None), "warmup_steps": (0, True, None), "label_smoothing": (0, True, 1),
-           "num_random": (0, True, None), "alpha_clamp": (0, False, None), "grad_clip": (0, True, None),
-           "seed": (0, True, None), "checkpoint_every": (0, True, None), "calib_batches": (1, True, None),
-           "data_workers": (0, True, None), "threads": (1, True, None)}
-_WHOLE = {"samples", "epochs", "steps", "batch_size", "warmup_steps", "num_random", "seed", "checkpoint_every",
-          "calib_batches", "data_workers", "threads"}
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _check_numbers(cfg) -> None:
-    """Every numeric option finite and in range, with the flag named in the error."""
-    for name, (low, inclusive, high) in _RANGES.items():
-        value = getattr(cfg, name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SupernetError(f"{_flag(name)} must be a finite number, got {value!r}")
-        if name in _WHOLE and value != int(value):
-            raise SupernetError(f"{_flag(name)} must be a whole number, got {value!r}")
-        if value < low or (value == low and not inclusive) or (high is not None and value >= high):
-            bound = (f">= {low}" if inclusive else f"> {low}") + (f" and < {high}" if high is not None else "")
-            raise SupernetError(f"{_flag(name)} must be {bound}, got {value!r}")
 
 
 # -- hooks -------------------------------------------------------------------------------
@@ -193,13 +107,19 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
           protect: tuple = ()) -> Path:
     """Train a supernet; returns the run folder (its latest checkpoint is the result).
 
+    The run folder may not be, contain or sit inside the data (a ``.npz`` or image folder)
+    nor any path in ``protect``.
+
     A run that fails before its first checkpoint leaves no folder behind; SIGINT/SIGTERM
     write a checkpoint at the current step and raise a SupernetError naming how to resume.
     """
     cfg.check()
+    cfg = replace(cfg, data=_data_arg(cfg.data))  # stored absolute: the run works from any folder
     placement = cfg.placement()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    data_path = cfg.data.removeprefix("imagefolder:")
+    protect = (*protect, data_path) if data_path != cfg.data or cfg.data.endswith(".npz") else protect
     run_dir = prepare_run_dir(out, "train", resume=resume, overwrite=overwrite, protect=protect)
     try:
         return _train(cfg, placement, run_dir, resume)
@@ -210,7 +130,7 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
 
 
 def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) -> Path:
-    data = load_data(_data_arg(cfg.data), samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
+    data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
                      workers=cfg.data_workers, pin_memory=placement.device.type == "cuda")
     variant = cfg.variant or default_variant(data)
     space_cfg = space_config(cfg.space, variant, in_channels=data.in_channels, num_classes=data.num_classes)

@@ -1,0 +1,112 @@
+"""The training options (:class:`TrainConfig`) and their checks; torch-free, so the CLI's
+parser is built without importing torch (``supernet --help`` stays fast)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from .errors import SupernetError
+
+PRECISION_NAMES = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    data: str = "mnist1d"
+    samples: int | None = None
+    val_fraction: float = 0.1
+    space: str = "mobilenet"
+    variant: str | None = None
+    epochs: int = 16
+    steps: int | None = None
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.2
+    momentum: float = 0.9
+    weight_decay: float = 3e-5
+    warmup_steps: int = 100
+    label_smoothing: float = 0.1
+    sampling: str = "sandwich"
+    num_random: int = 2
+    kd: str = "alpha"
+    alpha_min: float = -1.0
+    alpha_max: float = 1.0
+    alpha_clamp: float = 5.0
+    grad_clip: float = 5.0
+    seed: int = 0
+    checkpoint_every: int = 500
+    calib_batches: int = 8
+    device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = False
+    data_workers: int = 2
+    threads: int | None = None
+    tensorboard: bool = True
+    progress: bool = True
+
+    def check(self) -> None:
+        from .sampling import STRATEGIES
+        choices = {"sampling": STRATEGIES, "kd": ("alpha", "kl"), "optimizer": ("sgd", "adamw"),
+                   "precision": PRECISION_NAMES}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SupernetError(f"{flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        check_numbers(self, RANGES)
+
+    def placement(self):
+        from .device import Placement
+        return Placement.make(self.device, self.precision, self.channels_last)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# name -> (low, low allowed?, high, high allowed?, whole number?). Upper bounds are generous
+# sanity limits: a value beyond one is a typo, not a plan.
+RANGES = {
+    "samples": (10, True, 10**7, True, True), "val_fraction": (0, False, 1, False, False),
+    "epochs": (1, True, 10**6, True, True), "steps": (1, True, 10**9, True, True),
+    "batch_size": (1, True, 10**6, True, True), "lr": (0, False, 10, True, False),
+    "momentum": (0, True, 1, False, False), "weight_decay": (0, True, 1, False, False),
+    "warmup_steps": (0, True, 10**9, True, True), "label_smoothing": (0, True, 1, False, False),
+    "num_random": (0, True, 1000, True, True), "alpha_min": (-10, True, 0, False, False),
+    "alpha_max": (0, False, 10, True, False), "alpha_clamp": (0, False, 1e6, True, False),
+    "grad_clip": (0, True, 1e6, True, False), "seed": (0, True, 2**32 - 1, True, True),
+    "checkpoint_every": (0, True, 10**9, True, True), "calib_batches": (1, True, 10**5, True, True),
+    "data_workers": (0, True, 256, True, True), "threads": (1, True, 1024, True, True),
+}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_number(name: str, value, low, low_ok: bool, high, high_ok: bool, whole: bool) -> None:
+    """One option finite, whole where it counts something, and within ``[low, high]`` (ends as allowed)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SupernetError(f"{flag(name)} must be a finite number, got {value!r}")
+    if whole and value != int(value):
+        raise SupernetError(f"{flag(name)} must be a whole number, got {value!r}")
+    if value < low or (value == low and not low_ok) or value > high or (value == high and not high_ok):
+        raise SupernetError(f"{flag(name)} must be {bounds(low, low_ok, high, high_ok)}, got {value!r}")
+
+
+def bounds(low, low_ok: bool, high, high_ok: bool) -> str:
+    """``>= 1 and <= 1000``, or ``between 0 and 1 (exclusive)``."""
+    if not (low_ok or high_ok):
+        return f"between {_num(low)} and {_num(high)} (exclusive)"
+    return f"{'>=' if low_ok else '>'} {_num(low)} and {'<=' if high_ok else '<'} {_num(high)}"
+
+
+def _num(value) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def check_numbers(cfg, ranges: dict) -> None:
+    """Every numeric option of ``cfg`` named in ``ranges`` (None means unset and passes)."""
+    for name, limits in ranges.items():
+        value = getattr(cfg, name)
+        if value is not None:
+            check_number(name, value, *limits)
