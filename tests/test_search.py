@@ -557,3 +557,16 @@ def test_readme_bring_your_own_space_example_runs(tmp_path, monkeypatch):
     rows = rows_of(tmp_path / "runs" / "cells")
     assert {r["status"] for r in rows} == {"ok", "error"}
     assert all("disconnected cell" in r["error"] for r in rows if r["status"] == "error")
+
+
+def test_bench_categorical_runs_small(tmp_path):
+    out = tmp_path / "cat.json"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_categorical.py"), "--tasks", "1", "--seeds",
+                             "1", "--budgets", "12", "--reference-evals", "20", "--sizes", "20", "--splits", "1",
+                             "--predictors", "ridge", "auto", "--predictor", "ridge", "--generations", "3",
+                             "--population", "8", "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert set(data["targets"]) == {"auto_within_0.02_of_best", "guided_le_100_reaches_nsga2_300", "guided_budget"}
+    assert 0 < data["search"]["predictor"]["12"] <= 1 and set(data["predictors"]["20"]["tau"]) == {"ridge", "auto"}
+    assert len(data["tasks"]["0"]["search"]["nsga2"]["0"]) == 20  # one hypervolume per evaluation prefix
