@@ -13,19 +13,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from supernet.arch import Arch, SearchSpace
+from supernet.arch import Arch, SearchSpace, space_signature  # noqa: F401  (space_signature: re-exported)
 from supernet.errors import SupernetError
 from supernet.runs import atomic_write_json, read_json
 
 FORMAT = "supernet-predictor/1"
 MIN_ARCHS = 5
 STATE_KEYS = {"format", "kind", "seed", "options", "space", "archs", "y"}
-
-
-def space_signature(space: SearchSpace) -> dict:
-    """What must match between the space a predictor was saved with and the one it is loaded into."""
-    return {"name": space.name,
-            "dimensions": [{"name": d.name, "choices": list(d.choices), "length": d.length} for d in space.dimensions]}
 
 
 def check_state(data) -> None:
@@ -80,7 +74,7 @@ class Predictor:
             raise SupernetError(f"{self.kind} predictor is not fitted; call fit(archs, y) before predict")
         if len(archs) == 0:
             return np.zeros(0), np.zeros(0)
-        archs = [self.space.make(a) for a in archs]
+        archs = self.space.make_many(archs)
         mean, std = self._predict(archs)
         return mean * self._scale + self._shift, np.abs(std) * self._scale
 
@@ -124,4 +118,4 @@ class Predictor:
             raise SupernetError(f"{self.kind} predictor needs at least {MIN_ARCHS} archs to fit, got {len(archs)}")
         if not np.all(np.isfinite(y)):
             raise SupernetError("targets contain NaN or infinity; drop those archs before fitting")
-        return [self.space.make(a) for a in archs], y
+        return self.space.make_many(archs), y

@@ -8,11 +8,12 @@ from supernet.arch import SearchSpace
 from supernet.errors import SupernetError
 from supernet.runs import read_json
 
+from .auto import AutoPredictor
 from .base import Predictor, check_state
 from .ensemble import EnsemblePredictor
 from .models import BASE_MODELS
 
-PREDICTORS: dict[str, type[Predictor]] = {**BASE_MODELS, "ensemble": EnsemblePredictor}
+PREDICTORS: dict[str, type[Predictor]] = {**BASE_MODELS, "ensemble": EnsemblePredictor, "auto": AutoPredictor}
 
 
 def _class_of(name: str) -> type[Predictor]:
@@ -22,7 +23,7 @@ def _class_of(name: str) -> type[Predictor]:
 
 
 def make_predictor(name: str, space: SearchSpace, seed: int = 0, **options) -> Predictor:
-    """An unfitted predictor of kind ``name`` (``ridge``, ``mlp``, ``gbt``, ``ensemble``)."""
+    """An unfitted predictor of kind ``name`` (``ridge``, ``mlp``, ``gbt``, ``ensemble``, ``auto``)."""
     cls = _class_of(name)
     try:
         inspect.signature(cls).bind(space, seed=seed, **options)

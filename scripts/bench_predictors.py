@@ -3,8 +3,10 @@
 Data: by default the DyNAS-T OFA MobileNetV3 logs (``../shared/data/dynast_ofa_mbv3/*.csv``
 relative to the repo root, ~2,200 distinct subnets with ImageNet top-1), mapped onto the
 ``mobilenet``/``ofa`` space; or ``--pool CSV`` with columns ``arch`` (arch JSON) and
-``accuracy`` for the space given by ``--space``/``--variant``. Archs measured more than
-once are merged (mean accuracy).
+``accuracy`` for the space given by ``--space``/``--variant``; or ``--user-pool CSV`` of your
+own space: one column per encoded dimension (the space is built from the values, categorical
+unless ``--ordered``) and metric columns (``--metrics``; ``--target`` is the one predicted).
+Archs measured more than once are merged (mean accuracy).
 
 For each training size and seed, a random split (train = the first ``n`` of a seeded
 permutation, test = every other arch) is fitted by each predictor; Kendall tau, Spearman,
@@ -13,6 +15,7 @@ reported as mean and std over seeds. Writes JSON atomically and prints a table.
 
     python scripts/bench_predictors.py [--sizes 50 100 200 500] [--seeds 5]
     python scripts/bench_predictors.py --pool pool.csv --space mobilenet --variant mnist1d
+    python scripts/bench_predictors.py --user-pool cells.csv --target accuracy --metrics accuracy latency
 """
 from __future__ import annotations
 
@@ -145,6 +148,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 epilog="examples:\n" + __doc__.rstrip().split("\n\n")[-1])
     p.add_argument("--data", type=Path, default=DYNAST_DIR, help="folder of DyNAS-T CSVs (default: %(default)s)")
     p.add_argument("--pool", type=Path, help="CSV with columns arch (JSON) and accuracy, instead of --data")
+    p.add_argument("--user-pool", type=Path, help="CSV of encoded dimension columns and metric columns (your space)")
+    p.add_argument("--metrics", nargs="+", default=["accuracy"], help="with --user-pool: the metric columns "
+                   "(the rest are dimensions)")
+    p.add_argument("--target", default="accuracy", help="with --user-pool: the metric to predict")
+    p.add_argument("--ordered", action="store_true", help="with --user-pool: dimensions are ordered, not categorical")
     p.add_argument("--space", default="mobilenet", help="space of the archs (default: %(default)s)")
     p.add_argument("--variant", help="space variant (default: ofa for DyNAS-T, the space's default for --pool)")
     p.add_argument("--predictors", nargs="+", default=list(PREDICTORS), choices=list(PREDICTORS))
@@ -160,8 +168,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         variant = args.variant or (None if args.pool else "ofa")
-        space = build_space(args.space, variant)
-        pairs = load_pool(args.pool, space) if args.pool else load_dynast(args.data, space)
+        if args.user_pool:
+            from user_pool import load_user_pool
+            metrics = list(dict.fromkeys(args.metrics + [args.target]))
+            space, archs_, values = load_user_pool(args.user_pool, metrics,
+                                                   kind="ordered" if args.ordered else "categorical")
+            pairs = list(zip(archs_, values[args.target]))
+        else:
+            space = build_space(args.space, variant)
+            pairs = load_pool(args.pool, space) if args.pool else load_dynast(args.data, space)
         archs, y = merge_duplicates(pairs)
         print(f"{len(pairs)} rows -> {len(archs)} distinct archs (accuracy {y.min():.2f}..{y.max():.2f})")
         with threadpool_limits(args.threads):
@@ -169,7 +184,7 @@ def main(argv=None) -> int:
     except SupernetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    source = str(args.pool) if args.pool else str(args.data)
+    source = str(args.user_pool or args.pool or args.data)
     result = {"source": source, "space": args.space, "variant": variant, "rows_read": len(pairs),
               "distinct_archs": len(archs), "sizes": args.sizes, "seeds": args.seeds, "tol": args.tol,
               "results": rows}

@@ -14,7 +14,12 @@ The evaluator looks accuracy up in the pool and FLOPs are the pool's exact count
 "real evaluation" is a true pool measurement and the best any method can reach is the pool's
 true front. Baselines count as evaluations for every method.
 
-Score: hypervolume (maximise accuracy, minimise FLOPs) relative to the pool's true front, with a
+Other pools: ``--pool-only`` reads a pool CSV written earlier (columns ``arch``, ``accuracy``,
+``flops``, ``params``) for ``--variant`` without a checkpoint; ``--user-pool CSV`` reads your own
+space's pool: one column per encoded dimension (choices taken from the values, categorical unless
+``--ordered``), an ``accuracy`` column and the ``--cost`` column (minimised; default ``flops``).
+
+Score: hypervolume (maximise accuracy, minimise the cost) relative to the pool's true front, with a
 fixed reference: the true front's ideal and nadir, reference point at 1.1 in normalised units.
 Predictor-guided search runs once per (budget, seed) because its round-0 size follows the
 budget. Plain NSGA-II and random search do not depend on the budget except where they stop, so
@@ -26,6 +31,8 @@ NSGA-II (same seed) needs to reach the predictor-guided hypervolume; ``None`` = 
     python scripts/bench_search.py --checkpoint runs/mnist1d [--pool-size 2000] [--seeds 5] [--workers 2]
     python scripts/bench_search.py --checkpoint runs/bench-v8k --workers 2 \\
         --pool-file bench_results/search_pool_bench-v8k.csv --out bench_results/bench_search_bench-v8k.json
+    python scripts/bench_search.py --pool-only --pool-file bench_results/search_pool_bench-v8k.csv --variant mnist1d
+    python scripts/bench_search.py --user-pool cells.csv --cost latency --seeds 3 --budgets 50 100
     python scripts/bench_search.py --synthetic --pool-size 300 --seeds 2 --budgets 25 50   # smoke test
 """
 from __future__ import annotations
@@ -189,6 +196,21 @@ def checkpoint_pool(args) -> tuple[SearchSpace, dict]:
     return evaluator.space, build_pool(evaluator.space, evaluator, archs, Path(path), meta, args.workers)
 
 
+def file_pool(args) -> tuple[SearchSpace, dict]:
+    """``--pool-only``: a pool CSV of ``--variant`` read as is; ``--user-pool``: your space's CSV (see the module doc)."""
+    if args.user_pool:
+        from user_pool import load_user_pool
+        space, archs, values = load_user_pool(args.user_pool, ["accuracy", args.cost],
+                                              kind="ordered" if args.ordered else "categorical")
+        return space, {a: {"accuracy": values["accuracy"][i], args.cost: values[args.cost][i]}
+                       for i, a in enumerate(archs)}
+    from supernet.registry import get_space, space_config
+    space = get_space("mobilenet").build_space(space_config("mobilenet", args.variant))
+    if args.pool_file is None or not Path(args.pool_file).exists():
+        raise SupernetError("--pool-only needs --pool-file naming an existing pool CSV")
+    return space, _read_pool(Path(args.pool_file), space)
+
+
 def synthetic_pool(args) -> tuple[SearchSpace, dict]:
     """A space variant (default ``tiny``) with a synthetic accuracy (see :class:`SyntheticEvaluator`)."""
     evaluate = SyntheticEvaluator(args.synthetic_variant)
@@ -225,28 +247,34 @@ class SyntheticEvaluator:
 
 
 # -- runs ------------------------------------------------------------------------------
+COST = "flops"  # the minimised pool column; --cost changes it
+
+
 def objectives(rows) -> np.ndarray:
-    """Minimisation form: ``[-accuracy, flops]`` per row."""
-    return np.array([[-r["accuracy"], r["flops"]] for r in rows], dtype=float).reshape(len(rows), 2)
+    """Minimisation form: ``[-accuracy, cost]`` per row (failed rows, if any, are left out)."""
+    rows = [r for r in rows if r.get("status", "ok") == "ok"]
+    return np.array([[-r["accuracy"], r[COST]] for r in rows], dtype=float).reshape(len(rows), 2)
 
 
 def curve(reference: Reference, rows: list[dict]) -> list[float]:
     """Hypervolume of the first ``n`` evaluations, for n = 1..len(rows)."""
-    F, out = objectives(rows), []
+    out = []
     for n in range(1, len(rows) + 1):
-        front = F[:n][pareto_mask(F[:n])]
-        out.append(reference.hypervolume(front))
+        F = objectives(rows[:n])
+        out.append(reference.hypervolume(F[pareto_mask(F)]))
     return out
 
 
 def search(space, pool: dict, method: str, evaluations: int, seed: int, args) -> list[dict]:
     """Real evaluations (records, in order) of one run on the tabular space."""
-    config = SearchConfig(objectives=("accuracy", "flops"), evaluations=evaluations, strategy=method, seed=seed,
+    from supernet.search_problem import METRICS
+    cost = COST if COST in METRICS else f"{COST}:min"
+    config = SearchConfig(objectives=("accuracy", cost), evaluations=evaluations, strategy=method, seed=seed,
                           predictor=args.predictor, generations=args.generations, population=args.population,
                           per_round=args.per_round, uncertain=args.uncertain,
                           initial=args.initial if method == "predictor" else args.population)
     result = run_search(space, lambda a: {"accuracy": pool[a]["accuracy"]}, config,
-                        costs={"flops": lambda a: pool[a]["flops"]}, tensorboard=False)
+                        costs={COST: lambda a: pool[a][COST]}, tensorboard=False)
     return result.evaluations
 
 
@@ -300,6 +328,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="trained MNIST-1D supernet: run folder or checkpoint folder")
     src.add_argument("--synthetic", action="store_true", help="tiny space with a synthetic accuracy (smoke test)")
+    src.add_argument("--pool-only", action="store_true", help="read --pool-file (of --variant) without a checkpoint")
+    src.add_argument("--user-pool", type=Path, help="CSV of encoded dimension columns, accuracy and --cost")
+    p.add_argument("--variant", default="mnist1d", help="with --pool-only: mobilenet variant (default: %(default)s)")
+    p.add_argument("--cost", default="flops", help="the minimised metric column (default: %(default)s)")
+    p.add_argument("--ordered", action="store_true", help="with --user-pool: dimensions are ordered, not categorical")
     p.add_argument("--synthetic-variant", default="tiny", help="mobilenet variant of --synthetic (default: %(default)s)")
     p.add_argument("--pool-size", type=int, default=2000, help="archs in the ground-truth pool")
     p.add_argument("--pool-seed", type=int, default=0, help="seed of the pool's random archs")
@@ -307,7 +340,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=5, help="search seeds 0..N-1")
     p.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200], help="real evaluations per run")
     p.add_argument("--reference-evals", type=int, default=600, help="plain NSGA-II / random run length")
-    p.add_argument("--predictor", default="ensemble")
+    p.add_argument("--predictor", default="auto", help="predictor of the guided search (default: %(default)s)")
     p.add_argument("--initial", type=int, help="predictor-guided round-0 random archs (default: budget/4 in 5..50)")
     p.add_argument("--per-round", type=int, default=10)
     p.add_argument("--uncertain", type=int, default=3)
@@ -326,7 +359,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     try:
         with threadpool_limits(args.threads):
-            space, pool = synthetic_pool(args) if args.synthetic else checkpoint_pool(args)
+            global COST
+            COST = args.cost
+            space, pool = (synthetic_pool(args) if args.synthetic else file_pool(args) if args.pool_only or args.user_pool
+                           else checkpoint_pool(args))
             print(f"pool: {len(pool)} archs")
             result = bench(space, pool, args)
     except SupernetError as exc:

@@ -16,6 +16,8 @@ _LAZY = {
     "evaluate": "api", "search": "api", "CheckpointEvaluator": "api",
     "export": "api", "export_from_search": "api", "load_exported": "exporter",
     "SearchConfig": "search_loop", "SearchResult": "search_loop", "run_search": "search_loop",
+    "hypervolume": "search_loop", "SearchWarning": "search_loop", "TooManyFailures": "search_loop",
+    "Failure": "evaluators", "LocalEvaluator": "evaluators",
     "pick_from_search": "search_outputs",
     "build_latency": "latency_api", "measure_arch": "latency_api",
     "space_names": "registry", "register_space": "registry", "build_supernet": "registry",

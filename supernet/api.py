@@ -97,8 +97,8 @@ class CheckpointEvaluator:
 
 def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | os.PathLike | None = None, *,
            resume: bool = False, overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
-           calib_batches: int = 8, latency_table: str | os.PathLike | None = None, device: str = "auto",
-           precision: str = "fp32", channels_last: bool = False):
+           calib_batches: int = 8, latency_table: str | os.PathLike | None = None, option_names=None,
+           device: str = "auto", precision: str = "fp32", channels_last: bool = False):
     """Predictor-guided NSGA-II over a trained supernet's archs; returns a ``SearchResult``.
 
     ``config`` is a :class:`supernet.search_loop.SearchConfig` (default: accuracy vs FLOPs, 200
@@ -110,10 +110,11 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     latency table of this device (``latency_table``, or the matching file in ``latency/``):
     the search uses the table + correction predictor, then measures the returned front
     for real (``front_latency.json`` in the run folder, and ``latency_measured_ms`` per row).
+    ``option_names`` maps config fields to the caller's option names in messages (the CLI's flags).
     """
     from .search_loop import run_search
     if config is not None:
-        config.resolved().check()  # user mistakes first, before the checkpoint is loaded
+        config.resolved().check(option_names)  # user mistakes first, before the checkpoint is loaded
         _uses_latency(config)
     if resume:
         if out is None:
@@ -142,7 +143,8 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
         costs["latency"] = latency_cost(table, evaluator.space)
         source.update(latency_table=str(latency_table or "latency/"), latency_profile=table.fingerprint)
     result = run_search(evaluator.space, evaluator, config, costs=costs, out=out, resume=resume,
-                        overwrite=overwrite, progress=progress, tensorboard=tensorboard, source=source)
+                        overwrite=overwrite, progress=progress, tensorboard=tensorboard, source=source,
+                        option_names=option_names)
     if table is not None:
         _measure_front(result, evaluator.space, table)
     return result

@@ -1,9 +1,10 @@
 """Arch values and the SearchSpace base class.
 
-An :class:`Arch` is an immutable, hashable mapping of dimension name to an int or a
-tuple of ints. It is data only: no tensors, no modules. A :class:`SearchSpace`
-declares its dimensions and turns user input into canonical archs (inactive positions
-normalised to 0 so that equal networks compare equal).
+An :class:`Arch` is an immutable, hashable mapping of dimension name to a JSON scalar
+(int, float or string) or a tuple of them. It is data only: no tensors, no modules. A
+:class:`SearchSpace` declares its dimensions and turns user input into canonical archs
+(inactive positions normalised, to 0 for integer dimensions and ``None`` otherwise, so
+that equal networks compare equal).
 """
 from __future__ import annotations
 
@@ -16,33 +17,48 @@ import numpy as np
 
 from .errors import SupernetError
 
-Value = "int | tuple[int, ...]"
+Value = "int | float | str | tuple[int | float | str | None, ...]"
+KINDS = ("ordered", "categorical")
+
+
+_PLAIN = frozenset({int, float, str})
+
+
+def _scalar(value):
+    """A JSON scalar as a plain Python value (numpy numbers unwrapped); TypeError for anything else."""
+    if value is None or type(value) in _PLAIN:
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError("booleans are not arch values")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON scalar")
 
 
 class Arch(Mapping):
-    """Immutable mapping ``name -> int | tuple[int, ...]`` with value semantics."""
+    """Immutable mapping ``name -> scalar | tuple[scalar, ...]`` with value semantics (scalar: int, float, str)."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_map")
 
     def __init__(self, values: Mapping[str, object]):
         items = []
         for name in sorted(values):
             value = values[name]
-            if isinstance(value, (list, tuple)):
-                value = tuple(int(v) for v in value)
+            if isinstance(value, (list, tuple, np.ndarray)):
+                value = tuple(_scalar(v) for v in value)
             else:
-                value = int(value)
+                value = _scalar(value)
             items.append((name, value))
         object.__setattr__(self, "_items", tuple(items))
+        object.__setattr__(self, "_map", dict(items))
 
     def __setattr__(self, name, value):
         raise AttributeError("Arch is immutable; use arch.replace(...)")
 
     def __getitem__(self, name: str):
-        for key, value in self._items:
-            if key == name:
-                return value
-        raise KeyError(name)
+        return self._map[name]
 
     def __iter__(self) -> Iterator[str]:
         return (key for key, _ in self._items)
@@ -79,43 +95,127 @@ class Arch(Mapping):
         try:
             return cls(data)
         except (TypeError, ValueError):
-            raise SupernetError("arch values must be integers or lists of integers") from None
+            raise SupernetError("arch values must be numbers, strings or lists of them") from None
 
 
 @dataclass(frozen=True)
 class Dimension:
-    """One searchable dimension: ``length`` positions (None = a single int) with ``choices``."""
+    """One searchable dimension: ``length`` positions (None = a single value) with ``choices``.
+
+    ``choices`` are distinct JSON scalars (ints, floats or strings). ``kind`` is ``"ordered"``
+    (default: the choices form a scale, e.g. widths; features use their values, or their rank
+    for strings) or ``"categorical"`` (unordered, e.g. operations; features are one-hot).
+    """
 
     name: str
-    choices: tuple[int, ...]
+    choices: tuple
     length: int | None = None
+    kind: str = "ordered"
+
+    def __post_init__(self):
+        try:
+            choices = tuple(_scalar(c) for c in self.choices)
+        except TypeError as exc:
+            raise SupernetError(f"dimension {self.name!r}: choices must be numbers or strings ({exc})") from None
+        if not choices or any(c is None for c in choices):
+            raise SupernetError(f"dimension {self.name!r} needs at least one choice and no None among them")
+        if len(set(choices)) != len(choices):
+            dup = next(c for i, c in enumerate(choices) if c in choices[:i])
+            raise SupernetError(f"dimension {self.name!r} repeats the choice {dup!r}; list each choice once")
+        if self.kind not in KINDS:
+            raise SupernetError(f"dimension {self.name!r}: kind must be one of {list(KINDS)}, got {self.kind!r}")
+        if self.length is not None and (isinstance(self.length, bool) or int(self.length) < 1):
+            raise SupernetError(f"dimension {self.name!r}: length must be a positive integer or None")
+        object.__setattr__(self, "choices", choices)
+        object.__setattr__(self, "_index", {c: i for i, c in enumerate(choices)})  # 3.0 finds 3; "3" does not
+
+    def index(self, value) -> int | None:
+        """Index of the choice equal to ``value`` (None if it is not a choice)."""
+        try:
+            return self._index.get(value) if _plain_scalar(value) else None
+        except TypeError:
+            return None
 
     @property
     def positions(self) -> int:
         return 1 if self.length is None else self.length
+
+    @property
+    def integer(self) -> bool:
+        """All choices are integers (the original, integer-only kind of dimension)."""
+        return all(isinstance(c, int) for c in self.choices)
+
+    @property
+    def numeric(self) -> bool:
+        return all(isinstance(c, (int, float)) for c in self.choices)
+
+    @property
+    def inactive_value(self):
+        """What an inactive position holds in a canonical arch: 0 for integer dimensions, else None."""
+        return 0 if self.integer else None
+
+    def ordered_choices(self) -> tuple:
+        """Choices from 'smallest' to 'largest': by value for numeric ordered dimensions, else as declared."""
+        return tuple(sorted(self.choices)) if self.kind == "ordered" and self.numeric else self.choices
+
+    def describe(self) -> str:
+        """``"integers"`` or ``"values"``: how error messages call the choices."""
+        return "integers" if self.integer else "values"
+
+
+def space_signature(space: "SearchSpace") -> dict:
+    """What must match between two spaces for saved data (predictors, searches) to carry over.
+
+    A dimension's ``kind`` appears only when it is not the default ``ordered``, so signatures
+    saved before kinds existed still match.
+    """
+    dims = []
+    for d in space.dimensions:
+        entry = {"name": d.name, "choices": list(d.choices), "length": d.length}
+        if d.kind != "ordered":
+            entry["kind"] = d.kind
+        dims.append(entry)
+    return {"name": space.name, "dimensions": dims}
 
 
 class SearchSpace:
     """Base class: a fixed list of dimensions plus a canonicalisation rule.
 
     Subclasses override :meth:`inactive` (which positions a given arch does not use)
-    and may override :meth:`cardinality`. The integer encoding is the vector of choice
-    indices of every position, dimensions in declaration order; inactive positions
-    encode as 0. ``decode(encode(a)) == a`` for every canonical arch ``a``.
+    and may override :meth:`cardinality` and :meth:`canonical` (a representative of archs
+    that are the same network, e.g. isomorphic cells; the search evaluates one per class).
+    The integer encoding is the vector of choice indices of every position, dimensions in
+    declaration order; inactive positions encode as 0. ``decode(encode(a)) == a`` for every
+    canonical arch ``a``.
     """
 
     name = "space"
+    MEMO = 200_000  # validated archs remembered by ``make`` (a pure function of the space)
 
     def __init__(self, dimensions: Sequence[Dimension]):
         self.dimensions = tuple(dimensions)
+        names = [d.name for d in self.dimensions]
+        if len(set(names)) != len(names):
+            dup = next(n for i, n in enumerate(names) if n in names[:i])
+            raise SupernetError(f"the space declares dimension {dup!r} twice; give each dimension one name")
 
     # -- structure -----------------------------------------------------------
     def inactive(self, values: Mapping[str, object]) -> dict[str, set[int]]:
         """Positions (per dimension) that the arch does not use. Default: none."""
         return {}
 
+    def canonical(self, arch: Arch) -> Arch:
+        """The representative of ``arch``'s equivalence class (default: ``arch`` itself).
+
+        Override to merge archs that are the same network (e.g. isomorphic cells): it must
+        return a valid arch of this space, the same one for every member of a class
+        (``canonical(canonical(a)) == canonical(a)``). The search caches and proposes only
+        representatives, so equivalent archs are evaluated once.
+        """
+        return arch
+
     def cardinality(self) -> int:
-        """Number of distinct canonical archs."""
+        """Number of distinct canonical archs (before any :meth:`canonical` merging)."""
         return math.prod(len(d.choices) ** d.positions for d in self.dimensions)
 
     def __len__(self) -> int:
@@ -130,11 +230,24 @@ class SearchSpace:
         upper = [len(d.choices) - 1 for d in self.dimensions for _ in range(d.positions)]
         return np.zeros(self.n_var, dtype=int), np.array(upper, dtype=int)
 
+    def signature(self) -> dict:
+        """See :func:`space_signature`."""
+        return space_signature(self)
+
     # -- construction --------------------------------------------------------
     def make(self, values: Mapping[str, object]) -> Arch:
-        """Validate user values and return the canonical arch."""
+        """Validate user values and return the canonical arch (memoised for :class:`Arch` inputs)."""
+        memo = self.__dict__.setdefault("_made", {})
+        if isinstance(values, Arch) and values in memo:
+            return memo[values]
         self._check_fields(values)
-        return self._canonical(values)
+        arch = self._canonical(values)
+        if isinstance(values, Arch) and len(memo) < self.MEMO:
+            memo[values] = arch
+        return arch
+
+    def make_many(self, archs: Sequence[Mapping[str, object]]) -> list[Arch]:
+        return [self.make(a) for a in archs]
 
     def validate(self, arch: Mapping[str, object]) -> Arch:
         """Raise :class:`SupernetError` naming the bad field and allowed values."""
@@ -154,49 +267,63 @@ class SearchSpace:
         for dim in self.dimensions:
             seq = _as_seq(dim, values[dim.name])
             skip = inactive.get(dim.name, set())
+            index = dim._index
             for i, v in enumerate(seq):
-                if i not in skip and v not in dim.choices:
+                if i not in skip and index.get(v) is None:
                     where = dim.name if dim.length is None else f"{dim.name}[{i}]"
-                    raise SupernetError(f"arch field {where} = {v} is not allowed; allowed values are {list(dim.choices)}")
+                    raise SupernetError(f"arch field {where} = {v!r} is not allowed; allowed values are "
+                                        f"{list(dim.choices)}")
 
     @staticmethod
     def _check_shape(dim: Dimension, value) -> None:
+        what = dim.describe()
         if dim.length is None:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise SupernetError(f"arch field {dim.name} must be one integer from {list(dim.choices)}")
+            if not _plain_scalar(value):
+                raise SupernetError(f"arch field {dim.name} must be one of {list(dim.choices)}")
             return
         if not isinstance(value, (list, tuple)) or len(value) != dim.length:
-            raise SupernetError(f"arch field {dim.name} must be a list of {dim.length} integers from {list(dim.choices)}")
-        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in value):
-            raise SupernetError(f"arch field {dim.name} must hold integers from {list(dim.choices)}")
+            raise SupernetError(f"arch field {dim.name} must be a list of {dim.length} {what} from {list(dim.choices)}")
+        if not all(type(v) in _PLAIN or v is None or _plain_scalar(v) for v in value):
+            raise SupernetError(f"arch field {dim.name} must hold {what} from {list(dim.choices)}")
 
     def _canonical(self, values: Mapping[str, object]) -> Arch:
         inactive = self.inactive(values)
         out = {}
         for dim in self.dimensions:
             if dim.length is None:
-                out[dim.name] = int(values[dim.name])
+                out[dim.name] = dim.choices[dim.index(values[dim.name])]
             else:
-                skip = inactive.get(dim.name, set())
-                out[dim.name] = tuple(0 if i in skip else int(v) for i, v in enumerate(values[dim.name]))
-        return Arch(out)
+                skip = inactive.get(dim.name, ())
+                index, choices, off = dim._index, dim.choices, dim.inactive_value
+                out[dim.name] = tuple(off if i in skip else choices[index[v]] for i, v in enumerate(values[dim.name]))
+        return self._remember(Arch(out))
+
+    def _remember(self, arch: Arch) -> Arch:
+        """Record a canonical arch, so that ``make`` (and every predictor) accepts it without re-validating."""
+        memo = self.__dict__.setdefault("_made", {})
+        if len(memo) >= self.MEMO:
+            memo.clear()
+        return memo.setdefault(arch, arch)
 
     # -- canonical points ----------------------------------------------------
     def _uniform(self, pick) -> Arch:
         values = {}
         for d in self.dimensions:
-            values[d.name] = pick(d.choices) if d.length is None else [pick(d.choices)] * d.length
+            choice = pick(d.ordered_choices())
+            values[d.name] = choice if d.length is None else [choice] * d.length
         return self._canonical(values)
 
     def smallest(self) -> Arch:
-        return self._uniform(min)
+        """Smallest value of every ordered numeric dimension; the first declared choice otherwise."""
+        return self._uniform(lambda c: c[0])
 
     def largest(self) -> Arch:
-        return self._uniform(max)
+        """Largest value of every ordered numeric dimension; the last declared choice otherwise."""
+        return self._uniform(lambda c: c[-1])
 
     def median(self) -> Arch:
         """Middle choice of every dimension (lower middle for an even count)."""
-        return self._uniform(lambda c: sorted(c)[(len(c) - 1) // 2])
+        return self._uniform(lambda c: c[(len(c) - 1) // 2])
 
     def sample(self, rng: np.random.Generator) -> Arch:
         """Uniform choice at every position, then canonicalised."""
@@ -209,12 +336,37 @@ class SearchSpace:
 
     # -- encoding ------------------------------------------------------------
     def encode(self, arch: Mapping[str, object]) -> np.ndarray:
-        arch = self.make(arch)
-        x = []
+        """Choice index per position (``n_var`` ints); inactive positions encode as 0."""
+        return self.encode_many([arch])[0][0]
+
+    def encode_many(self, archs: Sequence[Mapping[str, object]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, active)``: int64 choice indices and a boolean active mask, both ``(len(archs), n_var)``.
+
+        Vectorised: each arch is validated (memoised) and flattened once; the lookup of
+        values among the choices is one array comparison per dimension.
+        """
+        archs = self.make_many(archs)
+        codes = np.zeros((len(archs), self.n_var), dtype=np.int64)
+        active = np.ones((len(archs), self.n_var), dtype=bool)
+        at = 0
         for d in self.dimensions:
-            seq = _as_seq(d, arch[d.name])
-            x.extend(d.choices.index(v) if v in d.choices else 0 for v in seq)
-        return np.asarray(x, dtype=np.int64)
+            span = slice(at, at + d.positions)
+            values = [_as_seq(d, a[d.name]) for a in archs]
+            codes[:, span], found = _lookup(values, d)
+            active[:, span] = found if not self._ambiguous(d) else self._active_mask(archs, d)
+            at += d.positions
+        return codes, active
+
+    def _ambiguous(self, dim: Dimension) -> bool:
+        """True when an inactive position's placeholder is also a choice (then ``inactive`` decides)."""
+        return dim.inactive_value in dim.choices and type(self).inactive is not SearchSpace.inactive
+
+    def _active_mask(self, archs: Sequence[Arch], dim: Dimension) -> np.ndarray:
+        mask = np.ones((len(archs), dim.positions), dtype=bool)
+        for row, arch in enumerate(archs):
+            for i in self.inactive(arch).get(dim.name, ()):
+                mask[row, i] = False
+        return mask
 
     def decode(self, x: Sequence[int]) -> Arch:
         x = np.asarray(x).round().astype(np.int64)
@@ -244,6 +396,26 @@ class SearchSpace:
         if isinstance(data.get("arch"), dict):  # an arch.json written by export
             data = data["arch"]
         return self.make(data)
+
+
+def _plain_scalar(value) -> bool:
+    return isinstance(value, (int, float, str, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _lookup(values: list[tuple], dim: Dimension) -> tuple[np.ndarray, np.ndarray]:
+    """Choice index of every value (``(n, positions)``) and whether it is a choice (else index 0)."""
+    n = len(values)
+    if dim.numeric:
+        V = np.array(values, dtype=float).reshape(n, dim.positions)  # None (inactive) -> nan
+        C = np.array(dim.choices, dtype=float)
+    else:
+        V = np.empty((n, dim.positions), dtype=object)
+        for row, value in enumerate(values):
+            V[row] = value
+        C = np.empty(len(dim.choices), dtype=object)
+        C[:] = dim.choices
+    eq = V[:, :, None] == C[None, None, :]  # (n, positions, choices)
+    return eq.argmax(axis=2), eq.any(axis=2)
 
 
 def _as_seq(dim: Dimension, value) -> tuple:

@@ -167,8 +167,11 @@ def _add_search(p) -> None:
                        ("seed", "seed of every random choice")):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name),
                        help=f"{text} (default: %(default)s)")
-    p.add_argument("--predictor", default=d.predictor, help="accuracy predictor: ensemble | mlp | gbt | ridge "
-                   "(default: %(default)s)")
+    p.add_argument("--predictor", default=d.predictor, help="accuracy predictor: auto (picked per round by CV "
+                   "Kendall tau) | ensemble | mlp | gbt | ridge (default: %(default)s)")
+    p.add_argument("--eval-timeout", type=float, help="seconds after which an evaluation is a recorded failure")
+    p.add_argument("--max-failures", type=int, help="stop (keeping every result) after more failed evaluations "
+                   "than this (default: evaluations/5)")
     p.add_argument("--strategy", default=d.strategy, help="predictor | nsga2 (plain) | random (default: %(default)s)")
     p.add_argument("--calib-batches", type=CALIB_BATCHES, default=8,
                    help="batches of 256 training inputs for BN recalibration")
@@ -194,11 +197,18 @@ def _search_config(args):
     return SearchConfig(objectives=tuple(args.objectives.split(",")), budgets=budgets, evaluations=int(evaluations),
                         initial=args.initial, per_round=args.per_round, uncertain=args.uncertain,
                         generations=args.generations, population=args.population, predictor=args.predictor,
-                        strategy=args.strategy, seed=args.seed, target=args.target)
+                        strategy=args.strategy, seed=args.seed, target=args.target, eval_timeout=args.eval_timeout,
+                        max_failures=args.max_failures)
+
+
+CLI_OPTIONS = {"budgets.flops": "--max-flops", "budgets.params": "--max-params", "budgets.latency": "--max-latency-ms",
+               **{f: "--" + f.replace("_", "-") for f in ("evaluations", "initial", "per_round", "uncertain", "generations",
+                                                          "population", "strategy", "eval_timeout", "max_failures")}}
 
 
 SEARCH_FLAGS = ("objectives", "max_flops", "max_params", "max_latency_ms", "target", "evaluations", "initial",
-                "per_round", "uncertain", "generations", "population", "predictor", "strategy", "seed")
+                "per_round", "uncertain", "generations", "population", "predictor", "strategy", "seed", "eval_timeout",
+                "max_failures")
 
 
 def _defaults_only(args) -> bool:
@@ -209,14 +219,18 @@ def _defaults_only(args) -> bool:
 
 def _print_search(result) -> None:
     from .search_problem import format_quantity
+    skip = ("index", "round", "baseline", "status", "error", "feasible", "is_pareto", "arch")
     for row in result.front:
         metrics = "  ".join(f"{k}={format_quantity(v) if abs(v) >= 1000 else f'{v:.4g}'}" for k, v in row.items()
-                            if k not in ("index", "round", "baseline", "feasible", "is_pareto", "arch"))
+                            if k not in skip)
         print(f"front  {metrics}  {json.dumps(row['arch'], separators=(',', ':'))}")
     for how, row in result.picks.items():
         if row:
             print(f"pick   {how}: evaluation {row['index']}")
-    print(f"hypervolume {result.hypervolume:.4f} over {len(result.evaluations)} real evaluations")
+    failed = f" ({result.failures} failed, see evaluations.csv)" if result.failures else ""
+    print(f"hypervolume {result.hypervolume:.4f} over {len(result.evaluations)} real evaluations{failed}")
+    for note in result.warnings:
+        print(f"warning: {note}")
     print(f"searched: {result.run_dir}")
 
 
@@ -296,10 +310,14 @@ def _run(args) -> None:
             import torch
             torch.set_num_threads(args.threads)
         config = None if args.resume and _defaults_only(args) else _search_config(args)
-        _print_search(search(args.checkpoint, config, args.out, resume=args.resume, overwrite=args.overwrite,
-                             progress=args.progress, tensorboard=args.tensorboard, calib_batches=args.calib_batches,
-                             latency_table=args.latency_table, device=args.device, precision=args.precision,
-                             channels_last=args.channels_last))
+        import warnings
+        with warnings.catch_warnings():  # printed as one `warning:` line each by _print_search
+            warnings.simplefilter("ignore", UserWarning)
+            _print_search(search(args.checkpoint, config, args.out, resume=args.resume, overwrite=args.overwrite,
+                                 progress=args.progress, tensorboard=args.tensorboard,
+                                 calib_batches=args.calib_batches, latency_table=args.latency_table,
+                                 option_names=CLI_OPTIONS, device=args.device, precision=args.precision,
+                                 channels_last=args.channels_last))
     elif args.command == "latency":
         from .cli_latency import run_latency
         run_latency(args)

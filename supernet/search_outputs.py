@@ -4,9 +4,12 @@
 twice. The run folder gets:
 
 - ``evaluations.csv``: one row per real evaluation, columns ``index, round, baseline,
-  feasible, is_pareto``, then the metrics (objectives and budgets first), then ``arch``
-  (compact JSON). ``baseline`` names the baselines an arch is (``largest``, ``smallest``,
-  ``median``, joined by ``+``; empty for searched archs). ``is_pareto`` marks the feasible
+  status, feasible, is_pareto``, then the metrics (objectives and budgets first), then
+  ``error`` and ``arch`` (compact JSON). ``status`` is ``ok``, or ``error`` / ``timeout`` /
+  ``invalid`` (NaN or missing metric, NaN or negative cost) with the text in ``error``; a
+  failed row is never feasible nor on the front, and its arch is never proposed again.
+  ``baseline`` names the baselines an arch is (``largest``, ``smallest``, ``median``,
+  joined by ``+``; empty for searched archs). ``is_pareto`` marks the feasible
   front: non-dominated among the archs that meet every budget.
 - ``pareto.json``: objectives, budgets, fixed hypervolume reference, hypervolume, the
   front, the baselines and the three picks (see :func:`pick`).
@@ -30,12 +33,19 @@ from .errors import SupernetError
 from .runs import atomic_write_json, atomic_write_text
 from .search_problem import Reference, SearchPlan, format_quantity, pareto_mask
 
-HEAD = ["index", "round", "baseline", "feasible", "is_pareto"]
+HEAD = ["index", "round", "baseline", "status", "feasible", "is_pareto"]
+REQUIRED = ["index", "round", "baseline", "feasible", "is_pareto", "arch"]  # status/error: optional (older runs)
 PICKS = ("best-accuracy", "knee", "max-accuracy-under-budget")
 
 
 class BudgetSpent(Exception):
-    """Raised by :meth:`EvaluationStore.evaluate` for a new arch once the budget of real evaluations is spent."""
+    """Raised by :meth:`EvaluationStore.evaluate_many` when new archs remain once the budget is spent."""
+
+
+class TooManyFailures(SupernetError):
+    """More evaluations failed than ``max_failures`` allows; ``result`` (set by the search) holds what was found."""
+
+    result = None
 
 
 @dataclass
@@ -45,19 +55,31 @@ class Evaluation:
     round: int
     metrics: dict
     baseline: str = ""
+    status: str = "ok"
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
 
 class EvaluationStore:
-    """Every real evaluation in order; ``evaluate`` returns the cached one for a known arch.
+    """Every real evaluation in order, failures included; an arch is evaluated at most once.
 
-    ``evaluator(arch)`` must return a mapping with a finite number for every measured metric
-    of the plan; other numeric entries are kept; exact costs are added from the plan.
-    ``on_new(evaluation)`` runs after each new evaluation (write the CSV, tick the bar).
+    ``evaluator.evaluate_many(archs)`` (see :mod:`supernet.evaluators`) is the only call that
+    evaluates for real. A result is valid when it is a mapping with a finite number for every
+    measured metric of the plan and every exact cost is a finite number >= 0; otherwise it is
+    recorded with ``status`` ``invalid`` (or the evaluator's ``error`` / ``timeout``) and the
+    error text, and the arch is never proposed again. More than ``max_failures`` failures
+    raise :class:`TooManyFailures` after the failing row is recorded. ``on_new(evaluation)``
+    runs after each new evaluation (write the CSV, tick the bar). Archs are keyed by
+    ``space.canonical``, so equivalent archs share one evaluation.
     """
 
-    def __init__(self, plan: SearchPlan, evaluator: Callable[[Arch], Mapping[str, float]], limit: int,
-                 rows: Sequence[Evaluation] = (), on_new: Callable[[Evaluation], None] | None = None):
+    def __init__(self, plan: SearchPlan, evaluator, limit: int, rows: Sequence[Evaluation] = (),
+                 on_new: Callable[[Evaluation], None] | None = None, max_failures: int | None = None):
         self.plan, self.evaluator, self.limit, self.on_new = plan, evaluator, limit, on_new
+        self.max_failures = max_failures
         self.rows: list[Evaluation] = list(rows)
         self.by_arch = {e.arch: e for e in self.rows}
 
@@ -65,44 +87,97 @@ class EvaluationStore:
         return len(self.rows)
 
     def __contains__(self, arch) -> bool:
-        return arch in self.by_arch
+        return self.plan.space.canonical(arch) in self.by_arch
+
+    @property
+    def failures(self) -> int:
+        return sum(not e.ok for e in self.rows)
+
+    def ok_rows(self) -> list[Evaluation]:
+        return [e for e in self.rows if e.ok]
 
     def before(self, round_: int) -> list[Evaluation]:
+        """Evaluations of rounds before ``round_``, failures included."""
         return [e for e in self.rows if e.round < round_]
 
     def evaluate(self, arch: Arch, round_: int, baseline: str = "") -> Evaluation:
-        if arch in self.by_arch:
-            return self.by_arch[arch]
-        if len(self.rows) >= self.limit:
+        return self.evaluate_many([arch], round_, [baseline])[0]
+
+    def evaluate_many(self, archs: Sequence[Arch], round_: int, labels: Sequence[str] | None = None) -> list[Evaluation]:
+        """The evaluation of every arch (cached or new, in order); new ones in one ``evaluate_many`` call.
+
+        Raises :class:`BudgetSpent` after evaluating what fits when new archs exceed the budget.
+        """
+        canon = [self.plan.space.canonical(a) for a in archs]
+        todo: dict[Arch, str] = {}
+        for arch, label in zip(canon, labels or [""] * len(canon)):
+            if arch not in self.by_arch and arch not in todo:
+                todo[arch] = label
+        room = max(self.limit - len(self.rows), 0)
+        if todo and room:
+            self._run(list(todo)[:room], round_, todo)
+        if len(todo) > room:
             raise BudgetSpent
-        ev = Evaluation(len(self.rows), arch, round_, self._measure(arch), baseline)
+        return [self.by_arch[a] for a in canon]
+
+    def _run(self, archs: list[Arch], round_: int, labels: Mapping[Arch, str]) -> None:
+        done = 0
+        try:
+            stream = getattr(self.evaluator, "evaluate_iter", None)
+            results = stream(archs) if stream else self.evaluator.evaluate_many(archs)
+            for arch, result in zip(archs, results):
+                self._record(arch, round_, labels[arch], result)
+                done += 1
+        except (TooManyFailures, BudgetSpent):
+            raise
+        except Exception as exc:  # noqa: BLE001  (an evaluator that raises fails its batch, not the search)
+            from .evaluators import Failure, describe
+            failure = Failure("error", f"evaluate_many raised {describe(exc)}")
+            for arch in archs[done:]:
+                self._record(arch, round_, labels[arch], failure)
+            return
+        if done < len(archs):
+            from .evaluators import Failure
+            for arch in archs[done:]:
+                self._record(arch, round_, labels[arch], Failure(
+                    "invalid", f"evaluate_many returned {done} results for {len(archs)} archs"))
+
+    def _record(self, arch: Arch, round_: int, label: str, result) -> None:
+        metrics, status, error = self._check(arch, result)
+        ev = Evaluation(len(self.rows), arch, round_, metrics, label, status, error)
         self.rows.append(ev)
         self.by_arch[arch] = ev
         if self.on_new:
             self.on_new(ev)
-        return ev
+        if not ev.ok and self.max_failures is not None and self.failures > self.max_failures:
+            raise TooManyFailures(f"{self.failures} of {len(self.rows)} evaluations failed, more than max_failures="
+                                  f"{self.max_failures}; the last: {arch.to_json()} {status}: {error}; every result "
+                                  "so far is kept (evaluations.csv, or the error's .result)")
 
-    def _measure(self, arch: Arch) -> dict:
-        result = self.evaluator(arch)
+    def _check(self, arch: Arch, result) -> tuple[dict, str, str]:
+        """``(metrics, status, error)`` of one evaluator result plus the exact costs of ``arch``."""
+        from .evaluators import Failure
+        if isinstance(result, Failure):
+            return {}, result.status, result.error
         if not isinstance(result, Mapping):
-            raise SupernetError(f"the evaluator must return a dict of metrics, got {type(result).__name__}")
+            return {}, "invalid", f"the evaluator returned {type(result).__name__}, not a dict of metrics"
         metrics = {}
         for key, value in result.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise SupernetError(f"the evaluator returned {key}={value!r} for {arch.to_json()}; metrics must be numbers")
-            metrics[str(key)] = int(value) if isinstance(value, (int, np.integer)) else float(value)
+            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+                metrics[str(key)] = int(value) if isinstance(value, (int, np.integer)) else float(value)
         for name in self.plan.measured:
-            if name not in metrics or not math.isfinite(metrics[name]):
-                raise SupernetError(f"the evaluator returned no finite {name!r} for {arch.to_json()}; it must return "
-                                    f"a dict with {self.plan.measured}")
-        metrics.update({n: fn(arch) for n, fn in self.plan.costs.items()})
-        return metrics
+            value = metrics.get(name, result.get(name))
+            if not isinstance(metrics.get(name), (int, float)) or not math.isfinite(metrics[name]):
+                return metrics, "invalid", f"no finite {name!r} in the evaluator's result (got {value!r})"
+        costs, error = self.plan.exact_costs(arch)
+        metrics.update(costs)
+        return metrics, ("invalid" if error else "ok"), error or ""
 
 
 # -- records and the CSV ---------------------------------------------------------------
 def annotate(plan: SearchPlan, rows: Sequence[Evaluation]) -> tuple[np.ndarray, np.ndarray]:
     """``(feasible, is_pareto)`` boolean arrays; the front is non-dominated among the feasible rows."""
-    feasible = np.array([plan.feasible(e.metrics) for e in rows], dtype=bool)
+    feasible = np.array([e.ok and plan.feasible(e.metrics) for e in rows], dtype=bool)
     pareto = np.zeros(len(rows), dtype=bool)
     idx = np.flatnonzero(feasible)
     pareto[idx] = pareto_mask(plan.objective_matrix([rows[i].metrics for i in idx]))
@@ -112,8 +187,9 @@ def annotate(plan: SearchPlan, rows: Sequence[Evaluation]) -> tuple[np.ndarray, 
 def records(plan: SearchPlan, rows: Sequence[Evaluation]) -> list[dict]:
     """One flat JSON-able dict per evaluation: the CSV columns, ``arch`` as a dict."""
     feasible, pareto = annotate(plan, rows)
-    return [{"index": e.index, "round": e.round, "baseline": e.baseline, "feasible": bool(f), "is_pareto": bool(p),
-             **e.metrics, "arch": e.arch.to_dict()} for e, f, p in zip(rows, feasible, pareto)]
+    return [{"index": e.index, "round": e.round, "baseline": e.baseline, "status": e.status, "feasible": bool(f),
+             "is_pareto": bool(p), **e.metrics, "error": e.error, "arch": e.arch.to_dict()}
+            for e, f, p in zip(rows, feasible, pareto)]
 
 
 def metric_columns(plan: SearchPlan, rows: Sequence[Evaluation]) -> list[str]:
@@ -122,7 +198,7 @@ def metric_columns(plan: SearchPlan, rows: Sequence[Evaluation]) -> list[str]:
 
 
 def write_evaluations(path: Path, plan: SearchPlan, rows: Sequence[Evaluation]) -> None:
-    columns = HEAD + metric_columns(plan, rows) + ["arch"]
+    columns = HEAD + metric_columns(plan, rows) + ["error", "arch"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -144,15 +220,16 @@ def read_evaluations(path: Path, space: SearchSpace | None = None) -> list[Evalu
     try:
         with open(path, newline="") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in HEAD + ["arch"] if c not in (reader.fieldnames or [])]
+            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
             if missing:
                 raise SupernetError(f"{str(path)!r} lacks column {missing[0]!r}; is it a search's evaluations.csv?")
             rows = []
             for line, row in enumerate(reader, start=2):
                 arch = Arch.from_json(row["arch"])
-                metrics = {k: _number(v) for k, v in row.items() if k not in HEAD + ["arch"] and v not in ("", None)}
+                metrics = {k: _number(v) for k, v in row.items()
+                           if k not in HEAD + ["error", "arch"] and v not in ("", None)}
                 rows.append(Evaluation(int(row["index"]), space.make(arch) if space else arch, int(row["round"]),
-                                       metrics, row["baseline"]))
+                                       metrics, row["baseline"], row.get("status") or "ok", row.get("error") or ""))
     except FileNotFoundError:
         raise SupernetError(f"{str(path)!r} does not exist; is the folder a search run?") from None
     except (ValueError, KeyError) as exc:
@@ -162,6 +239,7 @@ def read_evaluations(path: Path, space: SearchSpace | None = None) -> list[Evalu
 
 # -- picks -----------------------------------------------------------------------------
 def _accuracy_first(rows: list[dict], plan: SearchPlan) -> dict:
+    rows = [r for r in rows if r.get("status", "ok") == "ok"]
     if not any(m.name == "accuracy" for m in plan.objectives) or not rows:
         raise SupernetError("this pick needs a search with accuracy among its objectives and at least one candidate")
     cost = next((m.name for m in plan.objectives if not m.maximise), None)
@@ -181,7 +259,7 @@ def pick(plan: SearchPlan, recs: list[dict], how: str, budgets: Mapping[str, flo
         return _accuracy_first(recs, plan)
     if how == "max-accuracy-under-budget":
         limits = plan.budgets if budgets is None else budgets
-        ok = [r for r in recs if all(r[n] <= b for n, b in limits.items())]
+        ok = [r for r in recs if r.get("status", "ok") == "ok" and all(r[n] <= b for n, b in limits.items())]
         if not ok:
             raise SupernetError(f"no evaluated arch meets the budgets {dict(limits)}; relax them or pick best-accuracy")
         return _accuracy_first(ok, plan)
@@ -208,6 +286,7 @@ def summarise(plan: SearchPlan, rows: Sequence[Evaluation], reference: Reference
             picks[how] = None
     front = sorted((r for r in recs if r["is_pareto"]), key=lambda r: tuple(plan.objective_row(r)))
     return {"objectives": [m.name for m in plan.objectives], "budgets": plan.budgets, "evaluations": len(recs),
+            "failures": sum(r["status"] != "ok" for r in recs),
             "reference": reference.to_dict() if reference else None, "hypervolume": hypervolume,
             "front": front, "baselines": [r for r in recs if r["baseline"]], "picks": picks}
 
@@ -235,6 +314,7 @@ def plot_front(path: Path, plan: SearchPlan, recs: list[dict]) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     xname, yname = _axes(plan)
+    recs = [r for r in recs if r.get("status", "ok") == "ok"]  # failures have no point to draw
     fig = Figure(figsize=(7, 4.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

@@ -22,6 +22,7 @@ from pymoo.operators.crossover.sbx import SBX
 from pymoo.operators.mutation.pm import PM
 from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
+from pymoo.optimize import minimize
 
 from .arch import Arch, SearchSpace
 from .errors import SupernetError
@@ -78,10 +79,27 @@ for _metric in (Metric("accuracy", True, "accuracy"), Metric("flops", False, "FL
     register_metric(_metric)
 
 
+DIRECTIONS = {"min": False, "max": True}
+
+
 def get_metric(name: str) -> Metric:
-    if name not in METRICS:
-        raise SupernetError(f"unknown metric {name!r}; known metrics are {sorted(METRICS)}")
-    metric = METRICS[name]
+    """The metric named ``name``; ``"name:min"`` / ``"name:max"`` declares a user metric and its direction.
+
+    A direction given for a registered metric must agree with it (``accuracy:max``).
+    """
+    base, _, direction = str(name).partition(":")
+    base, direction = base.strip(), direction.strip()
+    if direction and direction not in DIRECTIONS:
+        raise SupernetError(f"objective {name!r}: the direction after ':' must be min or max, e.g. energy:min")
+    if base not in METRICS:
+        if direction:
+            return Metric(base, DIRECTIONS[direction], base)
+        raise SupernetError(f"unknown metric {base!r}; known metrics are {sorted(METRICS)}; for your own metric "
+                            f"give its direction, e.g. {base}:min or {base}:max")
+    metric = METRICS[base]
+    if direction and DIRECTIONS[direction] != metric.maximise:
+        raise SupernetError(f"{base} is {'maximised' if metric.maximise else 'minimised'}; drop ':{direction}' "
+                            "or name your own metric differently")
     if metric.unavailable:
         raise SupernetError(metric.unavailable)
     return metric
@@ -120,46 +138,144 @@ class SearchPlan:
     def feasible(self, values: Mapping[str, float]) -> bool:
         return all(values[n] <= b for n, b in self.budgets.items())
 
+    def exact_costs(self, arch: Arch) -> tuple[dict, str | None]:
+        """``({name: cost}, error)``: every cost function's value; ``error`` names the first that raised or
+        returned anything but a finite number >= 0 (such an arch is a recorded failure, never a front point)."""
+        out = {}
+        for name, fn in self.costs.items():
+            try:
+                value = fn(arch)
+                value = int(value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else float(value)
+            except Exception as exc:  # noqa: BLE001  (reported as the arch's failure)
+                return out, f"cost {name!r} raised {type(exc).__name__}: {exc}"
+            if not math.isfinite(value) or value < 0:
+                return out, f"cost {name!r} is {value!r}; costs must be finite numbers >= 0"
+            out[name] = value
+        return out, None
+
     def cost_feasible(self, arch: Arch) -> bool:
-        """Meets every budget that has an exact cost function (the others cannot be checked cheaply)."""
-        return all(self.costs[n](arch) <= b for n, b in self.budgets.items() if n in self.costs)
+        """Valid costs meeting every budget that has an exact cost function (the others cannot be checked cheaply)."""
+        costs, error = self.exact_costs(arch)
+        return error is None and all(costs[n] <= b for n, b in self.budgets.items() if n in self.costs)
 
 
 def make_plan(space: SearchSpace, objectives: Sequence[str], budgets: Mapping[str, float],
               costs: Mapping[str, Callable[[Arch], float]] | None = None) -> SearchPlan:
     """Validate names and budgets; raise :class:`SupernetError` with the fix."""
     objectives = list(objectives)
-    if len(objectives) < 2 or len(set(objectives)) != len(objectives):
-        raise SupernetError(f"objectives must be at least 2 distinct metric names, e.g. accuracy,flops; got {objectives}")
     metrics = tuple(get_metric(n) for n in objectives)
+    names = [m.name for m in metrics]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise SupernetError(f"objectives must be at least 2 distinct metric names, e.g. accuracy,flops; got {objectives}")
     checked = {}
     for name, value in budgets.items():
-        if get_metric(name).maximise:
+        metric = next((m for m in metrics if m.name == name), None)
+        if metric is None:
+            metric = Metric(name, False, name) if name in (costs or {}) and name not in METRICS else get_metric(name)
+        if metric.maximise:
             raise SupernetError(f"{name} cannot take a budget: budgets are maxima on costs, and {name} is maximised")
         checked[name] = parse_quantity(value, f"budget on {name}")
     return SearchPlan(space, metrics, checked, dict(costs or {}))
 
 
-def check_reachable(plan: SearchPlan, rng: np.random.Generator, probes: int = 256) -> None:
+ENUMERATE = 20_000  # spaces whose encoding grid is at most this large are checked exhaustively (exact)
+
+
+def option_name(key: str, names: Mapping[str, str] | None = None) -> str:
+    """How the caller names a config option: ``budgets.flops`` -> ``SearchConfig.budgets['flops']`` or a CLI flag."""
+    if names and key in names:
+        return names[key]
+    field, _, item = key.partition(".")
+    return f"SearchConfig.{field}[{item!r}]" if item else f"SearchConfig.{field}"
+
+
+def _grid(space: SearchSpace) -> int:
+    return math.prod(int(h) + 1 for h in space.bounds()[1])
+
+
+def _cost_or_inf(plan: SearchPlan, arch: Arch) -> dict:
+    """Exact costs with ``inf`` for every cost of an arch whose costs are invalid."""
+    costs, error = plan.exact_costs(arch)
+    return {n: math.inf for n in plan.costs} if error else costs
+
+
+def _violation(costs: Mapping[str, float], limits: Mapping[str, float]) -> float:
+    """``sum_n max(0, cost_n / budget_n - 1)``: 0 exactly when every budget is met."""
+    return float(sum(max(0.0, costs[n] / b - 1.0) for n, b in limits.items()))
+
+
+def minimise_cost(plan: SearchPlan, score: Callable[[Arch], float], rng: np.random.Generator, start=(),
+                  population: int = 40, generations: int = 40) -> tuple[float, Arch]:
+    """Smallest ``score(arch)`` found by a seeded single-objective GA (pymoo) over the encoding, seeded with ``start``."""
+    from pymoo.algorithms.soo.nonconvex.ga import GA
+    from pymoo.core.problem import ElementwiseProblem
+    decoder, best = Decoder(plan.space), {}
+    xl, xu = plan.space.bounds()
+
+    class Cost(ElementwiseProblem):
+        def _evaluate(self, x, out, *args, **kwargs):
+            arch = decoder(x)
+            value = score(arch)
+            if value < best.get("value", math.inf):
+                best.update(value=value, arch=arch)
+            out["F"] = [value if math.isfinite(value) else 1e300]
+
+    problem = Cost(n_var=plan.space.n_var, n_obj=1, xl=xl, xu=xu, vtype=int)
+    rows = [plan.space.encode(a) for a in start][:population // 2]
+    fill = IntegerRandomSampling()._do(problem, population - len(rows), random_state=rng)
+    X = np.vstack([np.array(rows, dtype=int).reshape(len(rows), problem.n_var), fill]).astype(int)
+    algorithm = GA(pop_size=population, sampling=X, crossover=SBX(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
+                   mutation=PM(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
+                   eliminate_duplicates=DefaultDuplicateElimination(func=lambda pop: decoder.canonical(pop.get("X"))))
+    minimize(problem, algorithm, ("n_gen", generations), seed=int(rng.integers(2**31)))
+    return best.get("value", math.inf), best.get("arch")
+
+
+def check_reachable(plan: SearchPlan, rng: np.random.Generator, names: Mapping[str, str] | None = None,
+                    probes: int = 64) -> Arch | None:
     """Raise at once unless some arch meets every budget that has a cost function.
 
-    Probes the smallest and median archs and ``probes`` random ones; the message names the
-    smallest reachable value of each metric among them (the smallest arch's in a monotone space).
+    Returns an arch meeting them when random probing found none (a witness the search
+    evaluates in round 0, so budgets met by a handful of archs are searched from one), else None.
+
+    Probes the smallest and median archs and ``probes`` random ones; if none meets the
+    budgets, each cost is minimised over the space: exactly by enumeration when the encoding
+    grid has at most ``ENUMERATE`` points, else by a seeded pymoo GA started from the smallest
+    arch (then the message says the value is not proven minimal). No budget that an arch
+    found meets is rejected. ``names`` maps ``budgets.<metric>`` to the caller's option name.
     """
     limited = {n: b for n, b in plan.budgets.items() if n in plan.costs}
     if not limited:
-        return
-    archs = [plan.space.smallest(), plan.space.median()] + [plan.space.sample(rng) for _ in range(probes)]
+        return None
+    space = plan.space
+    archs = [space.smallest(), space.median()] + [space.sample(rng) for _ in range(probes)]
     if any(plan.cost_feasible(a) for a in archs):
-        return
-    lowest = {n: min(plan.costs[n](a) for a in archs) for n in limited}
+        return None
+    exact = _grid(space) <= ENUMERATE
+    if exact:
+        import itertools
+        grid = [space.canonical(space.decode(x)) for x in itertools.product(*[range(h + 1) for h in space.bounds()[1]])]
+        table = [_cost_or_inf(plan, a) for a in grid]
+        lowest = {n: min(c[n] for c in table) for n in limited}
+        violations = [_violation(c, limited) for c in table]
+        joint, witness = min(violations), grid[int(np.argmin(violations))]
+    else:
+        lowest = {n: minimise_cost(plan, lambda a, n=n: _cost_or_inf(plan, a)[n], rng, [space.smallest()])[0]
+                  for n in limited}
+        joint, witness = minimise_cost(plan, lambda a: _violation(_cost_or_inf(plan, a), limited), rng,
+                                       [space.smallest()])
+    if joint <= 0:
+        return witness
+    found = "is" if exact else "found is"
     for name, budget in limited.items():
         if lowest[name] > budget:
-            raise SupernetError(f"no arch meets the {name} budget {format_quantity(budget)}: the smallest reachable "
-                                f"{name} is {format_quantity(lowest[name])}; raise --max-{name} to at least that")
-    small = ", ".join(f"{n} {format_quantity(plan.costs[n](archs[0]))}" for n in limited)
-    raise SupernetError(f"no arch meets all budgets together ({', '.join(f'{n} <= {format_quantity(b)}' for n, b in limited.items())}); "
-                        f"the smallest arch has {small}; relax one of them")
+            proof = "" if exact else " (not proven minimal)"
+            raise SupernetError(f"no arch meets the {name} budget {format_quantity(budget)}: the smallest {name} "
+                                f"{found} {format_quantity(lowest[name])}{proof}; raise "
+                                f"{option_name('budgets.' + name, names)} to at least that")
+    together = ", ".join(f"{option_name('budgets.' + n, names)} = {format_quantity(b)}" for n, b in limited.items())
+    raise SupernetError(f"no arch {'meets' if exact else 'found meets'} all budgets together ({together}); "
+                        "relax one of them")
 
 
 # -- scoring and the pymoo problem ---------------------------------------------------
@@ -181,29 +297,36 @@ class Scorer:
         measured = dict(zip(unknown, self.measure(unknown))) if unknown else {}
         for arch in todo:
             if arch in self.known:
-                values, spread = {n: self.known[arch][n] for n in self.plan.measured}, 0.0
+                values, spread = {n: self.known[arch].get(n, math.nan) for n in self.plan.measured}, 0.0
             else:
                 values, spread = measured.get(arch, ({}, 0.0))
-            values = dict(values)
-            values.update({n: float(self.plan.costs[n](arch)) for n in self.plan.used if n in self.plan.costs})
+            values = {**{n: math.nan for n in self.plan.measured}, **values}
+            costs = _cost_or_inf(self.plan, arch)  # an invalid cost: inf, so it never looks good
+            values.update({n: float(costs[n]) for n in self.plan.used if n in self.plan.costs})
             self.memo[arch] = (values, float(spread))
         return [self.memo[a] for a in archs]
 
 
 class Decoder:
-    """``space.decode`` memoised by the rounded encoding; ``canonical(X)`` = re-encoded decoded rows."""
+    """``space.canonical(space.decode(x))`` memoised by the rounded encoding; ``canonical(X)`` = re-encoded rows."""
 
     def __init__(self, space: SearchSpace):
-        self.space, self._memo = space, {}
+        self.space, self._memo, self._codes = space, {}, {}
 
     def __call__(self, x) -> Arch:
         key = np.asarray(x).round().astype(np.int64).tobytes()
         if key not in self._memo:
-            self._memo[key] = self.space.decode(x)
+            self._memo[key] = self.space.canonical(self.space.decode(x))
         return self._memo[key]
 
     def canonical(self, X: np.ndarray) -> np.ndarray:
-        return np.array([self.space.encode(self(x)) for x in X], dtype=float).reshape(len(X), self.space.n_var)
+        rows = []
+        for x in X:
+            key = np.asarray(x).round().astype(np.int64).tobytes()
+            if key not in self._codes:
+                self._codes[key] = self.space.encode(self(x))
+            rows.append(self._codes[key])
+        return np.array(rows, dtype=float).reshape(len(X), self.space.n_var)
 
 
 class SearchProblem(Problem):
@@ -217,9 +340,14 @@ class SearchProblem(Problem):
 
     def _evaluate(self, X, out, *args, **kwargs):
         rows = [values for values, _ in self.scorer([self.decoder(x) for x in X])]
-        out["F"] = self.plan.objective_matrix(rows)
+        out["F"] = _penalised(self.plan.objective_matrix(rows))  # failed / invalid: never preferred
         if self.plan.budgets:
-            out["G"] = np.array([self.plan.constraint_row(v) for v in rows], dtype=float)
+            out["G"] = _penalised(np.array([self.plan.constraint_row(v) for v in rows], dtype=float))
+
+
+def _penalised(A: np.ndarray) -> np.ndarray:
+    """NaN and infinities -> 1e300, a finite 'worst' value pymoo can sort."""
+    return np.nan_to_num(np.asarray(A, dtype=float), nan=1e300, posinf=1e300, neginf=1e300)
 
 
 def make_nsga2(decoder: Decoder, pop_size: int, sampling) -> NSGA2:
@@ -293,10 +421,52 @@ class Reference:
         return cls(tuple(float(v) for v in ideal), tuple(float(v) for v in ideal + span))
 
 
-def plan_reference(plan: SearchPlan, baseline_rows: Sequence[Mapping[str, float]]) -> Reference:
-    """The run's fixed reference: ideal / nadir over the baselines, a budgeted objective's nadir = its budget."""
+    @classmethod
+    def from_point(cls, point: Sequence[float]) -> "Reference":
+        """A user's reference point (min form): hypervolume in the objectives' own units (unit spans, scale 1)."""
+        point = np.asarray(point, dtype=float)
+        return cls(tuple(float(v) for v in point - 1.0), tuple(float(v) for v in point), 1.0)
+
+
+def plan_reference(plan: SearchPlan, baseline_rows: Sequence[Mapping[str, float]],
+                   point: Mapping[str, float] | None = None) -> Reference:
+    """The run's fixed reference: the user's ``point`` (one value per objective, natural units) when given;
+    else ideal / nadir over the baselines, a budgeted objective's nadir = its budget."""
+    if point:
+        return Reference.from_point(plan.objective_row(reference_values(plan, point)))
     budgets = [None if m.maximise else plan.budgets.get(m.name) for m in plan.objectives]
     return Reference.from_points(plan.objective_matrix(baseline_rows), budgets)
+
+
+def reference_values(plan: SearchPlan, point: Mapping[str, float]) -> dict:
+    """Check a reference point: one finite number per objective (names as in the objectives, direction dropped)."""
+    names = [m.name for m in plan.objectives]
+    given = {str(k).partition(":")[0].strip(): v for k, v in point.items()}
+    if sorted(given) != sorted(names):
+        raise SupernetError(f"reference_point needs one value for each objective {names}, got {sorted(given)}")
+    try:
+        values = {n: float(v) for n, v in given.items()}
+    except (TypeError, ValueError):
+        raise SupernetError(f"reference_point values must be numbers, got {dict(point)}") from None
+    if not all(math.isfinite(v) for v in values.values()):
+        raise SupernetError(f"reference_point values must be finite, got {dict(point)}")
+    return values
+
+
+def hypervolume(front: Sequence[Mapping[str, float]], reference: Mapping[str, float]) -> float:
+    """Hypervolume of ``front`` with respect to ``reference``, in the objectives' own units.
+
+    ``reference`` maps each objective to its reference value; a name is a registered metric or
+    carries its direction (``{"accuracy": 0.5, "energy:min": 3.0}``). With ``f = -v`` for a
+    maximised metric and ``f = v`` otherwise (``r`` likewise), the result is the volume of
+    ``{y : f(p) <= y <= r for some p in front}``; points not better than ``r`` in every objective
+    add nothing. Comparable across runs that share ``reference``; divide by the hypervolume
+    of a known true front to score a search against it.
+    """
+    metrics = [get_metric(name) for name in reference]
+    ref = np.array([-v if m.maximise else v for m, v in zip(metrics, map(float, reference.values()))])
+    F = np.array([[-row[m.name] if m.maximise else row[m.name] for m in metrics] for row in front], dtype=float)
+    return Reference.from_point(ref).hypervolume(F.reshape(len(F), len(metrics)))
 
 
 # -- choosing what to evaluate for real ------------------------------------------------
@@ -334,7 +504,8 @@ def select_candidates(plan: SearchPlan, scorer: Scorer, evaluated, n_promising: 
     the first objective. Uncertain: the largest predicted uncertainty among the next
     ``4 * n_uncertain`` best-ranked candidates, so uncertainty is explored where it matters.
     """
-    cands = [a for a, (v, _) in scorer.memo.items() if a not in evaluated and plan.feasible(v)]
+    cands = [a for a, (v, _) in scorer.memo.items()
+             if a not in evaluated and all(math.isfinite(v[n]) for n in plan.used) and plan.feasible(v)]
     real = [v for v in scorer.known.values() if plan.feasible(v)]
     F = plan.objective_matrix([scorer.memo[a][0] for a in cands] + real)
     ranks = fronts(F)
@@ -359,7 +530,7 @@ def sample_feasible(plan: SearchPlan, rng: np.random.Generator, n: int, exclude,
     for _ in range(tries * n):
         if len(out) >= n:
             break
-        arch = plan.space.sample(rng)
+        arch = plan.space.canonical(plan.space.sample(rng))
         if arch not in exclude and arch not in out and plan.cost_feasible(arch):
             out.append(arch)
     return out

@@ -12,7 +12,7 @@ from predictors import (PREDICTORS, EnsemblePredictor, FeatureMap, MLPPredictor,
 from supernet.errors import SupernetError
 from supernet.registry import get_space, space_config
 
-NAMES = ["ridge", "mlp", "gbt", "ensemble"]
+NAMES = ["ridge", "mlp", "gbt", "ensemble", "auto"]
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +242,65 @@ def test_gbt_picks_a_deeper_tree_when_dimensions_interact(space):
     again = make_predictor("gbt", space, seed=0).fit(archs, y)
     assert again.depth == auto.depth
     np.testing.assert_array_equal(again.predict(archs[:20])[0], auto.predict(archs[:20])[0])
+
+
+# -- categorical features and the auto predictor ---------------------------------------------
+from supernet import Dimension, SearchSpace  # noqa: E402
+
+
+def test_categorical_dimensions_are_one_hot_in_every_feature_map():
+    space = SearchSpace([Dimension("op", ("none", "skip", "conv"), 2, kind="categorical"), Dimension("w", (8, 16, 32)),
+                         Dimension("act", ("relu", "gelu"))])
+    arch = space.make({"op": ["conv", "none"], "w": 16, "act": "gelu"})
+    assert FeatureMap(space, "ordinal")([arch])[0].tolist() == [0, 0, 1, 1, 0, 0, 16, 2]
+    assert FeatureMap(space, "index")([arch])[0].tolist() == [0, 0, 1, 1, 0, 0, 2, 2]
+    assert FeatureMap(space, "onehot")([arch])[0].tolist() == [0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 1]
+
+
+def test_vectorised_features_equal_a_per_arch_reference(space):
+    rng = np.random.default_rng(5)
+    archs = [space.sample(rng) for _ in range(40)]
+    for kind in ("onehot", "ordinal", "index"):
+        fm = FeatureMap(space, kind)
+        assert np.array_equal(fm(archs), np.vstack([fm([a]) for a in archs]))
+    ordinal = FeatureMap(space, "ordinal")(archs)
+    expected = [[v for d in space.dimensions for v in (a[d.name] if d.length else [a[d.name]])] for a in archs]
+    assert ordinal.tolist() == expected  # chosen values; inactive positions hold 0 already
+
+
+def test_auto_picks_the_predictor_that_ranks_best_when_each_wins_once():
+    """Three synthetic targets, each won by another model on held-out archs; auto's CV must pick that one."""
+    space = SearchSpace([Dimension(f"x{i}", (0, 1, 2, 3, 4)) for i in range(6)])
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(400)]
+    X = np.array([[a[f"x{i}"] for i in range(6)] for a in archs], float)
+    U = rng.normal(size=(6, 5))
+    cases = {"ridge": U[np.arange(6), X.astype(int)].sum(axis=1) + 0.1 * rng.normal(size=400),  # additive, unordered
+             "gbt": ((X[:, 0] > 2) & (X[:, 1] > 1)) * 2.0 + (X[:, 2] > 3) + 0.05 * rng.normal(size=400),  # steps
+             "mlp": (X @ np.array([1, -.8, .6, -.4, .5, -.3])) ** 2 + 0.02 * rng.normal(size=400)}  # smooth
+    options = {"ridge": {}, "mlp": {"max_iter": 300}, "gbt": {"n_estimators": 100, "learning_rate": 0.2, "max_depth": 3}}
+    for winner, y in cases.items():
+        held = {n: kendall_tau(y[60:], make_predictor(n, space, **o).fit(archs[:60], y[:60]).predict(archs[60:])[0])
+                for n, o in options.items()}
+        assert max(held, key=held.get) == winner, held  # the case is what it claims to be
+        auto = make_predictor("auto", space, candidates=list(options.items()), blend=False).fit(archs[:60], y[:60])
+        assert auto.chosen.rstrip("*").split("-")[0] == winner, auto.scores
+        mean, std = auto.predict(archs[60:])
+        assert kendall_tau(y[60:], mean) == pytest.approx(held[winner], abs=0.05) and np.all(std >= 0) and std.max() > 0
+
+
+def test_auto_blends_and_round_trips(tmp_path):
+    space = SearchSpace([Dimension("op", ("a", "b", "c", "d"), 4, kind="categorical")])
+    rng = np.random.default_rng(1)
+    archs = [space.sample(rng) for _ in range(40)]
+    y = np.array([len(set(a["op"])) + 0.3 * a["op"].count("a") for a in archs]) + 0.1 * rng.normal(size=40)
+    fast_gbt = {"n_estimators": 50, "learning_rate": 0.2}
+    cands = [("ridge", {}), ("ridge", {"features": "index"}), ("gbt", {**fast_gbt, "max_depth": 2}),
+             ("gbt", {**fast_gbt, "max_depth": 3})]
+    auto = make_predictor("auto", space, seed=3, candidates=cands).fit(archs, y)
+    assert auto.chosen in auto.scores and len(auto.scores) == 4 + 6 + 1  # singles, pairs, all four
+    auto.save(tmp_path / "p.json")
+    loaded = load_predictor(tmp_path / "p.json", space)
+    assert loaded.chosen == auto.chosen and np.array_equal(loaded.predict(archs)[0], auto.predict(archs)[0])
+    with pytest.raises(SupernetError, match="auto candidates must be names"):
+        make_predictor("auto", space, candidates=["svm"])

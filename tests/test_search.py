@@ -87,7 +87,7 @@ def test_every_returned_arch_meets_every_budget(tmp_path):
 
 def test_budget_below_the_smallest_arch_fails_at_once(tmp_path):
     evaluator = Synthetic()
-    with pytest.raises(SupernetError, match=r"smallest reachable flops is 14.4K; raise --max-flops"):
+    with pytest.raises(SupernetError, match=r"the smallest flops is 14.4K; raise SearchConfig.budgets\['flops'\]"):
         run_search(SPACE, evaluator, fast(budgets={"flops": "10K"}), costs=COSTS, out=tmp_path / "run")
     assert evaluator.calls == [] and not (tmp_path / "run").exists()
 
@@ -171,8 +171,9 @@ def test_run_folder_schema(tmp_path):
     assert {"config.json", "evaluations.csv", "pareto.json", "pareto.png", "log.jsonl", "state.json",
             "tensorboard"} <= {p.name for p in run.iterdir()}
     rows = rows_of(run)
-    assert list(rows[0]) == ["index", "round", "baseline", "feasible", "is_pareto", "accuracy", "flops", "params",
-                             "arch"]
+    assert list(rows[0]) == ["index", "round", "baseline", "status", "feasible", "is_pareto", "accuracy", "flops",
+                             "params", "error", "arch"]
+    assert {r["status"] for r in rows} == {"ok"} and {r["error"] for r in rows} == {""}
     assert [int(r["index"]) for r in rows] == list(range(30))
     assert {r["baseline"] for r in rows} == {"smallest+median", "largest", ""}  # tiny: median == smallest
     for r in rows:
@@ -180,8 +181,8 @@ def test_run_folder_schema(tmp_path):
         assert int(r["flops"]) == count_macs(CFG, arch) and 0 < float(r["accuracy"]) < 1
         assert r["feasible"] == str(int(r["flops"]) <= 35000) and (r["is_pareto"] == "False" or r["feasible"] == "True")
     pareto = json.loads((run / "pareto.json").read_text())
-    assert set(pareto) == {"objectives", "budgets", "evaluations", "reference", "hypervolume", "front", "baselines",
-                           "picks"}
+    assert set(pareto) == {"objectives", "budgets", "evaluations", "failures", "reference", "hypervolume", "front",
+                           "baselines", "picks"}
     assert pareto["budgets"] == {"flops": 35000.0} and pareto["reference"]["ref_point"][1] == pytest.approx(
         14400 + 1.1 * (35000 - 14400))
     assert [r["index"] for r in pareto["front"]] == [r["index"] for r in result.front]
@@ -233,7 +234,7 @@ def test_search_cli_and_export_each_pick(trained, tmp_path, capsys):  # noqa: F8
                  str(low - 1), "--out", str(tmp_path / "none"), "--no-onnx"]) == 2
     assert "no evaluated arch meets the budgets" in capsys.readouterr().err
     assert_one_line_error(cli("search", trained, "--max-flops", "1K", "--out", tmp_path / "x"),
-                          f"smallest reachable flops is {format_quantity(low)}")
+                          f"the smallest flops is {format_quantity(low)}; raise --max-flops")
     assert not (tmp_path / "x").exists()
 
 
@@ -341,3 +342,231 @@ def test_label_noise_ceiling_matches_a_perfect_predictors_tau():
     assert est["true_sd"] == pytest.approx(1.0, abs=0.05) and est["noise_sd_val"] == pytest.approx(0.3, abs=0.05)
     assert est["perfect_predictor_tau"] == pytest.approx(kendall_tau(truth, val), abs=0.02)
     assert ceiling(val, -test)["perfect_predictor_tau"] is None
+
+
+# -- failures are data ---------------------------------------------------------------
+class Failing(Synthetic):
+    """Raises, sleeps, returns NaN or drops the accuracy for a fixed share of archs (by the arch's hash)."""
+
+    def __init__(self, mode, every=4):
+        super().__init__()
+        self.mode, self.every = mode, every
+
+    def bad(self, arch):
+        return int(SPACE.encode(arch).sum()) % self.every == 1
+
+    def __call__(self, arch):
+        if not self.bad(arch):
+            return super().__call__(arch)
+        if self.stop_after is not None and len(self.calls) >= self.stop_after:
+            raise KeyboardInterrupt
+        self.calls.append(arch)
+        if self.mode == "raise":
+            raise ValueError("simulated crash")
+        if self.mode == "sleep":
+            import time
+            time.sleep(5)
+        return {"accuracy": float("nan")} if self.mode == "nan" else {"flops_only": 1}
+
+
+@pytest.mark.parametrize("strategy", ["predictor", "nsga2", "random"])
+@pytest.mark.parametrize("mode, status, text", [("raise", "error", "ValueError: simulated crash"),
+                                                ("nan", "invalid", "no finite 'accuracy'"),
+                                                ("missing", "invalid", "no finite 'accuracy'")])
+def test_failing_evaluations_are_recorded_and_never_retried(tmp_path, strategy, mode, status, text):
+    evaluator = Failing(mode)
+    result = search(tmp_path / "run", evaluator, strategy=strategy, max_failures=30)
+    rows = rows_of(tmp_path / "run")
+    failed = [r for r in rows if r["status"] != "ok"]
+    assert len(rows) == 30 and failed and result.failures == len(failed)
+    assert all(r["status"] == status and text in r["error"] and r["is_pareto"] == "False" for r in failed)
+    assert len(evaluator.calls) == len(set(evaluator.calls)) == 30  # no arch evaluated twice, failures included
+    assert result.front and all(SPACE.make(r["arch"]) not in {SPACE.make(json.loads(f["arch"])) for f in failed}
+                                for r in result.front)
+
+
+def test_resume_does_not_retry_failures(tmp_path):
+    stopping = Failing("raise")
+    stopping.stop_after = 15
+    with pytest.raises(KeyboardInterrupt):
+        search(tmp_path / "run", stopping, max_failures=30)
+    failed = {SPACE.make(json.loads(r["arch"])) for r in rows_of(tmp_path / "run") if r["status"] == "error"}
+    assert failed
+    rest = Failing("raise")
+    run_search(SPACE, rest, None, costs=COSTS, out=tmp_path / "run", resume=True, tensorboard=False)
+    assert not failed & set(rest.calls) and len(rows_of(tmp_path / "run")) == 30
+
+
+def test_a_slow_evaluation_times_out_and_the_search_goes_on(tmp_path):
+    evaluator = Failing("sleep", every=3)
+    result = search(tmp_path / "run", evaluator, evaluations=12, eval_timeout=0.2, max_failures=12)
+    timed_out = [r for r in result.evaluations if r["status"] == "timeout"]
+    assert timed_out and all("eval_timeout=0.2" in r["error"] for r in timed_out) and len(result.evaluations) == 12
+
+
+def test_too_many_failures_stop_with_a_clear_error_and_keep_everything(tmp_path):
+    with pytest.raises(SupernetError, match=r"more than max_failures=2; the last: .* error: ValueError") as info:
+        search(tmp_path / "run", Failing("raise", every=2), max_failures=2)
+    rows = rows_of(tmp_path / "run")
+    assert sum(r["status"] == "error" for r in rows) == 3 and len(info.value.result.evaluations) == len(rows)
+    with pytest.raises(SupernetError) as none:  # out=None: the result rides on the error
+        search(None, Failing("raise", every=2), max_failures=2)
+    assert none.value.result is not None and none.value.result.failures == 3
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1.0, "raise"])
+def test_a_bad_cost_is_a_recorded_failure_never_a_front_point(bad):
+    def flops(arch):
+        if SPACE.encode(arch).sum() % 3 == 0:
+            if bad == "raise":
+                raise RuntimeError("no cost")
+            return bad
+        return COSTS["flops"](arch)
+    for strategy in ("predictor", "nsga2"):
+        result = run_search(SPACE, Synthetic(), fast(strategy=strategy, max_failures=30), costs={"flops": flops},
+                            tensorboard=False)
+        failed = [r for r in result.evaluations if r["status"] != "ok"]
+        assert failed and all(r["status"] == "invalid" and "cost 'flops'" in r["error"] for r in failed)
+        assert result.front and all(np.isfinite(r["flops"]) and r["flops"] >= 0 for r in result.front)
+        assert result.hypervolume > 0
+
+
+def test_an_object_with_evaluate_many_is_the_evaluator_and_may_fail_a_batch():
+    class Batched:
+        def __init__(self):
+            self.batches = []
+
+        def evaluate_many(self, archs):
+            self.batches.append(len(archs))
+            if len(self.batches) == 2:
+                raise OSError("cluster down")
+            return [Synthetic()(a) for a in archs]
+    evaluator = Batched()
+    result = search(evaluator=evaluator, strategy="nsga2", max_failures=30)
+    assert len(result.evaluations) == 30 and max(evaluator.batches) > 1  # whole generations per call
+    failed = [r for r in result.evaluations if r["status"] != "ok"]
+    assert len(failed) == evaluator.batches[1] and "evaluate_many raised OSError: cluster down" in failed[0]["error"]
+
+
+# -- budgets that tell the truth -------------------------------------------------------
+OPS = ("conv3x3", "none", "skip", "pool", "conv1x1")
+COST = {"none": 0.0, "skip": 0.1, "pool": 1.0, "conv1x1": 2.0, "conv3x3": 5.0}
+CELL = SearchSpace([Dimension("op", OPS, 8, kind="categorical")])  # 390,625 archs: too many to enumerate
+
+
+def cell_latency(arch):
+    return 0.5 + sum(COST[o] for o in arch["op"])
+
+
+def test_a_budget_met_by_a_handful_of_archs_is_accepted():
+    budget = 0.5 + 0.1  # met by the all-none arch and the 8 with one skip: 9 of 390,625
+    result = run_search(CELL, lambda a: {"accuracy": 1 - cell_latency(a) / 50}, SearchConfig(
+        objectives=("accuracy", "latency"), budgets={"latency": budget}, evaluations=12, predictor="ridge",
+        generations=4, population=12), costs={"latency": cell_latency}, tensorboard=False)
+    assert result.front and all(r["latency"] <= budget for r in result.front)
+
+
+def test_an_unmeetable_budget_names_the_smallest_cost_found_and_the_callers_option():
+    config = SearchConfig(objectives=("accuracy", "latency"), budgets={"latency": 0.4}, evaluations=12)
+    with pytest.raises(SupernetError, match=r"smallest latency found is 0.5 \(not proven minimal\); raise "
+                                            r"SearchConfig.budgets\['latency'\]"):
+        run_search(CELL, lambda a: {"accuracy": 0.5}, config, costs={"latency": cell_latency})
+    with pytest.raises(SupernetError, match="raise --max-latency-ms to"):
+        run_search(CELL, lambda a: {"accuracy": 0.5}, config, costs={"latency": cell_latency},
+                   option_names={"budgets.latency": "--max-latency-ms"})
+
+
+def test_a_budget_on_an_evaluated_metric_no_arch_meets_warns_with_the_closest(tmp_path):
+    def evaluator(arch):
+        return {**Synthetic()(arch), "latency": 1e-5 * COSTS["flops"](arch) + 0.3}
+    with pytest.warns(UserWarning, match=r"no evaluated arch meets the budgets; the closest is evaluation \d+ .*"
+                                         r"latency=0.444"):
+        result = search(evaluator=evaluator, objectives=("accuracy", "latency"), budgets={"latency": 0.2})
+    assert result.front == [] and result.warnings and "latency=0.444" in result.warnings[0]
+
+
+# -- objectives, reference point, hypervolume ----------------------------------------------
+def test_your_own_objective_takes_a_direction(tmp_path):
+    def evaluator(arch):
+        return {**Synthetic()(arch), "energy": COSTS["params"](arch) / 1000}
+    result = search(tmp_path / "run", evaluator, objectives=("accuracy", "energy:min"), budgets={"energy": 6})
+    assert result.front and all(r["energy"] <= 6 for r in result.front)
+    energies = sorted(r["energy"] for r in result.front)
+    accuracies = [r["accuracy"] for r in sorted(result.front, key=lambda r: r["energy"])]
+    assert accuracies == sorted(accuracies) and energies  # a min/max front: more energy buys accuracy
+    with pytest.raises(SupernetError, match=r"unknown metric 'energy'.*energy:min"):
+        search(objectives=("accuracy", "energy"))
+    with pytest.raises(SupernetError, match="accuracy is maximised; drop ':min'"):
+        search(objectives=("accuracy:min", "flops"))
+
+
+def test_reference_point_is_recorded_and_hypervolume_is_public(tmp_path):
+    from supernet.search_loop import hypervolume
+    point = {"accuracy": 0.5, "flops": 60000}
+    result = search(tmp_path / "run", reference_point=point)
+    pareto = json.loads((tmp_path / "run" / "pareto.json").read_text())
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["search"]["reference_point"] == point and pareto["reference"]["ref_point"] == [-0.5, 60000]
+    assert result.hypervolume == pytest.approx(hypervolume(result.front, point))
+    square = [{"accuracy": 0.9, "flops": 20000}, {"accuracy": 0.7, "flops": 10000}]
+    assert hypervolume(square, point) == pytest.approx(0.4 * 40000 + 0.2 * 10000)
+    with pytest.raises(SupernetError, match="one value for each objective"):
+        search(reference_point={"accuracy": 0.5})
+
+
+# -- categorical choices, canonical archs ------------------------------------------------
+class SymmetricCell(SearchSpace):
+    """Positions 0 and 1 are the two inputs of an add: swapping them is the same network."""
+
+    name = "symmetric-cell"
+
+    def __init__(self):
+        super().__init__([Dimension("op", ("none", "skip", "conv", "pool"), 4, kind="categorical"),
+                          Dimension("width", (0.5, 1.0, 1.5))])
+
+    def canonical(self, arch):
+        ops = arch["op"]
+        return self.make(arch.replace(op=tuple(sorted(ops[:2])) + ops[2:]))
+
+
+def test_canonical_hook_merges_equivalent_archs_and_string_choices_search():
+    space, calls = SymmetricCell(), []
+
+    def evaluator(arch):
+        calls.append(arch)
+        score = {"none": 0.0, "skip": 0.2, "conv": 0.5, "pool": 0.3}
+        return {"accuracy": sum(score[o] for o in arch["op"]) * arch["width"], "params": 10 * arch["width"] + 1}
+    result = run_search(space, evaluator, SearchConfig(objectives=("accuracy", "params"), evaluations=40,
+                                                        predictor="ridge", generations=5, population=12),
+                        tensorboard=False)
+    assert len(calls) == len(set(calls)) == 40 and all(space.canonical(a) == a for a in calls)
+    assert all(isinstance(o, str) for r in result.front for o in r["arch"]["op"])
+    assert {r["arch"]["width"] for r in result.evaluations} <= {0.5, 1.0, 1.5}
+
+
+def test_readme_bring_your_own_space_example_runs(tmp_path, monkeypatch):
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Bring your own space")[1]
+    code = section.split("```python\n")[1].split("```")[0]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "README", "exec"), namespace)
+    result = namespace["result"]
+    assert len(result.evaluations) == 40 and result.failures > 0 and result.front
+    assert all(r["energy"] <= 4 for r in result.front)
+    rows = rows_of(tmp_path / "runs" / "cells")
+    assert {r["status"] for r in rows} == {"ok", "error"}
+    assert all("disconnected cell" in r["error"] for r in rows if r["status"] == "error")
+
+
+def test_bench_categorical_runs_small(tmp_path):
+    out = tmp_path / "cat.json"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_categorical.py"), "--tasks", "1", "--seeds",
+                             "1", "--budgets", "12", "--reference-evals", "20", "--sizes", "20", "--splits", "1",
+                             "--predictors", "ridge", "auto", "--predictor", "ridge", "--generations", "3",
+                             "--population", "8", "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert set(data["targets"]) == {"auto_within_0.02_of_best", "guided_le_100_reaches_nsga2_300", "guided_budget"}
+    assert 0 < data["search"]["predictor"]["12"] <= 1 and set(data["predictors"]["20"]["tau"]) == {"ridge", "auto"}
+    assert len(data["tasks"]["0"]["search"]["nsga2"]["0"]) == 20  # one hypervolume per evaluation prefix
