@@ -228,7 +228,10 @@ def _print_search(result) -> None:
         if row:
             print(f"pick   {how}: evaluation {row['index']}")
     failed = f" ({result.failures} failed, see evaluations.csv)" if result.failures else ""
-    print(f"hypervolume {result.hypervolume:.4f} over {len(result.evaluations)} real evaluations{failed}")
+    point = (result.reference or {}).get("point")
+    ref = (" (normalised; reference point " + ", ".join(f"{k}={format_quantity(v) if abs(v) >= 1000 else f'{v:.4g}'}"
+                                                        for k, v in point.items()) + ")") if point else ""
+    print(f"hypervolume {result.hypervolume:.4f}{ref} over {len(result.evaluations)} real evaluations{failed}")
     for note in result.warnings:
         print(f"warning: {note}")
     print(f"searched: {result.run_dir}")

@@ -188,6 +188,7 @@ class _Run:
                                      self._on_new, cfg.max_failures)
         self.log = RunLog(run_dir, tensorboard) if run_dir else None
         self._reference = None
+        self.split = None  # the data split evaluated metrics come from, when the caller says (source["split"])
         self.chosen: dict[str, str] = {}
 
     def _on_new(self, ev) -> None:
@@ -247,7 +248,7 @@ class _Run:
             warnings.warn(note, SearchWarning, stacklevel=3)
         if self.run_dir:
             write_evaluations(self.run_dir / CSV, self.plan, self.store.rows)
-            summary = write_pareto(self.run_dir, self.plan, self.store.rows, self.reference, hv)
+            summary = write_pareto(self.run_dir, self.plan, self.store.rows, self.reference, hv, split=self.split)
         else:
             summary = summarise(self.plan, self.store.rows, self.reference, hv)
         recs = records(self.plan, self.store.rows)
@@ -434,6 +435,7 @@ def run_search(space: SearchSpace, evaluator, config: SearchConfig | None = None
             atomic_write_json(run_dir / "config.json", {"search": cfg.to_dict(), "space": space_signature(space),
                                                         "costs": sorted(plan.costs), "source": source or {}})
     run = _Run(plan, cfg, evaluator, run_dir, progress, tensorboard, factory, witness)
+    run.split = (source or {}).get("split")
     try:
         (_nsga2 if cfg.strategy == "nsga2" else _rounds)(run)
     except TooManyFailures as exc:

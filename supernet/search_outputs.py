@@ -21,7 +21,6 @@ import csv
 import io
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -30,7 +29,7 @@ import numpy as np
 
 from .arch import Arch, SearchSpace
 from .errors import SupernetError
-from .runs import atomic_write_json, atomic_write_text
+from .runs import atomic_file, atomic_write_json, atomic_write_text
 from .search_problem import Reference, SearchPlan, format_quantity, pareto_mask
 
 HEAD = ["index", "round", "baseline", "status", "feasible", "is_pareto"]
@@ -285,19 +284,24 @@ def summarise(plan: SearchPlan, rows: Sequence[Evaluation], reference: Reference
         except SupernetError:
             picks[how] = None
     front = sorted((r for r in recs if r["is_pareto"]), key=lambda r: tuple(plan.objective_row(r)))
+    ref = reference.to_dict() if reference else None
+    if ref:  # the reference point in each objective's own units and direction
+        ref["point"] = {m.name: (-v if m.maximise else v) for m, v in zip(plan.objectives, ref["ref_point"])}
     return {"objectives": [m.name for m in plan.objectives], "budgets": plan.budgets, "evaluations": len(recs),
             "failures": sum(r["status"] != "ok" for r in recs),
-            "reference": reference.to_dict() if reference else None, "hypervolume": hypervolume,
+            "reference": ref, "hypervolume": hypervolume,
             "front": front, "baselines": [r for r in recs if r["baseline"]], "picks": picks}
 
 
 def write_pareto(run_dir: Path, plan: SearchPlan, rows: Sequence[Evaluation], reference: Reference | None,
-                 hypervolume: float, plot: bool = True) -> dict:
-    """Write ``pareto.json`` (and ``pareto.png`` when ``plot``); returns the summary."""
+                 hypervolume: float, plot: bool = True, split: str | None = None) -> dict:
+    """Write ``pareto.json`` (and ``pareto.png`` when ``plot``); returns the summary.
+
+    ``split`` names the data split the evaluated metrics were measured on (axis labels)."""
     summary = summarise(plan, rows, reference, hypervolume)
     atomic_write_json(Path(run_dir) / "pareto.json", summary)
     if plot and rows:
-        plot_front(Path(run_dir) / "pareto.png", plan, records(plan, rows))
+        plot_front(Path(run_dir) / "pareto.png", plan, records(plan, rows), summary["picks"], split)
     return summary
 
 
@@ -309,8 +313,10 @@ def _axes(plan: SearchPlan) -> tuple[str, str]:
     return (low[0], high[0]) if low and high else (names[0], names[1])
 
 
-def plot_front(path: Path, plan: SearchPlan, recs: list[dict]) -> None:
-    """Scatter of every evaluation coloured by round, the feasible front, baselines and budgets (Agg, atomic)."""
+def plot_front(path: Path, plan: SearchPlan, recs: list[dict], picks: Mapping[str, dict | None] | None = None,
+               split: str | None = None) -> None:
+    """Scatter of every evaluation coloured by round, the feasible front, baselines, picks and budgets
+    (Agg, atomic). Axes of evaluated (not counted) metrics name the ``split`` they were measured on."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     xname, yname = _axes(plan)
@@ -328,21 +334,23 @@ def plot_front(path: Path, plan: SearchPlan, recs: list[dict]) -> None:
     for r in recs:
         if r["baseline"]:
             ax.annotate(r["baseline"], (r[xname], r[yname]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    for (how, r), marker in zip(((h, r) for h, r in (picks or {}).items() if r), "*Dv^"):
+        ax.scatter([r[xname]], [r[yname]], marker=marker, s=140, facecolors="none", edgecolors="red", lw=1.5,
+                   label=f"pick: {how}", zorder=3)
     if xname in plan.budgets:
         ax.axvline(plan.budgets[xname], color="red", ls="--", lw=1, label=f"budget {format_quantity(plan.budgets[xname])}")
-    labels = {m.name: m.label for m in plan.objectives}
-    ax.set_xlabel(labels.get(xname, xname))
-    ax.set_ylabel(labels.get(yname, yname))
+    ax.set_xlabel(_axis_label(plan, xname, split))
+    ax.set_ylabel(_axis_label(plan, yname, split))
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _axis_label(plan: SearchPlan, name: str, split: str | None) -> str:
+    label = {m.name: m.label for m in plan.objectives}.get(name, name)
+    measured = split and name not in plan.costs
+    return f"{label}, {'validation' if split == 'val' else split} split" if measured else label
 
 
 def pick_from_search(run_dir: str | os.PathLike, how: str, budgets: Mapping[str, float] | None = None) -> tuple[dict, dict]:

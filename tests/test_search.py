@@ -570,3 +570,34 @@ def test_bench_categorical_runs_small(tmp_path):
     assert set(data["targets"]) == {"auto_within_0.02_of_best", "guided_le_100_reaches_nsga2_300", "guided_budget"}
     assert 0 < data["search"]["predictor"]["12"] <= 1 and set(data["predictors"]["20"]["tau"]) == {"ridge", "auto"}
     assert len(data["tasks"]["0"]["search"]["nsga2"]["0"]) == 20  # one hypervolume per evaluation prefix
+
+
+def test_search_reports_its_reference_point_marks_the_pick_and_names_the_split(tmp_path):
+    import os
+    from supernet import Dimension, SearchSpace
+    space = SearchSpace([Dimension("width", (16, 24, 32, 48, 64)), Dimension("depth", (1, 2, 3, 4))])
+    costs = {"flops": lambda a: a["width"] ** 2 * a["depth"]}
+    calls = []
+    import supernet.search_outputs as outputs
+    real_plot = outputs.plot_front
+    outputs.plot_front = lambda *a, **k: calls.append((a, k)) or real_plot(*a, **k)
+    try:
+        result = run_search(space, lambda a: {"accuracy": 1 - 1 / (a["width"] * a["depth"])},
+                            SearchConfig(budgets={"flops": "20K"}, evaluations=12), costs=costs, out=tmp_path / "s",
+                            source={"split": "val"}, tensorboard=False)
+    finally:
+        outputs.plot_front = real_plot
+    point = json.loads((tmp_path / "s" / "pareto.json").read_text())["reference"]["point"]
+    assert set(point) == {"accuracy", "flops"} and point == result.reference["point"]
+    picks, split = calls[-1][0][3], calls[-1][0][4]
+    assert picks["max-accuracy-under-budget"]["index"] == result.picks["max-accuracy-under-budget"]["index"]
+    assert split == "val" and outputs._axis_label(result_plan(space, costs), "accuracy", "val").endswith(
+        "validation split")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(tmp_path / "s" / "pareto.png").st_mode & 0o777 == 0o666 & ~mask
+
+
+def result_plan(space, costs):
+    from supernet.search_problem import make_plan
+    return make_plan(space, ("accuracy", "flops"), {"flops": 20000.0}, costs)
