@@ -113,20 +113,29 @@ def make_folder(root: Path, size: int, count: int) -> Path:
     return folder
 
 
-def compare_train(other: str, rounds: int, steps: int) -> dict:
-    """Wall seconds of a whole default-recipe `train()` (MNIST-1D, fp32, CPU) here and at ``other``."""
-    code = ("import sys,tempfile,time;from supernet.training import TrainConfig,train;"
+def _train_seconds(path: str, steps: int) -> float:
+    """Wall seconds of a default-recipe `train()` (MNIST-1D, fp32, CPU, 2 threads) of the checkout at ``path``."""
+    code = ("import tempfile,time;from supernet.training import TrainConfig,train;"
             f"cfg=TrainConfig(steps={steps},checkpoint_every=0,tensorboard=False,progress=False,threads=2);"
             "d=tempfile.mkdtemp();t=time.perf_counter();train(cfg,d+'/r');print(time.perf_counter()-t)")
-    times = {"this": [], "other": []}
+    env = {**os.environ, "PYTHONPATH": path}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def compare_train(other: str, rounds: int, steps: int) -> dict:
+    """Seconds per training step of the real loop, here and at ``other``: each round times whole
+    `train()` runs of ``steps`` and ``3 * steps`` steps in both checkouts, interleaved; a step costs
+    ``(T(3s) - T(s)) / 2s`` (setup, data generation and the final evaluation cancel out)."""
+    times = {key: {"short": [], "long": []} for key in ("this", "other")}
     for _ in range(rounds):
         for key, path in (("this", str(REPO)), ("other", other)):
-            env = {**os.environ, "PYTHONPATH": path}
-            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-            times[key].append(float(out.stdout.strip().splitlines()[-1]))
-    this, old = statistics.median(times["this"]), statistics.median(times["other"])
-    return {"other": other, "steps": steps, "rounds": rounds, "this_s": this, "other_s": old, "ratio": this / old,
-            "times": times}
+            times[key]["short"].append(_train_seconds(path, steps))
+            times[key]["long"].append(_train_seconds(path, 3 * steps))
+    per_step = {key: [(b - a) / (2 * steps) for a, b in zip(t["short"], t["long"])] for key, t in times.items()}
+    this, old = statistics.median(per_step["this"]), statistics.median(per_step["other"])
+    return {"other": other, "steps": [steps, 3 * steps], "rounds": rounds, "this_step_s": this,
+            "other_step_s": old, "ratio": this / old, "per_step": per_step, "times": times}
 
 
 def main(argv=None) -> int:
@@ -136,6 +145,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     p.add_argument("--compare-with", help="another checkout whose train() is timed side by side")
     p.add_argument("--compare-rounds", type=int, default=3)
+    p.add_argument("--compare-only", action="store_true", help="skip the throughput cases (keep theirs in --out)")
     p.add_argument("--out", default=str(REPO / "bench_results" / "bench_train.json"))
     args = p.parse_args(argv)
     if args.steps <= args.warmup + 2:
@@ -146,10 +156,12 @@ def main(argv=None) -> int:
                "torch": torch.__version__, "cases": []}
     if torch.cuda.is_available():
         results["gpu"] = torch.cuda.get_device_name()
+    if args.compare_only and Path(args.out).exists():
+        results["cases"] = json.loads(Path(args.out).read_text()).get("cases", [])
     with tempfile.TemporaryDirectory() as tmp:
         folders = {}
         folder_for = lambda size, n: folders.setdefault(size, make_folder(Path(tmp), size, n))  # noqa: E731
-        for device in devices:
+        for device in [] if args.compare_only else devices:
             for case in cases(device, folder_for):
                 row = {"case": case["name"], "device": device, "batch": case["batch"]}
                 for precision in ("fp32", "bf16"):
@@ -167,8 +179,8 @@ def main(argv=None) -> int:
     if args.compare_with:
         results["compare"] = compare_train(args.compare_with, args.compare_rounds, args.steps)
         c = results["compare"]
-        print(f"train() {c['steps']} steps: this {c['this_s']:.1f} s, {c['other']} {c['other_s']:.1f} s, "
-              f"ratio {c['ratio']:.3f}")
+        print(f"train() loop: this {c['this_step_s'] * 1e3:.0f} ms/step, {c['other']} {c['other_step_s'] * 1e3:.0f} "
+              f"ms/step, ratio {c['ratio']:.3f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out, results)
     print(f"wrote {args.out}")
