@@ -15,6 +15,9 @@ A wrapper (DDP) replaces :attr:`Trainer.net`, the module the forward passes go t
 from __future__ import annotations
 
 import math
+import signal
+import threading
+from contextlib import contextmanager
 from typing import Iterator, Protocol, Sequence
 
 import torch
@@ -56,6 +59,27 @@ def roles(sampling: str, n: int) -> list[str]:
     if sampling != "sandwich":
         return ["uniform"] * n
     return (["largest", "smallest"] + [f"random{i}" for i in range(1, n - 1)])[:n]
+
+
+@contextmanager
+def deferred_interrupts():
+    """SIGINT / SIGTERM arriving inside the block take effect, as ``KeyboardInterrupt``, when it ends.
+
+    Outside the main thread (where signals cannot be handled) the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 class Trainer:
@@ -141,9 +165,10 @@ class Trainer:
             for step in range(start, stop):
                 x, y = next(batches)
                 record = self.step(x, y, step)
-                done = step + 1
-                for hook in self.hooks:
-                    hook.after_step(self, done, record)
+                with deferred_interrupts():  # a finished step is logged and checkpointed whole
+                    done = step + 1
+                    for hook in self.hooks:
+                        hook.after_step(self, done, record)
         except KeyboardInterrupt:
             for hook in self.hooks:
                 hook.interrupted(self, done)

@@ -190,3 +190,18 @@ def test_image_folder_runs_through_train_eval_search_and_export(tmp_path):
     assert net(torch.zeros(2, 3, 12, 12)).shape == (2, 3)
     with pytest.raises(SupernetError, match="resize inputs"):
         net(torch.zeros(2, 3, 16, 16))
+
+
+def test_an_interrupt_during_step_bookkeeping_waits_for_it_to_finish():
+    import os
+    import signal
+    from supernet.trainer import deferred_interrupts
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append("logged")
+            os.kill(os.getpid(), signal.SIGTERM)
+            finished.append("checkpointed")
+    assert finished == ["logged", "checkpointed"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
