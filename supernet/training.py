@@ -193,18 +193,20 @@ def _check_fits(model, data, space: str, variant: str) -> None:
 
 @contextmanager
 def _signals_interrupt():
-    """SIGTERM raises KeyboardInterrupt like SIGINT does, while training runs."""
+    """While training runs, SIGINT and SIGTERM raise KeyboardInterrupt (also where SIGINT was
+    inherited as ignored, as by a job started with ``&`` from a script)."""
     def handler(signum, frame):
         raise KeyboardInterrupt
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def resume_training(run_dir: str | Path, device: str | None = None) -> Path:
