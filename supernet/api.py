@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .arch import Arch
-from .checkpoint import load_checkpoint, resolve_checkpoint
+from .checkpoint import load_checkpoint, resolve_checkpoint, run_of
 from .data import checkpoint_data
 from .device import Placement
 from .errors import SupernetError
@@ -36,8 +36,6 @@ def evaluate(checkpoint: str | os.PathLike, archs: Iterable[Arch | str | dict], 
 
     An arch is an :class:`Arch`, a dict, JSON text, a JSON file path, or ``largest|smallest|median``.
     """
-    if calib_batches < 1:
-        raise SupernetError(f"--calib-batches must be >= 1, got {calib_batches}")
     placement = Placement.make(device, precision, channels_last)
     model, meta = load_checkpoint(checkpoint)
     archs = [model.space.load_arch(a) if isinstance(a, str) else model.space.make(a) for a in archs]
@@ -129,8 +127,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
         raise SupernetError("search needs CHECKPOINT: a training run folder or a checkpoint folder")
     evaluator = CheckpointEvaluator(checkpoint, calib_batches, Placement.make(device, precision, channels_last))
     if out is not None:
-        check_apart(out, [evaluator.folder.parent.parent if evaluator.folder.parent.name == "checkpoints"
-                          else evaluator.folder])
+        check_apart(out, [run_of(evaluator.folder)])
     source = {"checkpoint": str(evaluator.folder), "space": evaluator.meta["space"],
               "variant": evaluator.meta.get("variant"), "step": evaluator.meta.get("step"),
               "calib_batches": calib_batches, "split": "val"}

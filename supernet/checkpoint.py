@@ -64,6 +64,13 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return steps[-1]
 
 
+def run_of(path: str | os.PathLike) -> Path:
+    """The training run a checkpoint belongs to (``RUN`` for ``RUN/checkpoints/step-N``), absolute;
+    a checkpoint folder outside a run stands for itself."""
+    folder = resolve_checkpoint(path).resolve()
+    return folder.parent.parent if folder.parent.name == "checkpoints" else folder
+
+
 def load_checkpoint_into(model: torch.nn.Module, folder: Path) -> int:
     """Load a checkpoint folder's weights into ``model`` (any device); returns its step."""
     meta = read_json(folder / CONFIG, "checkpoint config")

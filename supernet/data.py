@@ -262,7 +262,9 @@ def calibration_batches(split: Split, batch_size: int, n_batches: int, seed: int
 
 def checkpoint_data(meta: dict, calib_batches: int):
     """The data a checkpoint was trained on (from its saved config) and its fixed
-    BN-calibration batches (``calib_batches`` batches of 256 training inputs)."""
+    BN-calibration batches (``calib_batches`` >= 1 batches of 256 training inputs)."""
+    if calib_batches < 1:
+        raise SupernetError(f"--calib-batches must be >= 1, got {calib_batches}")
     train_cfg = meta["train"]
     data = load_data(train_cfg["data"], samples=train_cfg.get("samples"),
                      val_fraction=train_cfg.get("val_fraction", 0.1), seed=train_cfg["seed"],

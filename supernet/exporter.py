@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from .arch import Arch
 from .calibration import calibrate_bn
-from .checkpoint import load_checkpoint, load_weights, resolve_checkpoint
+from .checkpoint import load_checkpoint, load_weights, run_of
 from .data import checkpoint_data
 from .errors import SupernetError
 from .registry import config_from_dict, get_space
@@ -28,10 +28,7 @@ def export_from_checkpoint(checkpoint: str | os.PathLike, arch: Arch | str, out:
                            extra: dict | None = None) -> Path:
     """Recalibrate BN for ``arch`` on the checkpoint's training data (on the CPU), then
     :func:`export_subnet`. ``out`` may not be, contain or sit inside the checkpoint's run."""
-    folder = resolve_checkpoint(checkpoint).resolve()
-    check_apart(out, [folder.parent.parent if folder.parent.name == "checkpoints" else folder])
-    if calib_batches < 1:
-        raise SupernetError(f"--calib-batches must be >= 1, got {calib_batches}")
+    check_apart(out, [run_of(checkpoint)])
     model, meta = load_checkpoint(checkpoint)
     arch = model.space.load_arch(arch) if isinstance(arch, str) else model.space.make(arch)
     _, calib = checkpoint_data(meta, calib_batches)
