@@ -126,6 +126,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     if checkpoint is None:
         raise SupernetError("search needs CHECKPOINT: a training run folder or a checkpoint folder")
     evaluator = CheckpointEvaluator(checkpoint, calib_batches, Placement.make(device, precision, channels_last))
+    config = _score_objectives(config, evaluator.task)
     if out is not None:
         check_apart(out, [run_of(evaluator.folder)])
     source = {"checkpoint": str(evaluator.folder), "space": evaluator.meta["space"],
@@ -145,6 +146,15 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     if table is not None:
         _measure_front(result, evaluator.space, table)
     return result
+
+
+def _score_objectives(config, task):
+    """``accuracy`` stands for the task's score: a language model's search minimises validation ``loss``."""
+    if config is None or task.score_name == "accuracy":
+        return config
+    from dataclasses import replace
+    swap = {"accuracy": task.score_name, "accuracy:max": task.score_name}
+    return replace(config, objectives=tuple(swap.get(o, o) for o in config.resolved().objectives))
 
 
 def _uses_latency(config) -> bool:

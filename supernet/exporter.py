@@ -49,13 +49,18 @@ def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise SupernetError(f"export folder {str(out)!r} already exists; pass --overwrite or choose another --out")
-    net = supernet.extract(arch).eval().float().cpu()
     cfg = supernet.config
     shape = (1,) + tuple(supernet.space.input_shape(arch))
+    own_format = getattr(supernet, "export_files", None)  # e.g. Hugging Face + PEFT folders of an LLM space
     with atomic_dir(out) as tmp:
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
+        if own_format is not None:
+            written, onnx = own_format(arch, tmp, out.resolve()), False
+        else:
+            net = supernet.extract(arch).eval().float().cpu()
+            save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
+            written = {}
         atomic_write_json(tmp / "config.json", {"space": space, "space_config": cfg.to_dict(), "arch": arch.to_dict(),
-                                                "input_shape": list(shape)})
+                                                "input_shape": list(shape), **written})
         atomic_write_json(tmp / "arch.json", {"space": space, "arch": arch.to_dict(), "flops": supernet.flops(arch),
                                               "params": supernet.params(arch), "input_shape": list(shape),
                                               "preprocessing": _preprocessing(supernet, arch), **(extra or {})})
@@ -87,10 +92,15 @@ def load_exported(folder: str | os.PathLike) -> torch.nn.Module:
         arch = entry.build_space(cfg).make(meta["arch"])
     except KeyError as exc:
         raise SupernetError(f"export config {str(folder / 'config.json')!r} lacks {exc}") from None
-    net = entry.build_static(cfg, arch)
-    load_weights(net, folder / "model.safetensors")
+    space = entry.build_space(cfg)
+    if hasattr(space, "load_exported"):  # a space with its own export format
+        net = space.load_exported(folder)
+    else:
+        net = entry.build_static(cfg, arch)
+        load_weights(net, folder / "model.safetensors")
     shape = meta.get("input_shape") or [1, *entry.build_space(cfg).input_shape(arch)]
-    net.register_forward_pre_hook(_shape_check(tuple(shape[1:])))
+    if not hasattr(space, "load_exported"):  # token sequences may be of any length
+        net.register_forward_pre_hook(_shape_check(tuple(shape[1:])))
     return net.eval()
 
 
