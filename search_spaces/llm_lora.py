@@ -125,6 +125,12 @@ class LlmLoraSpace(SearchSpace):
         off = set(range(values["depth"], self.config.num_layers))
         return {"attn_rank": off, "mlp_rank": off, "mlp_width": off}
 
+    def cardinality(self) -> int:
+        """Distinct archs: ``sum over depth d of (ranks^2 * widths)^d`` (one depth ``L`` when none is skipped)."""
+        c = self.config
+        per_layer = len(c.ranks) ** 2 * len(c.widths)
+        return sum(per_layer ** d for d in range(c.num_layers - c.max_skip, c.num_layers + 1))
+
     def input_shape(self, arch: Arch) -> tuple[int, ...]:
         """One sequence of ``seq_len`` token ids."""
         return (self.config.seq_len,)
