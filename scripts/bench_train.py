@@ -147,11 +147,13 @@ def main(argv=None) -> int:
     p.add_argument("--compare-rounds", type=int, default=3)
     p.add_argument("--compare-only", action="store_true", help="skip the throughput cases (keep theirs in --out)")
     p.add_argument("--out", default=str(REPO / "bench_results" / "bench_train.json"))
+    p.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], help="only these devices (default: cpu, and cuda "
+                   "when visible)")
     args = p.parse_args(argv)
     if args.steps <= args.warmup + 2:
         p.error("--steps must exceed --warmup by at least 3")
     torch.set_num_threads(args.threads)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
                "torch": torch.__version__, "cases": []}
     if torch.cuda.is_available():
