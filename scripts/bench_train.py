@@ -65,7 +65,8 @@ def config(case: dict, device: str, precision: str, steps: int) -> TrainConfig:
 
 
 def bare_step(cfg: TrainConfig, steps: int, warmup: int) -> float:
-    """Median seconds of one Trainer.step on a fixed device batch."""
+    """Median seconds of one Trainer.step on a fixed device batch (on CUDA, after one untimed pass over the
+    same steps: the real loop then sees the same archs, whose kernels are loaded by then)."""
     data = load_data(cfg.data, seed=cfg.seed, workers=cfg.data_workers)
     torch.manual_seed(0)
     model = build_supernet("mobilenet", space_config("mobilenet", cfg.variant, in_channels=data.in_channels,
@@ -75,6 +76,9 @@ def bare_step(cfg: TrainConfig, steps: int, warmup: int) -> float:
     x, y = next(data.train_batches(0, cfg.batch_size, cfg.seed))
     x, y = placement.input(x), placement.target(y)
     trainer = Trainer(model, make_task(get_space("mobilenet").task, label_smoothing=0.1), cfg, placement, steps)
+    if placement.device.type == "cuda":  # first sight of each arch's shapes loads / compiles its kernels: not timed
+        for step in range(steps):
+            trainer.step(x, y, step)
     times = []
     for step in range(steps):
         _sync(placement.device)
