@@ -35,8 +35,26 @@ class Split:
         return len(self.y)
 
 
+class SplitBatches:
+    """Batching shared by the in-memory data sources: ``split(name)`` and ``train`` give :class:`Split` s."""
+
+    def split_size(self, name: str) -> int:
+        return len(self.split(name))
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return BatchStream(self.train, batch_size, 0).steps_per_epoch
+
+    def train_batches(self, start_step: int, batch_size: int, seed: int):
+        """Endless ``(x, y)`` batches from step ``start_step`` (see :class:`BatchStream`)."""
+        stream = BatchStream(self.train, batch_size, seed)
+        step = start_step
+        while True:
+            yield stream.batch(step)
+            step += 1
+
+
 @dataclass
-class DataBundle:
+class DataBundle(SplitBatches):
     name: str
     train: Split
     val: Split
@@ -66,20 +84,6 @@ class DataBundle:
         if name not in SPLITS:
             raise SupernetError(f"unknown split {name!r}; use one of {list(SPLITS)}")
         return getattr(self, name)
-
-    def split_size(self, name: str) -> int:
-        return len(self.split(name))
-
-    def steps_per_epoch(self, batch_size: int) -> int:
-        return BatchStream(self.train, batch_size, 0).steps_per_epoch
-
-    def train_batches(self, start_step: int, batch_size: int, seed: int):
-        """Endless ``(x, y)`` batches from step ``start_step`` (see :class:`BatchStream`)."""
-        stream = BatchStream(self.train, batch_size, seed)
-        step = start_step
-        while True:
-            yield stream.batch(step)
-            step += 1
 
     def eval_batches(self, name: str, batch_size: int):
         split = self.split(name)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import BatchStream, Split, calibration_batches
+from .data import Split, SplitBatches, calibration_batches
 from .errors import SupernetError
 
 SUFFIXES = (".txt", ".jsonl", ".py", ".md", ".rst")
@@ -63,7 +63,7 @@ def load_tokenizer(model: str | None):
         raise SupernetError(f"cannot load the tokenizer of --model {model!r} ({str(exc).splitlines()[0]})") from None
 
 
-class TextData:
+class TextData(SplitBatches):
     """Token blocks of a text corpus, split train / val / test; the data protocol of :mod:`supernet.data`."""
 
     ndim = 0  # inputs are 1-D token sequences: no spatial axes
@@ -102,19 +102,6 @@ class TextData:
         if name not in self.splits:
             raise SupernetError(f"unknown split {name!r}; use one of {sorted(self.splits)}")
         return self.splits[name]
-
-    def split_size(self, name: str) -> int:
-        return len(self.split(name))
-
-    def steps_per_epoch(self, batch_size: int) -> int:
-        return BatchStream(self.train, batch_size, 0).steps_per_epoch
-
-    def train_batches(self, start_step: int, batch_size: int, seed: int):
-        stream = BatchStream(self.train, batch_size, seed)
-        step = start_step
-        while True:
-            yield stream.batch(step)
-            step += 1
 
     def eval_batches(self, name: str, batch_size: int):
         """``(ids, targets)`` batches of at most :data:`EVAL_BATCH` sequences, in order."""
