@@ -1,6 +1,7 @@
 """The llm_lora space on tiny Hugging Face models built in the test (no hub)."""
 import importlib.util
 import json
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -189,3 +190,23 @@ def _csv(folder):
     import csv
     with open(folder / "evaluations.csv") as fh:
         return list(csv.DictReader(fh))
+
+
+def test_resumed_training_equals_uninterrupted(tmp_path, tokenizer):
+    """The channel order is decided once, saved with the adapters, and re-applied to a fresh base on resume."""
+    from safetensors.torch import load_file
+    from supernet import TrainConfig, resume_training, train
+    path = model_dir(tmp_path, tokenizer, hidden=16, intermediate=32)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(TEXT))
+    cfg = dict(space="llm_lora", variant="tiny", model=path, data=f"text:{corpus}", seq_len=16, batch_size=4,
+               optimizer="adamw", lr=1e-2, warmup_steps=1, tensorboard=False, progress=False, threads=1)
+    straight = train(TrainConfig(steps=4, **cfg), tmp_path / "straight")
+    train(TrainConfig(steps=4, checkpoint_every=2, **cfg), tmp_path / "split")
+    for step in sorted((tmp_path / "split" / "checkpoints").glob("step-*"))[1:]:
+        shutil.rmtree(step)  # as if the run had stopped after step 2
+    resume_training(tmp_path / "split")
+    a = load_file(str(straight / "checkpoints" / "step-0000004" / "weights.safetensors"))
+    b = load_file(str(tmp_path / "split" / "checkpoints" / "step-0000004" / "weights.safetensors"))
+    assert a.keys() == b.keys() and not torch.equal(a["mlp_order"], torch.arange(32).repeat(2, 1))
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
