@@ -10,14 +10,15 @@ GradScaler (unscaled before clipping). Weights stay fp32.
 Hooks see every step: ``after_step(trainer, done, record)`` after step ``done - 1``
 finished (``done`` steps are complete), ``end(trainer, done)`` once the loop stops, and
 ``interrupted(trainer, done)`` when SIGINT / SIGTERM stopped it between two steps.
-A wrapper (DDP) replaces :attr:`Trainer.net`, the module the forward passes go through.
+A wrapper (DDP) replaces :attr:`Trainer.net`, the module the forward passes go through, and
+:attr:`Trainer.average`, which turns each rank's logged losses into their mean over ranks.
 """
 from __future__ import annotations
 
 import math
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator, Protocol, Sequence
 
 import torch
@@ -99,6 +100,7 @@ class Trainer:
             self.optimizer, lambda s: lr_factor(s, cfg.warmup_steps, total_steps))
         self.scaler = placement.grad_scaler()
         self.hooks = list(hooks)
+        self.average = lambda values: values  # the mean over ranks under DDP (see supernet.ray_train)
 
     @property
     def space(self):
@@ -112,26 +114,39 @@ class Trainer:
 
         The first arch learns from the labels; the others distil from its detached outputs.
         Logged for a distilled arch is its true divergence, not the surrogate's value.
+        Under DDP (:attr:`net` has ``no_sync``) every pass but the last only accumulates
+        locally; the last one all-reduces the summed gradients once. The logged values go
+        through :attr:`average` (the mean over ranks under DDP), so every rank checks the same
+        numbers: a non-finite loss on any rank stops every rank at the same step.
         """
-        record, teacher = {}, None
-        for arch, role in zip(archs, roles(self.cfg.sampling, len(archs))):
-            with self.placement.autocast():
-                outputs = self.net(self.model.prepare_input(x, arch), arch)
-            if teacher is None:
-                loss = self.task.loss(outputs, y)
-                value, teacher = loss.detach(), outputs.detach()
-            else:
-                loss, value = self.task.distill(outputs, teacher)
-            value = value.item()
-            if not math.isfinite(value) or not torch.isfinite(loss):
+        record, teacher, checks = {}, None, []
+        members = list(zip(archs, roles(self.cfg.sampling, len(archs))))
+        for i, (arch, role) in enumerate(members):
+            with self._accumulate_only(i < len(members) - 1):
+                with self.placement.autocast():
+                    outputs = self.net(self.model.prepare_input(x, arch), arch)
+                if teacher is None:
+                    loss = self.task.loss(outputs, y)
+                    value, teacher = loss.detach(), outputs.detach()
+                else:
+                    loss, value = self.task.distill(outputs, teacher)
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
+            checks += [value.detach().float().reshape(()), loss.detach().float().reshape(())]
+        values = self.average(torch.stack(checks)).tolist()  # one host sync (and one all-reduce) per step
+        for i, (arch, role) in enumerate(members):
+            if not (math.isfinite(values[2 * i]) and math.isfinite(values[2 * i + 1])):
                 raise SupernetError(f"loss is not finite at step {step} for arch {arch.to_json()}; "
                                     "lower --lr or set --grad-clip")
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
-            record[f"loss/{role}"] = value
+            record[f"loss/{role}"] = values[2 * i]
         students = [v for k, v in record.items() if k not in ("loss/largest", "loss/uniform")]
         if students:
             record["kd/mean_divergence"] = sum(students) / len(students)
         return record
+
+    def _accumulate_only(self, accumulate: bool):
+        """``net.no_sync()`` for a pass whose gradients only accumulate (DDP), else nothing."""
+        no_sync = getattr(self.net, "no_sync", None)
+        return no_sync() if accumulate and no_sync is not None else nullcontext()
 
     def step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> dict:
         """One optimizer step on batch ``(x, y)`` (host or device tensors) at step index ``step``."""
