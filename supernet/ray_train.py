@@ -75,8 +75,13 @@ def train_on_ray(cfg: TrainConfig, scale: ScaleConfig, run_dir: Path, resume: bo
 
 
 def _fit(cfg: TrainConfig, scale: ScaleConfig, run_dir: Path, meta: dict, resume_from: str | None) -> None:
+    import inspect
+
+    import ray.train
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
+    if "checkpoint_upload_fn" not in inspect.signature(ray.train.report).parameters:
+        raise SupernetError("supernet train --workers needs Ray Train V2 (ray >= 2.51, RAY_TRAIN_V2_ENABLED unset or 1)")
     gpus = scale.gpus_per_worker
     trainer = TorchTrainer(
         _worker, train_loop_config={"train": asdict(cfg), "run_dir": str(run_dir.resolve()), "meta": meta,

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .checkpoint import has_checkpoint, load_checkpoint_into, load_trainer_state, remove_stale_temps, resolve_checkpoint, save_checkpoint
+from .checkpoint import (has_checkpoint, load_checkpoint_into, load_trainer_state, remove_stale_temps,
+                         resolve_checkpoint, save_checkpoint)
 from .data import default_variant, load_data
 from .device import Placement
 from .errors import SupernetError

@@ -26,7 +26,7 @@ from supernet.training import ScaleConfig, TrainConfig, train
 
 ray = pytest.importorskip("ray")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actors get this module's functions by value
-STEPS, EVERY = 40, 5
+STEPS, EVERY = 24, 4
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +39,9 @@ def local_ray():
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 480)
+    y = rng.integers(0, 3, 2000)  # 1440 training examples: 45 steps of 32, so one epoch evaluation (at the end)
     t = np.linspace(0, 1, 20)
-    x = np.sin(2 * np.pi * (y[:, None] + 1) * t[None]) + 0.3 * rng.standard_normal((480, 20))
+    x = np.sin(2 * np.pi * (y[:, None] + 1) * t[None]) + 0.3 * rng.standard_normal((2000, 20))
     path = tmp_path_factory.mktemp("data") / "toy.npz"
     np.savez(path, x=x.astype(np.float32), y=y)
     return str(path)
@@ -103,6 +103,7 @@ def test_two_workers_keep_identical_weights_and_match_one_at_the_same_global_bat
     two = step_rows(run)
     for key in ("loss/largest", "loss/smallest"):
         a, b = np.array([r[key] for r in alone]), np.array([r[key] for r in two])
+        print(key, a[0], b[0], a[-10:].mean(), b[-10:].mean(), np.abs(a - b).max())
         assert abs(a[0] - b[0]) < 0.02 * a[0], key  # same weights, same global batch: only BN's shard statistics differ
         assert abs(a[-10:].mean() - b[-10:].mean()) < 0.15 * a[-10:].mean(), key
     assert np.mean([r["loss/largest"] for r in two[-10:]]) < 0.8 * two[0]["loss/largest"]  # it learned
