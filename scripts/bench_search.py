@@ -171,7 +171,8 @@ def _pool_map(evaluate, workers: int):
     from supernet.ray_eval import RayEvaluator
     with ray_session(None, cpus=workers) as ray:
         module = sys.modules.get(type(evaluate).__module__)
-        if module is not None and module.__name__ != "__main__":
+        if module is not None and module.__name__ != "__main__" and \
+                Path(getattr(module, "__file__", "")).resolve().parent == Path(__file__).resolve().parent:
             ray.cloudpickle.register_pickle_by_value(module)  # scripts/ is not importable on the actors
         pool = RayEvaluator(lambda: evaluate, workers, retries=0)
         try:
