@@ -67,7 +67,7 @@ def train_on_ray(cfg: TrainConfig, scale: ScaleConfig, run_dir: Path, resume: bo
     else:
         atomic_write_json(run_dir / "config.json", meta)
     threads = cfg.threads or 1
-    with ray_session(scale.address, cpus=scale.workers * threads, gpus=int(scale.workers * scale.gpus_per_worker)) as ray:
+    with ray_session(scale.address, cpus=scale.workers * threads) as ray:
         check_capacity(ray, f"--workers {scale.workers} ({threads} CPU and {scale.gpus_per_worker:g} GPU each)",
                        scale.workers * threads, scale.workers * scale.gpus_per_worker)
         _fit(cfg, scale, run_dir, meta, resume_from)

@@ -214,6 +214,8 @@ def test_search_with_two_eval_workers_returns_the_local_front(local_ray, killed_
     (["--workers", "3", "--batch-size", "32"], "--batch-size 32 (the global batch) must split evenly"),
     (["--workers", "2", "--device", "cuda:1"], "--device cuda:1 with --workers needs --gpus-per-worker 1"),
     (["--workers", "0"], "--workers: must be >= 1"),
+    (["--workers", "2", "--ray-address", "127.0.0.1:1", "--samples", "500", "--variant", "tiny", "--steps", "2"],
+     "cannot connect to the Ray cluster at '127.0.0.1:1'"),
 ])
 def test_ray_option_mistakes_are_one_line_errors(args, message, tmp_path, capsys):
     with pytest.raises(SystemExit) if "--workers: " in message else nullcontext():
