@@ -31,7 +31,8 @@ STEPS, EVERY = 24, 4
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(num_cpus=2, resources={"target:cpu": 1}, include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False)  # this machine is the only node, and the node of target "cpu"
     yield ray
     ray.shutdown()
 
@@ -206,6 +207,19 @@ def test_search_with_two_eval_workers_returns_the_local_front(local_ray, killed_
                     eval_workers=2)
     assert remote.evaluations == local.evaluations and remote.front == local.front
     assert (tmp_path / "ray" / "evaluations.csv").read_text() == (tmp_path / "local" / "evaluations.csv").read_text()
+
+
+def test_latency_is_measured_on_the_node_tagged_with_the_target(local_ray):
+    from supernet.errors import SupernetError
+    from supernet.latency import MeasureConfig
+    from supernet.ray_eval import measure_on_target
+    from supernet.registry import get_space, space_config
+    space = get_space("mobilenet").build_space(space_config("mobilenet", "tiny"))
+    cfg = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
+    measured = measure_on_target(space, [space.smallest(), space.largest()], cfg, "cpu")
+    assert len(measured) == 2 and all(m["median_ms"] > 0 for m in measured)
+    with pytest.raises(SupernetError, match=r"needs 1 target:jetson-orin \(the cluster has 0\); tag a node .*--resources"):
+        measure_on_target(space, [space.smallest()], cfg, "jetson-orin")
 
 
 # -- the command line -----------------------------------------------------------------------------
