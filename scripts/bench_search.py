@@ -40,10 +40,8 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -137,8 +135,9 @@ def _read_pool(path: Path, space: SearchSpace) -> dict:
 def build_pool(space, evaluate, archs: list[Arch], path: Path | None, meta: dict, workers: int = 1) -> dict:
     """``{arch: metrics}`` for ``archs``, read from ``path`` where present, the rest evaluated (saved every 25).
 
-    ``workers > 1`` evaluates in that many spawned processes of one thread each; ``evaluate`` must
-    then pickle. The result does not depend on ``workers``: each arch's evaluation is deterministic.
+    ``workers > 1`` evaluates on that many Ray actors of one thread each (a local Ray instance unless
+    one is running); ``evaluate`` must then pickle. The result does not depend on ``workers``: each
+    arch's evaluation is deterministic.
     """
     done = {}
     if path is not None:
@@ -163,28 +162,31 @@ def build_pool(space, evaluate, archs: list[Arch], path: Path | None, meta: dict
 
 @contextmanager
 def _pool_map(evaluate, workers: int):
-    """Yields ``f(archs) -> [evaluate(a) for a in archs]``, in ``workers`` processes when > 1."""
+    """Yields ``f(archs) -> [evaluate(a) for a in archs]``; with ``workers > 1`` on that many Ray actors of one
+    thread each (:class:`supernet.ray_eval.RayEvaluator`, the path ``supernet search --eval-workers`` takes)."""
     if workers <= 1:
         yield lambda archs: [evaluate(a) for a in archs]
         return
-    context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start can hang
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(evaluate,)) as ex:
-        yield lambda archs: list(ex.map(_evaluate_in_worker, archs))
+    from supernet.ray_cluster import ray_session
+    from supernet.ray_eval import RayEvaluator
+    with ray_session(None, cpus=workers) as ray:
+        module = sys.modules.get(type(evaluate).__module__)
+        if module is not None and module.__name__ != "__main__" and \
+                Path(getattr(module, "__file__", "")).resolve().parent == Path(__file__).resolve().parent:
+            ray.cloudpickle.register_pickle_by_value(module)  # scripts/ is not importable on the actors
+        pool = RayEvaluator(lambda: evaluate, workers, retries=0)
+        try:
+            yield lambda archs: _unfailed(archs, pool.evaluate_many(archs))
+        finally:
+            pool.close()
 
 
-_WORKER_EVALUATE = None
-
-
-def _init_worker(evaluate) -> None:
-    global _WORKER_EVALUATE
-    import torch
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-    _WORKER_EVALUATE = evaluate
-
-
-def _evaluate_in_worker(arch: Arch) -> dict:
-    return _WORKER_EVALUATE(arch)
+def _unfailed(archs: list[Arch], results: list) -> list[dict]:
+    from supernet.evaluators import Failure
+    for arch, result in zip(archs, results):
+        if isinstance(result, Failure):
+            raise SupernetError(f"pool evaluation of {arch.to_json()} failed: {result.status}: {result.error}")
+    return results
 
 
 def checkpoint_pool(args) -> tuple[SearchSpace, dict]:
@@ -348,7 +350,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--population", type=int, default=50, help="NSGA-II population (plain NSGA-II too)")
     p.add_argument("--threads", type=int, default=1, help="torch / BLAS threads (default: %(default)s)")
     p.add_argument("--workers", type=int, default=1,
-                   help="processes (1 thread each) that build the pool; same pool for any number (default: %(default)s)")
+                   help="Ray actors (1 thread each) that build the pool; same pool for any number (default: %(default)s)")
     p.add_argument("--out", type=Path, default=REPO / "bench_results" / "bench_search.json")
     return p.parse_args(argv)
 

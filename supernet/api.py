@@ -84,9 +84,13 @@ class CheckpointEvaluator:
         self.space, self.calib_batches, self._data = self.model.space, calib_batches, None
         self.costs = {"flops": self.model.flops, "params": self.model.params}
 
-    def __call__(self, arch: Arch) -> dict:
+    def load_data(self) -> None:
+        """Build the data and BN batches now (else on the first call)."""
         if self._data is None:
             self._data = checkpoint_data(self.meta, self.calib_batches)
+
+    def __call__(self, arch: Arch) -> dict:
+        self.load_data()
         data, calib = self._data
         result = evaluate_arch(self.model, arch, calib, data, ["val"], self.task, self.placement)
         name = self.task.score_name
@@ -96,7 +100,8 @@ class CheckpointEvaluator:
 def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | os.PathLike | None = None, *,
            resume: bool = False, overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
            calib_batches: int = 8, latency_table: str | os.PathLike | None = None, option_names=None,
-           device: str = "auto", precision: str = "fp32", channels_last: bool = False):
+           device: str = "auto", precision: str = "fp32", channels_last: bool = False,
+           ray_address: str | None = None, eval_workers: int | None = None, eval_retries: int = 1):
     """Predictor-guided NSGA-II over a trained supernet's archs; returns a ``SearchResult``.
 
     ``config`` is a :class:`supernet.search_loop.SearchConfig` (default: accuracy vs FLOPs, 200
@@ -109,6 +114,12 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     the search uses the table + correction predictor, then measures the returned front
     for real (``front_latency.json`` in the run folder, and ``latency_measured_ms`` per row).
     ``option_names`` maps config fields to the caller's option names in messages (the CLI's flags).
+
+    ``ray_address`` (a cluster; see :mod:`supernet.ray_cluster`) or ``eval_workers`` alone (a local
+    Ray instance) run the real evaluations on ``eval_workers`` Ray actors (default: one per CPU of
+    the cluster, per GPU with a CUDA device), each failed attempt tried again ``eval_retries`` times
+    (:class:`supernet.ray_eval.RayEvaluator`), and the front's latency on a node tagged
+    ``target:<target>``. The results are the same as a local search's.
     """
     from .search_loop import run_search
     if config is not None:
@@ -143,11 +154,38 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
         table = find_table(saved.target, evaluator.space, latency_table)
         costs["latency"] = latency_cost(table, evaluator.space)
         source.update(latency_table=str(latency_table or "latency/"), latency_profile=table.fingerprint)
-    result = run_search(evaluator.space, evaluator, config, costs=costs, out=out, resume=resume,
-                        overwrite=overwrite, progress=progress, tensorboard=tensorboard, source=source,
-                        option_names=option_names)
-    if table is not None:
-        _measure_front(result, evaluator.space, table)
+    run = lambda chosen: run_search(evaluator.space, chosen, config, costs=costs, out=out, resume=resume,  # noqa: E731
+                                    overwrite=overwrite, progress=progress, tensorboard=tensorboard, source=source,
+                                    option_names=option_names)
+    if ray_address is None and eval_workers is None:
+        result = run(evaluator)
+        if table is not None:
+            _measure_front(result, evaluator.space, table)
+        return result
+    return _search_on_ray(run, evaluator, saved, table, ray_address, eval_workers, eval_retries,
+                          (device, precision, channels_last))
+
+
+def _search_on_ray(run, evaluator, saved, table, address, workers, retries, placement):
+    """``run(evaluator)`` with a :class:`~supernet.ray_eval.RayEvaluator` of the checkpoint; the front's latency
+    measured on the target's node."""
+    from .ray_cluster import ray_session, target_resource
+    from .ray_eval import CheckpointMaker, RayEvaluator, measure_on_target
+    target = saved.target if saved is not None else None
+    device, precision, channels_last = placement
+    with ray_session(address, cpus=workers or 1, resources={target_resource(target): 1} if target else None) as ray:
+        gpu = device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1)
+        workers = workers or max(1, int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1)))
+        timeout = saved.resolved().eval_timeout if saved is not None else None
+        maker = CheckpointMaker(evaluator.folder, evaluator.calib_batches, "cuda" if gpu else "cpu", precision,
+                                channels_last)
+        pool = RayEvaluator(maker, workers, timeout=timeout, retries=retries, gpus=1 if gpu else 0)
+        try:
+            result = run(pool)
+        finally:
+            pool.close()
+        if table is not None:
+            _measure_front(result, evaluator.space, table, lambda s, a, cfg: measure_on_target(s, a, cfg, target))
     return result
 
 
@@ -193,11 +231,12 @@ def _saved_search_config(saved_run: dict):
     return SearchConfig.from_dict(saved_run["search"]) if "search" in saved_run else None
 
 
-def _measure_front(result, space, table) -> None:
-    """Measure every front arch's extracted subnet on the table's target; record it beside the run."""
+def _measure_front(result, space, table, measure=None) -> None:
+    """Measure every front arch's extracted subnet on the table's target (``measure``, default
+    :func:`supernet.latency.measure_subnets` here); record it beside the run."""
     from .latency import measure_subnets
     from .runs import atomic_write_json
-    measured = measure_subnets(space, [space.make(row["arch"]) for row in result.front], table.cfg)
+    measured = (measure or measure_subnets)(space, [space.make(row["arch"]) for row in result.front], table.cfg)
     for row, m in zip(result.front, measured):
         row["latency_measured_ms"] = m["median_ms"]
     if result.run_dir is not None:

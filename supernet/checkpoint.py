@@ -29,18 +29,31 @@ WEIGHTS, CONFIG, TRAINER = "weights.safetensors", "config.json", "trainer.pt"
 def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, meta: dict, trainer_state: dict | None,
                     keep: int = 2) -> Path:
     """Write a complete checkpoint for ``step`` and drop all but the newest ``keep``."""
-    root = Path(run_dir) / "checkpoints"
-    final = root / f"step-{step:07d}"
+    final = Path(run_dir) / "checkpoints" / f"step-{step:07d}"
     with atomic_dir(final) as tmp:
-        state = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous()
-                 for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS))
-        if trainer_state is not None:
-            torch.save(trainer_state, tmp / TRAINER)
-        atomic_write_json(tmp / CONFIG, {**meta, "step": step})
-    for old in sorted(root.glob("step-*"))[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        write_checkpoint(tmp, step, model, meta, trainer_state)
+    prune_checkpoints(final.parent, keep)
     return final
+
+
+def write_checkpoint(folder: Path, step: int, model: torch.nn.Module, meta: dict, trainer_state: dict | None) -> None:
+    """The files of one checkpoint (weights fp32 on the CPU, trainer state, config with ``step``) into ``folder``."""
+    state = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous()
+             for k, v in model.state_dict().items()}
+    save_file(state, str(Path(folder) / WEIGHTS))
+    if trainer_state is not None:
+        torch.save(trainer_state, Path(folder) / TRAINER)
+    atomic_write_json(Path(folder) / CONFIG, {**meta, "step": step})
+
+
+def prune_checkpoints(root: Path, keep: int = 2) -> None:
+    """Drop all but the newest ``keep`` ``step-*`` folders of ``root``."""
+    for old in sorted(Path(root).glob("step-*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return any((Path(run_dir) / "checkpoints").glob("step-*"))
 
 
 def remove_stale_temps(run_dir: Path) -> list[Path]:

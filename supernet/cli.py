@@ -54,7 +54,10 @@ EXAMPLES = {
   supernet train --data imagefolder:data/digits --device auto --precision bf16 --out runs/img
   supernet train --resume --out runs/mnist1d               # continue an interrupted run exactly
   supernet train --space llm_lora --model models/tiny-llama --data text:corpus/ --seq-len 128 \\
-      --batch-size 16 --grad-accum 2 --optimizer adamw --lr 1e-3 --steps 300 --out runs/llm""",
+      --batch-size 16 --grad-accum 2 --optimizer adamw --lr 1e-3 --steps 300 --out runs/llm
+  supernet train --workers 2 --out runs/ddp                # 2 Ray Train workers (DDP) on a local Ray instance
+  supernet train --workers 8 --gpus-per-worker 1 --ray-address auto --out /nfs/runs/big   # on a Ray cluster
+  supernet train --resume --out runs/ddp --workers 2       # continue a distributed run (or drop --workers)""",
     "eval": """examples:
   supernet eval runs/mnist1d --arch largest --arch smallest
   supernet eval runs/mnist1d --arch my_arch.json --split val
@@ -70,6 +73,8 @@ EXAMPLES = {
   supernet search runs/mnist1d --strategy nsga2 --evaluations 200     # plain NSGA-II, no predictor
   supernet search --resume --out runs/search-2m                       # continue an interrupted search
   supernet search runs/llm --objectives loss,params --max-params 2M --evaluations 60   # LLM: best under 2 M params
+  supernet search runs/mnist1d --max-flops 2M --eval-workers 2        # evaluations on 2 local Ray actors
+  supernet search runs/mnist1d --max-flops 2M --ray-address auto --eval-workers 16   # on a Ray cluster
 numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (MACs).""",
     "spaces": """examples:
   supernet spaces""",
@@ -103,6 +108,7 @@ def whole(low: int, high: int):
 
 
 CALIB_BATCHES = whole(1, 10**5)
+WORKERS = whole(1, 4096)
 THREADS = whole(1, 1024)
 
 
@@ -117,6 +123,15 @@ def _add_train(p) -> None:
     p.add_argument("--out", help="run folder (default runs/train-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    ray = p.add_argument_group("scale out on Ray (see README, 'Scale out on Ray')")
+    ray.add_argument("--workers", type=WORKERS, help="train on N Ray Train workers (DDP; --batch-size is the global "
+                     "batch, split evenly); default: here, without Ray")
+    ray.add_argument("--ray-address", help="with --workers: Ray cluster to join (auto | HOST:6379 | ray://HOST:10001; "
+                     "default: start a local Ray instance)")
+    ray.add_argument("--gpus-per-worker", type=float, default=0,
+                     help="with --workers: GPUs per worker (0 = CPUs and gloo, 1 = one GPU each and NCCL) (default: 0)")
+    ray.add_argument("--max-failures", type=whole(-1, 10**6), default=2, help="with --workers: worker failures "
+                     "survived by restarting from the latest checkpoint (-1 = no limit) (default: %(default)s)")
 
 
 def _add_placement(p) -> None:
@@ -189,6 +204,13 @@ def _add_search(p) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True, help="write TensorBoard events")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+    ray = p.add_argument_group("scale out on Ray (see README, 'Scale out on Ray')")
+    ray.add_argument("--ray-address", help="run the real evaluations on this Ray cluster (auto | HOST:6379 | "
+                     "ray://HOST:10001); --target's latency is measured on a node with resource target:<target>")
+    ray.add_argument("--eval-workers", type=WORKERS, help="Ray actors evaluating in parallel (alone: on a local Ray "
+                     "instance; default with --ray-address: one per CPU of the cluster)")
+    ray.add_argument("--eval-retries", type=whole(0, 100), default=1,
+                     help="with Ray: times a failed or timed-out evaluation is tried again (default: %(default)s)")
 
 
 def _search_config(args):
@@ -299,13 +321,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def _run(args) -> None:
     if args.command == "train":
         from .training import resume_training, train
+        scale = _scale(args)
         if args.resume:
             _refuse_options_on_resume(args)
-            run = resume_training(args.out, device=None if args.device == "auto" else args.device)
+            run = resume_training(args.out, device=None if args.device == "auto" else args.device, scale=scale)
         else:
             names = {f.name for f in fields(TrainConfig)}
             run = train(TrainConfig(**{k: v for k, v in vars(args).items() if k in names}), args.out,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, scale=scale)
         print(f"trained: {run}")
     elif args.command == "eval":
         from .api import evaluate
@@ -328,7 +351,8 @@ def _run(args) -> None:
                                  progress=args.progress, tensorboard=args.tensorboard,
                                  calib_batches=args.calib_batches, latency_table=args.latency_table,
                                  option_names=CLI_OPTIONS, device=args.device, precision=args.precision,
-                                 channels_last=args.channels_last))
+                                 channels_last=args.channels_last, ray_address=args.ray_address,
+                                 eval_workers=args.eval_workers, eval_retries=args.eval_retries))
     elif args.command == "latency":
         from .cli_latency import run_latency
         run_latency(args)
@@ -338,6 +362,19 @@ def _run(args) -> None:
             entry = get_space(name)
             for variant, cfg in entry.variants.items():
                 print(f"{name}  {variant:<8} {entry.build_space(cfg).cardinality():.3e} archs")
+
+
+def _scale(args):
+    """The ScaleConfig of ``--workers`` (None without it); the other Ray options need it."""
+    from .train_config import ScaleConfig
+    if args.workers is None:
+        given = [flag for flag, value, default in (("--ray-address", args.ray_address, None),
+                                                   ("--gpus-per-worker", args.gpus_per_worker, 0),
+                                                   ("--max-failures", args.max_failures, 2)) if value != default]
+        if given:
+            raise SupernetError(f"{', '.join(given)} apply only with --workers N (training on Ray)")
+        return None
+    return ScaleConfig(args.workers, args.ray_address, args.gpus_per_worker, args.max_failures)
 
 
 def _refuse_options_on_resume(args) -> None:

@@ -8,8 +8,9 @@ from disk (:mod:`supernet.imagefolder`).
 Every data source offers the same protocol, the only one training and evaluation use:
 ``name``, ``num_classes``, ``in_channels``, ``ndim``, ``native_size``;
 ``set_image_size(size)``, ``steps_per_epoch(batch_size)``,
-``train_batches(start_step, batch_size, seed)`` (endless; step k is a pure function of
-``(seed, k)``), ``eval_batches(split, batch_size)``,
+``train_batches(start_step, batch_size, seed, shard=(rank, world))`` (endless; step k is a
+pure function of ``(seed, k)``; with ``shard`` each of ``world`` ranks gets its own equal slice
+of that global batch), ``eval_batches(split, batch_size)``,
 ``calibration_batches(n_batches, batch_size, seed)``, ``split_size(split)``, ``describe()``.
 """
 from __future__ import annotations
@@ -44,12 +45,15 @@ class SplitBatches:
     def steps_per_epoch(self, batch_size: int) -> int:
         return BatchStream(self.train, batch_size, 0).steps_per_epoch
 
-    def train_batches(self, start_step: int, batch_size: int, seed: int):
-        """Endless ``(x, y)`` batches from step ``start_step`` (see :class:`BatchStream`)."""
+    def train_batches(self, start_step: int, batch_size: int, seed: int, shard: tuple[int, int] = (0, 1)):
+        """Endless ``(x, y)`` batches from step ``start_step`` (see :class:`BatchStream`); with
+        ``shard=(rank, world)``, rows ``[rank * b, (rank + 1) * b)`` of each global batch, ``b = batch_size / world``."""
+        lo, hi = shard_rows(batch_size, shard)
         stream = BatchStream(self.train, batch_size, seed)
         step = start_step
         while True:
-            yield stream.batch(step)
+            x, y = stream.batch(step)
+            yield x[lo:hi], y[lo:hi]
             step += 1
 
 
@@ -91,6 +95,18 @@ class DataBundle(SplitBatches):
 
     def calibration_batches(self, n_batches: int, batch_size: int, seed: int) -> list[torch.Tensor]:
         return calibration_batches(self.train, batch_size, n_batches, seed)
+
+
+def shard_rows(batch_size: int, shard: tuple[int, int]) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of a global batch that rank ``shard[0]`` of ``shard[1]`` reads (equal slices)."""
+    rank, world = shard
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard}")
+    if batch_size % world:
+        raise SupernetError(f"--batch-size {batch_size} must split evenly across {world} workers; "
+                            f"use a multiple of {world}")
+    per = batch_size // world
+    return rank * per, (rank + 1) * per
 
 
 def default_variant(data) -> str | None:

@@ -49,6 +49,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from .data import shard_rows
 from .errors import SupernetError
 from .image_transforms import (GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD, channels_of, eval_transform,
                                load_image, normalise, train_transform)
@@ -120,9 +121,12 @@ class ImageFolderData:
             raise SupernetError(f"batch size {batch_size} must be between 1 and the {n} training images")
         return n // batch_size
 
-    def train_batches(self, start_step: int, batch_size: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Endless augmented batches ``(x (B, C, S, S) float32, y (B,) int64)`` from step ``start_step`` on."""
-        keys = _TrainKeys(len(self._splits["train"]), self.steps_per_epoch(batch_size), batch_size, seed, start_step)
+    def train_batches(self, start_step: int, batch_size: int, seed: int,
+                      shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Endless augmented batches ``(x (B, C, S, S) float32, y (B,) int64)`` from step ``start_step`` on;
+        with ``shard=(rank, world)`` only that rank's equal slice of each global batch is decoded."""
+        keys = _TrainKeys(len(self._splits["train"]), self.steps_per_epoch(batch_size), batch_size, seed, start_step,
+                          shard_rows(batch_size, shard))
         return self._stream(self._splits["train"], keys, seed)
 
     def eval_batches(self, split: str, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -172,8 +176,10 @@ class ImageFolderData:
 class _TrainKeys:
     """Endless lists of sample keys ``(image index, step, position)``, one list per step from ``start``."""
 
-    def __init__(self, n: int, steps_per_epoch: int, batch_size: int, seed: int, start: int):
+    def __init__(self, n: int, steps_per_epoch: int, batch_size: int, seed: int, start: int,
+                 rows: tuple[int, int] | None = None):
         self.n, self.steps, self.batch, self.seed, self.start = n, steps_per_epoch, batch_size, seed, start
+        self.rows = rows or (0, batch_size)
 
     def __iter__(self):
         epoch, order = -1, None
@@ -182,7 +188,7 @@ class _TrainKeys:
             e, i = divmod(step, self.steps)
             if e != epoch:
                 epoch, order = e, np.random.default_rng([self.seed, e]).permutation(self.n)
-            yield [(int(order[i * self.batch + p]), step, p) for p in range(self.batch)]
+            yield [(int(order[i * self.batch + p]), step, p) for p in range(*self.rows)]
             step += 1
 
 

@@ -118,3 +118,34 @@ def check_numbers(cfg, ranges: dict) -> None:
         value = getattr(cfg, name)
         if value is not None:
             check_number(name, value, *limits)
+
+
+@dataclass
+class ScaleConfig:
+    """Where a training run computes when it scales out: ``workers`` Ray Train workers (DDP, one
+    process each, ``--threads`` CPUs and torch threads each, default 1; ``gpus_per_worker`` GPUs: 0 trains on
+    CPUs with gloo, 1 on one GPU each with NCCL) on the cluster at ``address`` (None: a local Ray
+    instance on this machine). A worker failure restarts every worker from the latest checkpoint,
+    at most ``max_failures`` times. It changes where the run computes, not what it computes; it is
+    recorded in ``config.json`` under ``ray`` but not required to resume."""
+
+    workers: int
+    address: str | None = None
+    gpus_per_worker: float = 0
+    max_failures: int = 2
+
+    def check(self, cfg: TrainConfig) -> None:
+        check_number("workers", self.workers, 1, True, 4096, True, True)
+        check_number("gpus_per_worker", self.gpus_per_worker, 0, True, 64, True, False)
+        check_number("max_failures", self.max_failures, -1, True, 10**6, True, True)
+        if self.gpus_per_worker and cfg.device == "cpu":
+            raise SupernetError("--gpus-per-worker > 0 trains on GPUs; drop --device cpu (or --gpus-per-worker)")
+        if not self.gpus_per_worker and cfg.device.startswith("cuda"):
+            raise SupernetError(f"--device {cfg.device} with --workers needs --gpus-per-worker 1 (Ray gives each "
+                                "worker its GPU)")
+        if cfg.device.startswith("cuda:"):
+            raise SupernetError("with --workers, Ray assigns each worker its GPU: use --device cuda, not "
+                                f"{cfg.device}")
+        if cfg.batch_size % self.workers:
+            raise SupernetError(f"--batch-size {cfg.batch_size} (the global batch) must split evenly across "
+                                f"--workers {self.workers}; use a multiple of {self.workers}")

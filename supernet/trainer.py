@@ -10,14 +10,15 @@ GradScaler (unscaled before clipping). Weights stay fp32.
 Hooks see every step: ``after_step(trainer, done, record)`` after step ``done - 1``
 finished (``done`` steps are complete), ``end(trainer, done)`` once the loop stops, and
 ``interrupted(trainer, done)`` when SIGINT / SIGTERM stopped it between two steps.
-A wrapper (DDP) replaces :attr:`Trainer.net`, the module the forward passes go through.
+A wrapper (DDP) replaces :attr:`Trainer.net`, the module the forward passes go through, and
+:attr:`Trainer.average`, which turns each rank's logged losses into their mean over ranks.
 """
 from __future__ import annotations
 
 import math
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator, Protocol, Sequence
 
 import torch
@@ -99,6 +100,7 @@ class Trainer:
             self.optimizer, lambda s: lr_factor(s, cfg.warmup_steps, total_steps))
         self.scaler = placement.grad_scaler()
         self.hooks = list(hooks)
+        self.average = lambda values: values  # the mean over ranks under DDP (see supernet.ray_train)
 
     @property
     def space(self):
@@ -107,41 +109,57 @@ class Trainer:
     def archs(self, step: int) -> list[Arch]:
         return step_archs(self.space, self.cfg.sampling, self.cfg.num_random, self.cfg.seed, step)
 
-    def backward(self, x: torch.Tensor, y: torch.Tensor, archs: list[Arch], step: int, weight: float = 1.0) -> dict:
+    def backward(self, x: torch.Tensor, y: torch.Tensor, archs: list[Arch], step: int, weight: float = 1.0,
+                 last: bool = True) -> dict:
         """Forward/backward every arch of the step (gradients accumulate); the losses to log.
 
         The first arch learns from the labels; the others distil from its detached outputs.
         Logged for a distilled arch is its true divergence, not the surrogate's value. The
         losses are scaled by ``weight`` (``1 / micro-batches`` under gradient accumulation).
+        Under DDP (:attr:`net` has ``no_sync``) every pass but the last of the step (``last``:
+        this is the step's last micro-batch) only accumulates locally; the last one all-reduces
+        the summed gradients once. The logged values go through :attr:`average` (the mean over
+        ranks under DDP), so every rank checks the same numbers: a non-finite loss on any rank
+        stops every rank at the same step.
         """
-        record, teacher = {}, None
-        for arch, role in zip(archs, roles(self.cfg.sampling, len(archs))):
-            with self.placement.autocast():
-                outputs = self.net(self.model.prepare_input(x, arch), arch)
-            if teacher is None:
-                loss = self.task.loss(outputs, y)
-                value, teacher = loss.detach(), outputs.detach()
-            else:
-                loss, value = self.task.distill(outputs, teacher)
-            value = value.item()
-            if not math.isfinite(value) or not torch.isfinite(loss):
+        record, teacher, checks = {}, None, []
+        members = list(zip(archs, roles(self.cfg.sampling, len(archs))))
+        for i, (arch, role) in enumerate(members):
+            with self._accumulate_only(not last or i < len(members) - 1):
+                with self.placement.autocast():
+                    outputs = self.net(self.model.prepare_input(x, arch), arch)
+                if teacher is None:
+                    loss = self.task.loss(outputs, y)
+                    value, teacher = loss.detach(), outputs.detach()
+                else:
+                    loss, value = self.task.distill(outputs, teacher)
+                scaled = loss * weight if weight != 1.0 else loss
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            checks += [value.detach().float().reshape(()), loss.detach().float().reshape(())]
+        values = self.average(torch.stack(checks)).tolist()  # one host sync (and one all-reduce) per step
+        for i, (arch, role) in enumerate(members):
+            if not (math.isfinite(values[2 * i]) and math.isfinite(values[2 * i + 1])):
                 raise SupernetError(f"loss is not finite at step {step} for arch {arch.to_json()}; "
                                     "lower --lr or set --grad-clip")
-            loss = loss * weight if weight != 1.0 else loss
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
-            record[f"loss/{role}"] = value
+            record[f"loss/{role}"] = values[2 * i]
         students = [v for k, v in record.items() if k not in ("loss/largest", "loss/uniform")]
         if students:
             record["kd/mean_divergence"] = sum(students) / len(students)
         return record
+
+    def _accumulate_only(self, accumulate: bool):
+        """``net.no_sync()`` for a pass whose gradients only accumulate (DDP), else nothing."""
+        no_sync = getattr(self.net, "no_sync", None)
+        return no_sync() if accumulate and no_sync is not None else nullcontext()
 
     def step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> dict:
         """One optimizer step on batch ``(x, y)`` (host or device tensors) at step index ``step``."""
         x, y = self.placement.input(x), self.placement.target(y)
         self.optimizer.zero_grad(set_to_none=True)
         archs, parts = self.archs(step), max(1, getattr(self.cfg, "grad_accum", 1))
-        records = [self.backward(xs, ys, archs, step, 1.0 / parts)
-                   for xs, ys in zip(x.chunk(parts), y.chunk(parts))]  # gradient accumulation
+        chunks = list(zip(x.chunk(parts), y.chunk(parts)))  # gradient accumulation: micro-batches
+        records = [self.backward(xs, ys, archs, step, 1.0 / len(chunks), last=k == len(chunks) - 1)
+                   for k, (xs, ys) in enumerate(chunks)]
         record = {k: sum(r[k] for r in records) / len(records) for k in records[0]}
         if self.scaler:
             self.scaler.unscale_(self.optimizer)

@@ -14,13 +14,14 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint_into, load_trainer_state, remove_stale_temps, resolve_checkpoint, save_checkpoint
+from .checkpoint import (has_checkpoint, load_checkpoint_into, load_trainer_state, remove_stale_temps,
+                         resolve_checkpoint, save_checkpoint)
 from .data import default_variant, load_data
 from .device import Placement
 from .errors import SupernetError
@@ -28,7 +29,7 @@ from .evaluation import evaluate_arch
 from .registry import build_supernet, get_space, space_config
 from .runs import RunLog, atomic_write_json, prepare_run_dir, read_json, truncate_log
 from .task import make_task
-from .train_config import TrainConfig  # noqa: F401  (re-exported; torch-free for the CLI)
+from .train_config import ScaleConfig, TrainConfig  # noqa: F401  (re-exported; torch-free for the CLI)
 from .trainer import Trainer, lr_factor, make_optimizer  # noqa: F401  (re-exported)
 
 
@@ -104,22 +105,25 @@ class CheckpointHook:
 
 # -- entry points ------------------------------------------------------------------------
 def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-          protect: tuple = ()) -> Path:
+          protect: tuple = (), scale: ScaleConfig | None = None) -> Path:
     """Train a supernet; returns the run folder (its latest checkpoint is the result).
 
     The run folder may not be, contain or sit inside the data (a ``.npz`` or image folder)
-    nor any path in ``protect``.
+    nor any path in ``protect``. ``scale`` runs the same training on Ray Train workers
+    (:mod:`supernet.ray_train`); the run folder is the same either way.
 
     A run that fails before its first checkpoint leaves no folder behind; SIGINT/SIGTERM
     write a checkpoint at the current step and raise a SupernetError naming how to resume.
     """
     cfg.check()
+    if scale is not None:
+        scale.check(cfg)
     cfg = replace(cfg, data=_data_arg(cfg.data))  # stored absolute: the run works from any folder
     if cfg.model is not None:
         if "model" not in get_space(cfg.space).config_cls.__dataclass_fields__:
             raise SupernetError(f"--model applies to spaces that wrap a pretrained model (llm_lora), not {cfg.space!r}")
         cfg = replace(cfg, model=str(Path(cfg.model).expanduser().resolve()))
-    placement = cfg.placement()
+    placement = cfg.placement() if scale is None else None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     data_path = cfg.data.removeprefix("imagefolder:").removeprefix("text:")
@@ -127,14 +131,30 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
     protect = (*protect, cfg.model) if cfg.model else protect
     run_dir = prepare_run_dir(out, "train", resume=resume, overwrite=overwrite, protect=protect)
     try:
+        if scale is not None:
+            from .ray_train import train_on_ray
+            return train_on_ray(cfg, scale, run_dir, resume)
         return _train(cfg, placement, run_dir, resume)
     except BaseException:
-        if not resume and not (run_dir / "checkpoints").is_dir():
+        if not resume and not has_checkpoint(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
 
-def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) -> Path:
+@dataclass
+class Setup:
+    """Everything a training run builds from its config, the same on every worker."""
+
+    data: object
+    model: torch.nn.Module
+    task: object
+    meta: dict  # what config.json and every checkpoint's config.json record
+    per_epoch: int
+    total: int
+
+
+def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
+    """Data, supernet (initialised from ``cfg.seed``), task and run metadata for ``cfg``."""
     data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
                      workers=cfg.data_workers, pin_memory=placement.device.type == "cuda", model=cfg.model,
                      seq_len=cfg.seq_len, text_field=cfg.text_field)
@@ -154,6 +174,29 @@ def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) 
                      alpha_min=cfg.alpha_min, alpha_max=cfg.alpha_max, alpha_clamp=cfg.alpha_clamp)
     meta = {"space": cfg.space, "variant": variant, "space_config": space_cfg.to_dict(), "train": asdict(cfg),
             "data": data.describe(), "total_steps": total, "task": task.kind, "image_size": image_size}
+    return Setup(data, model, task, meta, per_epoch, total)
+
+
+def prepare_model(setup: Setup, cfg: TrainConfig, start: int) -> None:
+    """Before step 0 of a fresh run: what the space decides from data once (e.g. ``reorder_mlp``, the
+    importance order of MLP channels, saved with the first checkpoint; a resumed run loads it)."""
+    if start == 0 and hasattr(setup.model, "reorder_mlp"):
+        setup.model.reorder_mlp(setup.data.calibration_batches(cfg.calib_batches, 256, cfg.seed))
+
+
+def run_hooks(run_dir: Path, cfg: TrainConfig, setup: Setup, start: int, checkpoints) -> tuple[RunLog, list]:
+    """The log (``log.jsonl`` cut back to ``start``, so a restart logs no step twice) and the hooks that
+    log, evaluate each epoch and checkpoint (``checkpoints``, last)."""
+    truncate_log(run_dir / "log.jsonl", start)
+    log = RunLog(run_dir, cfg.tensorboard, purge_step=start or None)
+    calib = setup.data.calibration_batches(cfg.calib_batches, 256, cfg.seed)
+    return log, [LogHook(log, cfg, start, setup.total),
+                 EpochEvalHook(setup.data, calib, log, setup.per_epoch, setup.total), checkpoints]
+
+
+def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) -> Path:
+    setup = build_setup(cfg, placement)
+    model, meta, total = setup.model, setup.meta, setup.total
     start = 0
     if resume:
         remove_stale_temps(run_dir)
@@ -161,20 +204,15 @@ def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) 
         start = load_checkpoint_into(model, folder)
     else:
         atomic_write_json(run_dir / "config.json", meta)
-    calib = data.calibration_batches(cfg.calib_batches, 256, cfg.seed)
-    if not resume and hasattr(model, "reorder_mlp"):
-        model.reorder_mlp(calib)  # importance order of MLP channels, saved with the first checkpoint
-    if resume:
-        truncate_log(run_dir / "log.jsonl", start)
-    log = RunLog(run_dir, cfg.tensorboard, purge_step=start if resume else None)
+    prepare_model(setup, cfg, start)
     checkpoints = CheckpointHook(run_dir, meta, cfg.checkpoint_every, saved=start)
-    hooks = [LogHook(log, cfg, start, total), EpochEvalHook(data, calib, log, per_epoch, total), checkpoints]
-    trainer = Trainer(model, task, cfg, placement, total, hooks)
+    log, hooks = run_hooks(run_dir, cfg, setup, start, checkpoints)
+    trainer = Trainer(model, setup.task, cfg, placement, total, hooks)
     if resume:
         trainer.load_state_dict(load_trainer_state(folder, placement.device))
     try:
         with _signals_interrupt():
-            trainer.fit(data.train_batches(start, cfg.batch_size, cfg.seed), start)
+            trainer.fit(setup.data.train_batches(start, cfg.batch_size, cfg.seed), start)
     except KeyboardInterrupt:
         if checkpoints.saved == 0:
             raise SupernetError("interrupted before the first step finished; nothing was saved") from None
@@ -236,11 +274,12 @@ def _signals_interrupt():
             signal.signal(sig, old)
 
 
-def resume_training(run_dir: str | Path, device: str | None = None) -> Path:
+def resume_training(run_dir: str | Path, device: str | None = None, scale: ScaleConfig | None = None) -> Path:
     """Continue ``run_dir`` from its latest checkpoint with its own saved config.
 
-    ``device`` moves the run to another device (the default is the saved one); the
-    result is exact only on the device and precision the run started with.
+    ``device`` moves the run to another device (the default is the saved one); ``scale``
+    continues it on Ray workers (None: here, whichever way it started). The result is exact
+    only on the device, precision and number of workers the run started with.
     """
     if run_dir is None:
         raise SupernetError("--resume needs --out RUN_FOLDER naming the run to continue")
@@ -248,4 +287,4 @@ def resume_training(run_dir: str | Path, device: str | None = None) -> Path:
     cfg = TrainConfig.from_dict(meta["train"])
     if device is not None:
         cfg.device = device
-    return train(cfg, run_dir, resume=True)
+    return train(cfg, run_dir, resume=True, scale=scale)

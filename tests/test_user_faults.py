@@ -293,9 +293,11 @@ def test_license_is_the_apache_text_setup_cfg_names():
     assert "license = Apache-2.0" in (REPO / "setup.cfg").read_text()
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["eval", "--help"], ["export", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["eval", "--help"], ["export", "--help"],
+                                  ["search", "--help"]])
 def test_help_imports_no_torch(argv):
-    code = ("import sys\nfrom supernet.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-            "assert 'torch' not in sys.modules, 'torch imported'\n" % argv)
+    code = ("import sys\nimport supernet\nfrom supernet.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\nassert 'ray' not in sys.modules, 'ray imported'\n"
+            % argv)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and "usage: supernet" in result.stdout, result.stderr
