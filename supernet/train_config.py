@@ -149,3 +149,7 @@ class ScaleConfig:
         if cfg.batch_size % self.workers:
             raise SupernetError(f"--batch-size {cfg.batch_size} (the global batch) must split evenly across "
                                 f"--workers {self.workers}; use a multiple of {self.workers}")
+        if (cfg.batch_size // self.workers) % cfg.grad_accum:
+            raise SupernetError(f"each worker's {cfg.batch_size // self.workers} examples per step must split into "
+                                f"--grad-accum {cfg.grad_accum} equal micro-batches; use a --batch-size that is a "
+                                f"multiple of {self.workers * cfg.grad_accum}")
