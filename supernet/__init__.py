@@ -3,7 +3,7 @@
 One import line for everything README shows; the API mirrors the CLI: ``train``
 (``supernet train``), ``evaluate`` (``supernet eval``), ``search`` (``supernet search``),
 ``export`` (``supernet export``), ``build_latency`` / ``measure_arch`` (``supernet latency``),
-``space_names`` (``supernet spaces``); plus ``load_exported`` to use an export and
+``space_names`` (``supernet spaces``), ``finetune`` (``supernet finetune``); plus ``load_exported`` to use an export and
 ``run_search`` to search any space with any evaluator. Torch-heavy parts load on first use.
 """
 from importlib import import_module
@@ -15,6 +15,7 @@ _LAZY = {
     "TrainConfig": "training", "train": "training", "resume_training": "training",
     "evaluate": "api", "search": "api", "CheckpointEvaluator": "api",
     "export": "api", "export_from_search": "api", "load_exported": "exporter",
+    "finetune": "finetune", "FinetuneConfig": "train_config",
     "SearchConfig": "search_loop", "SearchResult": "search_loop", "run_search": "search_loop",
     "hypervolume": "search_loop", "SearchWarning": "search_loop", "TooManyFailures": "search_loop",
     "Failure": "evaluators", "LocalEvaluator": "evaluators",

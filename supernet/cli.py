@@ -27,8 +27,10 @@ TRAIN_HELP = {
     "momentum": "SGD momentum", "weight_decay": "weight decay (not on biases or norms)",
     "warmup_steps": "linear warm-up steps before the cosine decay",
     "label_smoothing": "label smoothing of the largest arch's cross-entropy",
-    "sampling": "sandwich (largest+smallest+N random, in-place KD) | uniform (one random arch, SPOS)",
-    "num_random": "random archs per sandwich step", "kd": "alpha (AlphaNet adaptive alpha-divergence) | kl",
+    "sampling": "sandwich (largest+smallest+N random, in-place KD) | uniform (one random arch, SPOS) | "
+                "flops-even (sandwich, random archs drawn evenly over the FLOPs range)",
+    "num_random": "random archs per sandwich step",
+    "kd": "alpha (AlphaNet adaptive alpha-divergence) | kl | none (every arch on the labels)",
     "alpha_min": "negative alpha of the adaptive divergence", "alpha_max": "positive alpha",
     "alpha_clamp": "clamp of the importance ratio w^alpha", "grad_clip": "max gradient norm (0 = off)",
     "seed": "seed of data order, arch draws and init", "checkpoint_every": "steps between checkpoints (0 = end only)",
@@ -66,6 +68,13 @@ EXAMPLES = {
 numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (MACs).""",
     "spaces": """examples:
   supernet spaces""",
+    "finetune": """examples:
+  supernet finetune exports/knee --out exports/knee-ft                 # 200 steps, KD from the largest subnet
+  supernet finetune exports/knee --steps 400 --lr 0.01 --out exports/knee-ft400
+  supernet finetune --from-search runs/search-2m --pick knee --out exports/knee-ft
+  supernet finetune exports/mine --checkpoint runs/mnist1d --out exports/mine-ft   # export made elsewhere
+  supernet finetune --resume --out exports/knee-ft                     # continue an interrupted run
+the --out folder is the new export (load_exported / model.onnx) and holds the run's log and checkpoints.""",
 }
 EXAMPLES["latency"] = LATENCY_EXAMPLES
 
@@ -259,6 +268,42 @@ def _export(args) -> None:
     print(f"exported: {out}")
 
 
+def _add_finetune(p) -> None:
+    from .train_config import FinetuneConfig
+    d = FinetuneConfig()
+    p.add_argument("export", nargs="?", help="export folder (written by `supernet export`) to fine-tune")
+    p.add_argument("--from-search", metavar="RUN", help="fine-tune the arch a `supernet search` run picks instead")
+    p.add_argument("--pick", default="max-accuracy-under-budget",
+                   choices=["best-accuracy", "knee", "max-accuracy-under-budget"], help="with --from-search (default: %(default)s)")
+    p.add_argument("--checkpoint", help="supernet run or checkpoint folder (default: the one the export names)")
+    for name, text in (("steps", "optimizer steps"), ("lr", "peak learning rate (cosine decay to 0)"),
+                       ("warmup_steps", "linear warm-up steps"), ("batch_size", "examples per step (default: the "
+                       "supernet's)"), ("seed", "seed of the data order"), ("checkpoint_every", "steps between "
+                       "checkpoints (0 = end only)"), ("calib_batches", "batches of 256 training inputs for BN "
+                       "recalibration (teacher and result)"), ("threads", "torch CPU threads")):
+        kind = float if name == "lr" else int
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(d, name),
+                       help=f"{text} (default: %(default)s)")
+    p.add_argument("--device", default=d.device, help=TRAIN_HELP["device"] + " (default: %(default)s)")
+    p.add_argument("--precision", default=d.precision, help=TRAIN_HELP["precision"] + " (default: %(default)s)")
+    p.add_argument("--out", required=True, help="new export folder (also the run folder)")
+    p.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out with its saved options")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+
+
+def _finetune(args) -> None:
+    from .finetune import finetune
+    from .train_config import FinetuneConfig
+    if args.export and args.from_search:
+        raise SupernetError("give EXPORT or --from-search, not both")
+    names = [f for f in FinetuneConfig.__dataclass_fields__]
+    config = FinetuneConfig(**{k: getattr(args, k) for k in names})
+    out = finetune(args.export, args.out, checkpoint=args.checkpoint, config=config, resume=args.resume,
+                   overwrite=args.overwrite, onnx=not args.no_onnx, from_search=args.from_search, pick=args.pick)
+    print(f"fine-tuned: {out}")
+
+
 def _add_latency(p) -> None:
     from .cli_latency import add_latency
     add_latency(p)
@@ -269,6 +314,7 @@ COMMANDS = {"train": ("train a supernet", _add_train),
             "eval": ("evaluate archs: BN recalibration, accuracy, FLOPs, params", _add_eval),
             "export": ("export a static subnet (safetensors + JSON + ONNX)", _add_export),
             "search": ("predictor-guided NSGA-II search under FLOPs / params budgets", _add_search),
+            "finetune": ("fine-tune an exported subnet with distillation from the supernet's largest", _add_finetune),
             "latency": ("latency tables per device, and measurements", _add_latency),
             "spaces": ("list registered search spaces and variants", lambda p: None)}
 
@@ -307,6 +353,8 @@ def _run(args) -> None:
             print(json.dumps(result))
     elif args.command == "export":
         _export(args)
+    elif args.command == "finetune":
+        _finetune(args)
     elif args.command == "search":
         from .api import search
         if args.threads:
