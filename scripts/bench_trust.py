@@ -1,0 +1,297 @@
+"""How far can you trust a subnet: supernet accuracy vs the same arch trained stand-alone.
+
+For N archs of a trained MNIST-1D supernet (smallest, largest, the rest spread evenly over
+the FLOPs range, seeded) it compares the supernet's accuracy (weights inherited, BN
+recalibrated) with the arch trained stand-alone from the supernet's initialisation with the
+same data, batches, number of optimizer steps, optimizer, LR schedule, label smoothing and
+clipping: on the labels (``ce``), and distilled from the supernet's largest subnet (``kd``,
+the fair match for in-place KD). Reported per run (test split unless named):
+
+- Kendall tau and Spearman rho of supernet vs stand-alone accuracy, over the N archs;
+- the gap ``g_i = 100 (standalone_i - supernet_i)`` in points: mean, mean |g|, max;
+- tau of the supernet's *validation* ranking vs the stand-alone *test* ranking;
+- for the default run, the same after ``supernet finetune`` (K steps of KD from the largest).
+
+``--runs`` adds ablations of the recipe (each a supernet trained with the same base config):
+``kl``, ``nokd`` (sandwich on labels only), ``spos`` (uniform single path, equal steps),
+``spos-4x`` (4x steps: as many forward/backward passes as the sandwich's 4 archs per step;
+wall times reported), ``random4`` (4 random archs per step), ``long2x`` (twice the steps),
+``flops-even`` (random archs drawn evenly over FLOPs), ``calib32`` (the default supernet, BN
+recalibrated on 32 batches instead of 8). Stand-alone results are shared by every run.
+
+Resumable: supernets checkpoint as they train, and every per-arch result is written
+atomically to ``--work`` as it finishes; a rerun skips what is done. ``--budget-min`` stops
+starting new work after that many minutes (rerun to continue).
+
+Examples::
+
+    python scripts/bench_trust.py --workers 2                        # default: 30 archs, the default recipe
+    python scripts/bench_trust.py --supernet runs/demo --workers 2   # reuse the `make demo` supernet
+    python scripts/bench_trust.py --runs default,kl,nokd,spos,spos-4x,flops-even,random4,calib32
+    python scripts/bench_trust.py --device cuda --workers 4 --archs 30 --work runs/bench-trust-gpu
+    python scripts/bench_trust.py --quick --work /tmp/trust-quick --out /tmp/trust.json   # CI: seconds
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import replace
+from multiprocessing import get_context
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from supernet.errors import SupernetError  # noqa: E402
+from supernet.runs import atomic_write_json  # noqa: E402
+from trust_jobs import compare, init_worker, pick_archs, recipe_of, run_job, stored  # noqa: E402
+from trust_report import plot, print_summary  # noqa: E402
+
+# run name -> (TrainConfig overrides, multiple of the base steps, eval calib batches, supernet of another run)
+RUNS = {"default": ({}, 1, None, None), "kl": ({"kd": "kl"}, 1, None, None), "nokd": ({"kd": "none"}, 1, None, None),
+        "spos": ({"sampling": "uniform"}, 1, None, None), "spos-4x": ({"sampling": "uniform"}, 4, None, None),
+        "random4": ({"num_random": 4}, 1, None, None), "long2x": ({}, 2, None, None),
+        "flops-even": ({"sampling": "flops-even"}, 1, None, None), "calib32": ({}, 1, 32, "default")}
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--archs", type=int, default=30, help="archs compared (default: %(default)s)")
+    p.add_argument("--runs", default="default", help=f"comma-separated, from {list(RUNS)} (default: %(default)s)")
+    p.add_argument("--supernet", help="use this trained run as the default run's supernet (its config is the base)")
+    p.add_argument("--steps", type=int, help="supernet steps of the base config (default: 16 epochs = 896)")
+    p.add_argument("--samples", type=int, help="MNIST-1D examples to generate (default: 10000)")
+    p.add_argument("--kd", action=argparse.BooleanOptionalAction, default=True, help="also the KD stand-alone variant")
+    p.add_argument("--seeds", type=int, default=1, help="stand-alone seeds (2+: also seed-to-seed tau, the noise floor)")
+    p.add_argument("--finetune-steps", type=int, default=200, help="steps of `supernet finetune` (0 = skip)")
+    p.add_argument("--finetune-lr", type=float, default=0.02, help="its peak LR (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="processes for the per-arch jobs (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the arch pick and the supernets")
+    p.add_argument("--budget-min", type=float, help="start no new work after this many minutes (rerun to continue)")
+    p.add_argument("--quick", action="store_true", help="tiny space, 4 archs, 8 steps: seconds (tests)")
+    p.add_argument("--work", default=str(REPO / "runs" / "bench-trust"), help="supernets and per-arch results")
+    p.add_argument("--out", default=str(REPO / "bench_results" / "bench_trust.json"))
+    p.add_argument("--plot", default=str(REPO / "docs" / "trust_mnist1d.png"), help="scatter plot PNG ('' = none)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.archs, args.steps, args.samples, args.finetune_steps, args.workers = 4, 8, 1000, 4, 1
+    args.runs = args.runs.split(",")
+    unknown = [r for r in args.runs if r not in RUNS]
+    if unknown or args.archs < 2 or args.workers < 1 or args.seeds < 1:
+        p.error(f"unknown run {unknown[0]!r}; runs are {list(RUNS)}" if unknown else
+                "--archs must be >= 2, --workers and --seeds >= 1")
+    return args
+
+
+def base_config(args):
+    """The default run's TrainConfig: that of ``--supernet``, or the defaults (``--quick``: tiny space)."""
+    from supernet.checkpoint import load_checkpoint
+    from supernet.training import TrainConfig
+    if args.supernet:
+        cfg = TrainConfig.from_dict(load_checkpoint(args.supernet)[1]["train"])
+    else:
+        cfg = TrainConfig(seed=args.seed, steps=args.steps, samples=args.samples)
+        if args.quick:
+            cfg = replace(cfg, variant="tiny", batch_size=32, warmup_steps=2, calib_batches=1)
+    return replace(cfg, device=args.device, threads=args.workers * args.threads, tensorboard=False, progress=False,
+                   checkpoint_every=100, data_workers=0)
+
+
+def train_supernets(args, base, deadline) -> dict:
+    """Train (or continue) every run's supernet; ``run -> checkpoint folder`` of the finished ones."""
+    from supernet.checkpoint import load_checkpoint, resolve_checkpoint
+    from supernet.training import resume_training, train
+    done = {}
+    for name in dict.fromkeys(RUNS[r][3] or r for r in args.runs):
+        if name == "default" and args.supernet:
+            done[name] = str(resolve_checkpoint(args.supernet).resolve())
+            continue
+        overrides, factor = RUNS[name][0], RUNS[name][1]
+        total = _total_steps(base) * factor
+        cfg = replace(base, steps=total, **overrides)
+        folder = Path(args.work) / "supernets" / name
+        if _finished(folder, total):
+            done[name] = str(resolve_checkpoint(folder).resolve())
+            continue
+        if time.time() > deadline:
+            continue
+        t0 = time.time()
+        try:
+            with _alarm(deadline):
+                resumable = (folder / "config.json").exists() and any((folder / "checkpoints").glob("step-*"))
+                resume_training(folder) if resumable else train(cfg, folder, overwrite=True)
+        except SupernetError as exc:
+            print(f"supernet {name}: {exc}", file=sys.stderr)
+            continue
+        _add_wall(folder, time.time() - t0)
+        done[name] = str(resolve_checkpoint(folder).resolve())
+        assert load_checkpoint(done[name])[1]["step"] == total
+    return done
+
+
+def _total_steps(cfg) -> int:
+    if cfg.steps:
+        return cfg.steps
+    from supernet.data import load_data
+    data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    return cfg.epochs * data.steps_per_epoch(cfg.batch_size)
+
+
+def _finished(folder: Path, total: int) -> bool:
+    steps = sorted((folder / "checkpoints").glob("step-*"))
+    return bool(steps) and int(steps[-1].name.split("-")[1]) == total and (folder / "wall.json").exists()
+
+
+def _add_wall(folder: Path, seconds: float) -> None:
+    path = folder / "wall.json"
+    before = json.loads(path.read_text())["train_seconds"] if path.exists() else 0.0
+    atomic_write_json(path, {"train_seconds": before + seconds})
+
+
+class _alarm:
+    """SIGALRM at the deadline interrupts training like Ctrl-C (it checkpoints and stops)."""
+
+    def __init__(self, deadline: float):
+        self.seconds = max(1, int(deadline - time.time())) if deadline < float("inf") else 0
+
+    def __enter__(self):
+        self.old = signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc):
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.old)
+
+
+def make_jobs(args, base, archs, supernets, total) -> list[dict]:
+    """Every per-arch job whose result is not stored yet, cheapest kinds first."""
+    work, jobs = Path(args.work) / "results", []
+    default = supernets.get("default")
+
+    def add(kind, run, checkpoint, overrides, steps, calib):
+        recipe = recipe_of(replace(base, **RUNS.get(run, ({}, 1, None, None))[0]), kind, steps, overrides)
+        if kind != "ce":  # depends on the supernet's weights, not only on its recipe
+            recipe.update(supernet=checkpoint, calib_batches=calib)
+        for i, arch in enumerate(archs):
+            path = work / run / kind / f"{i:03d}.json"
+            if stored(path, recipe) is None:
+                jobs.append(dict(kind=kind, run=run, index=i, arch=arch.to_dict(), checkpoint=checkpoint,
+                                 recipe=recipe, path=str(path), device=args.device, calib_batches=calib))
+    for run in args.runs:
+        source = RUNS[run][3] or run
+        if source in supernets:
+            add("eval", run, supernets[source], {}, 0, RUNS[run][2] or base.calib_batches)
+    if default is None:
+        return jobs
+    add("ce", "standalone", default, {}, total, base.calib_batches)
+    if args.finetune_steps:
+        add("ft", "default", default, {"lr": args.finetune_lr, "warmup_steps": 0, "seed": base.seed + 1},
+            args.finetune_steps, base.calib_batches)
+    if args.kd:
+        add("kd", "standalone", default, {}, total, base.calib_batches)
+    for s in range(1, args.seeds):
+        add("ce", f"standalone-seed{s}", default, {"seed": base.seed + s}, total, base.calib_batches)
+    return jobs
+
+
+def run_jobs(jobs: list[dict], args, deadline: float) -> int:
+    """Run jobs on ``--workers`` processes, starting none after the deadline; returns how many finished."""
+    finished, pending, queue = 0, set(), list(jobs)
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=init_worker,
+                             initargs=(args.threads,)) as pool:
+        while queue or pending:
+            while queue and len(pending) < args.workers and time.time() < deadline:
+                pending.add(pool.submit(run_job, queue.pop(0)))
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                r = future.result()
+                finished += 1
+                print(f"[{finished}/{len(jobs)}] {r['kind']:<4} {r['arch']['r']} flops={r['flops']} "
+                      f"test={r['test_accuracy']:.4f} ({r['seconds']:.0f} s)", flush=True)
+    return finished
+
+
+def summarize(args, base, archs, costs, supernets, total, wall) -> dict:
+    """The JSON report: per-arch accuracies, and per run the comparisons against stand-alone."""
+    work = Path(args.work) / "results"
+
+    def table(run, kind, split="test"):
+        out = {}
+        for i, arch in enumerate(archs):
+            path = work / run / kind / f"{i:03d}.json"
+            if path.exists():
+                out[arch.to_json()] = json.loads(path.read_text())[f"{split}_accuracy"]
+        return out
+    ce, kd = table("standalone", "ce"), table("standalone", "kd")
+    runs = {}
+    for run in args.runs:
+        sup, val = table(run, "eval"), table(run, "eval", "val")
+        if not sup:
+            continue
+        source = Path(args.work) / "supernets" / (RUNS[run][3] or run)
+        wall_s = json.loads((source / "wall.json").read_text())["train_seconds"] if (source / "wall.json").exists() else None
+        runs[run] = {"train": {**RUNS[run][0], "steps": total * RUNS[run][1], "train_wall_s": wall_s},
+                     "eval_calib_batches": RUNS[run][2] or base.calib_batches,
+                     "largest_test": sup.get(archs[-1].to_json()), "smallest_test": sup.get(archs[0].to_json()),
+                     "vs_standalone_ce": compare(sup, ce), "vs_standalone_kd": compare(sup, kd),
+                     "val_vs_standalone_ce_test": compare(val, ce)}
+    report = {"config": {k: v for k, v in vars(args).items() if k not in ("out", "plot", "work")},
+              "supernet_steps": total, "base": {k: getattr(base, k) for k in ("lr", "batch_size", "seed", "samples")},
+              "runs": runs, "standalone": {"largest_ce": ce.get(archs[-1].to_json()),
+                                           "smallest_ce": ce.get(archs[0].to_json()), "kd_vs_ce": compare(kd, ce)},
+              "wall_s": round(wall, 1)}
+    ft = table("default", "ft")
+    if ft:
+        report["finetune"] = {"steps": args.finetune_steps, "lr": args.finetune_lr, "vs_standalone_ce": compare(ft, ce),
+                              "vs_standalone_kd": compare(ft, kd)}
+    seeds = [table(f"standalone-seed{s}", "ce") for s in range(1, args.seeds)]
+    if seeds:
+        report["standalone"]["seed_to_seed"] = compare(seeds[0], ce)
+    report["per_arch"] = [{"index": i, "arch": a.to_dict(), "flops": costs[i],
+                           "standalone_ce": ce.get(a.to_json()), "standalone_kd": kd.get(a.to_json()),
+                           "finetuned": ft.get(a.to_json()),
+                           "supernet": {r: table(r, "eval").get(a.to_json()) for r in runs}}
+                          for i, a in enumerate(archs)]
+    return report
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    t0 = time.time()
+    deadline = t0 + 60 * args.budget_min if args.budget_min else float("inf")
+    import torch
+    torch.set_num_threads(args.workers * args.threads)
+    from supernet.registry import build_supernet, space_config
+    try:
+        base = base_config(args)
+        base.check()
+        model = build_supernet(base.space, space_config(base.space, base.variant or "mnist1d"))
+        archs = pick_archs(model.space, model.flops, args.archs, args.seed)
+        total = _total_steps(base)
+        supernets = train_supernets(args, base, deadline)
+        jobs = make_jobs(args, base, archs, supernets, total)
+        print(f"{len(jobs)} per-arch jobs to run", flush=True)
+        run_jobs(jobs, args, deadline)
+    except SupernetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = summarize(args, base, archs, [model.flops(a) for a in archs], supernets, total, time.time() - t0)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out, report)
+    print_summary(report)
+    if args.plot:
+        plot(report, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
