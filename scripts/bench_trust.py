@@ -181,7 +181,7 @@ def make_jobs(args, base, archs, supernets, total) -> list[dict]:
             recipe.update(supernet=checkpoint, calib_batches=calib)
         for i, arch in enumerate(archs):
             path = work / run / kind / f"{i:03d}.json"
-            if stored(path, recipe) is None:
+            if stored(path, recipe, arch) is None:
                 jobs.append(dict(kind=kind, run=run, index=i, arch=arch.to_dict(), checkpoint=checkpoint,
                                  recipe=recipe, path=str(path), device=args.device, calib_batches=calib))
     for run in args.runs:

@@ -23,19 +23,31 @@ from supernet.runs import atomic_write_json
 
 # -- archs --------------------------------------------------------------------------------
 def pick_archs(space, cost, n: int, seed: int, pool: int = 3000) -> list:
-    """Smallest, largest and ``n - 2`` archs spread evenly over the cost range.
+    """Smallest, largest and ``n - 2`` archs spread evenly over the cost range, sorted by cost.
 
     Targets ``t_j = lo + j (hi - lo) / (n - 1)``, ``j = 1 .. n - 2``; for each, the not yet
-    chosen arch of a seeded pool of ``pool`` random archs whose cost is nearest ``t_j``.
+    chosen arch of a seeded pool whose cost is nearest ``t_j``. Uniform draws pile up in the
+    middle of the range, so the pool mixes them with :func:`leaning_sample` draws.
     """
     rng = np.random.default_rng([seed, 15])
-    candidates = list(dict.fromkeys(space.sample(rng) for _ in range(pool)))
+    draws = [space.sample(rng) if i % 2 else leaning_sample(space, rng) for i in range(pool)]
+    candidates = list(dict.fromkeys(draws))
     chosen = [space.smallest(), space.largest()][:n]
     lo, hi = cost(chosen[0]), cost(space.largest())
     for t in np.linspace(lo, hi, n)[1:-1]:
         free = [a for a in candidates if a not in chosen]
         chosen.append(min(free, key=lambda a: abs(cost(a) - t)))
     return sorted(chosen, key=cost)
+
+
+def leaning_sample(space, rng):
+    """An arch leaning towards the largest by a random share ``q ~ U(0, 1)``: each position takes
+    its largest choice with probability ``q``, else a uniform one."""
+    top = space.encode(space.largest())
+    q = rng.uniform()
+    uniform = np.array([rng.integers(0, len(d.choices)) for d in space.dimensions
+                        for _ in range(d.positions)])
+    return space.decode(np.where(rng.uniform(size=top.shape) < q, top, uniform))
 
 
 # -- comparison ---------------------------------------------------------------------------
@@ -166,10 +178,10 @@ RECIPE_FIELDS = ("data", "samples", "val_fraction", "variant", "batch_size", "op
                  "grad_clip", "seed")
 
 
-def stored(path: Path, recipe: dict) -> dict | None:
-    """The stored result at ``path`` if it was made with ``recipe``."""
+def stored(path: Path, recipe: dict, arch) -> dict | None:
+    """The stored result at ``path`` if it was made for ``arch`` with ``recipe``."""
     try:
         result = json.loads(Path(path).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    return result if result.get("recipe") == recipe else None
+    return result if result.get("recipe") == recipe and result.get("key") == arch.to_json() else None
