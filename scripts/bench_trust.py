@@ -59,14 +59,20 @@ RUNS = {"default": ({}, 1, None, None), "kl": ({"kd": "kl"}, 1, None, None), "no
         "flops-even": ({"sampling": "flops-even"}, 1, None, None), "calib32": ({}, 1, 32, "default")}
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", type=int, default=30, help="archs compared (default: %(default)s)")
     p.add_argument("--runs", default="default", help=f"comma-separated, from {list(RUNS)} (default: %(default)s)")
     p.add_argument("--supernet", help="use this trained run as the default run's supernet (its config is the base)")
     p.add_argument("--steps", type=int, help="supernet steps of the base config (default: 16 epochs = 896)")
     p.add_argument("--samples", type=int, help="MNIST-1D examples to generate (default: 10000)")
     p.add_argument("--kd", action=argparse.BooleanOptionalAction, default=True, help="also the KD stand-alone variant")
+    p.add_argument("--kd-every", type=int, default=1, help="the KD variant on every K-th arch only (default: all)")
     p.add_argument("--seeds", type=int, default=1, help="stand-alone seeds (2+: also seed-to-seed tau, the noise floor)")
     p.add_argument("--finetune-steps", type=int, default=200, help="steps of `supernet finetune` (0 = skip)")
     p.add_argument("--finetune-lr", type=float, default=0.02, help="its peak LR (default: %(default)s)")
@@ -84,9 +90,9 @@ def parse(argv=None):
         args.archs, args.steps, args.samples, args.finetune_steps, args.workers = 4, 8, 1000, 4, 1
     args.runs = args.runs.split(",")
     unknown = [r for r in args.runs if r not in RUNS]
-    if unknown or args.archs < 2 or args.workers < 1 or args.seeds < 1:
+    if unknown or args.archs < 2 or min(args.workers, args.seeds, args.kd_every, args.threads) < 1:
         p.error(f"unknown run {unknown[0]!r}; runs are {list(RUNS)}" if unknown else
-                "--archs must be >= 2, --workers and --seeds >= 1")
+                "--archs must be >= 2; --workers, --threads, --seeds and --kd-every >= 1")
     return args
 
 
@@ -175,13 +181,13 @@ def make_jobs(args, base, archs, supernets, total) -> list[dict]:
     work, jobs = Path(args.work) / "results", []
     default = supernets.get("default")
 
-    def add(kind, run, checkpoint, overrides, steps, calib):
+    def add(kind, run, checkpoint, overrides, steps, calib, every=1):
         recipe = recipe_of(replace(base, **RUNS.get(run, ({}, 1, None, None))[0]), kind, steps, overrides)
         if kind != "ce":  # depends on the supernet's weights, not only on its recipe
             recipe.update(supernet=checkpoint, calib_batches=calib)
         for i, arch in enumerate(archs):
             path = work / run / kind / f"{i:03d}.json"
-            if stored(path, recipe, arch) is None:
+            if i % every == 0 and stored(path, recipe, arch) is None:
                 jobs.append(dict(kind=kind, run=run, index=i, arch=arch.to_dict(), checkpoint=checkpoint,
                                  recipe=recipe, path=str(path), device=args.device, calib_batches=calib))
     for run in args.runs:
@@ -195,7 +201,7 @@ def make_jobs(args, base, archs, supernets, total) -> list[dict]:
         add("ft", "default", default, {"lr": args.finetune_lr, "warmup_steps": 0, "seed": base.seed + 1},
             args.finetune_steps, base.calib_batches)
     if args.kd:
-        add("kd", "standalone", default, {}, total, base.calib_batches)
+        add("kd", "standalone", default, {}, total, base.calib_batches, args.kd_every)
     for s in range(1, args.seeds):
         add("ce", f"standalone-seed{s}", default, {"seed": base.seed + s}, total, base.calib_batches)
     return jobs
@@ -256,12 +262,23 @@ def summarize(args, base, archs, costs, supernets, total, wall) -> dict:
     seeds = [table(f"standalone-seed{s}", "ce") for s in range(1, args.seeds)]
     if seeds:
         report["standalone"]["seed_to_seed"] = compare(seeds[0], ce)
+    report["job_seconds"] = job_seconds(work)
     report["per_arch"] = [{"index": i, "arch": a.to_dict(), "flops": costs[i],
                            "standalone_ce": ce.get(a.to_json()), "standalone_kd": kd.get(a.to_json()),
                            "finetuned": ft.get(a.to_json()),
                            "supernet": {r: table(r, "eval").get(a.to_json()) for r in runs}}
                           for i, a in enumerate(archs)]
     return report
+
+
+def job_seconds(work: Path) -> dict:
+    """Seconds the stored per-arch jobs took, summed per ``run/kind`` (one worker each): with
+    ``W`` workers a full run takes about the supernets' training plus ``sum / W``."""
+    totals = {}
+    for path in sorted(work.glob("*/*/*.json")):
+        key = f"{path.parent.parent.name}/{path.parent.name}"
+        totals[key] = round(totals.get(key, 0.0) + json.loads(path.read_text())["seconds"], 1)
+    return totals
 
 
 def main(argv=None) -> int:
