@@ -35,11 +35,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import replace
+from dataclasses import asdict, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -49,7 +48,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from supernet.errors import SupernetError  # noqa: E402
 from supernet.runs import atomic_write_json  # noqa: E402
-from trust_jobs import compare, init_worker, pick_archs, recipe_of, run_job, stored  # noqa: E402
+from trust_jobs import compare, finished, init_worker, pick_archs, recipe_of, run_job, stored  # noqa: E402
 from trust_report import plot, print_summary  # noqa: E402
 
 # run name -> (TrainConfig overrides, multiple of the base steps, eval calib batches, supernet of another run)
@@ -110,36 +109,22 @@ def base_config(args):
                    checkpoint_every=100, data_workers=0)
 
 
-def train_supernets(args, base, deadline) -> dict:
-    """Train (or continue) every run's supernet; ``run -> checkpoint folder`` of the finished ones."""
-    from supernet.checkpoint import load_checkpoint, resolve_checkpoint
-    from supernet.training import resume_training, train
-    done = {}
+def plan_supernets(args, base, total) -> tuple[dict, list[dict]]:
+    """``(run -> checkpoint of each finished supernet, training jobs for the others)``."""
+    from supernet.checkpoint import resolve_checkpoint
+    done, jobs = {}, []
     for name in dict.fromkeys(RUNS[r][3] or r for r in args.runs):
         if name == "default" and args.supernet:
             done[name] = str(resolve_checkpoint(args.supernet).resolve())
             continue
-        overrides, factor = RUNS[name][0], RUNS[name][1]
-        total = _total_steps(base) * factor
-        cfg = replace(base, steps=total, **overrides)
+        steps = total * RUNS[name][1]
         folder = Path(args.work) / "supernets" / name
-        if _finished(folder, total):
+        if finished(folder, steps):
             done[name] = str(resolve_checkpoint(folder).resolve())
-            continue
-        if time.time() > deadline:
-            continue
-        t0 = time.time()
-        try:
-            with _alarm(deadline):
-                resumable = (folder / "config.json").exists() and any((folder / "checkpoints").glob("step-*"))
-                resume_training(folder) if resumable else train(cfg, folder, overwrite=True)
-        except SupernetError as exc:
-            print(f"supernet {name}: {exc}", file=sys.stderr)
-            continue
-        _add_wall(folder, time.time() - t0)
-        done[name] = str(resolve_checkpoint(folder).resolve())
-        assert load_checkpoint(done[name])[1]["step"] == total
-    return done
+        else:
+            cfg = replace(base, steps=steps, threads=args.threads, **RUNS[name][0])
+            jobs.append(dict(kind="train", run=name, folder=str(folder), config=asdict(cfg), steps=steps))
+    return done, jobs
 
 
 def _total_steps(cfg) -> int:
@@ -150,80 +135,72 @@ def _total_steps(cfg) -> int:
     return cfg.epochs * data.steps_per_epoch(cfg.batch_size)
 
 
-def _finished(folder: Path, total: int) -> bool:
-    steps = sorted((folder / "checkpoints").glob("step-*"))
-    return bool(steps) and int(steps[-1].name.split("-")[1]) == total and (folder / "wall.json").exists()
-
-
-def _add_wall(folder: Path, seconds: float) -> None:
-    path = folder / "wall.json"
-    before = json.loads(path.read_text())["train_seconds"] if path.exists() else 0.0
-    atomic_write_json(path, {"train_seconds": before + seconds})
-
-
-class _alarm:
-    """SIGALRM at the deadline interrupts training like Ctrl-C (it checkpoints and stops)."""
-
-    def __init__(self, deadline: float):
-        self.seconds = max(1, int(deadline - time.time())) if deadline < float("inf") else 0
-
-    def __enter__(self):
-        self.old = signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
-        signal.alarm(self.seconds)
-
-    def __exit__(self, *exc):
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, self.old)
-
-
-def make_jobs(args, base, archs, supernets, total) -> list[dict]:
-    """Every per-arch job whose result is not stored yet, cheapest kinds first."""
+def make_jobs(args, base, archs, total, run: str | None, checkpoint: str | None) -> list[dict]:
+    """The per-arch jobs not stored yet: with ``run=None`` the stand-alone ones (no supernet
+    needed), else those that need the finished supernet ``run`` (``checkpoint``)."""
     work, jobs = Path(args.work) / "results", []
-    default = supernets.get("default")
 
-    def add(kind, run, checkpoint, overrides, steps, calib, every=1):
-        recipe = recipe_of(replace(base, **RUNS.get(run, ({}, 1, None, None))[0]), kind, steps, overrides)
+    def add(kind, name, overrides, steps, calib, every=1, source=None):
+        recipe = recipe_of(replace(base, **RUNS.get(name, ({}, 1, None, None))[0]), kind, steps, overrides)
         if kind != "ce":  # depends on the supernet's weights, not only on its recipe
             recipe.update(supernet=checkpoint, calib_batches=calib)
         for i, arch in enumerate(archs):
-            path = work / run / kind / f"{i:03d}.json"
+            path = work / name / kind / f"{i:03d}.json"
             if i % every == 0 and stored(path, recipe, arch) is None:
-                jobs.append(dict(kind=kind, run=run, index=i, arch=arch.to_dict(), checkpoint=checkpoint,
-                                 recipe=recipe, path=str(path), device=args.device, calib_batches=calib))
-    for run in args.runs:
-        source = RUNS[run][3] or run
-        if source in supernets:
-            add("eval", run, supernets[source], {}, 0, RUNS[run][2] or base.calib_batches)
-    if default is None:
+                jobs.append(dict(kind=kind, run=name, index=i, arch=arch.to_dict(), checkpoint=source, recipe=recipe,
+                                 path=str(path), device=args.device, calib_batches=calib, meta=standalone_meta(base)))
+    if run is None:
+        add("ce", "standalone", {}, total, base.calib_batches)
+        for s in range(1, args.seeds):
+            add("ce", f"standalone-seed{s}", {"seed": base.seed + s}, total, base.calib_batches)
         return jobs
-    add("ce", "standalone", default, {}, total, base.calib_batches)
-    if args.finetune_steps:
-        add("ft", "default", default, {"lr": args.finetune_lr, "warmup_steps": 0, "seed": base.seed + 1},
-            args.finetune_steps, base.calib_batches)
-    if args.kd:
-        add("kd", "standalone", default, {}, total, base.calib_batches, args.kd_every)
-    for s in range(1, args.seeds):
-        add("ce", f"standalone-seed{s}", default, {"seed": base.seed + s}, total, base.calib_batches)
+    for name in args.runs:
+        if (RUNS[name][3] or name) == run:
+            add("eval", name, {}, 0, RUNS[name][2] or base.calib_batches, source=checkpoint)
+    if run == "default" and args.finetune_steps:
+        add("ft", "default", {"lr": args.finetune_lr, "warmup_steps": 0, "seed": base.seed + 1}, args.finetune_steps,
+            base.calib_batches, source=checkpoint)
+    if run == "default" and args.kd:
+        add("kd", "standalone", {}, total, base.calib_batches, args.kd_every, source=checkpoint)
     return jobs
 
 
-def run_jobs(jobs: list[dict], args, deadline: float) -> int:
-    """Run jobs on ``--workers`` processes, starting none after the deadline; returns how many finished."""
-    finished, pending, queue = 0, set(), list(jobs)
+def standalone_meta(base) -> dict:
+    """What a stand-alone job needs of a run's config.json: space, its config, the training options."""
+    from supernet.registry import space_config
+    variant = base.variant or "mnist1d"
+    return {"space": base.space, "variant": variant, "space_config": space_config(base.space, variant).to_dict(),
+            "train": asdict(base)}
+
+
+def run_jobs(args, base, archs, total, deadline: float) -> dict:
+    """Train the missing supernets and run every per-arch job on ``--workers`` processes; a
+    finished supernet queues its jobs first. Starts nothing after the deadline. ``run -> checkpoint``."""
+    supernets, queue = plan_supernets(args, base, total)
+    queue += make_jobs(args, base, archs, total, None, None)
+    for run, checkpoint in supernets.items():
+        queue = make_jobs(args, base, archs, total, run, checkpoint) + queue
+    print(f"{len(queue)} jobs to run", flush=True)
+    count, pending = 0, set()
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=init_worker,
                              initargs=(args.threads,)) as pool:
         while queue or pending:
             while queue and len(pending) < args.workers and time.time() < deadline:
-                pending.add(pool.submit(run_job, queue.pop(0)))
+                pending.add(pool.submit(run_job, {**queue.pop(0), "deadline": deadline}))
             if not pending:
                 break
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                r = future.result()
-                finished += 1
-                print(f"[{finished}/{len(jobs)}] {r['kind']:<4} {r['arch']['r']} flops={r['flops']} "
+                r, count = future.result(), count + 1
+                if r["kind"] == "train":
+                    print(f"[{count}] supernet {r['run']}: {r.get('checkpoint') or r.get('error')}", flush=True)
+                    if r.get("checkpoint"):
+                        supernets[r["run"]] = r["checkpoint"]
+                        queue = make_jobs(args, base, archs, total, r["run"], r["checkpoint"]) + queue
+                    continue
+                print(f"[{count}] {r['kind']:<4} {r['arch']['r']} flops={r['flops']} "
                       f"test={r['test_accuracy']:.4f} ({r['seconds']:.0f} s)", flush=True)
-    return finished
+    return supernets
 
 
 def summarize(args, base, archs, costs, supernets, total, wall) -> dict:
@@ -294,10 +271,7 @@ def main(argv=None) -> int:
         model = build_supernet(base.space, space_config(base.space, base.variant or "mnist1d"))
         archs = pick_archs(model.space, model.flops, args.archs, args.seed)
         total = _total_steps(base)
-        supernets = train_supernets(args, base, deadline)
-        jobs = make_jobs(args, base, archs, supernets, total)
-        print(f"{len(jobs)} per-arch jobs to run", flush=True)
-        run_jobs(jobs, args, deadline)
+        supernets = run_jobs(args, base, archs, total, deadline)
     except SupernetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

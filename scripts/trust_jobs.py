@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -65,8 +66,10 @@ def compare(supernet: dict, standalone: dict) -> dict:
     x = np.array([supernet[k] for k in keys], dtype=float)
     y = np.array([standalone[k] for k in keys], dtype=float)
     gap = 100.0 * (y - x)
-    return {"n": len(keys), "kendall_tau": _finite(stats.kendalltau(x, y).statistic),
-            "spearman": _finite(stats.spearmanr(x, y).statistic), "mean_gap_pt": float(gap.mean()),
+    with warnings.catch_warnings():  # a constant side has no rank correlation: None, not a warning
+        warnings.simplefilter("ignore")
+        tau, rho = stats.kendalltau(x, y).statistic, stats.spearmanr(x, y).statistic
+    return {"n": len(keys), "kendall_tau": _finite(tau), "spearman": _finite(rho), "mean_gap_pt": float(gap.mean()),
             "mean_abs_gap_pt": float(np.abs(gap).mean()), "max_gap_pt": float(gap.max()),
             "min_gap_pt": float(gap.min())}
 
@@ -77,6 +80,44 @@ def _finite(value) -> float | None:
 
 
 # -- jobs (worker side) -------------------------------------------------------------------
+def train_job(job: dict) -> dict:
+    """Train (or continue) one run's supernet; at the deadline it checkpoints and stops (rerun to go on).
+    ``{"kind": "train", "run", "checkpoint"}`` when finished, else ``{..., "error"}``."""
+    import signal
+    from supernet.checkpoint import resolve_checkpoint
+    from supernet.errors import SupernetError
+    from supernet.training import TrainConfig, resume_training, train
+    folder, t0 = Path(job["folder"]), time.time()
+    left = job["deadline"] - t0
+    signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
+    signal.alarm(max(1, int(left)) if left < float("inf") else 0)
+    try:
+        if (folder / "config.json").exists() and any((folder / "checkpoints").glob("step-*")):
+            resume_training(folder)
+        else:
+            train(TrainConfig(**job["config"]), folder, overwrite=True)
+    except (SupernetError, KeyboardInterrupt) as exc:
+        return {"kind": "train", "run": job["run"], "error": str(exc) or "interrupted"}
+    finally:
+        signal.alarm(0)
+        _add_wall(folder, time.time() - t0)
+    return {"kind": "train", "run": job["run"], "checkpoint": str(resolve_checkpoint(folder).resolve())}
+
+
+def finished(folder: Path, total: int) -> bool:
+    """Whether the supernet in ``folder`` has its final checkpoint (step ``total``)."""
+    steps = sorted((Path(folder) / "checkpoints").glob("step-*"))
+    return bool(steps) and int(steps[-1].name.split("-")[1]) == total and (Path(folder) / "wall.json").exists()
+
+
+def _add_wall(folder: Path, seconds: float) -> None:
+    """Add ``seconds`` to the training wall time in ``folder/wall.json`` (summed over resumed sessions)."""
+    if not folder.exists():
+        return
+    path = folder / "wall.json"
+    before = json.loads(path.read_text())["train_seconds"] if path.exists() else 0.0
+    atomic_write_json(path, {"train_seconds": round(before + seconds, 1)})
+
 def init_worker(threads: int) -> None:
     import torch
     torch.set_num_threads(threads)
@@ -101,11 +142,18 @@ def _scores(net, prepare, data, task, placement) -> dict:
 
 def run_job(job: dict) -> dict:
     """Run one job and write its result to ``job["path"]`` (atomically); returns the result."""
+    if job["kind"] == "train":
+        return train_job(job)
     import torch
     from supernet.api import task_of
     from supernet.device import Placement
+    from supernet.registry import build_supernet, config_from_dict
     placement = Placement.make(job["device"])
-    model, meta = _checkpoint(job["checkpoint"])
+    if job["checkpoint"]:
+        model, meta = _checkpoint(job["checkpoint"])
+    else:  # stand-alone: only the space and the recipe matter
+        meta = job["meta"]
+        model = build_supernet(meta["space"], config_from_dict(meta["space"], meta["space_config"]))
     model = placement.model(model)
     data, calib = _data(json.dumps(meta, sort_keys=True), job["calib_batches"])
     arch, task, t0 = model.space.make(job["arch"]), task_of(meta), time.perf_counter()
