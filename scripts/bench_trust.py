@@ -173,13 +173,19 @@ def standalone_meta(base) -> dict:
             "train": asdict(base)}
 
 
+def _priority(job: dict) -> int:
+    """Supernets first (their jobs wait on them), then the cheap evaluations, then what the
+    targets need most: stand-alone CE, fine-tuning, the KD variant, extra seeds."""
+    return ["train", "eval", "ce", "ft", "kd"].index(job["kind"]) + (job["run"].startswith("standalone-seed"))
+
+
 def run_jobs(args, base, archs, total, deadline: float) -> dict:
     """Train the missing supernets and run every per-arch job on ``--workers`` processes; a
     finished supernet queues its jobs first. Starts nothing after the deadline. ``run -> checkpoint``."""
     supernets, queue = plan_supernets(args, base, total)
     queue += make_jobs(args, base, archs, total, None, None)
     for run, checkpoint in supernets.items():
-        queue = make_jobs(args, base, archs, total, run, checkpoint) + queue
+        queue = sorted(queue + make_jobs(args, base, archs, total, run, checkpoint), key=_priority)
     print(f"{len(queue)} jobs to run", flush=True)
     count, pending = 0, set()
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=init_worker,
@@ -196,7 +202,8 @@ def run_jobs(args, base, archs, total, deadline: float) -> dict:
                     print(f"[{count}] supernet {r['run']}: {r.get('checkpoint') or r.get('error')}", flush=True)
                     if r.get("checkpoint"):
                         supernets[r["run"]] = r["checkpoint"]
-                        queue = make_jobs(args, base, archs, total, r["run"], r["checkpoint"]) + queue
+                        queue = sorted(queue + make_jobs(args, base, archs, total, r["run"], r["checkpoint"]),
+                                       key=_priority)
                     continue
                 print(f"[{count}] {r['kind']:<4} {r['arch']['r']} flops={r['flops']} "
                       f"test={r['test_accuracy']:.4f} ({r['seconds']:.0f} s)", flush=True)
