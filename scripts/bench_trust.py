@@ -273,6 +273,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.workers * args.threads)
     from supernet.registry import build_supernet, space_config
     try:
+        from supernet.device import Placement
+        args.device = str(Placement.make(args.device).device)  # a missing GPU is refused here, in one line
         base = base_config(args)
         base.check()
         model = build_supernet(base.space, space_config(base.space, base.variant or "mnist1d"))
