@@ -11,6 +11,7 @@ import re
 import sys
 from dataclasses import fields
 
+from .cli_finetune import EXAMPLES as FINETUNE_EXAMPLES, add_finetune, run_finetune
 from .cli_latency import EXAMPLES as LATENCY_EXAMPLES
 from .errors import SupernetError
 from .train_config import TrainConfig, bounds
@@ -68,15 +69,9 @@ EXAMPLES = {
 numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (MACs).""",
     "spaces": """examples:
   supernet spaces""",
-    "finetune": """examples:
-  supernet finetune exports/knee --out exports/knee-ft                 # 200 steps, KD from the largest subnet
-  supernet finetune exports/knee --steps 400 --lr 0.01 --out exports/knee-ft400
-  supernet finetune --from-search runs/search-2m --pick knee --out exports/knee-ft
-  supernet finetune exports/mine --checkpoint runs/mnist1d --out exports/mine-ft   # export made elsewhere
-  supernet finetune --resume --out exports/knee-ft                     # continue an interrupted run
-the --out folder is the new export (load_exported / model.onnx) and holds the run's log and checkpoints.""",
 }
 EXAMPLES["latency"] = LATENCY_EXAMPLES
+EXAMPLES["finetune"] = FINETUNE_EXAMPLES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -268,42 +263,6 @@ def _export(args) -> None:
     print(f"exported: {out}")
 
 
-def _add_finetune(p) -> None:
-    from .train_config import FinetuneConfig
-    d = FinetuneConfig()
-    p.add_argument("export", nargs="?", help="export folder (written by `supernet export`) to fine-tune")
-    p.add_argument("--from-search", metavar="RUN", help="fine-tune the arch a `supernet search` run picks instead")
-    p.add_argument("--pick", default="max-accuracy-under-budget",
-                   choices=["best-accuracy", "knee", "max-accuracy-under-budget"], help="with --from-search (default: %(default)s)")
-    p.add_argument("--checkpoint", help="supernet run or checkpoint folder (default: the one the export names)")
-    for name, text in (("steps", "optimizer steps"), ("lr", "peak learning rate (cosine decay to 0)"),
-                       ("warmup_steps", "linear warm-up steps"), ("batch_size", "examples per step (default: the "
-                       "supernet's)"), ("seed", "seed of the data order"), ("checkpoint_every", "steps between "
-                       "checkpoints (0 = end only)"), ("calib_batches", "batches of 256 training inputs for BN "
-                       "recalibration (teacher and result)"), ("threads", "torch CPU threads")):
-        kind = float if name == "lr" else int
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(d, name),
-                       help=f"{text} (default: %(default)s)")
-    p.add_argument("--device", default=d.device, help=TRAIN_HELP["device"] + " (default: %(default)s)")
-    p.add_argument("--precision", default=d.precision, help=TRAIN_HELP["precision"] + " (default: %(default)s)")
-    p.add_argument("--out", required=True, help="new export folder (also the run folder)")
-    p.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out with its saved options")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-
-
-def _finetune(args) -> None:
-    from .finetune import finetune
-    from .train_config import FinetuneConfig
-    if args.export and args.from_search:
-        raise SupernetError("give EXPORT or --from-search, not both")
-    names = [f for f in FinetuneConfig.__dataclass_fields__]
-    config = FinetuneConfig(**{k: getattr(args, k) for k in names})
-    out = finetune(args.export, args.out, checkpoint=args.checkpoint, config=config, resume=args.resume,
-                   overwrite=args.overwrite, onnx=not args.no_onnx, from_search=args.from_search, pick=args.pick)
-    print(f"fine-tuned: {out}")
-
-
 def _add_latency(p) -> None:
     from .cli_latency import add_latency
     add_latency(p)
@@ -314,7 +273,7 @@ COMMANDS = {"train": ("train a supernet", _add_train),
             "eval": ("evaluate archs: BN recalibration, accuracy, FLOPs, params", _add_eval),
             "export": ("export a static subnet (safetensors + JSON + ONNX)", _add_export),
             "search": ("predictor-guided NSGA-II search under FLOPs / params budgets", _add_search),
-            "finetune": ("fine-tune an exported subnet with distillation from the supernet's largest", _add_finetune),
+            "finetune": ("fine-tune an exported subnet with distillation from the supernet's largest", add_finetune),
             "latency": ("latency tables per device, and measurements", _add_latency),
             "spaces": ("list registered search spaces and variants", lambda p: None)}
 
@@ -354,7 +313,7 @@ def _run(args) -> None:
     elif args.command == "export":
         _export(args)
     elif args.command == "finetune":
-        _finetune(args)
+        run_finetune(args)
     elif args.command == "search":
         from .api import search
         if args.threads:
