@@ -87,7 +87,7 @@ def parse(argv=None):
     p.add_argument("--plot", default=str(REPO / "docs" / "trust_mnist1d.png"), help="scatter plot PNG ('' = none)")
     args = p.parse_args(argv)
     if args.quick:
-        args.archs, args.steps, args.samples, args.finetune_steps, args.workers = 4, 8, 1000, 4, 1
+        args.archs, args.steps, args.samples, args.finetune_steps, args.workers, args.kd_every = 4, 8, 1000, 4, 1, 1
     args.runs = args.runs.split(",")
     unknown = [r for r in args.runs if r not in RUNS]
     if unknown or args.archs < 2 or min(args.workers, args.seeds, args.kd_every, args.threads) < 1:
