@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
 
-.PHONY: install demo test bench clean check-readme readme-figures demo-search
+.PHONY: install demo test bench clean check-readme readme-figures demo-search llm-demo
 
 $(BIN)/supernet: setup.cfg pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ demo-search: install
 		--out $(RUN)-search --overwrite --threads 1
 	$(BIN)/supernet export --from-search $(RUN)-search --pick max-accuracy-under-budget --out $(RUN)-export \
 		--overwrite
+
+# LoRA-NAS on a small Llama pre-trained on the stdlib's code, adapted to its English docs (~15 min, 2 cores)
+llm-demo: install
+	$(BIN)/python scripts/bench_llm.py --out runs/llm-demo
 
 # README figures: check them (CI, < 1 min), or re-measure them all on this commit (~15 min)
 check-readme: install

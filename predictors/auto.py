@@ -29,7 +29,7 @@ import numpy as np
 from supernet.arch import Arch, SearchSpace
 from supernet.errors import SupernetError
 
-from .base import Predictor
+from .base import MIN_ARCHS, Predictor
 from .metrics import kendall_tau
 from .models import BASE_MODELS
 
@@ -102,6 +102,12 @@ class AutoPredictor(Predictor):
 
     def _fit(self, archs: list[Arch], z: np.ndarray) -> None:
         parts = self._folds(len(archs))
+        if len(archs) - max(len(p) for p in parts) < MIN_ARCHS:  # too few to cross-validate: the first candidate
+            names = [candidate_name(n, o) for n, o in self.options["candidates"]]
+            self.scores, self.chosen = {}, names[0]
+            self._models = [self._make(0, 0).fit(archs, z)]
+            self._fold_models = [self._models]
+            return
         oof, folds = zip(*(self._cross_validate(i, archs, z, parts) for i in range(len(self.options["candidates"]))))
         names = [candidate_name(n, o) for n, o in self.options["candidates"]]
         self.scores = {"+".join(names[i] for i in b): _tau(z, np.mean([oof[i] for i in b], axis=0))

@@ -65,7 +65,8 @@ def config(case: dict, device: str, precision: str, steps: int) -> TrainConfig:
 
 
 def bare_step(cfg: TrainConfig, steps: int, warmup: int) -> float:
-    """Median seconds of one Trainer.step on a fixed device batch."""
+    """Median seconds of one Trainer.step on a fixed device batch (on CUDA, after one untimed pass over the
+    same steps: the real loop then sees the same archs, whose kernels are loaded by then)."""
     data = load_data(cfg.data, seed=cfg.seed, workers=cfg.data_workers)
     torch.manual_seed(0)
     model = build_supernet("mobilenet", space_config("mobilenet", cfg.variant, in_channels=data.in_channels,
@@ -75,6 +76,9 @@ def bare_step(cfg: TrainConfig, steps: int, warmup: int) -> float:
     x, y = next(data.train_batches(0, cfg.batch_size, cfg.seed))
     x, y = placement.input(x), placement.target(y)
     trainer = Trainer(model, make_task(get_space("mobilenet").task, label_smoothing=0.1), cfg, placement, steps)
+    if placement.device.type == "cuda":  # first sight of each arch's shapes loads / compiles its kernels: not timed
+        for step in range(steps):
+            trainer.step(x, y, step)
     times = []
     for step in range(steps):
         _sync(placement.device)
@@ -147,11 +151,13 @@ def main(argv=None) -> int:
     p.add_argument("--compare-rounds", type=int, default=3)
     p.add_argument("--compare-only", action="store_true", help="skip the throughput cases (keep theirs in --out)")
     p.add_argument("--out", default=str(REPO / "bench_results" / "bench_train.json"))
+    p.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], help="only these devices (default: cpu, and cuda "
+                   "when visible)")
     args = p.parse_args(argv)
     if args.steps <= args.warmup + 2:
         p.error("--steps must exceed --warmup by at least 3")
     torch.set_num_threads(args.threads)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
                "torch": torch.__version__, "cases": []}
     if torch.cuda.is_available():

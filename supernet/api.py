@@ -126,6 +126,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     if checkpoint is None:
         raise SupernetError("search needs CHECKPOINT: a training run folder or a checkpoint folder")
     evaluator = CheckpointEvaluator(checkpoint, calib_batches, Placement.make(device, precision, channels_last))
+    config = _score_objectives(config, evaluator.task)
     if out is not None:
         check_apart(out, [run_of(evaluator.folder)])
     source = {"checkpoint": str(evaluator.folder), "space": evaluator.meta["space"],
@@ -134,7 +135,10 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     out = Path(out) if out is not None else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
     costs, table = dict(evaluator.costs), None
     saved = config if not resume else _saved_search_config(saved_run)
-    if saved is not None and _uses_latency(saved):
+    if saved is not None and _uses_latency(saved) and not evaluator.space.all_latency_units():
+        evaluator = MeasuredLatency(evaluator, saved.target)  # no table: every evaluated subnet is timed
+        source.update(latency="measured on each evaluated subnet", latency_target=saved.target)
+    elif saved is not None and _uses_latency(saved):
         from .latency_api import find_table, latency_cost
         table = find_table(saved.target, evaluator.space, latency_table)
         costs["latency"] = latency_cost(table, evaluator.space)
@@ -145,6 +149,35 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     if table is not None:
         _measure_front(result, evaluator.space, table)
     return result
+
+
+class MeasuredLatency:
+    """An evaluator that also times each evaluated arch's static subnet on ``target`` (``latency`` in ms).
+
+    For spaces without a latency table (e.g. ``llm_lora``, whose subnet is a merged Hugging Face
+    model): the search predicts latency from these real measurements like any measured metric.
+    """
+
+    def __init__(self, inner, target: str, threads: int = 2):
+        from .latency import MeasureConfig
+        self.inner, self.cfg = inner, MeasureConfig(target=target, threads=threads)
+        self.cfg.check()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, arch: Arch) -> dict:
+        from .latency import measure_subnet
+        return {**self.inner(arch), "latency": measure_subnet(self.inner.space, arch, self.cfg)["median_ms"]}
+
+
+def _score_objectives(config, task):
+    """``accuracy`` stands for the task's score: a language model's search minimises validation ``loss``."""
+    if config is None or task.score_name == "accuracy":
+        return config
+    from dataclasses import replace
+    swap = {"accuracy": task.score_name, "accuracy:max": task.score_name}
+    return replace(config, objectives=tuple(swap.get(o, o) for o in config.resolved().objectives))
 
 
 def _uses_latency(config) -> bool:

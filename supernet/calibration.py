@@ -23,6 +23,9 @@ def calibrate_bn(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tenso
     an exact average, not an EMA. The model is left in eval mode.
     """
     layers = _bn_layers(model)
+    if not layers:
+        model.eval()
+        return  # nothing to recalibrate (e.g. a transformer with layer norms)
     saved = [m.momentum for m in layers]
     for m in layers:
         m.reset_running_stats()

@@ -18,7 +18,11 @@ from .train_config import TrainConfig, bounds
 
 TRAIN_HELP = {
     "data": "mnist1d | digits | mnist | path/to/file.npz | imagefolder:PATH (train/, optional val/ and test/, "
-            "one subfolder per class)",
+            "one subfolder per class) | text:PATH (a .txt or .jsonl file, or a folder of them; with --model)",
+    "model": "Hugging Face causal LM folder for --space llm_lora (frozen base; its tokenizer reads text: data)",
+    "seq_len": "tokens per training sequence (text data)",
+    "text_field": "field of each .jsonl record that holds the text",
+    "grad_accum": "micro-batches per optimizer step (gradient accumulation; divides --batch-size)",
     "samples": "MNIST-1D examples to generate (train+test, 80/20); default 10000",
     "val_fraction": "share of the non-test examples held out as the validation split that search scores on",
     "space": "registered search space (see `supernet spaces`)",
@@ -51,7 +55,9 @@ EXAMPLES = {
   supernet train --sampling uniform --out runs/spos        # SPOS baseline on the same space
   supernet train --samples 20000 --val-fraction 0.5 --out runs/bench  # 8000 train / 8000 val / 4000 test
   supernet train --data imagefolder:data/digits --device auto --precision bf16 --out runs/img
-  supernet train --resume --out runs/mnist1d               # continue an interrupted run exactly""",
+  supernet train --resume --out runs/mnist1d               # continue an interrupted run exactly
+  supernet train --space llm_lora --model models/tiny-llama --data text:corpus/ --seq-len 128 \\
+      --batch-size 16 --grad-accum 2 --optimizer adamw --lr 1e-3 --steps 300 --out runs/llm""",
     "eval": """examples:
   supernet eval runs/mnist1d --arch largest --arch smallest
   supernet eval runs/mnist1d --arch my_arch.json --split val
@@ -66,6 +72,7 @@ EXAMPLES = {
   supernet search runs/mnist1d --objectives accuracy,flops,params --max-params 150K --evaluations 100
   supernet search runs/mnist1d --strategy nsga2 --evaluations 200     # plain NSGA-II, no predictor
   supernet search --resume --out runs/search-2m                       # continue an interrupted search
+  supernet search runs/llm --objectives loss,params --max-params 2M --evaluations 60   # LLM: best under 2 M params
 numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (MACs).""",
     "spaces": """examples:
   supernet spaces""",
@@ -153,8 +160,8 @@ def _add_search(p) -> None:
     from .search_loop import SearchConfig
     d = SearchConfig()
     p.add_argument("checkpoint", nargs="?", help="training run folder or checkpoint folder (not with --resume)")
-    p.add_argument("--objectives", default=",".join(d.objectives),
-                   help="comma-separated: accuracy (maximised), flops, params (minimised) (default: %(default)s)")
+    p.add_argument("--objectives", help="comma-separated: accuracy (maximised), loss (language models), flops, "
+                   "params, latency (minimised); for a language model accuracy means its validation loss (default: accuracy,flops)")
     p.add_argument("--max-flops", help="FLOPs (MACs) budget, e.g. 20M")
     p.add_argument("--max-params", help="parameter budget, e.g. 500K")
     p.add_argument("--max-latency-ms", help="latency budget in ms on --target (uses the table of `supernet latency "
@@ -198,7 +205,8 @@ def _search_config(args):
     evaluations = parse_quantity(args.evaluations, "--evaluations")
     if evaluations != int(evaluations):
         raise SupernetError(f"--evaluations must be a whole number, got {args.evaluations!r}")
-    return SearchConfig(objectives=tuple(args.objectives.split(",")), budgets=budgets, evaluations=int(evaluations),
+    objectives = tuple(args.objectives.split(",")) if args.objectives else SearchConfig().objectives
+    return SearchConfig(objectives=objectives, budgets=budgets, evaluations=int(evaluations),
                         initial=args.initial, per_round=args.per_round, uncertain=args.uncertain,
                         generations=args.generations, population=args.population, predictor=args.predictor,
                         strategy=args.strategy, seed=args.seed, target=args.target, eval_timeout=args.eval_timeout,

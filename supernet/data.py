@@ -35,8 +35,26 @@ class Split:
         return len(self.y)
 
 
+class SplitBatches:
+    """Batching shared by the in-memory data sources: ``split(name)`` and ``train`` give :class:`Split` s."""
+
+    def split_size(self, name: str) -> int:
+        return len(self.split(name))
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return BatchStream(self.train, batch_size, 0).steps_per_epoch
+
+    def train_batches(self, start_step: int, batch_size: int, seed: int):
+        """Endless ``(x, y)`` batches from step ``start_step`` (see :class:`BatchStream`)."""
+        stream = BatchStream(self.train, batch_size, seed)
+        step = start_step
+        while True:
+            yield stream.batch(step)
+            step += 1
+
+
 @dataclass
-class DataBundle:
+class DataBundle(SplitBatches):
     name: str
     train: Split
     val: Split
@@ -67,20 +85,6 @@ class DataBundle:
             raise SupernetError(f"unknown split {name!r}; use one of {list(SPLITS)}")
         return getattr(self, name)
 
-    def split_size(self, name: str) -> int:
-        return len(self.split(name))
-
-    def steps_per_epoch(self, batch_size: int) -> int:
-        return BatchStream(self.train, batch_size, 0).steps_per_epoch
-
-    def train_batches(self, start_step: int, batch_size: int, seed: int):
-        """Endless ``(x, y)`` batches from step ``start_step`` (see :class:`BatchStream`)."""
-        stream = BatchStream(self.train, batch_size, seed)
-        step = start_step
-        while True:
-            yield stream.batch(step)
-            step += 1
-
     def eval_batches(self, name: str, batch_size: int):
         split = self.split(name)
         return zip(split.x.split(batch_size), split.y.split(batch_size))
@@ -89,22 +93,27 @@ class DataBundle:
         return calibration_batches(self.train, batch_size, n_batches, seed)
 
 
-def default_variant(data) -> str:
-    """The mobilenet variant that fits the data: 1-D signals, small images, or ImageNet-size images."""
+def default_variant(data) -> str | None:
+    """The mobilenet variant that fits the data: 1-D signals, small images, or ImageNet-size images
+    (None for data without spatial axes, e.g. text: the space's own default then applies)."""
+    if data.ndim not in (1, 2):
+        return None
     if data.ndim == 1:
         return "mnist1d"
     return "mnist" if data.native_size <= 64 else "ofa"
 
 
 def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.1, seed: int = 0,
-              workers: int = 2, pin_memory: bool = False):
+              workers: int = 2, pin_memory: bool = False, model: str | None = None, seq_len: int = 128,
+              text_field: str = "text"):
     """Load a built-in data set by name or a user ``.npz`` file by path.
 
     ``samples`` sets how many MNIST-1D examples to generate (train + test, 80/20 split).
     A ``.npz`` holds ``x`` and ``y`` and optionally ``x_val``/``y_val`` and ``x_test``/``y_test``;
     missing splits are carved out of ``x`` with ``val_fraction`` (and the same for test).
     ``imagefolder:PATH`` streams images from disk with ``workers`` loader processes, into
-    pinned memory with ``pin_memory`` (for CUDA).
+    pinned memory with ``pin_memory`` (for CUDA). ``text:PATH`` is a text corpus tokenised with
+    ``model``'s tokenizer into blocks of ``seq_len`` tokens (:mod:`supernet.text_data`).
     """
     if name == "mnist1d":
         return _mnist1d(samples or 10000, val_fraction, seed)
@@ -122,8 +131,11 @@ def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.
         from .imagefolder import ImageFolderData
         return ImageFolderData(name[len("imagefolder:"):], val_fraction=val_fraction, seed=seed,
                                num_workers=workers, pin_memory=pin_memory)
-    raise SupernetError(f"unknown data {name!r}; use one of {list(BUILTIN)}, a path to a .npz file or "
-                        "imagefolder:PATH")
+    if name.startswith("text:"):
+        from .text_data import TextData
+        return TextData(name[len("text:"):], model, seq_len, val_fraction, seed, text_field)
+    raise SupernetError(f"unknown data {name!r}; use one of {list(BUILTIN)}, a path to a .npz file, "
+                        "imagefolder:PATH or text:PATH")
 
 
 def _mnist1d(samples: int, val_fraction: float, seed: int) -> DataBundle:
@@ -268,7 +280,8 @@ def checkpoint_data(meta: dict, calib_batches: int):
     train_cfg = meta["train"]
     data = load_data(train_cfg["data"], samples=train_cfg.get("samples"),
                      val_fraction=train_cfg.get("val_fraction", 0.1), seed=train_cfg["seed"],
-                     workers=train_cfg.get("data_workers", 2))
+                     workers=train_cfg.get("data_workers", 2), model=train_cfg.get("model"),
+                     seq_len=train_cfg.get("seq_len", 128), text_field=train_cfg.get("text_field", "text"))
     if "image_size" in meta:
         data.set_image_size(meta["image_size"])
     return data, data.calibration_batches(calib_batches, 256, train_cfg["seed"])

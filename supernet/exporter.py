@@ -50,8 +50,18 @@ def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise SupernetError(f"export folder {str(out)!r} already exists; pass --overwrite or choose another --out")
+    own_format = getattr(supernet, "export_files", None)  # e.g. Hugging Face + PEFT folders of an LLM space
     with atomic_dir(out) as tmp:
-        write_export(tmp, supernet.extract(arch), supernet, space, arch, onnx=onnx, extra=extra)
+        if own_format is None:
+            write_export(tmp, supernet.extract(arch), supernet, space, arch, onnx=onnx, extra=extra)
+        else:
+            shape = (1,) + tuple(supernet.space.input_shape(arch))
+            written = own_format(arch, tmp, out.resolve())
+            atomic_write_json(tmp / "arch.json", {"space": space, "arch": arch.to_dict(), "flops": supernet.flops(arch),
+                                                  "params": supernet.params(arch), "input_shape": list(shape),
+                                                  "preprocessing": _preprocessing(supernet, arch), **(extra or {})})
+            atomic_write_json(tmp / "config.json", {"space": space, "space_config": supernet.config.to_dict(),
+                                                    "arch": arch.to_dict(), "input_shape": list(shape), **written})
     return out
 
 
@@ -94,10 +104,15 @@ def load_exported(folder: str | os.PathLike) -> torch.nn.Module:
         arch = entry.build_space(cfg).make(meta["arch"])
     except KeyError as exc:
         raise SupernetError(f"export config {str(folder / 'config.json')!r} lacks {exc}") from None
-    net = entry.build_static(cfg, arch)
-    load_weights(net, folder / "model.safetensors")
+    space = entry.build_space(cfg)
+    if hasattr(space, "load_exported"):  # a space with its own export format
+        net = space.load_exported(folder)
+    else:
+        net = entry.build_static(cfg, arch)
+        load_weights(net, folder / "model.safetensors")
     shape = meta.get("input_shape") or [1, *entry.build_space(cfg).input_shape(arch)]
-    net.register_forward_pre_hook(_shape_check(tuple(shape[1:])))
+    if not hasattr(space, "load_exported"):  # token sequences may be of any length
+        net.register_forward_pre_hook(_shape_check(tuple(shape[1:])))
     return net.eval()
 
 

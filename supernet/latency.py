@@ -87,16 +87,20 @@ def summarise(times_s: list[float]) -> dict:
             "trimmed_mean_ms": float(trimmed.mean()), "repeats": len(ms)}
 
 
-def measure(module: torch.nn.Module, input_shape: tuple[int, ...], cfg: MeasureConfig,
+def measure(module: torch.nn.Module, input_shape: tuple[int, ...] | torch.Tensor, cfg: MeasureConfig,
             onnx_path: Path | None = None) -> dict:
-    """Latency of ``module`` on one batch of shape ``(cfg.batch, *input_shape)`` (one round).
+    """Latency of ``module`` on one batch of shape ``(cfg.batch, *input_shape)`` (one round), or on
+    ``input_shape`` itself when it is a tensor (an example batch: token ids, say).
 
     For ``onnxruntime-cpu``, ``onnx_path`` names the module's ONNX file: it is exported there
     when missing and reused when present (so later rounds skip the export).
     """
     cfg.check()
     module = module.eval()
-    x = torch.randn((cfg.batch,) + tuple(input_shape))
+    if isinstance(input_shape, torch.Tensor):
+        x = input_shape
+    else:
+        x = torch.randn((cfg.batch,) + tuple(input_shape))
     if cfg.target == "cpu":
         return summarise(_time_torch(module, x, cfg))
     if cfg.target == "onnxruntime-cpu":
@@ -107,7 +111,7 @@ def measure(module: torch.nn.Module, input_shape: tuple[int, ...], cfg: MeasureC
     return summarise(_time_cuda(module, x, cfg))
 
 
-Job = tuple[Callable[[], torch.nn.Module], tuple[int, ...]]  # (build the static module, input shape)
+Job = tuple[Callable[[], torch.nn.Module], "tuple[int, ...] | torch.Tensor"]  # (build, input shape or example)
 
 
 def measure_many(jobs: Sequence[Job], cfg: MeasureConfig, progress: bool = False, desc: str = "latency",
@@ -146,8 +150,17 @@ def measure_subnet(space, arch, cfg: MeasureConfig) -> dict:
 
 def measure_subnets(space, archs, cfg: MeasureConfig, progress: bool = False, desc: str = "latency") -> list[dict]:
     """Latencies of the archs' static subnets, measured in interleaved rounds (:func:`measure_many`)."""
-    jobs = [(lambda a=arch: space.build_static(a), space.input_shape(arch)) for arch in archs]
+    jobs = [(lambda a=arch: space.build_static(a), _example(space, arch, cfg.batch)) for arch in archs]
     return measure_many(jobs, cfg, progress, desc)
+
+
+def _example(space, arch, batch: int):
+    """The input shape for a space with float inputs (a fresh random batch each call), else the space's
+    own example batch (e.g. token ids), drawn once with a fixed seed."""
+    x = space.example_input(arch, 1, torch.Generator().manual_seed(0))
+    if x.is_floating_point():
+        return space.input_shape(arch)
+    return space.example_input(arch, batch, torch.Generator().manual_seed(0))
 
 
 def _timed(call, cfg: MeasureConfig) -> list[float]:

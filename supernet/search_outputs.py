@@ -237,19 +237,29 @@ def read_evaluations(path: Path, space: SearchSpace | None = None) -> list[Evalu
 
 
 # -- picks -----------------------------------------------------------------------------
+COSTS = ("flops", "params", "latency")
+
+
 def _accuracy_first(rows: list[dict], plan: SearchPlan) -> dict:
+    """The best row by the quality objective: accuracy (highest), or the task's score that replaces it
+    (e.g. validation ``loss`` of a language model, lowest); ties to the smaller first cost."""
     rows = [r for r in rows if r.get("status", "ok") == "ok"]
-    if not any(m.name == "accuracy" for m in plan.objectives) or not rows:
-        raise SupernetError("this pick needs a search with accuracy among its objectives and at least one candidate")
-    cost = next((m.name for m in plan.objectives if not m.maximise), None)
-    return max(rows, key=lambda r: (r["accuracy"], -(r[cost] if cost else 0), -r["index"]))
+    quality = next((m for m in plan.objectives if m.name not in COSTS), None)
+    if quality is None or not rows:
+        raise SupernetError("this pick needs a search with accuracy (or loss) among its objectives and at least "
+                            "one candidate")
+    sign = 1.0 if quality.maximise else -1.0
+    cost = next((m.name for m in plan.objectives if m.name in COSTS), None)
+    return max(rows, key=lambda r: (sign * r[quality.name], -(r[cost] if cost else 0), -r["index"]))
 
 
 def pick(plan: SearchPlan, recs: list[dict], how: str, budgets: Mapping[str, float] | None = None) -> dict:
     """One record of a search.
 
-    - ``best-accuracy``: the most accurate arch evaluated, budgets ignored (e.g. the largest).
-    - ``max-accuracy-under-budget``: the most accurate arch meeting ``budgets`` (default: the search's).
+    - ``best-accuracy``: the most accurate arch evaluated, budgets ignored (e.g. the largest); for a
+      language model, the lowest validation loss.
+    - ``max-accuracy-under-budget``: the most accurate (lowest-loss) arch meeting ``budgets`` (default:
+      the search's).
     - ``knee``: on the feasible front, the point nearest the ideal after scaling each objective
       to [0, 1] over the front.
     Ties go to the smaller first minimised objective, then to the earlier evaluation.

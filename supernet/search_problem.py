@@ -75,7 +75,8 @@ def register_metric(metric: Metric) -> None:
 
 
 for _metric in (Metric("accuracy", True, "accuracy"), Metric("flops", False, "FLOPs (MACs)"),
-                Metric("params", False, "parameters"), Metric("latency", False, "latency (ms)")):
+                Metric("params", False, "parameters"), Metric("latency", False, "latency (ms)"),
+                Metric("loss", False, "validation loss")):
     register_metric(_metric)
 
 

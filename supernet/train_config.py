@@ -13,6 +13,9 @@ PRECISION_NAMES = ("fp32", "bf16", "fp16")
 @dataclass
 class TrainConfig:
     data: str = "mnist1d"
+    model: str | None = None
+    seq_len: int = 128
+    text_field: str = "text"
     samples: int | None = None
     val_fraction: float = 0.1
     space: str = "mobilenet"
@@ -33,6 +36,7 @@ class TrainConfig:
     alpha_max: float = 1.0
     alpha_clamp: float = 5.0
     grad_clip: float = 5.0
+    grad_accum: int = 1
     seed: int = 0
     checkpoint_every: int = 500
     calib_batches: int = 8
@@ -52,6 +56,9 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise SupernetError(f"{flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         check_numbers(self, RANGES)
+        if self.batch_size % self.grad_accum:
+            raise SupernetError(f"--batch-size ({self.batch_size}) must be a multiple of --grad-accum "
+                                f"({self.grad_accum}): each step splits the batch into that many micro-batches")
 
     def placement(self):
         from .device import Placement
@@ -76,6 +83,7 @@ RANGES = {
     "grad_clip": (0, True, 1e6, True, False), "seed": (0, True, 2**32 - 1, True, True),
     "checkpoint_every": (0, True, 10**9, True, True), "calib_batches": (1, True, 10**5, True, True),
     "data_workers": (0, True, 256, True, True), "threads": (1, True, 1024, True, True),
+    "seq_len": (2, True, 10**6, True, True), "grad_accum": (1, True, 10**4, True, True),
 }
 
 

@@ -119,12 +119,13 @@ class Trainer:
         return step_archs(self.space, self.cfg.sampling, self.cfg.num_random, self.cfg.seed, step,
                           cost=getattr(self.model, "flops", None))
 
-    def backward(self, x: torch.Tensor, y: torch.Tensor, archs: list[Arch], step: int) -> dict:
+    def backward(self, x: torch.Tensor, y: torch.Tensor, archs: list[Arch], step: int, weight: float = 1.0) -> dict:
         """Forward/backward every arch of the step (gradients accumulate); the losses to log.
 
         The first arch learns from the labels; the others distil from its detached outputs
         (or learn from the labels too with ``kd="none"``; or all distil from ``self.teacher``).
-        Logged for a distilled arch is its true divergence, not the surrogate's value.
+        Logged for a distilled arch is its true divergence, not the surrogate's value. The
+        losses are scaled by ``weight`` (``1 / micro-batches`` under gradient accumulation).
         """
         record, teacher, students = {}, self._teacher_outputs(x), []
         labels_only = getattr(self.cfg, "kd", "alpha") == "none"
@@ -142,6 +143,7 @@ class Trainer:
             if not math.isfinite(value) or not torch.isfinite(loss):
                 raise SupernetError(f"loss is not finite at step {step} for arch {arch.to_json()}; "
                                     "lower --lr or set --grad-clip")
+            loss = loss * weight if weight != 1.0 else loss
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             record[f"loss/{role}"] = value
         if students:
@@ -158,7 +160,10 @@ class Trainer:
         """One optimizer step on batch ``(x, y)`` (host or device tensors) at step index ``step``."""
         x, y = self.placement.input(x), self.placement.target(y)
         self.optimizer.zero_grad(set_to_none=True)
-        record = self.backward(x, y, self.archs(step), step)
+        archs, parts = self.archs(step), max(1, getattr(self.cfg, "grad_accum", 1))
+        records = [self.backward(xs, ys, archs, step, 1.0 / parts)
+                   for xs, ys in zip(x.chunk(parts), y.chunk(parts))]  # gradient accumulation
+        record = {k: sum(r[k] for r in records) / len(records) for k in records[0]}
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if self.cfg.grad_clip > 0:

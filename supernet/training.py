@@ -115,11 +115,16 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
     """
     cfg.check()
     cfg = replace(cfg, data=_data_arg(cfg.data))  # stored absolute: the run works from any folder
+    if cfg.model is not None:
+        if "model" not in get_space(cfg.space).config_cls.__dataclass_fields__:
+            raise SupernetError(f"--model applies to spaces that wrap a pretrained model (llm_lora), not {cfg.space!r}")
+        cfg = replace(cfg, model=str(Path(cfg.model).expanduser().resolve()))
     placement = cfg.placement()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    data_path = cfg.data.removeprefix("imagefolder:")
+    data_path = cfg.data.removeprefix("imagefolder:").removeprefix("text:")
     protect = (*protect, data_path) if data_path != cfg.data or cfg.data.endswith(".npz") else protect
+    protect = (*protect, cfg.model) if cfg.model else protect
     run_dir = prepare_run_dir(out, "train", resume=resume, overwrite=overwrite, protect=protect)
     try:
         return _train(cfg, placement, run_dir, resume)
@@ -131,11 +136,15 @@ def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
 
 def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) -> Path:
     data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
-                     workers=cfg.data_workers, pin_memory=placement.device.type == "cuda")
-    variant = cfg.variant or default_variant(data)
-    space_cfg = space_config(cfg.space, variant, in_channels=data.in_channels, num_classes=data.num_classes)
+                     workers=cfg.data_workers, pin_memory=placement.device.type == "cuda", model=cfg.model,
+                     seq_len=cfg.seq_len, text_field=cfg.text_field)
+    entry = get_space(cfg.space)
+    variant = cfg.variant or (default_variant(data) if default_variant(data) in entry.variants
+                              else entry.default_variant)
+    space_cfg = space_config(cfg.space, variant, **_space_overrides(cfg, data, entry))
     torch.manual_seed(cfg.seed)
     model = build_supernet(cfg.space, space_cfg)
+    space_cfg = model.config  # as built: e.g. with the base model's hash filled in
     _check_fits(model, data, cfg.space, variant)
     image_size = int(model.space.input_shape(model.space.largest())[-1])
     data.set_image_size(image_size)
@@ -153,6 +162,8 @@ def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) 
     else:
         atomic_write_json(run_dir / "config.json", meta)
     calib = data.calibration_batches(cfg.calib_batches, 256, cfg.seed)
+    if not resume and hasattr(model, "reorder_mlp"):
+        model.reorder_mlp(calib)  # importance order of MLP channels, saved with the first checkpoint
     if resume:
         truncate_log(run_dir / "log.jsonl", start)
     log = RunLog(run_dir, cfg.tensorboard, purge_step=start if resume else None)
@@ -174,9 +185,21 @@ def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) 
     return run_dir
 
 
+def _space_overrides(cfg: TrainConfig, data, entry) -> dict:
+    """Space config fields the data and options decide: classes and channels of labelled data,
+    the base model and sequence length of a model-wrapping space (``--model``)."""
+    fields = set(entry.config_cls.__dataclass_fields__)
+    overrides = {k: getattr(data, k) for k in ("in_channels", "num_classes") if getattr(data, k, None) is not None}
+    if cfg.model is not None:
+        overrides["model"] = cfg.model
+    if "seq_len" in fields:
+        overrides["seq_len"] = cfg.seq_len
+    return {k: v for k, v in overrides.items() if k in fields}
+
+
 def _data_arg(name: str) -> str:
     """A user's file or folder path stored absolute, so the run works from any working directory."""
-    prefix = "imagefolder:" if name.startswith("imagefolder:") else ""
+    prefix = next((p for p in ("imagefolder:", "text:") if name.startswith(p)), "")
     path = name[len(prefix):]
     if prefix or path.endswith(".npz"):
         return prefix + str(Path(path).expanduser().resolve())
@@ -185,6 +208,10 @@ def _data_arg(name: str) -> str:
 
 def _check_fits(model, data, space: str, variant: str) -> None:
     arch = model.space.largest()
+    vocab = getattr(model.config, "vocab_size", None)
+    if getattr(data, "max_token", None) is not None and vocab is not None and data.max_token >= vocab:
+        raise SupernetError(f"the data's token ids reach {data.max_token} but the model's vocabulary has {vocab} "
+                            "entries; tokenise with the model's own tokenizer (--model)")
     ndim = len(model.space.input_shape(arch)) - 1
     if ndim != data.ndim:
         raise SupernetError(f"variant {variant!r} of space {space!r} takes {ndim}-D inputs but the data "

@@ -23,9 +23,8 @@ def archs_of(space, n_random=2, seed=0):
 
 
 def input_for(supernet, arch, batch=4, seed=0):
-    cfg = supernet.config
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn((batch, cfg.in_channels) + (arch["r"],) * cfg.ndim, generator=g)
+    """The space's example batch for ``arch`` (images or signals at its resolution, token ids...)."""
+    return supernet.space.example_input(arch, batch, torch.Generator().manual_seed(seed))
 
 
 @pytest.fixture

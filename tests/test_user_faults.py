@@ -220,7 +220,7 @@ TRAIN_NUMBERS = {"samples": (), "val-fraction": (), "epochs": (), "steps": (), "
                  "momentum": ("0",), "weight-decay": ("0",), "warmup-steps": ("0",), "label-smoothing": ("0",),
                  "num-random": ("0",), "alpha-min": ("-1",), "alpha-max": (), "alpha-clamp": (),
                  "grad-clip": ("0",), "seed": ("0",), "checkpoint-every": ("0",), "calib-batches": (),
-                 "data-workers": ("0",), "threads": ()}
+                 "data-workers": ("0",), "threads": (), "seq-len": (), "grad-accum": ()}
 FUZZ = ("0", "-1", "nan", "inf", "1e30", "1000000000000", "-1e30")
 
 
