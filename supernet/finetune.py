@@ -182,7 +182,7 @@ def matching_subnet(export: Path, source: dict, supernet: nn.Module, meta: dict,
     config = read_json(export / "config.json", "export config")
     if getattr(supernet, "export_files", None) is not None:
         raise SupernetError(f"finetune needs a static PyTorch export; space {meta['space']!r} exports its own format "
-                            "(fine-tune its adapters with `supernet train` options instead)")
+                            "which finetune does not support yet")
     where = f"export {str(export)!r} does not match the supernet {str(checkpoint)!r}"
     if config.get("space") != meta["space"] or config.get("space_config") != supernet.config.to_dict():
         raise SupernetError(f"{where}: it is a {config.get('space')!r} subnet of another space or variant; "
