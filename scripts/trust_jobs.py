@@ -173,7 +173,7 @@ def _train_job(job, model, meta, arch, task, data, calib, placement) -> dict:
     """Stand-alone (``ce``, ``kd``: fresh init) or fine-tuning (``ft``: inherited weights) of one subnet."""
     import torch
     from supernet.evaluation import calibrated_subnet
-    from supernet.finetune import largest_teacher, train_subnet
+    from supernet.finetuning import largest_teacher, train_subnet
     from supernet.registry import build_supernet
     from supernet.train_config import TrainConfig
     cfg = replace(TrainConfig.from_dict(meta["train"]), **job["recipe"]["overrides"])

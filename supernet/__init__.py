@@ -15,7 +15,7 @@ _LAZY = {
     "TrainConfig": "training", "train": "training", "resume_training": "training",
     "evaluate": "api", "search": "api", "CheckpointEvaluator": "api",
     "export": "api", "export_from_search": "api", "load_exported": "exporter",
-    "finetune": "finetune", "FinetuneConfig": "train_config",
+    "finetune": "finetuning", "FinetuneConfig": "train_config",
     "SearchConfig": "search_loop", "SearchResult": "search_loop", "run_search": "search_loop",
     "hypervolume": "search_loop", "SearchWarning": "search_loop", "TooManyFailures": "search_loop",
     "Failure": "evaluators", "LocalEvaluator": "evaluators",

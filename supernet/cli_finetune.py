@@ -38,7 +38,7 @@ def add_finetune(p) -> None:
 
 
 def run_finetune(args) -> None:
-    from .finetune import finetune
+    from .finetuning import finetune
     from .train_config import FinetuneConfig
     if args.export and args.from_search:
         raise SupernetError("give EXPORT or --from-search, not both")

@@ -11,7 +11,7 @@ from supernet.checkpoint import resolve_checkpoint
 from supernet.cli import main
 from supernet.errors import SupernetError
 from supernet.exporter import export_from_checkpoint, load_exported
-from supernet.finetune import finetune
+from supernet.finetuning import finetune
 from supernet.train_config import FinetuneConfig
 from supernet.training import train
 
@@ -89,3 +89,9 @@ def test_cli_finetune_mismatch_is_one_line_and_nonzero(runs, tmp_path, capsys):
     assert err.startswith("error: ") and "does not match" in err and "\n" not in err
     assert main(["finetune", str(runs["export"]), "--out", str(tmp_path / "ok"), "--steps", "2", "--no-onnx"]) == 0
     assert load_exported(tmp_path / "ok") is not None
+
+
+def test_front_door_finetune_is_the_function():
+    import supernet
+    from supernet import finetune as front
+    assert callable(front) and front is finetune and callable(supernet.finetune)

@@ -98,7 +98,7 @@ def test_flops_even_sampling_reaches_the_top_of_the_range_more_often(tiny1d):
 
 def test_trainer_with_plan_and_teacher_distils_one_arch(tiny1d):
     from supernet.device import CPU
-    from supernet.finetune import train_subnet
+    from supernet.finetuning import train_subnet
     from supernet.task import make_task
     arch = tiny1d.space.smallest()
     net = tiny1d.extract(arch)
