@@ -3,10 +3,10 @@
 One import line for everything README shows; the API mirrors the CLI: ``train``
 (``supernet train``), ``evaluate`` (``supernet eval``), ``search`` (``supernet search``),
 ``export`` (``supernet export``), ``build_latency`` / ``measure_arch`` (``supernet latency``),
-``space_names`` (``supernet spaces``); plus ``load_exported`` to use an export and
-``run_search`` to search any space with any evaluator (``RayEvaluator`` spreads it over Ray
-actors; ``train(..., scale=ScaleConfig(workers))`` trains on Ray Train workers). Torch-heavy
-parts, and Ray, load on first use.
+``space_names`` (``supernet spaces``), ``finetune`` (``supernet finetune``); plus ``load_exported`` to
+use an export and ``run_search`` to search any space with any evaluator (``RayEvaluator`` spreads
+it over Ray actors; ``train(..., scale=ScaleConfig(workers))`` trains on Ray Train workers).
+Torch-heavy parts, and Ray, load on first use.
 """
 from importlib import import_module
 
@@ -17,6 +17,7 @@ _LAZY = {
     "TrainConfig": "training", "train": "training", "resume_training": "training", "ScaleConfig": "train_config",
     "evaluate": "api", "search": "api", "CheckpointEvaluator": "api",
     "export": "api", "export_from_search": "api", "load_exported": "exporter",
+    "finetune": "finetuning", "FinetuneConfig": "train_config",
     "SearchConfig": "search_loop", "SearchResult": "search_loop", "run_search": "search_loop",
     "hypervolume": "search_loop", "SearchWarning": "search_loop", "TooManyFailures": "search_loop",
     "Failure": "evaluators", "LocalEvaluator": "evaluators", "RayEvaluator": "ray_eval",

@@ -11,6 +11,7 @@ import re
 import sys
 from dataclasses import fields
 
+from .cli_finetune import EXAMPLES as FINETUNE_EXAMPLES, add_finetune, run_finetune
 from .cli_latency import EXAMPLES as LATENCY_EXAMPLES
 from .errors import SupernetError
 from .train_config import TrainConfig, bounds
@@ -31,8 +32,10 @@ TRAIN_HELP = {
     "momentum": "SGD momentum", "weight_decay": "weight decay (not on biases or norms)",
     "warmup_steps": "linear warm-up steps before the cosine decay",
     "label_smoothing": "label smoothing of the largest arch's cross-entropy",
-    "sampling": "sandwich (largest+smallest+N random, in-place KD) | uniform (one random arch, SPOS)",
-    "num_random": "random archs per sandwich step", "kd": "alpha (AlphaNet adaptive alpha-divergence) | kl",
+    "sampling": "sandwich (largest+smallest+N random, in-place KD) | uniform (one random arch, SPOS) | "
+                "flops-even (sandwich, random archs drawn evenly over the FLOPs range)",
+    "num_random": "random archs per sandwich step",
+    "kd": "alpha (AlphaNet adaptive alpha-divergence) | kl | none (every arch on the labels)",
     "alpha_min": "negative alpha of the adaptive divergence", "alpha_max": "positive alpha",
     "alpha_clamp": "clamp of the importance ratio w^alpha", "grad_clip": "max gradient norm (0 = off)",
     "seed": "seed of data order, arch draws and init", "checkpoint_every": "steps between checkpoints (0 = end only)",
@@ -80,6 +83,7 @@ numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (M
   supernet spaces""",
 }
 EXAMPLES["latency"] = LATENCY_EXAMPLES
+EXAMPLES["finetune"] = FINETUNE_EXAMPLES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -299,6 +303,7 @@ COMMANDS = {"train": ("train a supernet", _add_train),
             "eval": ("evaluate archs: BN recalibration, accuracy, FLOPs, params", _add_eval),
             "export": ("export a static subnet (safetensors + JSON + ONNX)", _add_export),
             "search": ("predictor-guided NSGA-II search under FLOPs / params budgets", _add_search),
+            "finetune": ("fine-tune an exported subnet with distillation from the supernet's largest", add_finetune),
             "latency": ("latency tables per device, and measurements", _add_latency),
             "spaces": ("list registered search spaces and variants", lambda p: None)}
 
@@ -338,6 +343,8 @@ def _run(args) -> None:
             print(json.dumps(result))
     elif args.command == "export":
         _export(args)
+    elif args.command == "finetune":
+        run_finetune(args)
     elif args.command == "search":
         from .api import search
         if args.threads:

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from .arch import Arch
 from .calibration import calibrate_bn
-from .checkpoint import load_checkpoint, load_weights, run_of
+from .checkpoint import load_checkpoint, load_weights, resolve_checkpoint, run_of
 from .data import checkpoint_data
 from .errors import SupernetError
 from .registry import config_from_dict, get_space
@@ -33,7 +33,8 @@ def export_from_checkpoint(checkpoint: str | os.PathLike, arch: Arch | str, out:
     arch = model.space.load_arch(arch) if isinstance(arch, str) else model.space.make(arch)
     _, calib = checkpoint_data(meta, calib_batches)
     calibrate_bn(model, lambda x: model(model.prepare_input(x, arch), arch), calib)
-    extra = {"data": meta.get("data"), **(extra or {})}  # the data it was trained on, normalisation included
+    # the data it was trained on (normalisation included) and the checkpoint `supernet finetune` distils from
+    extra = {"data": meta.get("data"), "checkpoint": str(resolve_checkpoint(checkpoint).resolve()), **(extra or {})}
     return export_subnet(model, meta["space"], arch, out, onnx=onnx, overwrite=overwrite, extra=extra)
 
 
@@ -49,24 +50,35 @@ def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise SupernetError(f"export folder {str(out)!r} already exists; pass --overwrite or choose another --out")
-    cfg = supernet.config
-    shape = (1,) + tuple(supernet.space.input_shape(arch))
     own_format = getattr(supernet, "export_files", None)  # e.g. Hugging Face + PEFT folders of an LLM space
     with atomic_dir(out) as tmp:
-        if own_format is not None:
-            written, onnx = own_format(arch, tmp, out.resolve()), False
+        if own_format is None:
+            write_export(tmp, supernet.extract(arch), supernet, space, arch, onnx=onnx, extra=extra)
         else:
-            net = supernet.extract(arch).eval().float().cpu()
-            save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
-            written = {}
-        atomic_write_json(tmp / "config.json", {"space": space, "space_config": cfg.to_dict(), "arch": arch.to_dict(),
-                                                "input_shape": list(shape), **written})
-        atomic_write_json(tmp / "arch.json", {"space": space, "arch": arch.to_dict(), "flops": supernet.flops(arch),
-                                              "params": supernet.params(arch), "input_shape": list(shape),
-                                              "preprocessing": _preprocessing(supernet, arch), **(extra or {})})
-        if onnx:
-            export_onnx(net, shape, tmp / "model.onnx")
+            shape = (1,) + tuple(supernet.space.input_shape(arch))
+            written = own_format(arch, tmp, out.resolve())
+            atomic_write_json(tmp / "arch.json", {"space": space, "arch": arch.to_dict(), "flops": supernet.flops(arch),
+                                                  "params": supernet.params(arch), "input_shape": list(shape),
+                                                  "preprocessing": _preprocessing(supernet, arch), **(extra or {})})
+            atomic_write_json(tmp / "config.json", {"space": space, "space_config": supernet.config.to_dict(),
+                                                    "arch": arch.to_dict(), "input_shape": list(shape), **written})
     return out
+
+
+def write_export(folder: Path, net: torch.nn.Module, supernet: torch.nn.Module, space: str, arch: Arch, *,
+                 onnx: bool = True, extra: dict | None = None) -> None:
+    """Write the export files of ``net`` (the static subnet of ``arch``, e.g. fine-tuned) into
+    ``folder``; ``config.json`` last, so a folder holding it holds a complete export."""
+    net = net.eval().float().cpu()
+    shape = (1,) + tuple(supernet.space.input_shape(arch))
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
+    atomic_write_json(folder / "arch.json", {"space": space, "arch": arch.to_dict(), "flops": supernet.flops(arch),
+                                             "params": supernet.params(arch), "input_shape": list(shape),
+                                             "preprocessing": _preprocessing(supernet, arch), **(extra or {})})
+    if onnx:
+        export_onnx(net, shape, folder / "model.onnx")
+    atomic_write_json(folder / "config.json", {"space": space, "space_config": supernet.config.to_dict(),
+                                               "arch": arch.to_dict(), "input_shape": list(shape)})
 
 
 def _preprocessing(supernet, arch: Arch) -> str:

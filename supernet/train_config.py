@@ -50,7 +50,7 @@ class TrainConfig:
 
     def check(self) -> None:
         from .sampling import STRATEGIES
-        choices = {"sampling": STRATEGIES, "kd": ("alpha", "kl"), "optimizer": ("sgd", "adamw"),
+        choices = {"sampling": STRATEGIES, "kd": ("alpha", "kl", "none"), "optimizer": ("sgd", "adamw"),
                    "precision": PRECISION_NAMES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -153,3 +153,39 @@ class ScaleConfig:
             raise SupernetError(f"each worker's {cfg.batch_size // self.workers} examples per step must split into "
                                 f"--grad-accum {cfg.grad_accum} equal micro-batches; use a --batch-size that is a "
                                 f"multiple of {self.workers * cfg.grad_accum}")
+
+
+@dataclass
+class FinetuneConfig:
+    """Options of ``supernet finetune``: K steps of distillation from the supernet's largest subnet.
+
+    The recipe not named here (optimizer, momentum, weight decay, clipping, label smoothing,
+    divergence) is the supernet's own; ``batch_size`` None means the supernet's.
+    """
+
+    steps: int = 200
+    lr: float = 0.02
+    warmup_steps: int = 0
+    batch_size: int | None = None
+    seed: int = 1
+    checkpoint_every: int = 100
+    calib_batches: int = 8
+    device: str = "cpu"
+    precision: str = "fp32"
+    threads: int | None = None
+
+    def check(self) -> None:
+        check_numbers(self, FINETUNE_RANGES)
+        if self.precision not in PRECISION_NAMES:
+            raise SupernetError(f"--precision must be one of {list(PRECISION_NAMES)}, got {self.precision!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FinetuneConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+FINETUNE_RANGES = {"steps": RANGES["steps"], "lr": RANGES["lr"], "warmup_steps": RANGES["warmup_steps"],
+                   "batch_size": RANGES["batch_size"], "seed": RANGES["seed"],
+                   "checkpoint_every": RANGES["checkpoint_every"], "calib_batches": RANGES["calib_batches"],
+                   "threads": RANGES["threads"]}

@@ -2,7 +2,8 @@
 
 One optimizer step (:meth:`Trainer.step`) runs the archs of that step (sandwich:
 largest on the labels, then smallest and N random distilled from the largest's detached
-outputs; uniform: one random arch on the labels), accumulating gradients; then one
+outputs, or also on the labels with ``kd="none"``; uniform: one random arch on the labels),
+accumulating gradients; then one
 clipped optimizer step and one scheduler step. Under ``bf16``/``fp16`` the forward passes
 run in autocast, the losses and divergences in fp32; ``fp16`` scales the loss with a
 GradScaler (unscaled before clipping). Weights stay fp32.
@@ -12,6 +13,10 @@ finished (``done`` steps are complete), ``end(trainer, done)`` once the loop sto
 ``interrupted(trainer, done)`` when SIGINT / SIGTERM stopped it between two steps.
 A wrapper (DDP) replaces :attr:`Trainer.net`, the module the forward passes go through, and
 :attr:`Trainer.average`, which turns each rank's logged losses into their mean over ranks.
+
+Two optional arguments serve subnet training (stand-alone, fine-tuning): ``plan(step) ->
+archs`` replaces the sampling rule, and ``teacher(x) -> logits`` (an outside, frozen model)
+makes every arch of the step distil from its outputs instead of the first arch's.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import math
 import signal
 import threading
 from contextlib import contextmanager, nullcontext
-from typing import Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 import torch
 
@@ -56,8 +61,10 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 
 
 def roles(sampling: str, n: int) -> list[str]:
-    """Log names of a step's archs: largest, smallest, random1..; or uniform."""
-    if sampling != "sandwich":
+    """Log names of a step's archs: largest, smallest, random1..; or uniform; or subnet (a plan's)."""
+    if sampling == "plan":
+        return ["subnet"] * n
+    if sampling not in ("sandwich", "flops-even"):
         return ["uniform"] * n
     return (["largest", "smallest"] + [f"random{i}" for i in range(1, n - 1)])[:n]
 
@@ -91,7 +98,8 @@ class Trainer:
     """
 
     def __init__(self, model: torch.nn.Module, task: Task, cfg, placement: Placement, total_steps: int,
-                 hooks: Sequence[Hook] = ()):
+                 hooks: Sequence[Hook] = (), plan: Callable[[int], list[Arch]] | None = None,
+                 teacher: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.model = placement.model(model)
         self.net = self.model
         self.task, self.cfg, self.placement, self.total_steps = task, cfg, placement, total_steps
@@ -101,19 +109,24 @@ class Trainer:
         self.scaler = placement.grad_scaler()
         self.hooks = list(hooks)
         self.average = lambda values: values  # the mean over ranks under DDP (see supernet.ray_train)
+        self.plan, self.teacher = plan, teacher
 
     @property
     def space(self):
         return self.model.space
 
     def archs(self, step: int) -> list[Arch]:
-        return step_archs(self.space, self.cfg.sampling, self.cfg.num_random, self.cfg.seed, step)
+        if self.plan is not None:
+            return self.plan(step)
+        return step_archs(self.space, self.cfg.sampling, self.cfg.num_random, self.cfg.seed, step,
+                          cost=getattr(self.model, "flops", None))
 
     def backward(self, x: torch.Tensor, y: torch.Tensor, archs: list[Arch], step: int, weight: float = 1.0,
                  last: bool = True) -> dict:
         """Forward/backward every arch of the step (gradients accumulate); the losses to log.
 
-        The first arch learns from the labels; the others distil from its detached outputs.
+        The first arch learns from the labels; the others distil from its detached outputs
+        (or learn from the labels too with ``kd="none"``; or all distil from ``self.teacher``).
         Logged for a distilled arch is its true divergence, not the surrogate's value. The
         losses are scaled by ``weight`` (``1 / micro-batches`` under gradient accumulation).
         Under DDP (:attr:`net` has ``no_sync``) every pass but the last of the step (``last``:
@@ -122,17 +135,20 @@ class Trainer:
         ranks under DDP), so every rank checks the same numbers: a non-finite loss on any rank
         stops every rank at the same step.
         """
-        record, teacher, checks = {}, None, []
-        members = list(zip(archs, roles(self.cfg.sampling, len(archs))))
+        record, teacher, students, checks = {}, self._teacher_outputs(x), [], []
+        labels_only = getattr(self.cfg, "kd", "alpha") == "none"
+        sampling = "plan" if self.plan is not None else self.cfg.sampling
+        members = list(zip(archs, roles(sampling, len(archs))))
         for i, (arch, role) in enumerate(members):
             with self._accumulate_only(not last or i < len(members) - 1):
                 with self.placement.autocast():
                     outputs = self.net(self.model.prepare_input(x, arch), arch)
-                if teacher is None:
+                if teacher is None or labels_only:
                     loss = self.task.loss(outputs, y)
                     value, teacher = loss.detach(), outputs.detach()
                 else:
                     loss, value = self.task.distill(outputs, teacher)
+                    students.append(role)
                 scaled = loss * weight if weight != 1.0 else loss
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             checks += [value.detach().float().reshape(()), loss.detach().float().reshape(())]
@@ -142,15 +158,20 @@ class Trainer:
                 raise SupernetError(f"loss is not finite at step {step} for arch {arch.to_json()}; "
                                     "lower --lr or set --grad-clip")
             record[f"loss/{role}"] = values[2 * i]
-        students = [v for k, v in record.items() if k not in ("loss/largest", "loss/uniform")]
         if students:
-            record["kd/mean_divergence"] = sum(students) / len(students)
+            record["kd/mean_divergence"] = sum(record[f"loss/{r}"] for r in students) / len(students)
         return record
 
     def _accumulate_only(self, accumulate: bool):
         """``net.no_sync()`` for a pass whose gradients only accumulate (DDP), else nothing."""
         no_sync = getattr(self.net, "no_sync", None)
         return no_sync() if accumulate and no_sync is not None else nullcontext()
+
+    def _teacher_outputs(self, x: torch.Tensor) -> torch.Tensor | None:
+        if self.teacher is None:
+            return None
+        with torch.no_grad(), self.placement.autocast():
+            return self.teacher(x).detach()
 
     def step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> dict:
         """One optimizer step on batch ``(x, y)`` (host or device tensors) at step index ``step``."""

@@ -211,7 +211,7 @@ def _train(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) 
     if resume:
         trainer.load_state_dict(load_trainer_state(folder, placement.device))
     try:
-        with _signals_interrupt():
+        with signals_interrupt():
             trainer.fit(setup.data.train_batches(start, cfg.batch_size, cfg.seed), start)
     except KeyboardInterrupt:
         if checkpoints.saved == 0:
@@ -257,7 +257,7 @@ def _check_fits(model, data, space: str, variant: str) -> None:
 
 
 @contextmanager
-def _signals_interrupt():
+def signals_interrupt():
     """While training runs, SIGINT and SIGTERM raise KeyboardInterrupt (also where SIGINT was
     inherited as ignored, as by a job started with ``&`` from a script)."""
     def handler(signum, frame):

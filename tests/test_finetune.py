@@ -1,0 +1,97 @@
+"""supernet finetune: writes a loadable export, resumes exactly, refuses a mismatched export."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from supernet.checkpoint import resolve_checkpoint
+from supernet.cli import main
+from supernet.errors import SupernetError
+from supernet.exporter import export_from_checkpoint, load_exported
+from supernet.finetuning import finetune
+from supernet.train_config import FinetuneConfig
+from supernet.training import train
+
+from test_training import tiny_cfg
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A tiny trained supernet and an export of its smallest subnet."""
+    root = tmp_path_factory.mktemp("ft")
+    rng = np.random.default_rng(0)
+    np.savez(root / "d.npz", x=rng.standard_normal((200, 20)).astype(np.float32), y=rng.integers(0, 4, 200))
+    run = train(tiny_cfg(str(root / "d.npz"), steps=6), root / "run")
+    export = export_from_checkpoint(run, "smallest", root / "small", onnx=False)
+    return {"run": run, "export": export}
+
+
+def cfg(**kw):
+    return FinetuneConfig(**{"steps": 6, "checkpoint_every": 2, "lr": 0.05, **kw})
+
+
+def test_finetune_writes_a_loadable_export_that_changed(runs, tmp_path):
+    out = finetune(runs["export"], tmp_path / "ft", config=cfg(), onnx=False)
+    assert {"model.safetensors", "config.json", "arch.json", "finetune.json", "log.jsonl"} <= {p.name for p in out.iterdir()}
+    net = load_exported(out)
+    x = torch.randn(3, 1, json.loads((out / "arch.json").read_text())["input_shape"][-1])
+    assert net(x).shape == (3, 4)
+    before, after = load_file(str(runs["export"] / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert before.keys() == after.keys() and any(not torch.equal(before[k], after[k]) for k in before)
+    meta = json.loads((out / "arch.json").read_text())
+    assert meta["finetuned"]["config"]["steps"] == 6
+    assert meta["checkpoint"] == str(resolve_checkpoint(runs["run"]).resolve())  # named by the export, found by it
+    steps = [json.loads(line)["step"] for line in open(out / "log.jsonl")]
+    assert steps == list(range(6))
+
+
+def test_finetune_resumes_exactly(runs, tmp_path):
+    full = finetune(runs["export"], tmp_path / "full", config=cfg(), onnx=False)
+    part = finetune(runs["export"], tmp_path / "part", config=cfg(), onnx=False)
+    shutil.rmtree(part / "checkpoints" / "step-0000006")  # as if killed after the step-4 checkpoint
+    for name in ("model.safetensors", "config.json", "arch.json"):
+        (part / name).unlink()
+    lines = [line for line in open(part / "log.jsonl") if json.loads(line)["step"] < 4]
+    (part / "log.jsonl").write_text("".join(lines))
+    finetune(None, part, resume=True, onnx=False)
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(part / "model.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_finetune_refuses_an_export_of_another_supernet(runs, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(runs["export"], bad)
+    config = json.loads((bad / "config.json").read_text())
+    config["space_config"]["widths"] = [8, 24]
+    (bad / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SupernetError, match="does not match the supernet"):
+        finetune(bad, tmp_path / "ft", config=cfg())
+    assert not (tmp_path / "ft").exists()
+    meta = json.loads((runs["export"] / "arch.json").read_text())
+    other_data = tmp_path / "other"
+    shutil.copytree(runs["export"], other_data)
+    (other_data / "arch.json").write_text(json.dumps({**meta, "data": {**meta["data"], "train": 1}}))
+    with pytest.raises(SupernetError, match="trained on other data"):
+        finetune(other_data, tmp_path / "ft2", config=cfg())
+
+
+def test_cli_finetune_mismatch_is_one_line_and_nonzero(runs, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    shutil.copytree(runs["export"], bad)
+    config = json.loads((bad / "config.json").read_text())
+    config["space"] = "transformer"
+    (bad / "config.json").write_text(json.dumps(config))
+    assert main(["finetune", str(bad), "--out", str(tmp_path / "ft"), "--steps", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "does not match" in err and "\n" not in err
+    assert main(["finetune", str(runs["export"]), "--out", str(tmp_path / "ok"), "--steps", "2", "--no-onnx"]) == 0
+    assert load_exported(tmp_path / "ok") is not None
+
+
+def test_front_door_finetune_is_the_function():
+    import supernet
+    from supernet import finetune as front
+    assert callable(front) and front is finetune and callable(supernet.finetune)

@@ -1,0 +1,116 @@
+"""bench_trust's pieces (arch pick, the comparison's pairs), its --quick run, and the trainer
+options it measures (a fixed plan with a frozen teacher, kd=none, flops-even sampling)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from supernet.sampling import step_archs
+from supernet.training import train
+
+from test_training import step_losses, tiny_cfg
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from trust_jobs import compare, pick_archs  # noqa: E402
+
+
+def test_compare_joins_on_arch_keys_not_on_order():
+    rng = np.random.default_rng(0)
+    keys = [f"arch{i}" for i in range(12)]
+    truth = dict(zip(keys, rng.uniform(0.9, 0.99, 12)))
+    perm = rng.permutation(12)
+    shuffled = {keys[j]: truth[keys[i]] for i, j in enumerate(perm)}  # a hand-made permutation of the values
+    expected = stats.kendalltau([shuffled[k] for k in keys], [truth[k] for k in keys]).statistic
+    listed = dict(reversed(list(shuffled.items())))  # insertion order must not matter
+    got = compare(listed, {**truth, "only-here": 0.5})
+    assert got["n"] == 12 and got["kendall_tau"] == pytest.approx(expected)
+    assert compare(truth, truth)["kendall_tau"] == pytest.approx(1.0)
+    assert compare({k: -v for k, v in truth.items()}, truth)["kendall_tau"] == pytest.approx(-1.0)
+
+
+def test_compare_gaps_are_standalone_minus_supernet_in_points():
+    got = compare({"a": 0.95, "b": 0.96, "c": 0.97}, {"a": 0.96, "b": 0.96, "c": 0.965})
+    assert got["mean_gap_pt"] == pytest.approx((1.0 + 0.0 - 0.5) / 3)
+    assert got["mean_abs_gap_pt"] == pytest.approx(0.5) and got["max_gap_pt"] == pytest.approx(1.0)
+    assert compare({"a": 0.9}, {"a": 0.9}) == {"n": 1}
+
+
+def test_pick_archs_spans_the_flops_range_evenly_and_is_seeded(tiny1d):
+    space, cost = tiny1d.space, tiny1d.flops
+    archs = pick_archs(space, cost, 6, seed=3)
+    assert archs[0] == space.smallest() and archs[-1] == space.largest() and len(set(archs)) == 6
+    flops = [cost(a) for a in archs]
+    assert flops == sorted(flops)
+    assert pick_archs(space, cost, 6, seed=3) == archs
+
+
+def test_quick_bench_writes_its_report_and_resumes(tmp_path):
+    out, work = tmp_path / "trust.json", tmp_path / "work"
+    cmd = [sys.executable, str(REPO / "scripts" / "bench_trust.py"), "--quick", "--work", str(work), "--out",
+           str(out), "--plot", str(tmp_path / "trust.png")]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert {"runs", "standalone", "finetune", "per_arch", "supernet_steps"} <= set(report)
+    run = report["runs"]["default"]
+    assert {"largest_test", "smallest_test", "vs_standalone_ce", "vs_standalone_kd", "val_vs_standalone_ce_test"} <= set(run)
+    rows = report["per_arch"]
+    assert len(rows) == 4 and all(r["standalone_ce"] is not None and r["finetuned"] is not None for r in rows)
+    sup = [r["supernet"]["default"] for r in rows]
+    alone = [r["standalone_ce"] for r in rows]
+    tau = stats.kendalltau(sup, alone).statistic
+    assert run["vs_standalone_ce"]["kendall_tau"] == (pytest.approx(tau) if np.isfinite(tau) else None)
+    assert run["vs_standalone_ce"]["mean_gap_pt"] == pytest.approx(100 * np.mean(np.subtract(alone, sup)))
+    assert (tmp_path / "trust.png").stat().st_size > 1000
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 jobs to run" in again.stdout
+
+
+def test_bench_refuses_an_unknown_run(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_trust.py"), "--runs", "default,nope",
+                             "--work", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "unknown run 'nope'" in result.stderr
+
+
+def test_kd_none_trains_every_sandwich_arch_on_the_labels(npz_data, tmp_path):
+    rows = step_losses(train(tiny_cfg(npz_data, kd="none", steps=2), tmp_path / "nokd"))
+    assert all("kd/mean_divergence" not in r and {"loss/largest", "loss/smallest", "loss/random1"} <= set(r)
+               for r in rows)
+
+
+def test_flops_even_sampling_reaches_the_top_of_the_range_more_often(tiny1d):
+    space, cost = tiny1d.space, tiny1d.flops
+    lo, hi = cost(space.smallest()), cost(space.largest())
+    top = lo + 0.8 * (hi - lo)
+
+    def share(strategy):
+        draws = [a for s in range(150) for a in step_archs(space, strategy, 2, 0, s, cost=cost)[2:]]
+        return np.mean([cost(a) >= top for a in draws])
+    assert share("flops-even") > share("sandwich") + 0.05
+    assert step_archs(space, "flops-even", 2, 0, 7, cost=cost) == step_archs(space, "flops-even", 2, 0, 7, cost=cost)
+
+
+def test_trainer_with_plan_and_teacher_distils_one_arch(tiny1d):
+    from supernet.device import CPU
+    from supernet.finetuning import train_subnet
+    from supernet.task import make_task
+    arch = tiny1d.space.smallest()
+    net = tiny1d.extract(arch)
+    teacher_net = tiny1d.extract(tiny1d.space.largest()).eval()
+    teacher = lambda x: teacher_net(tiny1d.prepare_input(x, tiny1d.space.largest()))  # noqa: E731
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    g = torch.Generator().manual_seed(0)
+    batches = iter([(torch.randn(8, 1, 20, generator=g), torch.randint(0, 10, (8,), generator=g))] * 3)
+    cfg = tiny_cfg("unused", warmup_steps=1)
+    trainer = train_subnet(net, arch, tiny1d, make_task("classification"), cfg, CPU, batches, 3, teacher=teacher)
+    record = trainer.backward(*next(iter([(torch.randn(8, 1, 20), torch.zeros(8, dtype=torch.long))])), [arch], 0)
+    assert set(record) == {"loss/subnet", "kd/mean_divergence"}
+    assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(torch.equal(a, b) for a, b in zip(teacher_net.state_dict().values(),
+                                                 tiny1d.extract(tiny1d.space.largest()).state_dict().values()))
