@@ -30,7 +30,7 @@ demo-search: install
 	$(BIN)/supernet export --from-search $(RUN)-search --pick max-accuracy-under-budget --out $(RUN)-export \
 		--overwrite
 
-# LoRA-NAS on a small Llama pre-trained on the stdlib's code, adapted to its English docs (~15 min, 2 cores)
+# LoRA-NAS on a small Llama pre-trained on the stdlib's code, adapted to its English docs (~9 min, 2 cores)
 llm-demo: install
 	$(BIN)/python scripts/bench_llm.py --out runs/llm-demo
 

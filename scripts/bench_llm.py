@@ -21,7 +21,7 @@ Targets (issue 13): the searched front dominates the median heuristic (lower los
 params, or fewer params at no higher loss); one searched subnet runs >= 1.3x the tokens/s of
 the full merged model with <= 2 % higher validation loss.
 
-    python scripts/bench_llm.py                       # everything, CPU (about 15 min on 2 cores)
+    python scripts/bench_llm.py                       # everything, CPU (about 9 min on 2 cores)
     python scripts/bench_llm.py --stage measure --device cuda --out-json bench_results/bench_llm_cuda.json
 """
 from __future__ import annotations
