@@ -90,8 +90,8 @@ class LlmLoraSupernet(nn.Module):
                                                                 getattr(_owner(layer, name), name).out_features, r)
                                                  for name in ATTN + MLP}) for layer in layers)
         order = torch.arange(config.intermediate_size).repeat(config.num_layers, 1)
-        self.register_buffer("mlp_order", order)  # (L, I): base channel j of layer i sits at position order[i] == j
-        self._applied = order.clone()  # the order the in-memory base weights are in now
+        # (L, I): position k of layer i holds base channel order[i, k]; the in-memory base weights are in this order
+        self.register_buffer("mlp_order", order)
 
     # -- the subnet's forward --------------------------------------------------------------
     def prepare_input(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
@@ -237,7 +237,6 @@ class LlmLoraSupernet(nn.Module):
         ranking = torch.argsort(sums * norms, dim=1, descending=True, stable=True)  # positions in the current order
         self._permute(ranking, adapters=True)
         self.mlp_order.copy_(torch.gather(self.mlp_order, 1, ranking))
-        self._applied = self.mlp_order.detach().cpu().clone()
 
     def _permute(self, perm: torch.Tensor, adapters: bool) -> None:
         """Move channel ``perm[i][k]`` of layer ``i`` to position ``k`` (base weights; adapters too if asked)."""
@@ -266,10 +265,10 @@ class LlmLoraSupernet(nn.Module):
     def load_state_dict(self, state, strict: bool = True, assign: bool = False):
         """Load adapters and channel order; the in-memory base is permuted to the loaded order."""
         if "mlp_order" in state:
-            new = state["mlp_order"].cpu()
-            back = torch.argsort(self._applied, dim=1)  # current position of each original channel
+            new = state["mlp_order"].to(self.mlp_order.device)
+            back = torch.argsort(self.mlp_order, dim=1)  # current position of each original channel
             self._permute(torch.gather(back, 1, new), adapters=False)
-            self._applied = new.clone()
+            self.mlp_order.copy_(new)
         result = super().load_state_dict(state, strict=False, assign=assign)
         missing = [k for k in result.missing_keys if not k.startswith(BASE)]
         if strict and (missing or result.unexpected_keys):
