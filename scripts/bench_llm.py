@@ -157,22 +157,13 @@ def search_run(args, out: Path, run: Path) -> Path:
 
 # -- 5. measure ---------------------------------------------------------------------------------
 def subnets(search: Path) -> list[dict]:
-    """Largest, smallest, median and every front arch, with their real validation loss and params."""
+    """Largest, smallest, median and every front arch (by params), with their real validation loss and params."""
     import csv
     rows = list(csv.DictReader(open(search / "evaluations.csv")))
-    chosen, seen = [], set()
-    for label in ("largest", "smallest", "median"):
-        row = next(r for r in rows if label in r["baseline"].split("+"))
-        chosen.append({"name": label, **_row(row)})
-    for row in sorted((r for r in rows if r["is_pareto"] == "True"), key=lambda r: float(r["params"])):
-        chosen.append({"name": f"front{len([c for c in chosen if c['name'].startswith('front')])}", **_row(row)})
-    out = []
-    for c in chosen:
-        key = (c["name"].startswith("front"), json.dumps(c["arch"], sort_keys=True))
-        if key not in seen:
-            seen.add(key)
-            out.append(c)
-    return out
+    baselines = [{"name": label, **_row(next(r for r in rows if label in r["baseline"].split("+")))}
+                 for label in ("largest", "smallest", "median")]
+    front = sorted((r for r in rows if r["is_pareto"] == "True"), key=lambda r: float(r["params"]))
+    return baselines + [{"name": f"front{i}", **_row(row)} for i, row in enumerate(front)]
 
 
 def _row(row: dict) -> dict:
@@ -190,7 +181,6 @@ def export_all(out: Path, run: Path, chosen: list[dict]) -> None:
 
 def tokens_per_second(out: Path, chosen: list[dict], args) -> None:
     """Median tokens/s of each merged export over interleaved rounds (forward of ``batch x seq_len`` ids)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "search_spaces"))
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     models = {c["name"]: _merged(out / "exports" / c["name"] / "merged", args.random_weights).to(device).eval()
@@ -217,7 +207,7 @@ def tokens_per_second(out: Path, chosen: list[dict], args) -> None:
 
 
 def _merged(folder: Path, random_weights: bool):
-    from llm_loader import build_subnet_model, load_subnet
+    from search_spaces.llm_loader import build_subnet_model, load_subnet
     if not random_weights:
         return load_subnet(folder)
     from transformers import AutoConfig
