@@ -146,10 +146,11 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     out = Path(out) if out is not None else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
     costs, table = dict(evaluator.costs), None
     saved = config if not resume else _saved_search_config(saved_run)
-    if saved is not None and _uses_latency(saved) and not evaluator.space.all_latency_units():
+    uses_latency = saved is not None and _uses_latency(saved)
+    if uses_latency and not evaluator.space.all_latency_units():
         evaluator = MeasuredLatency(evaluator, saved.target)  # no table: every evaluated subnet is timed
         source.update(latency="measured on each evaluated subnet", latency_target=saved.target)
-    elif saved is not None and _uses_latency(saved):
+    elif uses_latency:
         from .latency_api import find_table, latency_cost
         table = find_table(saved.target, evaluator.space, latency_table)
         costs["latency"] = latency_cost(table, evaluator.space)
