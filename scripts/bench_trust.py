@@ -16,7 +16,8 @@ the fair match for in-place KD). Reported per run (test split unless named):
 ``kl``, ``nokd`` (sandwich on labels only), ``spos`` (uniform single path, equal steps),
 ``spos-4x`` (4x steps: as many forward/backward passes as the sandwich's 4 archs per step;
 wall times reported), ``random4`` (4 random archs per step), ``long2x`` (twice the steps),
-``flops-even`` (random archs drawn evenly over FLOPs), ``calib32`` (the default supernet, BN
+``flops-even`` (random archs drawn evenly over FLOPs), ``share-r`` (one resolution per step for
+every arch, OFA's per-batch resolution), ``calib32`` (the default supernet, BN
 recalibrated on 32 batches instead of 8). Stand-alone results are shared by every run.
 
 Resumable: supernets checkpoint as they train, and every per-arch result is written
@@ -55,7 +56,8 @@ from trust_report import plot, print_summary  # noqa: E402
 RUNS = {"default": ({}, 1, None, None), "kl": ({"kd": "kl"}, 1, None, None), "nokd": ({"kd": "none"}, 1, None, None),
         "spos": ({"sampling": "uniform"}, 1, None, None), "spos-4x": ({"sampling": "uniform"}, 4, None, None),
         "random4": ({"num_random": 4}, 1, None, None), "long2x": ({}, 2, None, None),
-        "flops-even": ({"sampling": "flops-even"}, 1, None, None), "calib32": ({}, 1, 32, "default")}
+        "flops-even": ({"sampling": "flops-even"}, 1, None, None), "calib32": ({}, 1, 32, "default"),
+        "share-r": ({"share_dims": "r"}, 1, None, None)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -223,6 +225,8 @@ def summarize(args, base, archs, costs, supernets, total, wall) -> dict:
                 out[arch.to_json()] = json.loads(path.read_text())[f"{split}_accuracy"]
         return out
     ce, kd = table("standalone", "ce"), table("standalone", "kd")
+    seeds = [table(f"standalone-seed{s}", "ce") for s in range(1, args.seeds)]
+    mean_ce = seed_mean([ce] + seeds)
     runs = {}
     for run in args.runs:
         sup, val = table(run, "eval"), table(run, "eval", "val")
@@ -235,6 +239,8 @@ def summarize(args, base, archs, costs, supernets, total, wall) -> dict:
                      "largest_test": sup.get(archs[-1].to_json()), "smallest_test": sup.get(archs[0].to_json()),
                      "vs_standalone_ce": compare(sup, ce), "vs_standalone_kd": compare(sup, kd),
                      "val_vs_standalone_ce_test": compare(val, ce)}
+        if seeds:
+            runs[run]["vs_standalone_seed_mean"] = compare(sup, mean_ce)
     report = {"config": {k: v for k, v in vars(args).items() if k not in ("out", "plot", "work")},
               "supernet_steps": total, "base": {k: getattr(base, k) for k in ("lr", "batch_size", "seed", "samples")},
               "runs": runs, "standalone": {"largest_ce": ce.get(archs[-1].to_json()),
@@ -244,9 +250,10 @@ def summarize(args, base, archs, costs, supernets, total, wall) -> dict:
     if ft:
         report["finetune"] = {"steps": args.finetune_steps, "lr": args.finetune_lr, "vs_standalone_ce": compare(ft, ce),
                               "vs_standalone_kd": compare(ft, kd)}
-    seeds = [table(f"standalone-seed{s}", "ce") for s in range(1, args.seeds)]
     if seeds:
         report["standalone"]["seed_to_seed"] = compare(seeds[0], ce)
+        if ft:
+            report["finetune"]["vs_standalone_seed_mean"] = compare(ft, mean_ce)
     report["job_seconds"] = job_seconds(work)
     report["per_arch"] = [{"index": i, "arch": a.to_dict(), "flops": costs[i],
                            "standalone_ce": ce.get(a.to_json()), "standalone_kd": kd.get(a.to_json()),
@@ -254,6 +261,13 @@ def summarize(args, base, archs, costs, supernets, total, wall) -> dict:
                            "supernet": {r: table(r, "eval").get(a.to_json()) for r in runs}}
                           for i, a in enumerate(archs)]
     return report
+
+
+def seed_mean(tables: list[dict]) -> dict:
+    """``arch key -> mean accuracy`` over the stand-alone seeds, for the archs every seed has:
+    a reference with less seed noise than any single seed."""
+    keys = set.intersection(*(set(t) for t in tables))
+    return {k: sum(t[k] for t in tables) / len(tables) for k in sorted(keys)}
 
 
 def job_seconds(work: Path) -> dict:

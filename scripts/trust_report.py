@@ -29,6 +29,12 @@ def print_summary(report: dict) -> None:
               f"{_fmt(c.get('mean_gap_pt'), '{:.2f}'):>6} {_fmt(c.get('mean_abs_gap_pt'), '{:.2f}'):>6} "
               f"{_fmt(c.get('max_gap_pt'), '{:.2f}'):>6} {_fmt(k.get('kendall_tau')):>7} "
               f"{_fmt(k.get('mean_gap_pt'), '{:.2f}'):>7} {_fmt(v.get('kendall_tau')):>7}")
+    means = {n: r["vs_standalone_seed_mean"] for n, r in report["runs"].items() if "vs_standalone_seed_mean" in r}
+    if "vs_standalone_seed_mean" in report.get("finetune", {}):
+        means["finetuned"] = report["finetune"]["vs_standalone_seed_mean"]
+    for name, c in means.items():
+        print(f"{name:<11} vs the mean of {report['config']['seeds']} stand-alone seeds: tau "
+              f"{_fmt(c.get('kendall_tau'))}, mean gap {_fmt(c.get('mean_gap_pt'), '{:.2f}')} pt")
     print("gap = stand-alone minus supernet, points of test accuracy (positive: the supernet under-rates)")
 
 

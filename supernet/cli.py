@@ -35,6 +35,8 @@ TRAIN_HELP = {
     "sampling": "sandwich (largest+smallest+N random, in-place KD) | uniform (one random arch, SPOS) | "
                 "flops-even (sandwich, random archs drawn evenly over the FLOPs range)",
     "num_random": "random archs per sandwich step",
+    "share_dims": "comma-separated single-value dims drawn once per step for every arch of it, "
+                  "e.g. r (OFA's per-batch resolution); default: each arch draws its own",
     "kd": "alpha (AlphaNet adaptive alpha-divergence) | kl | none (every arch on the labels)",
     "alpha_min": "negative alpha of the adaptive divergence", "alpha_max": "positive alpha",
     "alpha_clamp": "clamp of the importance ratio w^alpha", "grad_clip": "max gradient norm (0 = off)",

@@ -31,6 +31,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     sampling: str = "sandwich"
     num_random: int = 2
+    share_dims: str = ""
     kd: str = "alpha"
     alpha_min: float = -1.0
     alpha_max: float = 1.0
@@ -59,6 +60,11 @@ class TrainConfig:
         if self.batch_size % self.grad_accum:
             raise SupernetError(f"--batch-size ({self.batch_size}) must be a multiple of --grad-accum "
                                 f"({self.grad_accum}): each step splits the batch into that many micro-batches")
+
+    @property
+    def shared(self) -> tuple[str, ...]:
+        """The dimension names of ``share_dims`` (comma-separated)."""
+        return tuple(n.strip() for n in self.share_dims.split(",") if n.strip())
 
     def placement(self):
         from .device import Placement

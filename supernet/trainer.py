@@ -119,7 +119,7 @@ class Trainer:
         if self.plan is not None:
             return self.plan(step)
         return step_archs(self.space, self.cfg.sampling, self.cfg.num_random, self.cfg.seed, step,
-                          cost=getattr(self.model, "flops", None))
+                          cost=getattr(self.model, "flops", None), share=getattr(self.cfg, "shared", ()))
 
     def backward(self, x: torch.Tensor, y: torch.Tensor, archs: list[Arch], step: int, weight: float = 1.0,
                  last: bool = True) -> dict:

@@ -28,6 +28,7 @@ from .errors import SupernetError
 from .evaluation import evaluate_arch
 from .registry import build_supernet, get_space, space_config
 from .runs import RunLog, atomic_write_json, prepare_run_dir, read_json, truncate_log
+from .sampling import check_shared
 from .task import make_task
 from .train_config import ScaleConfig, TrainConfig  # noqa: F401  (re-exported; torch-free for the CLI)
 from .trainer import Trainer, lr_factor, make_optimizer  # noqa: F401  (re-exported)
@@ -166,6 +167,7 @@ def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
     model = build_supernet(cfg.space, space_cfg)
     space_cfg = model.config  # as built: e.g. with the base model's hash filled in
     _check_fits(model, data, cfg.space, variant)
+    check_shared(model.space, cfg.shared)
     image_size = int(model.space.input_shape(model.space.largest())[-1])
     data.set_image_size(image_size)
     per_epoch = data.steps_per_epoch(cfg.batch_size)

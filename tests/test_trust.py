@@ -18,6 +18,7 @@ from test_training import step_losses, tiny_cfg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from trust_jobs import compare, pick_archs  # noqa: E402
+from bench_trust import seed_mean  # noqa: E402
 
 
 def test_compare_joins_on_arch_keys_not_on_order():
@@ -72,6 +73,11 @@ def test_quick_bench_writes_its_report_and_resumes(tmp_path):
     assert again.returncode == 0 and "0 jobs to run" in again.stdout
 
 
+def test_seed_mean_averages_each_arch_over_the_seeds_that_all_have_it():
+    table = seed_mean([{"a": 0.90, "b": 0.80, "c": 0.70}, {"a": 0.70, "c": 0.75}, {"c": 0.80, "a": 0.80}])
+    assert table == {"a": pytest.approx(0.80), "c": pytest.approx(0.75)}
+
+
 def test_bench_refuses_an_unknown_run(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_trust.py"), "--runs", "default,nope",
                              "--work", str(tmp_path)], capture_output=True, text=True, timeout=60)
@@ -114,3 +120,25 @@ def test_trainer_with_plan_and_teacher_distils_one_arch(tiny1d):
     assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert all(torch.equal(a, b) for a, b in zip(teacher_net.state_dict().values(),
                                                  tiny1d.extract(tiny1d.space.largest()).state_dict().values()))
+
+
+def test_shared_dims_give_every_arch_of_a_step_one_resolution_and_vary_it(tiny1d):
+    space = tiny1d.space
+    steps = [step_archs(space, "sandwich", 2, 0, s, share=("r",)) for s in range(40)]
+    assert all(len({a["r"] for a in archs}) == 1 for archs in steps)
+    assert {archs[0]["r"] for archs in steps} == set(next(d for d in space.dimensions if d.name == "r").choices)  # largest at every resolution
+    plain = step_archs(space, "sandwich", 2, 0, 3)
+    shared = step_archs(space, "sandwich", 2, 0, 3, share=("r",))
+    assert [a.replace(r=0) for a in plain] == [a.replace(r=0) for a in shared]  # only r changes
+
+
+def test_shared_dims_refuse_unknown_and_per_block_dims(tiny1d, npz_data, tmp_path):
+    from supernet.errors import SupernetError
+    from supernet.sampling import check_shared
+    with pytest.raises(SupernetError, match="not a dimension"):
+        check_shared(tiny1d.space, ("res",))
+    with pytest.raises(SupernetError, match="positions"):
+        check_shared(tiny1d.space, ("ks",))
+    with pytest.raises(SupernetError, match="not a dimension"):
+        train(tiny_cfg(npz_data, share_dims="r,res", steps=1), tmp_path / "bad")
+    assert not (tmp_path / "bad" / "checkpoints").exists()
