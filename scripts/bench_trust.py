@@ -17,7 +17,8 @@ the fair match for in-place KD). Reported per run (test split unless named):
 ``spos-4x`` (4x steps: as many forward/backward passes as the sandwich's 4 archs per step;
 wall times reported), ``random4`` (4 random archs per step), ``long2x`` (twice the steps),
 ``flops-even`` (random archs drawn evenly over FLOPs), ``share-r`` (one resolution per step for
-every arch, OFA's per-batch resolution), ``calib32`` (the default supernet, BN
+every arch, OFA's per-batch resolution), ``worst-up`` (each random arch the hardest on the batch of
+3 equal-FLOPs candidates, AttentiveNAS), ``calib32`` (the default supernet, BN
 recalibrated on 32 batches instead of 8). Stand-alone results are shared by every run.
 
 Resumable: supernets checkpoint as they train, and every per-arch result is written
@@ -57,7 +58,7 @@ RUNS = {"default": ({}, 1, None, None), "kl": ({"kd": "kl"}, 1, None, None), "no
         "spos": ({"sampling": "uniform"}, 1, None, None), "spos-4x": ({"sampling": "uniform"}, 4, None, None),
         "random4": ({"num_random": 4}, 1, None, None), "long2x": ({}, 2, None, None),
         "flops-even": ({"sampling": "flops-even"}, 1, None, None), "calib32": ({}, 1, 32, "default"),
-        "share-r": ({"share_dims": "r"}, 1, None, None)}
+        "share-r": ({"share_dims": "r"}, 1, None, None), "worst-up": ({"sampling": "worst-up"}, 1, None, None)}
 
 
 class _Parser(argparse.ArgumentParser):

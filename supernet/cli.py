@@ -33,7 +33,8 @@ TRAIN_HELP = {
     "warmup_steps": "linear warm-up steps before the cosine decay",
     "label_smoothing": "label smoothing of the largest arch's cross-entropy",
     "sampling": "sandwich (largest+smallest+N random, in-place KD) | uniform (one random arch, SPOS) | "
-                "flops-even (sandwich, random archs drawn evenly over the FLOPs range)",
+                "flops-even (sandwich, random archs drawn evenly over the FLOPs range) | "
+                "worst-up (sandwich; each random arch the hardest on the batch of 3 near one FLOPs target)",
     "num_random": "random archs per sandwich step",
     "share_dims": "comma-separated single-value dims drawn once per step for every arch of it, "
                   "e.g. r (OFA's per-batch resolution); default: each arch draws its own",

@@ -9,8 +9,9 @@ import numpy as np
 from .arch import Arch, SearchSpace
 from .errors import SupernetError
 
-STRATEGIES = ("sandwich", "uniform", "flops-even")
+STRATEGIES = ("sandwich", "uniform", "flops-even", "worst-up")
 CANDIDATES = 32  # random archs among which flops-even picks the one nearest its target
+WORST_OF = 3  # worst-up: equal-cost candidates per random slot, of which the trainer trains the hardest
 
 
 def step_rng(seed: int, step: int) -> np.random.Generator:
@@ -24,7 +25,10 @@ def step_archs(space: SearchSpace, strategy: str, num_random: int, seed: int, st
     ``sandwich``: [largest, smallest, num_random random]; the first is trained on the
     labels and the rest are distilled from it. ``flops-even``: the same, but each random
     arch is drawn evenly over the cost (FLOPs) range (:func:`cost_even`; needs ``cost``).
-    ``uniform`` (SPOS): one random arch, trained on the labels alone. ``share``: scalar
+    ``uniform`` (SPOS): one random arch, trained on the labels alone. ``worst-up``
+    (AttentiveNAS): the sandwich, but each random slot is a tuple of ``WORST_OF`` candidates
+    near one cost target (:func:`cost_group`), of which the trainer trains the one with the
+    highest loss on the step's batch. ``share``: scalar
     dimensions drawn once per step, after the archs, and given to every arch of the step,
     the largest and smallest included (:func:`share_values`).
     """
@@ -33,10 +37,12 @@ def step_archs(space: SearchSpace, strategy: str, num_random: int, seed: int, st
         archs = [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(num_random)]
     elif strategy == "uniform":
         archs = [space.sample(rng)]
-    elif strategy == "flops-even":
+    elif strategy in ("flops-even", "worst-up"):
         if cost is None:
-            raise ValueError("flops-even sampling needs the supernet's cost function (flops)")
-        archs = [space.largest(), space.smallest()] + [cost_even(space, cost, rng) for _ in range(num_random)]
+            raise ValueError(f"{strategy} sampling needs the supernet's cost function (flops)")
+        draw = (lambda: cost_even(space, cost, rng)) if strategy == "flops-even" else \
+            (lambda: cost_group(space, cost, rng, WORST_OF))
+        archs = [space.largest(), space.smallest()] + [draw() for _ in range(num_random)]
     else:
         raise ValueError(f"unknown sampling strategy {strategy!r}; use one of {STRATEGIES}")
     return share_values(space, archs, share, rng) if share else archs
@@ -52,7 +58,10 @@ def share_values(space: SearchSpace, archs: list[Arch], names: Sequence[str], rn
     dims = {d.name: d for d in space.dimensions}
     check_shared(space, names)
     drawn = {name: dims[name].choices[int(rng.integers(0, len(dims[name].choices)))] for name in names}
-    return [space.make({**arch.to_dict(), **drawn}) for arch in archs]
+
+    def shared(arch: Arch) -> Arch:
+        return space.make({**arch.to_dict(), **drawn})
+    return [tuple(map(shared, a)) if isinstance(a, tuple) else shared(a) for a in archs]
 
 
 def check_shared(space: SearchSpace, names: Sequence[str]) -> None:
@@ -75,6 +84,19 @@ def cost_even(space: SearchSpace, cost: Callable[[Arch], float], rng: np.random.
     bucket drawn uniformly, then an arch in it).
     """
     low, high = cost(space.smallest()), cost(space.largest())
+    return _nearest(space, cost, rng, rng.uniform(low, high), candidates)
+
+
+def cost_group(space: SearchSpace, cost: Callable[[Arch], float], rng: np.random.Generator, k: int,
+               candidates: int = CANDIDATES) -> tuple[Arch, ...]:
+    """``k`` archs of about one cost: a target ``t ~ U(cost(smallest), cost(largest))``, then
+    for each of the ``k`` its own ``candidates`` uniform draws and the one nearest ``t``
+    (AttentiveNAS: a FLOPs target first, then archs that meet it)."""
+    low, high = cost(space.smallest()), cost(space.largest())
     target = rng.uniform(low, high)
+    return tuple(_nearest(space, cost, rng, target, candidates) for _ in range(k))
+
+
+def _nearest(space, cost, rng, target: float, candidates: int) -> Arch:
     pool = [space.sample(rng) for _ in range(candidates)]
     return min(pool, key=lambda a: abs(cost(a) - target))

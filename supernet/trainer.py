@@ -64,7 +64,7 @@ def roles(sampling: str, n: int) -> list[str]:
     """Log names of a step's archs: largest, smallest, random1..; or uniform; or subnet (a plan's)."""
     if sampling == "plan":
         return ["subnet"] * n
-    if sampling not in ("sandwich", "flops-even"):
+    if sampling not in ("sandwich", "flops-even", "worst-up"):
         return ["uniform"] * n
     return (["largest", "smallest"] + [f"random{i}" for i in range(1, n - 1)])[:n]
 
@@ -110,6 +110,7 @@ class Trainer:
         self.hooks = list(hooks)
         self.average = lambda values: values  # the mean over ranks under DDP (see supernet.ray_train)
         self.plan, self.teacher = plan, teacher
+        self._picks: dict[tuple[int, int], Arch] = {}  # worst-up: (step, slot) -> the candidate trained
 
     @property
     def space(self):
@@ -138,8 +139,10 @@ class Trainer:
         record, teacher, students, checks = {}, self._teacher_outputs(x), [], []
         labels_only = getattr(self.cfg, "kd", "alpha") == "none"
         sampling = "plan" if self.plan is not None else self.cfg.sampling
-        members = list(zip(archs, roles(sampling, len(archs))))
+        members = [[arch, role] for arch, role in zip(archs, roles(sampling, len(archs)))]
         for i, (arch, role) in enumerate(members):
+            if isinstance(arch, tuple):
+                arch = members[i][0] = self._hardest(arch, x, y, None if labels_only else teacher, (step, i))
             with self._accumulate_only(not last or i < len(members) - 1):
                 with self.placement.autocast():
                     outputs = self.net(self.model.prepare_input(x, arch), arch)
@@ -161,6 +164,22 @@ class Trainer:
         if students:
             record["kd/mean_divergence"] = sum(record[f"loss/{r}"] for r in students) / len(students)
         return record
+
+    def _hardest(self, candidates: tuple[Arch, ...], x: torch.Tensor, y: torch.Tensor, teacher, key) -> Arch:
+        """worst-up: the candidate with the highest loss on this batch (its divergence from
+        ``teacher``, or its label loss without one), from no-grad forwards. Picked on the step's
+        first micro-batch and kept for the others; the losses are averaged over ranks first, so
+        every rank trains the same arch."""
+        if key not in self._picks:
+            losses = []
+            with torch.no_grad(), self.placement.autocast():
+                for arch in candidates:
+                    out = self.model(self.model.prepare_input(x, arch), arch)
+                    loss = self.task.loss(out, y) if teacher is None else self.task.distill(out, teacher)[1]
+                    losses.append(loss.detach().float().reshape(()))
+            self._picks = {k: v for k, v in self._picks.items() if k[0] == key[0]}
+            self._picks[key] = candidates[int(torch.argmax(self.average(torch.stack(losses))))]
+        return self._picks[key]
 
     def _accumulate_only(self, accumulate: bool):
         """``net.no_sync()`` for a pass whose gradients only accumulate (DDP), else nothing."""

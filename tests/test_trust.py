@@ -142,3 +142,29 @@ def test_shared_dims_refuse_unknown_and_per_block_dims(tiny1d, npz_data, tmp_pat
     with pytest.raises(SupernetError, match="not a dimension"):
         train(tiny_cfg(npz_data, share_dims="r,res", steps=1), tmp_path / "bad")
     assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def test_worst_up_trains_the_candidate_with_the_highest_loss_on_the_batch(tiny1d):
+    from supernet.device import CPU
+    from supernet.task import make_task
+    from supernet.trainer import Trainer
+    cfg = tiny_cfg("unused", sampling="worst-up")
+    trainer = Trainer(tiny1d, make_task("classification"), cfg, CPU, 4)
+    archs = trainer.archs(0)
+    slots = [a for a in archs if isinstance(a, tuple)]
+    assert len(archs) == 2 + cfg.num_random and len(slots) == cfg.num_random and all(len(s) == 3 for s in slots)
+    costs = [[tiny1d.flops(a) for a in s] for s in slots]
+    spread = tiny1d.flops(tiny1d.space.largest()) - tiny1d.flops(tiny1d.space.smallest())
+    assert all(max(c) - min(c) < 0.25 * spread for c in costs)  # candidates of about one cost
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 1, 20, generator=g), torch.randint(0, 10, (16,), generator=g)
+    with torch.no_grad():
+        teacher = tiny1d(tiny1d.prepare_input(x, archs[0]), archs[0])
+        for slot in slots:
+            losses = [trainer.task.distill(tiny1d(tiny1d.prepare_input(x, a), a), teacher)[1].item() for a in slot]
+            picked = trainer._hardest(slot, x, y, teacher, (0, 9))
+            trainer._picks.clear()
+            assert picked == slot[int(np.argmax(losses))]
+    record = trainer.backward(x, y, archs, 0)
+    assert {"loss/largest", "loss/smallest", "loss/random1", "loss/random2"} <= set(record)
+    assert all(isinstance(trainer._picks[(0, i)], type(archs[0])) for i in (2, 3))
