@@ -14,7 +14,16 @@ the surrogate
     rho_a(w) = (w^a - 1) / a   (rho_0 = log w),
 
 whose gradient equals grad D_a exactly when ``w^a`` is not clamped; ``w^a`` is clamped to
-``[0, clamp]`` for stability (AlphaNet's ``iw_clip``, default 5).
+``[0, clamp]`` for stability (AlphaNet's ``iw_clip``, default 5; for ``a = 0`` it is ``w``
+that is clamped, as in AlphaNet's code). The divergence that picks the side, and that is
+logged, is computed with the same clamped weights, as AlphaNet's ``f_divergence`` does:
+
+    D~_a = 1 / (a (a - 1)) * sum_i q_i [ min(w_i^a, clamp) - 1 ]   (a not in {0, 1})
+
+Unclamped, ``D_amin`` (a < 0) grows like ``q_i^2 / p_i`` wherever the student keeps mass
+the teacher rules out, so it would win the comparison nearly always and hand the student
+the saturated, mode-seeking gradient instead of KL(p || q)'s (a bug we had: students at
+the start of training barely learned).
 
 Distributions run over the **last axis**: class logits ``(B, C)`` give one divergence per
 sample, language-model logits ``(B, T, V)`` one per token; the mean is over every leading
@@ -22,6 +31,8 @@ position. Everything is computed in fp32, also under autocast (bf16 / fp16 logit
 up first), so the log-ratios and their exponentials do not lose precision.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -37,12 +48,14 @@ def _log_probs(logits: torch.Tensor) -> torch.Tensor:
 
 def alpha_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, alpha: float,
                      clamp: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-position ``(D_alpha, surrogate)`` over the last axis (shape: the logits' leading
-    axes); D is detached, the surrogate carries the gradient."""
+    """Per-position ``(D~_alpha, surrogate)`` over the last axis (shape: the logits' leading
+    axes): the divergence with clamped weights (the exact ``D_alpha`` when nothing is
+    clamped), detached; the surrogate carries the gradient."""
     log_q = _log_probs(student_logits)  # (..., K)
     q = log_q.exp().detach()
     log_w = _log_probs(teacher_logits.detach()) - log_q.detach()  # log(p / q)
     if abs(alpha) < _EPS:  # KL(q || p)
+        log_w = log_w.clamp(max=math.log(clamp))
         divergence = -(q * log_w).sum(-1)
         rho = log_w
     elif abs(alpha - 1.0) < _EPS:  # KL(p || q)
@@ -50,19 +63,19 @@ def alpha_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
         divergence = (q * w * log_w).sum(-1)
         rho = w - 1.0
     else:
-        w_a = (alpha * log_w).exp()
+        w_a = (alpha * log_w).exp().clamp(0.0, clamp)
         divergence = (q * (w_a - 1.0)).sum(-1) / (alpha * (alpha - 1.0))
-        rho = (w_a.clamp(0.0, clamp) - 1.0) / alpha
+        rho = (w_a - 1.0) / alpha
     surrogate = -(q * rho * log_q).sum(-1)
     return divergence, surrogate
 
 
 def adaptive_alpha_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, alpha_min: float = -1.0,
                               alpha_max: float = 1.0, clamp: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """AlphaNet's loss: per sample, the surrogate of whichever of D_amin, D_amax is larger.
+    """AlphaNet's loss: per sample, the surrogate of whichever of D~_amin, D~_amax is larger.
 
-    Returns ``(loss, divergence)``: the mean surrogate to back-propagate and the mean true
-    divergence ``max(D_amin, D_amax)`` to log.
+    Returns ``(loss, divergence)``: the mean surrogate to back-propagate and the mean
+    divergence ``max(D~_amin, D~_amax)`` (clamped weights, as compared) to log.
     """
     d_min, s_min = alpha_divergence(student_logits, teacher_logits, alpha_min, clamp)
     d_max, s_max = alpha_divergence(student_logits, teacher_logits, alpha_max, clamp)
