@@ -50,7 +50,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from supernet.errors import SupernetError  # noqa: E402
 from supernet.runs import atomic_write_json  # noqa: E402
-from trust_jobs import compare, finished, init_worker, pick_archs, recipe_of, run_job, stored  # noqa: E402
+from trust_jobs import (compare, finished, init_worker, pick_archs, recipe_of, run_job, stored,  # noqa: E402
+                        weights_digest)
 from trust_report import plot, print_summary  # noqa: E402
 
 # run name -> (TrainConfig overrides, multiple of the base steps, eval calib batches, supernet of another run)
@@ -147,7 +148,7 @@ def make_jobs(args, base, archs, total, run: str | None, checkpoint: str | None)
     def add(kind, name, overrides, steps, calib, every=1, source=None):
         recipe = recipe_of(replace(base, **RUNS.get(name, ({}, 1, None, None))[0]), kind, steps, overrides)
         if kind != "ce":  # depends on the supernet's weights, not only on its recipe
-            recipe.update(supernet=checkpoint, calib_batches=calib)
+            recipe.update(supernet=checkpoint, weights=weights_digest(checkpoint), calib_batches=calib)
         for i, arch in enumerate(archs):
             path = work / name / kind / f"{i:03d}.json"
             if i % every == 0 and stored(path, recipe, arch) is None:

@@ -226,6 +226,18 @@ RECIPE_FIELDS = ("data", "samples", "val_fraction", "variant", "batch_size", "op
                  "grad_clip", "seed")
 
 
+@functools.lru_cache(maxsize=16)
+def weights_digest(checkpoint: str) -> str:
+    """SHA-256 (first 16 hex digits) of a checkpoint's weights: a supernet retrained into the
+    same folder gets new results, not the stored ones of its predecessor."""
+    import hashlib
+    digest = hashlib.sha256()
+    with open(Path(checkpoint) / "weights.safetensors", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def stored(path: Path, recipe: dict, arch) -> dict | None:
     """The stored result at ``path`` if it was made for ``arch`` with ``recipe``."""
     try:
