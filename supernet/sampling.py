@@ -28,9 +28,10 @@ def step_archs(space: SearchSpace, strategy: str, num_random: int, seed: int, st
     ``uniform`` (SPOS): one random arch, trained on the labels alone. ``worst-up``
     (AttentiveNAS): the sandwich, but each random slot is a tuple of ``WORST_OF`` candidates
     near one cost target (:func:`cost_group`), of which the trainer trains the one with the
-    highest loss on the step's batch. ``share``: scalar
-    dimensions drawn once per step, after the archs, and given to every arch of the step,
-    the largest and smallest included (:func:`share_values`).
+    highest loss on the step's batch.
+
+    ``share``: single-value dimensions drawn once per step, after the archs, and given to
+    every arch of the step, the largest and smallest included (:func:`share_values`).
     """
     rng = step_rng(seed, step)
     if strategy == "sandwich":
