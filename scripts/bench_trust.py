@@ -55,7 +55,8 @@ from trust_jobs import (compare, finished, init_worker, pick_archs, recipe_of, r
 from trust_report import plot, print_summary  # noqa: E402
 
 # run name -> (TrainConfig overrides, multiple of the base steps, eval calib batches, supernet of another run)
-RUNS = {"default": ({}, 1, None, None), "kl": ({"kd": "kl"}, 1, None, None), "nokd": ({"kd": "none"}, 1, None, None),
+RUNS = {"default": ({}, 1, None, None), "kl": ({"kd": "kl"}, 1, None, None), "alpha": ({"kd": "alpha"}, 1, None, None),
+        "nokd": ({"kd": "none"}, 1, None, None),
         "spos": ({"sampling": "uniform"}, 1, None, None), "spos-4x": ({"sampling": "uniform"}, 4, None, None),
         "random4": ({"num_random": 4}, 1, None, None), "long2x": ({}, 2, None, None),
         "flops-even": ({"sampling": "flops-even"}, 1, None, None), "calib32": ({}, 1, 32, "default"),

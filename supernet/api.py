@@ -23,7 +23,7 @@ def task_of(meta: dict):
     """The task a checkpoint was trained on (its space's kind, its saved training options)."""
     options = meta["train"]
     return make_task(meta.get("task") or get_space(meta["space"]).task,
-                     label_smoothing=options.get("label_smoothing", 0.0), kd=options.get("kd", "alpha"),
+                     label_smoothing=options.get("label_smoothing", 0.0), kd=options.get("kd", "kl"),
                      alpha_min=options.get("alpha_min", -1.0), alpha_max=options.get("alpha_max", 1.0),
                      alpha_clamp=options.get("alpha_clamp", 5.0))
 

@@ -38,7 +38,8 @@ TRAIN_HELP = {
     "num_random": "random archs per sandwich step",
     "share_dims": "comma-separated single-value dims drawn once per step for every arch of it, "
                   "e.g. r (OFA's per-batch resolution); default: each arch draws its own",
-    "kd": "alpha (AlphaNet adaptive alpha-divergence) | kl | none (every arch on the labels)",
+    "kd": "kl (KL from the largest; wins on bench_trust, see README) | alpha (AlphaNet's adaptive "
+          "alpha-divergence) | none (every arch on the labels)",
     "alpha_min": "negative alpha of the adaptive divergence", "alpha_max": "positive alpha",
     "alpha_clamp": "clamp of the importance ratio w^alpha", "grad_clip": "max gradient norm (0 = off)",
     "seed": "seed of data order, arch draws and init", "checkpoint_every": "steps between checkpoints (0 = end only)",

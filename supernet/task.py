@@ -42,7 +42,7 @@ class Task(Protocol):
 class Distiller:
     """AlphaNet's adaptive alpha-divergence (``kd="alpha"``) or KL (``kd="kl"``), last axis, fp32."""
 
-    kd: str = "alpha"
+    kd: str = "kl"
     alpha_min: float = -1.0
     alpha_max: float = 1.0
     alpha_clamp: float = 5.0
@@ -104,7 +104,7 @@ class LanguageModelTask(Distiller):
 TASKS = {"classification": ClassificationTask, "language_model": LanguageModelTask}
 
 
-def make_task(kind: str, *, label_smoothing: float = 0.0, kd: str = "alpha", alpha_min: float = -1.0,
+def make_task(kind: str, *, label_smoothing: float = 0.0, kd: str = "kl", alpha_min: float = -1.0,
               alpha_max: float = 1.0, alpha_clamp: float = 5.0) -> Task:
     """The task of kind ``kind`` with the training options that shape its losses."""
     if kind not in TASKS:

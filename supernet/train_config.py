@@ -32,7 +32,7 @@ class TrainConfig:
     sampling: str = "sandwich"
     num_random: int = 2
     share_dims: str = ""
-    kd: str = "alpha"
+    kd: str = "kl"
     alpha_min: float = -1.0
     alpha_max: float = 1.0
     alpha_clamp: float = 5.0

@@ -2,7 +2,7 @@
 
 Each step: the largest arch on the labels (the space's task loss, e.g. cross-entropy with
 label smoothing), then the smallest and ``num_random`` random archs distilled from the
-largest's detached outputs (AlphaNet's adaptive alpha-divergence or KL). Gradients
+largest's detached outputs (KL by default, or AlphaNet's adaptive alpha-divergence). Gradients
 accumulate over the members; one clipped optimizer step; the LR follows linear warm-up
 then cosine decay. Hooks log every step, evaluate the largest and smallest arch each
 epoch, and checkpoint every ``checkpoint_every`` steps, at the end, and on SIGINT/SIGTERM.

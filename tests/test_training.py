@@ -71,7 +71,7 @@ def test_step_archs_are_seeded_by_seed_and_step(tiny1d):
 
 def test_nan_guard_names_step_and_arch(npz_data, tmp_path):
     with pytest.raises(SupernetError, match=r"not finite at step \d+ for arch \{"):
-        train(tiny_cfg(npz_data, lr=10.0, grad_clip=0.0, optimizer="sgd", warmup_steps=1), tmp_path / "nan")
+        train(tiny_cfg(npz_data, lr=10.0, grad_clip=0.0, optimizer="sgd", warmup_steps=1, steps=40), tmp_path / "nan")
 
 
 def test_existing_run_folder_is_not_overwritten(npz_data, tmp_path):
