@@ -150,8 +150,9 @@ def make_jobs(args, base, archs, total, run: str | None, checkpoint: str | None)
         recipe = recipe_of(replace(base, **RUNS.get(name, ({}, 1, None, None))[0]), kind, steps, overrides)
         if kind != "ce":  # depends on the supernet's weights, not only on its recipe
             recipe.update(supernet=checkpoint, weights=weights_digest(checkpoint), calib_batches=calib)
-        for i, arch in enumerate(archs):
-            path = work / name / kind / f"{i:03d}.json"
+        order = range(len(archs)) if not name.startswith("standalone-seed") else spread_order(len(archs))
+        for i in order:
+            arch, path = archs[i], work / name / kind / f"{i:03d}.json"
             if i % every == 0 and stored(path, recipe, arch) is None:
                 jobs.append(dict(kind=kind, run=name, index=i, arch=arch.to_dict(), checkpoint=source, recipe=recipe,
                                  path=str(path), device=args.device, calib_batches=calib, meta=standalone_meta(base)))
@@ -169,6 +170,12 @@ def make_jobs(args, base, archs, total, run: str | None, checkpoint: str | None)
     if run == "default" and args.kd:
         add("kd", "standalone", {}, total, base.calib_batches, args.kd_every, source=checkpoint)
     return jobs
+
+
+def spread_order(n: int) -> list[int]:
+    """Even indices first, then odd: the extra seeds (queued last) stopped part-way by
+    ``--budget-min`` still cover the whole cost range (archs are sorted by cost)."""
+    return sorted(range(n), key=lambda i: (i % 2, i))
 
 
 def standalone_meta(base) -> dict:

@@ -216,14 +216,16 @@ class RowMemo:
 
 
 def recipe_of(cfg, kind: str, steps: int, overrides: dict) -> dict:
-    """What a stand-alone / fine-tuning result depends on (a stored result is reused only if equal)."""
-    fields = {k: v for k, v in asdict(cfg).items() if k in RECIPE_FIELDS}
+    """What a stand-alone / fine-tuning result depends on (a stored result is reused only if
+    equal). A ``ce`` job trains on the labels alone, so the distillation options are not part of it."""
+    names = RECIPE_FIELDS if kind != "ce" else tuple(f for f in RECIPE_FIELDS if f not in KD_FIELDS)
+    fields = {k: v for k, v in asdict(cfg).items() if k in names}
     return {"kind": kind, "steps": steps, "overrides": overrides, "train": {**fields, **overrides}}
 
 
+KD_FIELDS = ("kd", "alpha_min", "alpha_max", "alpha_clamp")
 RECIPE_FIELDS = ("data", "samples", "val_fraction", "variant", "batch_size", "optimizer", "lr", "momentum",
-                 "weight_decay", "warmup_steps", "label_smoothing", "kd", "alpha_min", "alpha_max", "alpha_clamp",
-                 "grad_clip", "seed")
+                 "weight_decay", "warmup_steps", "label_smoothing", *KD_FIELDS, "grad_clip", "seed")
 
 
 @functools.lru_cache(maxsize=16)
