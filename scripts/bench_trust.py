@@ -188,8 +188,10 @@ def standalone_meta(base) -> dict:
 
 def _priority(job: dict) -> int:
     """Supernets first (their jobs wait on them), then the cheap evaluations, then what the
-    targets need most: stand-alone CE, fine-tuning, the KD variant, extra seeds."""
-    return ["train", "eval", "ce", "ft", "kd"].index(job["kind"]) + (job["run"].startswith("standalone-seed"))
+    targets need most: stand-alone CE, fine-tuning, the KD variant; extra seeds last."""
+    if job["run"].startswith("standalone-seed"):
+        return 5
+    return ["train", "eval", "ce", "ft", "kd"].index(job["kind"])
 
 
 def run_jobs(args, base, archs, total, deadline: float) -> dict:
