@@ -13,7 +13,7 @@ the fair match for in-place KD). Reported per run (test split unless named):
 - for the default run, the same after ``supernet finetune`` (K steps of KD from the largest).
 
 ``--runs`` adds ablations of the recipe (each a supernet trained with the same base config):
-``kl``, ``nokd`` (sandwich on labels only), ``spos`` (uniform single path, equal steps),
+``kl``, ``alpha`` (AlphaNet's adaptive alpha-divergence), ``nokd`` (sandwich on labels only), ``spos`` (uniform single path, equal steps),
 ``spos-4x`` (4x steps: as many forward/backward passes as the sandwich's 4 archs per step;
 wall times reported), ``random4`` (4 random archs per step), ``long2x`` (twice the steps),
 ``flops-even`` (random archs drawn evenly over FLOPs), ``share-r`` (one resolution per step for
