@@ -10,6 +10,7 @@ from .arch import Arch, SearchSpace
 from .errors import SupernetError
 
 STRATEGIES = ("sandwich", "uniform", "flops-even", "worst-up")
+SANDWICHES = ("sandwich", "flops-even", "worst-up")  # [largest, smallest, random...] steps
 CANDIDATES = 32  # random archs among which flops-even picks the one nearest its target
 WORST_OF = 3  # worst-up: equal-cost candidates per random slot, of which the trainer trains the hardest
 

@@ -31,7 +31,7 @@ import torch
 from .arch import Arch
 from .device import Placement
 from .errors import SupernetError
-from .sampling import step_archs
+from .sampling import SANDWICHES, step_archs
 from .task import Task
 
 
@@ -64,7 +64,7 @@ def roles(sampling: str, n: int) -> list[str]:
     """Log names of a step's archs: largest, smallest, random1..; or uniform; or subnet (a plan's)."""
     if sampling == "plan":
         return ["subnet"] * n
-    if sampling not in ("sandwich", "flops-even", "worst-up"):
+    if sampling not in SANDWICHES:
         return ["uniform"] * n
     return (["largest", "smallest"] + [f"random{i}" for i in range(1, n - 1)])[:n]
 
