@@ -34,7 +34,7 @@ demo-search: install
 llm-demo: install
 	$(BIN)/python scripts/bench_llm.py --out runs/llm-demo
 
-# README figures: check them (CI, < 1 min), or re-measure them all on this commit (~15 min)
+# README figures: check them (CI, < 1 min), or re-measure them all on this commit (~8 min)
 check-readme: install
 	$(BIN)/python scripts/readme_figures.py check
 

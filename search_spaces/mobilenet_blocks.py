@@ -8,10 +8,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from supernet import layout
 from supernet.elastic import ElasticBatchNorm, ElasticConv, static_state
 
-_CONV = {1: nn.Conv1d, 2: nn.Conv2d}
-_BN = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
+_CONV = {1: layout.Conv1d, 2: nn.Conv2d}  # the 1-D layers also run the CPU training layout
+_BN = {1: layout.BatchNorm1d, 2: nn.BatchNorm2d}
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -152,7 +153,8 @@ class Stem(nn.Module):
         self.residual = channels == first_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.bn(self.conv(x)))  # (B, cin, *S) -> (B, C, *S/stride)
+        # (B, cin, *S) -> (B, C, *S/stride); CPU training runs channels-last (see supernet.layout)
+        x = self.act(self.bn(layout.training_layout(self.conv(layout.training_layout(x)))))
         h = self.project_bn(self.project(torch.relu(self.depthwise_bn(self.depthwise(x)))))
         return x + h if self.residual else h
 

@@ -47,7 +47,7 @@ TRAIN_HELP = {
     "threads": "torch CPU threads (default: torch's choice)",
     "device": "auto (a visible GPU, else the CPU) | cpu | cuda | cuda:N",
     "precision": "fp32 | bf16 | fp16 (autocast; weights stay fp32; fp16 adds a GradScaler)",
-    "channels_last": "channels-last memory format for 2-D convolutions (faster on GPUs with bf16/fp16)",
+    "channels_last": "channels-last memory format for 2-D convolutions on a GPU (faster with bf16/fp16; CPU training always runs channels-last)",
     "data_workers": "loader processes for imagefolder data (0 = in the main process)",
     "tensorboard": "write TensorBoard events", "progress": "show a progress bar",
 }
