@@ -11,8 +11,9 @@ and reports loop / bare (the share of the step's speed the input pipeline keeps)
 bf16 / fp32 step time. CUDA cases run when a GPU is visible (224 px ``ofa`` at batch 128 on a
 generated folder of JPEGs, with channels-last); CPU cases always.
 
-``--compare-with PATH`` also times whole `train()` runs of the checkout at PATH against this
-one (same config, subprocesses, interleaved rounds): the CPU "no slower than before" check.
+``--compare-with PATH`` also times `train()` runs (3 x ``--steps`` steps) of the checkout at
+PATH against this one (same config, subprocesses, interleaved rounds; the median time between
+logged steps): the CPU "no slower than before" check.
 
 Examples::
 
@@ -117,29 +118,31 @@ def make_folder(root: Path, size: int, count: int) -> Path:
     return folder
 
 
-def _train_seconds(path: str, steps: int) -> float:
-    """Wall seconds of a default-recipe `train()` (MNIST-1D, fp32, CPU, 2 threads) of the checkout at ``path``."""
-    code = ("import tempfile,time;from supernet.training import TrainConfig,train;"
+def _step_seconds(path: str, steps: int) -> float:
+    """Median seconds per step of a default-recipe `train()` (MNIST-1D, fp32, CPU, 2 threads) of the
+    checkout at ``path``, from the step times in its ``log.jsonl`` (the first 4 steps not counted)."""
+    code = ("import json,statistics,tempfile;from supernet.training import TrainConfig,train;"
             f"cfg=TrainConfig(steps={steps},checkpoint_every=0,tensorboard=False,progress=False,threads=2);"
-            "d=tempfile.mkdtemp();t=time.perf_counter();train(cfg,d+'/r');print(time.perf_counter()-t)")
+            "d=tempfile.mkdtemp();train(cfg,d+'/r');"
+            "t=[r['time'] for r in map(json.loads,open(d+'/r/log.jsonl')) if 'time' in r][4:];"
+            "print(statistics.median(b-a for a,b in zip(t,t[1:])))")
     env = {**os.environ, "PYTHONPATH": path}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    # cwd=path: `python -c` puts the working directory first on sys.path, ahead of PYTHONPATH
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=path, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def compare_train(other: str, rounds: int, steps: int) -> dict:
-    """Seconds per training step of the real loop, here and at ``other``: each round times whole
-    `train()` runs of ``steps`` and ``3 * steps`` steps in both checkouts, interleaved; a step costs
-    ``(T(3s) - T(s)) / 2s`` (setup, data generation and the final evaluation cancel out)."""
-    times = {key: {"short": [], "long": []} for key in ("this", "other")}
+    """Seconds per training step of the real loop, here and at ``other``: each round runs `train()`
+    for ``steps`` steps in both checkouts, interleaved; a run's figure is the median time between
+    logged steps (data loading, arch sampling and logging included; setup and evaluation not)."""
+    per_step = {key: [] for key in ("this", "other")}
     for _ in range(rounds):
         for key, path in (("this", str(REPO)), ("other", other)):
-            times[key]["short"].append(_train_seconds(path, steps))
-            times[key]["long"].append(_train_seconds(path, 3 * steps))
-    per_step = {key: [(b - a) / (2 * steps) for a, b in zip(t["short"], t["long"])] for key, t in times.items()}
+            per_step[key].append(_step_seconds(path, steps))
     this, old = statistics.median(per_step["this"]), statistics.median(per_step["other"])
-    return {"other": other, "steps": [steps, 3 * steps], "rounds": rounds, "this_step_s": this,
-            "other_step_s": old, "ratio": this / old, "per_step": per_step, "times": times}
+    return {"other": other, "steps": steps, "rounds": rounds, "this_step_s": this, "other_step_s": old,
+            "ratio": this / old, "per_step": per_step}
 
 
 def main(argv=None) -> int:
@@ -183,7 +186,7 @@ def main(argv=None) -> int:
                                   f"{row[p]['loop_images_per_s']:7.1f} img/s ({row[p]['loop_over_bare']:.2f})"
                                   for p in ("fp32", "bf16")) + f"  bf16/fp32 step {row['bf16_over_fp32_step']:.2f}")
     if args.compare_with:
-        results["compare"] = compare_train(args.compare_with, args.compare_rounds, args.steps)
+        results["compare"] = compare_train(args.compare_with, args.compare_rounds, 3 * args.steps)
         c = results["compare"]
         print(f"train() loop: this {c['this_step_s'] * 1e3:.0f} ms/step, {c['other']} {c['other_step_s'] * 1e3:.0f} "
               f"ms/step, ratio {c['ratio']:.3f}")

@@ -85,3 +85,19 @@ def test_the_1d_layers_keep_the_state_dict_of_torch_nn():
     assert bn(torch.randn(4, 8, 1, 6)).shape == (4, 8, 1, 6)
     with pytest.raises(ValueError):
         bn(torch.randn(4, 8, 2, 6))  # a real 2-D batch is not a 1-D one
+
+
+def test_bench_layout_times_both_layouts_and_checks_them_against_float64(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bench_layout
+    out = tmp_path / "layout.json"
+    assert bench_layout.main(["--cases", "mnist1d", "--repeats", "1", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["arch"] for r in rows] == ["smallest", "middle", "largest"]
+    assert layout.training_layout is bench_layout.LAYOUT  # restored after timing the plain layout
+    for r in rows:
+        assert r["static_layout_s"] > 0 and r["static_plain_s"] > 0
+        assert r["layout_grad_rel_diff_vs_fp64"] < 0.1 and r["layout_max_logit_diff_vs_fp64"] < 1e-3
