@@ -14,7 +14,7 @@ from torch import nn
 
 from supernet import layout
 
-_CONV = {1: layout.conv1d, 2: lambda x, w, b, stride, padding, groups: F.conv2d(x, w, b, stride, padding, 1, groups)}
+_CONV = {1: layout.conv1d, 2: F.conv2d}
 _CONV_MODULE = {1: layout.Conv1d, 2: nn.Conv2d}
 _BN_MODULE = {1: layout.BatchNorm1d, 2: nn.BatchNorm2d}
 
@@ -73,7 +73,7 @@ class ElasticConv(nn.Module):
         p = self.sliced(in_channels, out_channels, kernel_size)
         groups = in_channels if self.depthwise else 1
         # (B, in, *S) -> (B, out, *S / stride); 1-D also as (B, in, 1, L), see supernet.layout
-        return _CONV[self.ndim](x, p["weight"], p.get("bias"), self.stride, kernel_size // 2, groups)
+        return _CONV[self.ndim](x, p["weight"], p.get("bias"), self.stride, kernel_size // 2, 1, groups)
 
     def static(self, in_channels: int, out_channels: int, kernel_size: int) -> nn.Module:
         out_channels = in_channels if self.depthwise else out_channels

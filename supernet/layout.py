@@ -29,13 +29,13 @@ def _exporting() -> bool:
     return torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
 
 
-def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int,
-           groups: int) -> torch.Tensor:
-    """``F.conv1d`` of a 3-D input, or, on a ``(B, C, 1, L)`` input, the same convolution as
-    ``F.conv2d`` with the kernel ``weight[:, :, None, :]`` (output ``(B, out, 1, L')``)."""
+def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int = 1,
+           padding: int = 0, dilation: int = 1, groups: int = 1) -> torch.Tensor:
+    """``F.conv1d`` (same arguments) of a 3-D input, or, on a ``(B, C, 1, L)`` input, the same
+    convolution as ``F.conv2d`` with the kernel ``weight[:, :, None, :]`` (output ``(B, out, 1, L')``)."""
     if x.dim() == 3:
-        return F.conv1d(x, weight, bias, stride, padding, 1, groups)
-    return F.conv2d(x, weight.unsqueeze(2), bias, (1, stride), (0, padding), 1, groups)
+        return F.conv1d(x, weight, bias, stride, padding, dilation, groups)
+    return F.conv2d(x, weight.unsqueeze(2), bias, (1, stride), (0, padding), (1, dilation), groups)
 
 
 class Conv1d(nn.Conv1d):
@@ -44,7 +44,7 @@ class Conv1d(nn.Conv1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:
             return super().forward(x)
-        return conv1d(x, self.weight, self.bias, self.stride[0], self.padding[0], self.groups)
+        return conv1d(x, self.weight, self.bias, self.stride[0], self.padding[0], self.dilation[0], self.groups)
 
 
 class BatchNorm1d(nn.BatchNorm1d):
