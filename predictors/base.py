@@ -13,9 +13,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from supernet.arch import Arch, SearchSpace, space_signature  # noqa: F401  (space_signature: re-exported)
-from supernet.errors import SupernetError
-from supernet.runs import atomic_write_json, read_json
+from supernet.core.arch import Arch
+from supernet.core.errors import SupernetError
+from supernet.core.space import SearchSpace, space_signature
+from supernet.io.files import atomic_write_json, read_json
 
 FORMAT = "supernet-predictor/1"
 MIN_ARCHS = 5

@@ -20,8 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-from supernet.arch import Arch, SearchSpace
-from supernet.errors import SupernetError
+from supernet.core.arch import Arch
+from supernet.core.errors import SupernetError
+from supernet.core.space import SearchSpace
 
 from .base import MIN_ARCHS, Predictor
 from .models import BASE_MODELS

@@ -4,9 +4,9 @@ from __future__ import annotations
 import inspect
 import os
 
-from supernet.arch import SearchSpace
-from supernet.errors import SupernetError
-from supernet.runs import read_json
+from supernet.core.errors import SupernetError
+from supernet.core.space import SearchSpace
+from supernet.io.files import read_json
 
 from .auto import AutoPredictor
 from .base import Predictor, check_state

@@ -19,8 +19,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from supernet.arch import SearchSpace
-from supernet.errors import SupernetError
+from supernet.core.errors import SupernetError
+from supernet.core.space import SearchSpace
 
 FEATURE_KINDS = ("onehot", "ordinal", "index")
 

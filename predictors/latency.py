@@ -14,9 +14,10 @@ from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from supernet.arch import Arch, SearchSpace
-from supernet.errors import SupernetError
-from supernet.latency_table import unit_sum
+from supernet.core.arch import Arch
+from supernet.core.errors import SupernetError
+from supernet.core.space import SearchSpace
+from supernet.hardware.table import unit_sum
 
 from .base import Predictor
 

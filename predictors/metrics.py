@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from supernet.errors import SupernetError
+from supernet.core.errors import SupernetError
 
 
 def _pair(y_true, y_pred, least: int = 1) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,8 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from supernet.arch import Arch, SearchSpace
+from supernet.core.arch import Arch
+from supernet.core.space import SearchSpace
 
 from .base import Predictor
 from .features import FeatureMap

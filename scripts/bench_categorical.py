@@ -42,10 +42,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from predictors import PREDICTORS, kendall_tau, make_predictor  # noqa: E402
-from supernet.arch import Arch, Dimension, SearchSpace  # noqa: E402
-from supernet.runs import atomic_write_json  # noqa: E402
-from supernet.search_loop import SearchConfig, run_search  # noqa: E402
-from supernet.search_problem import Reference, pareto_mask  # noqa: E402
+from supernet import run_search  # noqa: E402
+from supernet.core.arch import Arch, Dimension
+from supernet.core.space import SearchSpace  # noqa: E402
+from supernet.io.files import atomic_write_json  # noqa: E402
+from supernet.nas.config import SearchConfig
+from supernet.nas.pareto import Reference, pareto_mask  # noqa: E402
 
 OPS = ("none", "skip", "conv1x1", "conv3x3", "pool")
 POSITIONS = 6

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from supernet.runs import atomic_write_json  # noqa: E402
+from supernet.io.files import atomic_write_json  # noqa: E402
 
 
 class Timed:
@@ -52,11 +52,13 @@ class Timed:
 
 def bench_search(checkpoint: Path, workers: int, args) -> dict:
     """Wall and evaluation-phase seconds of one search with ``workers`` actors (actor start-up excluded)."""
-    from supernet.api import CheckpointEvaluator
-    from supernet.ray_eval import CheckpointMaker, RayEvaluator
-    from supernet.search_loop import SearchConfig, run_search
+    from supernet import run_search
+    from supernet.core.placement import CPU
+    from supernet.distributed.evaluate import CheckpointMaker, RayEvaluator
+    from supernet.evaluation.checkpoint import CheckpointEvaluator
+    from supernet.nas.config import SearchConfig
     local = CheckpointEvaluator(checkpoint, args.calib_batches)
-    pool = RayEvaluator(CheckpointMaker(local.folder, args.calib_batches), workers)
+    pool = RayEvaluator(CheckpointMaker(local.folder, args.calib_batches, CPU), workers)
     pool.evaluate_many([local.space.smallest()])  # start the actors: load the supernet and data once
     timed = Timed(pool)
     config = SearchConfig(objectives=("accuracy", "flops"), evaluations=args.evaluations, per_round=args.per_round,
@@ -81,7 +83,8 @@ def steps_per_second(run: Path, skip: int) -> float:
 
 
 def bench_train(cfg_args: dict, workers: int | None, folder: Path, skip: int) -> dict:
-    from supernet.training import ScaleConfig, TrainConfig, train
+    from supernet.api import train
+    from supernet.training.config import ScaleConfig, TrainConfig
     cfg = TrainConfig(**cfg_args)
     start = time.perf_counter()
     run = train(cfg, folder / f"train-{workers or 'local'}", overwrite=True,

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from supernet.registry import build_supernet, space_config
-from supernet.runs import atomic_write_json
-from supernet.task import make_task
-from supernet.trainer import Trainer
-from supernet.training import TrainConfig
+from supernet.core.registry import build_supernet, space_config
+from supernet.core.task import make_task
+from supernet.io.files import atomic_write_json
+from supernet.training.config import TrainConfig
+from supernet.training.trainer import Trainer
 
 CASES = [("ofa", 128, 32), ("mnist1d", 40, 128)]
 

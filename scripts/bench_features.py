@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from predictors import FeatureMap, make_predictor  # noqa: E402
-from supernet.arch import Arch  # noqa: E402
-from supernet.registry import get_space, space_config  # noqa: E402
-from supernet.runs import atomic_write_json  # noqa: E402
+from supernet.core.arch import Arch  # noqa: E402
+from supernet.core.registry import get_space, space_config  # noqa: E402
+from supernet.io.files import atomic_write_json  # noqa: E402
 
 
 def per_arch(space, kind: str, archs) -> np.ndarray:

@@ -30,12 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench_search import pool_archs  # noqa: E402
+
 from predictors import kendall_tau  # noqa: E402
-from supernet.api import CheckpointEvaluator  # noqa: E402
-from supernet.data import checkpoint_data  # noqa: E402
-from supernet.errors import SupernetError  # noqa: E402
-from supernet.evaluation import evaluate_arch  # noqa: E402
-from supernet.runs import atomic_write_json  # noqa: E402
+from supernet.core.errors import SupernetError  # noqa: E402
+from supernet.evaluation.checkpoint import CheckpointEvaluator  # noqa: E402
+from supernet.evaluation.subnet import evaluate_arch  # noqa: E402
+from supernet.io.checkpoint import checkpoint_data  # noqa: E402
+from supernet.io.files import atomic_write_json  # noqa: E402
 
 
 def measure(checkpoint: str, n_archs: int, seed: int) -> dict:

@@ -25,11 +25,11 @@ import torch
 
 from predictors.latency import TableLatencyPredictor
 from predictors.metrics import kendall_tau, mape, within
-from supernet.errors import SupernetError
-from supernet.latency import MeasureConfig, fingerprint, measure_subnets, repeatability
-from supernet.latency_table import LatencyTable, build_table
-from supernet.registry import get_space, space_config
-from supernet.runs import atomic_write_json
+from supernet.core.errors import SupernetError
+from supernet.core.registry import get_space, space_config
+from supernet.hardware.measure import MeasureConfig, fingerprint, measure_subnets, repeatability
+from supernet.hardware.table import LatencyTable, build_table
+from supernet.io.files import atomic_write_json
 
 
 def scores(measured: np.ndarray, predicted: np.ndarray) -> dict:

@@ -28,9 +28,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from supernet import layout  # noqa: E402
-from supernet.registry import build_supernet, space_config  # noqa: E402
-from supernet.runs import atomic_write_json  # noqa: E402
+from supernet.core.registry import build_supernet, space_config  # noqa: E402
+from supernet.io.files import atomic_write_json  # noqa: E402
+from supernet.layers import layout  # noqa: E402
 
 CASES = {"mnist1d": (40, 128), "mnist": (28, 64), "ofa": (128, 16)}  # variant -> (resolution, batch)
 LAYOUT, PLAIN = layout.training_layout, (lambda x: x)

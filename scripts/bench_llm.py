@@ -90,8 +90,8 @@ def base_model(args, out: Path, code: Path, docs: Path) -> Path:
     folder = out / "base"
     if (folder / "config.json").exists():
         return folder
-    from supernet.text_data import read_documents
-    from supernet.tiny_llm import build_model, save_model, train_tokenizer
+    from search_spaces.llm_lora.testing import build_model, save_model, train_tokenizer
+    from supernet.data.text import read_documents
     code_docs, doc_docs = read_documents(code, "text"), read_documents(docs, "text")
     tokenizer = train_tokenizer(code_docs + doc_docs, args.vocab)
     model = build_model(len(tokenizer), hidden=args.hidden, layers=args.layers, heads=4, kv_heads=2,
@@ -138,7 +138,8 @@ def supernet_run(args, out: Path, base: Path, docs: Path) -> Path:
             return run
         from supernet import resume_training
         return resume_training(run)
-    cfg = TrainConfig(space="llm_lora", variant="default", model=str(base), data=f"text:{docs}", seq_len=args.seq_len,
+    cfg = TrainConfig(space="llm_lora", variant="default", space_options={"model": str(base), "seq_len": args.seq_len},
+                      data=f"text:{docs}",
                       batch_size=16, grad_accum=2, optimizer="adamw", lr=2e-3, weight_decay=0.0, warmup_steps=20,
                       steps=args.nas_steps, label_smoothing=0.0, checkpoint_every=100, calib_batches=4,
                       seed=args.seed, threads=args.threads, progress=True)
@@ -207,7 +208,7 @@ def tokens_per_second(out: Path, chosen: list[dict], args) -> None:
 
 
 def _merged(folder: Path, random_weights: bool):
-    from search_spaces.llm_loader import build_subnet_model, load_subnet
+    from search_spaces.llm_lora.loader import build_subnet_model, load_subnet
     if not random_weights:
         return load_subnet(folder)
     from transformers import AutoConfig

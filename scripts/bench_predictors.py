@@ -30,10 +30,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from predictors import PREDICTORS, kendall_tau, make_predictor, mape, spearman, within
-from supernet.arch import Arch
-from supernet.errors import SupernetError
-from supernet.registry import get_space, space_config
-from supernet.runs import atomic_write_json
+from supernet.core.arch import Arch
+from supernet.core.errors import SupernetError
+from supernet.core.registry import get_space, space_config
+from supernet.io.files import atomic_write_json
 
 REPO = Path(__file__).resolve().parents[1]
 DYNAST_DIR = REPO.parent / "shared" / "data" / "dynast_ofa_mbv3"

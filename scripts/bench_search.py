@@ -53,11 +53,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from predictors import FeatureMap  # noqa: E402
-from supernet.arch import Arch, SearchSpace  # noqa: E402
-from supernet.errors import SupernetError  # noqa: E402
-from supernet.runs import atomic_write_json, atomic_write_text, read_json  # noqa: E402
-from supernet.search_loop import SearchConfig, run_search  # noqa: E402
-from supernet.search_problem import Reference, pareto_mask  # noqa: E402
+from supernet import run_search  # noqa: E402
+from supernet.core.arch import Arch
+from supernet.core.errors import SupernetError  # noqa: E402
+from supernet.core.space import SearchSpace  # noqa: E402
+from supernet.io.files import atomic_write_json, atomic_write_text, read_json  # noqa: E402
+from supernet.nas.config import SearchConfig
+from supernet.nas.pareto import Reference, pareto_mask  # noqa: E402
 
 METHODS = ("predictor", "nsga2", "random")
 
@@ -163,12 +165,12 @@ def build_pool(space, evaluate, archs: list[Arch], path: Path | None, meta: dict
 @contextmanager
 def _pool_map(evaluate, workers: int):
     """Yields ``f(archs) -> [evaluate(a) for a in archs]``; with ``workers > 1`` on that many Ray actors of one
-    thread each (:class:`supernet.ray_eval.RayEvaluator`, the path ``supernet search --eval-workers`` takes)."""
+    thread each (:class:`supernet.distributed.evaluate.RayEvaluator`, the path ``supernet search --eval-workers`` takes)."""
     if workers <= 1:
         yield lambda archs: [evaluate(a) for a in archs]
         return
-    from supernet.ray_cluster import ray_session
-    from supernet.ray_eval import RayEvaluator
+    from supernet.distributed.cluster import ray_session
+    from supernet.distributed.evaluate import RayEvaluator
     with ray_session(None, cpus=workers) as ray:
         module = sys.modules.get(type(evaluate).__module__)
         if module is not None and module.__name__ != "__main__" and \
@@ -182,7 +184,7 @@ def _pool_map(evaluate, workers: int):
 
 
 def _unfailed(archs: list[Arch], results: list) -> list[dict]:
-    from supernet.evaluators import Failure
+    from supernet.evaluation.evaluators import Failure
     for arch, result in zip(archs, results):
         if isinstance(result, Failure):
             raise SupernetError(f"pool evaluation of {arch.to_json()} failed: {result.status}: {result.error}")
@@ -190,7 +192,7 @@ def _unfailed(archs: list[Arch], results: list) -> list[dict]:
 
 
 def checkpoint_pool(args) -> tuple[SearchSpace, dict]:
-    from supernet.api import CheckpointEvaluator
+    from supernet.evaluation.checkpoint import CheckpointEvaluator
     evaluator = CheckpointEvaluator(args.checkpoint)
     archs = pool_archs(evaluator.space, args.pool_size, args.pool_seed)
     meta = {"checkpoint": str(evaluator.folder), "step": evaluator.meta.get("step"), "seed": args.pool_seed}
@@ -206,7 +208,7 @@ def file_pool(args) -> tuple[SearchSpace, dict]:
                                               kind="ordered" if args.ordered else "categorical")
         return space, {a: {"accuracy": values["accuracy"][i], args.cost: values[args.cost][i]}
                        for i, a in enumerate(archs)}
-    from supernet.registry import get_space, space_config
+    from supernet.core.registry import get_space, space_config
     space = get_space("mobilenet").build_space(space_config("mobilenet", args.variant))
     if args.pool_file is None or not Path(args.pool_file).exists():
         raise SupernetError("--pool-only needs --pool-file naming an existing pool CSV")
@@ -227,7 +229,7 @@ class SyntheticEvaluator:
     arch; FLOPs and params counted exactly. A plain object, so pool workers can receive it."""
 
     def __init__(self, variant: str):
-        from supernet.registry import get_space, space_config
+        from supernet.core.registry import get_space, space_config
         self.cfg = space_config("mobilenet", variant)
         self.space = get_space("mobilenet").build_space(self.cfg)
         self.features = FeatureMap(self.space, "ordinal")
@@ -235,11 +237,11 @@ class SyntheticEvaluator:
         self.scale = self._macs(self.space.median())
 
     def _macs(self, arch: Arch) -> int:
-        from search_spaces.mobilenet import count_macs
+        from search_spaces.mobilenet.costs import count_macs
         return count_macs(self.cfg, arch)
 
     def __call__(self, arch: Arch) -> dict:
-        from search_spaces.mobilenet import count_params
+        from search_spaces.mobilenet.costs import count_params
         flops = self._macs(arch)
         f = self.features([arch])[0]
         f = (f - f.mean()) / (f.std() or 1.0)
@@ -269,7 +271,7 @@ def curve(reference: Reference, rows: list[dict]) -> list[float]:
 
 def search(space, pool: dict, method: str, evaluations: int, seed: int, args) -> list[dict]:
     """Real evaluations (records, in order) of one run on the tabular space."""
-    from supernet.search_problem import METRICS
+    from supernet.nas.metrics import METRICS
     cost = COST if COST in METRICS else f"{COST}:min"
     config = SearchConfig(objectives=("accuracy", cost), evaluations=evaluations, strategy=method, seed=seed,
                           predictor=args.predictor, generations=args.generations, population=args.population,

@@ -40,12 +40,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from supernet.data import load_data  # noqa: E402
-from supernet.registry import build_supernet, get_space, space_config  # noqa: E402
-from supernet.runs import atomic_write_json  # noqa: E402
-from supernet.task import make_task  # noqa: E402
-from supernet.trainer import Trainer  # noqa: E402
-from supernet.training import TrainConfig, train  # noqa: E402
+from supernet.api import train  # noqa: E402
+from supernet.core.registry import build_supernet, get_space, space_config  # noqa: E402
+from supernet.core.task import make_task  # noqa: E402
+from supernet.data.load import load_data  # noqa: E402
+from supernet.io.files import atomic_write_json  # noqa: E402
+from supernet.training.config import TrainConfig
+from supernet.training.trainer import Trainer  # noqa: E402
 
 
 def cases(device: str, folder_for) -> list[dict]:

@@ -48,11 +48,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from supernet.errors import SupernetError  # noqa: E402
-from supernet.runs import atomic_write_json  # noqa: E402
-from trust_jobs import (compare, finished, init_worker, pick_archs, recipe_of, run_job, stored,  # noqa: E402
-                        weights_digest)
+from trust_jobs import compare, finished, init_worker, pick_archs, recipe_of, run_job, stored, weights_digest  # noqa: E402
 from trust_report import plot, print_summary  # noqa: E402
+
+from supernet.core.errors import SupernetError  # noqa: E402
+from supernet.io.files import atomic_write_json  # noqa: E402
 
 # run name -> (TrainConfig overrides, multiple of the base steps, eval calib batches, supernet of another run)
 RUNS = {"default": ({}, 1, None, None), "kl": ({"kd": "kl"}, 1, None, None), "alpha": ({"kd": "alpha"}, 1, None, None),
@@ -103,8 +103,8 @@ def parse(argv=None):
 
 def base_config(args):
     """The default run's TrainConfig: that of ``--supernet``, or the defaults (``--quick``: tiny space)."""
-    from supernet.checkpoint import load_checkpoint
-    from supernet.training import TrainConfig
+    from supernet.io.checkpoint import load_checkpoint
+    from supernet.training.config import TrainConfig
     if args.supernet:
         cfg = TrainConfig.from_dict(load_checkpoint(args.supernet)[1]["train"])
     else:
@@ -117,7 +117,7 @@ def base_config(args):
 
 def plan_supernets(args, base, total) -> tuple[dict, list[dict]]:
     """``(run -> checkpoint of each finished supernet, training jobs for the others)``."""
-    from supernet.checkpoint import resolve_checkpoint
+    from supernet.io.checkpoint import resolve_checkpoint
     done, jobs = {}, []
     for name in dict.fromkeys(RUNS[r][3] or r for r in args.runs):
         if name == "default" and args.supernet:
@@ -136,7 +136,7 @@ def plan_supernets(args, base, total) -> tuple[dict, list[dict]]:
 def _total_steps(cfg) -> int:
     if cfg.steps:
         return cfg.steps
-    from supernet.data import load_data
+    from supernet.data.load import load_data
     data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed)
     return cfg.epochs * data.steps_per_epoch(cfg.batch_size)
 
@@ -180,7 +180,7 @@ def spread_order(n: int) -> list[int]:
 
 def standalone_meta(base) -> dict:
     """What a stand-alone job needs of a run's config.json: space, its config, the training options."""
-    from supernet.registry import space_config
+    from supernet.core.registry import space_config
     variant = base.variant or "mnist1d"
     return {"space": base.space, "variant": variant, "space_config": space_config(base.space, variant).to_dict(),
             "train": asdict(base)}
@@ -298,9 +298,9 @@ def main(argv=None) -> int:
     deadline = t0 + 60 * args.budget_min if args.budget_min else float("inf")
     import torch
     torch.set_num_threads(args.workers * args.threads)
-    from supernet.registry import build_supernet, space_config
+    from supernet.core.registry import build_supernet, space_config
     try:
-        from supernet.device import Placement
+        from supernet.core.placement import Placement
         args.device = str(Placement.make(args.device).device)  # a missing GPU is refused here, in one line
         base = base_config(args)
         base.check()

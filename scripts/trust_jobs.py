@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from supernet.runs import atomic_write_json
+from supernet.io.files import atomic_write_json
 
 
 # -- archs --------------------------------------------------------------------------------
@@ -84,9 +84,11 @@ def train_job(job: dict) -> dict:
     """Train (or continue) one run's supernet; at the deadline it checkpoints and stops (rerun to go on).
     ``{"kind": "train", "run", "checkpoint"}`` when finished, else ``{..., "error"}``."""
     import signal
-    from supernet.checkpoint import resolve_checkpoint
-    from supernet.errors import SupernetError
-    from supernet.training import TrainConfig, resume_training, train
+
+    from supernet.api import resume_training, train
+    from supernet.core.errors import SupernetError
+    from supernet.io.checkpoint import resolve_checkpoint
+    from supernet.training.config import TrainConfig
     folder, t0 = Path(job["folder"]), time.time()
     left = job["deadline"] - t0
     signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
@@ -125,18 +127,18 @@ def init_worker(threads: int) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _checkpoint(path: str):
-    from supernet.checkpoint import load_checkpoint
+    from supernet.io.checkpoint import load_checkpoint
     return load_checkpoint(path)
 
 
 @functools.lru_cache(maxsize=4)
 def _data(meta_json: str, calib_batches: int):
-    from supernet.data import checkpoint_data
+    from supernet.io.checkpoint import checkpoint_data
     return checkpoint_data(json.loads(meta_json), calib_batches)
 
 
 def _scores(net, prepare, data, task, placement) -> dict:
-    from supernet.evaluation import score
+    from supernet.evaluation.subnet import score
     return {f"{s}_accuracy": score(net, data.eval_batches(s, 500), task, prepare, placement) for s in ("val", "test")}
 
 
@@ -145,9 +147,10 @@ def run_job(job: dict) -> dict:
     if job["kind"] == "train":
         return train_job(job)
     import torch
-    from supernet.api import task_of
-    from supernet.device import Placement
-    from supernet.registry import build_supernet, config_from_dict
+
+    from supernet.core.placement import Placement
+    from supernet.core.registry import build_supernet, config_from_dict
+    from supernet.core.task import task_of_run as task_of
     placement = Placement.make(job["device"])
     if job["checkpoint"]:
         model, meta = _checkpoint(job["checkpoint"])
@@ -158,7 +161,7 @@ def run_job(job: dict) -> dict:
     data, calib = _data(json.dumps(meta, sort_keys=True), job["calib_batches"])
     arch, task, t0 = model.space.make(job["arch"]), task_of(meta), time.perf_counter()
     if job["kind"] == "eval":
-        from supernet.evaluation import evaluate_arch
+        from supernet.evaluation.subnet import evaluate_arch
         result = evaluate_arch(model, arch, calib, data, ["val", "test"], task, placement)
     else:
         result = _train_job(job, model, meta, arch, task, data, calib, placement)
@@ -172,10 +175,11 @@ def run_job(job: dict) -> dict:
 def _train_job(job, model, meta, arch, task, data, calib, placement) -> dict:
     """Stand-alone (``ce``, ``kd``: fresh init) or fine-tuning (``ft``: inherited weights) of one subnet."""
     import torch
-    from supernet.evaluation import calibrated_subnet
-    from supernet.finetuning import largest_teacher, train_subnet
-    from supernet.registry import build_supernet
-    from supernet.train_config import TrainConfig
+
+    from supernet.core.registry import build_supernet
+    from supernet.evaluation.subnet import calibrated_subnet
+    from supernet.training.config import TrainConfig
+    from supernet.training.finetune import largest_teacher, train_subnet
     cfg = replace(TrainConfig.from_dict(meta["train"]), **job["recipe"]["overrides"])
     total = job["recipe"]["steps"]
     if job["kind"] == "ft":
@@ -188,7 +192,7 @@ def _train_job(job, model, meta, arch, task, data, calib, placement) -> dict:
                            total, teacher=teacher)
     net = trainer.model.net
     if job["kind"] == "ft":  # as `supernet finetune`: BN recalibrated on the fixed batches at the end
-        from supernet.calibration import calibrate_bn
+        from supernet.layers.calibration import calibrate_bn
         calibrate_bn(net, lambda x: net(model.prepare_input(placement.input(x), arch)), calib)
     net.eval()
     return {**_scores(net, lambda x: model.prepare_input(x, arch), data, task, placement),

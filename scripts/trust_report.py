@@ -43,7 +43,8 @@ def plot(report: dict, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from supernet.runs import atomic_file
+
+    from supernet.io.files import atomic_file
     rows = [r for r in report["per_arch"] if r["standalone_ce"] is not None]
     if not rows:
         return

@@ -14,8 +14,9 @@ import csv
 import math
 from pathlib import Path
 
-from supernet.arch import Arch, Dimension, SearchSpace
-from supernet.errors import SupernetError
+from supernet.core.arch import Arch, Dimension
+from supernet.core.errors import SupernetError
+from supernet.core.space import SearchSpace
 
 
 def _value(text: str):

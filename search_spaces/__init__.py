@@ -1,2 +1,2 @@
-"""Concrete search spaces. Importing this package registers every space."""
-from . import mobilenet  # noqa: F401
+"""Concrete search spaces, one package each (``mobilenet``, ``llm_lora``), found by the engine through
+the ``supernet.spaces`` entry-point group. Importing this package imports none of them."""

@@ -6,27 +6,30 @@ One import line for everything README shows; the API mirrors the CLI: ``train``
 ``space_names`` (``supernet spaces``), ``finetune`` (``supernet finetune``); plus ``load_exported`` to
 use an export and ``run_search`` to search any space with any evaluator (``RayEvaluator`` spreads
 it over Ray actors; ``train(..., scale=ScaleConfig(workers))`` trains on Ray Train workers).
-Torch-heavy parts, and Ray, load on first use.
+Torch-heavy parts, and Ray, load on first use. The stages live in subpackages
+(``docs/architecture.md``): ``core``, ``layers``, ``data``, ``io``, ``evaluation``, ``training``,
+``nas``, ``hardware``, ``distributed``, ``cli``; this module and :mod:`supernet.api` are the front door.
 """
 from importlib import import_module
 
-from .arch import Arch, Dimension, SearchSpace
-from .errors import SupernetError
+from .core.arch import Arch, Dimension
+from .core.errors import SupernetError
+from .core.space import SearchSpace
 
 _LAZY = {
-    "TrainConfig": "training", "train": "training", "resume_training": "training", "ScaleConfig": "train_config",
-    "evaluate": "api", "search": "api", "CheckpointEvaluator": "api",
-    "export": "api", "export_from_search": "api", "load_exported": "exporter",
-    "finetune": "finetuning", "FinetuneConfig": "train_config",
-    "SearchConfig": "search_loop", "SearchResult": "search_loop", "run_search": "search_loop",
-    "hypervolume": "search_loop", "SearchWarning": "search_loop", "TooManyFailures": "search_loop",
-    "Failure": "evaluators", "LocalEvaluator": "evaluators", "RayEvaluator": "ray_eval",
-    "pick_from_search": "search_outputs",
-    "build_latency": "latency_api", "measure_arch": "latency_api",
-    "space_names": "registry", "register_space": "registry", "build_supernet": "registry",
-    "space_config": "registry",
-    "Trainer": "trainer", "Placement": "device", "make_task": "task",
-    "ClassificationTask": "task", "LanguageModelTask": "task", "contract_problems": "contract",
+    "TrainConfig": "training.config", "ScaleConfig": "training.config", "FinetuneConfig": "training.config",
+    "train": "api", "resume_training": "api", "evaluate": "api", "search": "api", "export": "api",
+    "export_from_search": "api", "finetune": "api", "run_search": "api",
+    "load_exported": "io.export", "CheckpointEvaluator": "evaluation.checkpoint",
+    "SearchConfig": "nas.config", "SearchResult": "nas.config", "SearchWarning": "nas.config",
+    "hypervolume": "nas.pareto", "TooManyFailures": "nas.store", "pick_from_search": "nas.outputs",
+    "Failure": "evaluation.evaluators", "LocalEvaluator": "evaluation.evaluators",
+    "RayEvaluator": "distributed.evaluate",
+    "build_latency": "hardware.tables", "measure_arch": "hardware.tables",
+    "space_names": "core.registry", "register_space": "core.registry", "build_supernet": "core.registry",
+    "space_config": "core.registry", "contract_problems": "core.contract", "SpaceOptions": "core.options",
+    "Trainer": "training.trainer", "Placement": "core.placement", "make_task": "core.task",
+    "ClassificationTask": "core.task", "LanguageModelTask": "core.task",
 }
 
 __all__ = ["Arch", "Dimension", "SearchSpace", "SupernetError", *_LAZY]

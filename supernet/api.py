@@ -1,48 +1,109 @@
-"""The public Python API, one function per CLI subcommand."""
+"""The public Python API, one function per CLI subcommand: the front door that composes the stages.
+
+It is the one place that chooses between computing here and on Ray (``scale``, ``ray_address``,
+``eval_workers``), that turns ``device`` / ``precision`` into the run's one
+:class:`~supernet.core.placement.Placement`, and that hands the search its predictors
+(:func:`predictors.make_predictor`). Lower stages never import it.
+"""
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
-from .arch import Arch
-from .checkpoint import load_checkpoint, resolve_checkpoint, run_of
-from .data import checkpoint_data
-from .device import Placement
-from .errors import SupernetError
-from .evaluation import evaluate_arch
-from .registry import get_space
-from .task import make_task
-from .exporter import export_from_checkpoint as export, load_exported  # noqa: F401
-from .runs import check_apart, read_json
-from .training import TrainConfig, resume_training, train  # noqa: F401
+import torch
+
+from .core.arch import Arch
+from .core.contract import hook
+from .core.errors import SupernetError
+from .core.placement import CPU, Placement
+from .core.space import SearchSpace
+from .core.task import task_of_run
+from .evaluation.checkpoint import CheckpointEvaluator
+from .evaluation.subnet import evaluate_arch
+from .io.checkpoint import checkpoint_data, load_checkpoint, resolve_checkpoint, run_of
+from .io.export import export_from_checkpoint as export
+from .io.files import read_json
+from .io.runs import check_apart
+from .training.config import FinetuneConfig, ScaleConfig, TrainConfig
+from .training.run import removed_on_failure, run_folder, train_here
+from .training.setup import resolved_config
+
+__all__ = ["train", "resume_training", "evaluate", "export", "export_from_search", "finetune", "search",
+           "run_search"]
 
 
-def task_of(meta: dict):
-    """The task a checkpoint was trained on (its space's kind, its saved training options)."""
-    options = meta["train"]
-    return make_task(meta.get("task") or get_space(meta["space"]).task,
-                     label_smoothing=options.get("label_smoothing", 0.0), kd=options.get("kd", "kl"),
-                     alpha_min=options.get("alpha_min", -1.0), alpha_max=options.get("alpha_max", 1.0),
-                     alpha_clamp=options.get("alpha_clamp", 5.0))
+# -- train ------------------------------------------------------------------------------------
+def train(cfg: TrainConfig, out: str | os.PathLike | None = None, resume: bool = False, overwrite: bool = False,
+          protect: tuple = (), scale: ScaleConfig | None = None) -> Path:
+    """Train a supernet; returns the run folder (its latest checkpoint is the result).
+
+    The run folder may not be, contain or sit inside what the run reads (its data, a base model)
+    nor any path in ``protect``. ``scale`` runs the same training on Ray Train workers
+    (:mod:`supernet.distributed.train`); the run folder is the same either way. Every option is
+    checked before anything is written; a run that fails before its first checkpoint leaves no
+    folder behind; SIGINT/SIGTERM write a checkpoint and raise a SupernetError naming how to resume.
+    """
+    if not isinstance(cfg, TrainConfig):
+        raise SupernetError(f"train needs a TrainConfig, got {type(cfg).__name__}")
+    cfg = resolved_config(cfg)
+    if scale is not None:
+        scale.check(cfg)
+    placement = cfg.placement() if scale is None else cfg.worker_placement(scale.gpus_per_worker > 0)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run_dir = run_folder(cfg, out, resume, overwrite, protect)
+    with removed_on_failure(run_dir, resume):
+        if scale is None:
+            return train_here(cfg, placement, run_dir, resume)
+        from .distributed.train import train_on_ray
+        return train_on_ray(cfg, scale, placement, run_dir, resume)
 
 
-def evaluate(checkpoint: str | os.PathLike, archs: Iterable[Arch | str | dict], splits=("val", "test"),
-             calib_batches: int = 8, device: str = "auto", precision: str = "fp32",
+def resume_training(run_dir: str | os.PathLike, device: str | None = None, scale: ScaleConfig | None = None) -> Path:
+    """Continue ``run_dir`` from its latest checkpoint with its own saved config.
+
+    ``device`` moves the run to another device (the default is the saved one); ``scale``
+    continues it on Ray workers (None: here, whichever way it started). The result is exact
+    only on the device, precision and number of workers the run started with.
+    """
+    if run_dir is None:
+        raise SupernetError("--resume needs --out RUN_FOLDER naming the run to continue")
+    meta = read_json(Path(run_dir) / "config.json", "run config")
+    cfg = TrainConfig.from_dict(meta["train"])
+    if device is not None:
+        cfg = replace(cfg, device=device)
+    return train(cfg, run_dir, resume=True, scale=scale)
+
+
+# -- evaluate and export -------------------------------------------------------------------------
+def evaluate(checkpoint: str | os.PathLike, archs: Iterable[Arch | str | dict] | str | dict | Arch,
+             splits=("val", "test"), calib_batches: int = 8, device: str = "auto", precision: str = "fp32",
              channels_last: bool = False) -> list[dict]:
     """Evaluate archs of a trained supernet; one dict per arch with the task's score per split
     (e.g. ``val_accuracy``), FLOPs (MACs) and params. BN is recalibrated per arch on ``device``.
 
-    An arch is an :class:`Arch`, a dict, JSON text, a JSON file path, or ``largest|smallest|median``.
+    An arch is an :class:`Arch`, a dict, JSON text, a JSON file path, or ``largest|smallest|median``;
+    ``archs`` is one of them or a list of them.
     """
     placement = Placement.make(device, precision, channels_last)
     model, meta = load_checkpoint(checkpoint)
-    archs = [model.space.load_arch(a) if isinstance(a, str) else model.space.make(a) for a in archs]
+    archs = [_arch(model.space, a) for a in ([archs] if isinstance(archs, (str, dict, Arch)) else list(archs))]
     data, calib = checkpoint_data(meta, calib_batches)
-    model, task = placement.model(model), task_of(meta)
+    model, task = placement.model(model), task_of_run(meta)
     return [{"arch": arch.to_dict(), **evaluate_arch(model, arch, calib, data, splits, task, placement)}
             for arch in archs]
+
+
+def _arch(space: SearchSpace, value) -> Arch:
+    if isinstance(value, str):
+        return space.load_arch(value)
+    if isinstance(value, (dict, Arch)):
+        return space.make(value)
+    raise SupernetError(f"an arch is an Arch, a dict, JSON text, a JSON file or largest|smallest|median; got "
+                        f"{type(value).__name__}")
 
 
 def export_from_search(search_run: str | os.PathLike, pick: str, out: str | os.PathLike, *,
@@ -54,7 +115,7 @@ def export_from_search(search_run: str | os.PathLike, pick: str, out: str | os.P
     (e.g. validation accuracy, FLOPs), with the search run, the pick rule and the split.
     ``checkpoint`` defaults to the one the search ran on.
     """
-    from .search_outputs import pick_from_search
+    from .nas.outputs import pick_from_search
     record, config = pick_from_search(search_run, pick, budgets)
     check_apart(out, [search_run])
     source = config.get("source", {})
@@ -67,34 +128,33 @@ def export_from_search(search_run: str | os.PathLike, pick: str, out: str | os.P
     return export(checkpoint, record["arch"], out, onnx=onnx, overwrite=overwrite, extra={"picked": picked}), record
 
 
-class CheckpointEvaluator:
-    """``evaluator(arch) -> {"accuracy", "flops", "params"}`` for the archs of a trained supernet.
+def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, checkpoint=None,
+             config: FinetuneConfig | None = None, resume: bool = False, overwrite: bool = False,
+             onnx: bool = True, from_search: str | os.PathLike | None = None, pick: str = "max-accuracy-under-budget",
+             budgets: dict | None = None) -> Path:
+    """Fine-tune the subnet of ``export`` (or of the arch ``pick`` chooses from the search ``from_search``,
+    exported first into ``out/source``) with distillation from its supernet's largest subnet; ``out`` ends
+    up an export folder. See :func:`supernet.training.finetune.finetune`."""
+    from .training.finetune import finetune as finetune_export
+    if export is not None and from_search is not None:
+        raise SupernetError("give EXPORT or --from-search, not both")
+    make = None
+    if export is None and from_search is not None:
+        def make(folder: Path) -> Path:
+            return export_from_search(from_search, pick, folder, budgets=budgets, checkpoint=checkpoint,
+                                      onnx=False)[0]
+    return finetune_export(export, out, checkpoint=checkpoint, config=config, resume=resume, overwrite=overwrite,
+                           onnx=onnx, make_export=make, sources=[from_search] if from_search else [])
 
-    The checkpoint is loaded once; the data and the BN calibration batches (``calib_batches``
-    batches of 256 training inputs, as ``supernet eval`` uses) are built once, on the first
-    call. Accuracy is on the validation split with BN recalibrated for the arch; FLOPs
-    (MACs) and params are exact (``costs`` holds them as functions of the arch).
-    """
 
-    def __init__(self, checkpoint: str | os.PathLike, calib_batches: int = 8, placement: Placement | None = None):
-        self.placement = placement or Placement.make("cpu")
-        model, self.meta = load_checkpoint(checkpoint)
-        self.model, self.task = self.placement.model(model), task_of(self.meta)
-        self.folder = resolve_checkpoint(checkpoint).resolve()
-        self.space, self.calib_batches, self._data = self.model.space, calib_batches, None
-        self.costs = {"flops": self.model.flops, "params": self.model.params}
-
-    def load_data(self) -> None:
-        """Build the data and BN batches now (else on the first call)."""
-        if self._data is None:
-            self._data = checkpoint_data(self.meta, self.calib_batches)
-
-    def __call__(self, arch: Arch) -> dict:
-        self.load_data()
-        data, calib = self._data
-        result = evaluate_arch(self.model, arch, calib, data, ["val"], self.task, self.placement)
-        name = self.task.score_name
-        return {name: result[f"val_{name}"], "flops": result["flops"], "params": result["params"]}
+# -- search ---------------------------------------------------------------------------------------
+def run_search(space: SearchSpace, evaluator, config=None, *, predictor_factory=None, **options):
+    """Search any space with any evaluator (:func:`supernet.nas.loop.run_search`), with this project's
+    predictors (:func:`predictors.make_predictor`) unless ``predictor_factory`` is given."""
+    from .nas.loop import run_search as search_loop
+    if predictor_factory is None:
+        from predictors import make_predictor as predictor_factory
+    return search_loop(space, evaluator, config, predictor_factory=predictor_factory, **options)
 
 
 def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | os.PathLike | None = None, *,
@@ -104,39 +164,35 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
            ray_address: str | None = None, eval_workers: int | None = None, eval_retries: int = 1):
     """Predictor-guided NSGA-II over a trained supernet's archs; returns a ``SearchResult``.
 
-    ``config`` is a :class:`supernet.search_loop.SearchConfig` (default: accuracy vs FLOPs, 200
+    ``config`` is a :class:`supernet.nas.config.SearchConfig` (default: accuracy vs FLOPs, 200
     real evaluations). ``out`` is the run folder (default ``runs/search-<time>``). With
     ``resume=True``, ``out`` names the search to continue and the checkpoint and config are
-    the saved ones. See :mod:`supernet.search_loop` for the algorithm and the run folder.
+    the saved ones. See :mod:`supernet.nas.loop` for the algorithm and the run folder.
 
     Latency (an objective or ``budgets["latency"]``, in ms) needs ``config.target`` and a
     latency table of this device (``latency_table``, or the matching file in ``latency/``):
     the search uses the table + correction predictor, then measures the returned front
     for real (``front_latency.json`` in the run folder, and ``latency_measured_ms`` per row).
+    A space without latency units has every evaluated subnet timed instead.
     ``option_names`` maps config fields to the caller's option names in messages (the CLI's flags).
 
-    ``ray_address`` (a cluster; see :mod:`supernet.ray_cluster`) or ``eval_workers`` alone (a local
-    Ray instance) run the real evaluations on ``eval_workers`` Ray actors (default: one per CPU of
-    the cluster, per GPU with a CUDA device), each failed attempt tried again ``eval_retries`` times
-    (:class:`supernet.ray_eval.RayEvaluator`), and the front's latency on a node tagged
-    ``target:<target>``. The results are the same as a local search's.
+    ``ray_address`` (a cluster; see :mod:`supernet.distributed.cluster`) or ``eval_workers`` alone (a
+    local Ray instance) run the real evaluations on ``eval_workers`` Ray actors (default: one per CPU
+    of the cluster, per GPU with a CUDA device), each failed attempt tried again ``eval_retries``
+    times (:class:`supernet.distributed.evaluate.RayEvaluator`), and the front's latency on a node
+    tagged ``target:<target>``. The results are the same as a local search's.
     """
-    from .search_loop import run_search
     if config is not None:
         config.resolved().check(option_names)  # user mistakes first, before the checkpoint is loaded
         _uses_latency(config)
+    saved_run = None
     if resume:
-        if out is None:
-            raise SupernetError("--resume needs --out RUN naming the search to continue")
-        saved_run = read_json(Path(out) / "config.json", "search config")
-        source = saved_run.get("source", {})
-        if checkpoint is not None and resolve_checkpoint(checkpoint).resolve() != Path(source.get("checkpoint", "")):
-            raise SupernetError(f"the search in {str(out)!r} ran on {source.get('checkpoint')!r}; resume it without "
-                                "CHECKPOINT or with that one")
-        checkpoint, calib_batches = source.get("checkpoint"), source.get("calib_batches", calib_batches)
+        checkpoint, calib_batches, saved_run = _resumed_source(out, checkpoint, calib_batches)
     if checkpoint is None:
         raise SupernetError("search needs CHECKPOINT: a training run folder or a checkpoint folder")
-    evaluator = CheckpointEvaluator(checkpoint, calib_batches, Placement.make(device, precision, channels_last))
+    here = ray_address is None and eval_workers is None
+    evaluator = CheckpointEvaluator(checkpoint, calib_batches,
+                                    Placement.make(device, precision, channels_last) if here else CPU)
     config = _score_objectives(config, evaluator.task)
     if out is not None:
         check_apart(out, [run_of(evaluator.folder)])
@@ -144,77 +200,59 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
               "variant": evaluator.meta.get("variant"), "step": evaluator.meta.get("step"),
               "calib_batches": calib_batches, "split": "val"}
     out = Path(out) if out is not None else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
-    costs, table = dict(evaluator.costs), None
     saved = config if not resume else _saved_search_config(saved_run)
-    uses_latency = saved is not None and _uses_latency(saved)
-    if uses_latency and not evaluator.space.all_latency_units():
-        evaluator = MeasuredLatency(evaluator, saved.target)  # no table: every evaluated subnet is timed
-        source.update(latency="measured on each evaluated subnet", latency_target=saved.target)
-    elif uses_latency:
-        from .latency_api import find_table, latency_cost
-        table = find_table(saved.target, evaluator.space, latency_table)
-        costs["latency"] = latency_cost(table, evaluator.space)
-        source.update(latency_table=str(latency_table or "latency/"), latency_profile=table.fingerprint)
-    run = lambda chosen: run_search(evaluator.space, chosen, config, costs=costs, out=out, resume=resume,  # noqa: E731
-                                    overwrite=overwrite, progress=progress, tensorboard=tensorboard, source=source,
-                                    option_names=option_names)
-    if ray_address is None and eval_workers is None:
+    evaluator, costs, table = _latency(evaluator, saved, latency_table, source)
+
+    def run(chosen):
+        return run_search(evaluator.space, chosen, config, costs=costs, out=out, resume=resume, overwrite=overwrite,
+                          progress=progress, tensorboard=tensorboard, source=source, option_names=option_names)
+    if here:
         result = run(evaluator)
         if table is not None:
-            _measure_front(result, evaluator.space, table)
+            from .hardware.tables import measure_front
+            measure_front(result, evaluator.space, table)
         return result
-    return _search_on_ray(run, evaluator, saved, table, ray_address, eval_workers, eval_retries,
-                          (device, precision, channels_last))
-
-
-def _search_on_ray(run, evaluator, saved, table, address, workers, retries, placement):
-    """``run(evaluator)`` with a :class:`~supernet.ray_eval.RayEvaluator` of the checkpoint; the front's latency
-    measured on the target's node."""
-    from .ray_cluster import ray_session, target_resource
-    from .ray_eval import CheckpointMaker, RayEvaluator, measure_on_target
+    from .distributed.evaluate import search_on_ray
     target = saved.target if saved is not None else None
-    device, precision, channels_last = placement
-    with ray_session(address, cpus=workers or 1, resources={target_resource(target): 1} if target else None) as ray:
-        gpu = device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1)
-        workers = workers or max(1, int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1)))
-        timeout = saved.resolved().eval_timeout if saved is not None else None
-        maker = CheckpointMaker(evaluator.folder, evaluator.calib_batches, "cuda" if gpu else "cpu", precision,
-                                channels_last)
-        pool = RayEvaluator(maker, workers, timeout=timeout, retries=retries, gpus=1 if gpu else 0)
-        try:
-            result = run(pool)
-        finally:
-            pool.close()
-        if table is not None:
-            _measure_front(result, evaluator.space, table, lambda s, a, cfg: measure_on_target(s, a, cfg, target))
-    return result
+    timeout = saved.resolved().eval_timeout if saved is not None else None
+    return search_on_ray(run, evaluator, target, timeout, table, ray_address, eval_workers, eval_retries, device,
+                         precision, channels_last)
 
 
-class MeasuredLatency:
-    """An evaluator that also times each evaluated arch's static subnet on ``target`` (``latency`` in ms).
+def _resumed_source(out, checkpoint, calib_batches):
+    """``(checkpoint, calib_batches, saved run config)`` of the search in ``out``."""
+    if out is None:
+        raise SupernetError("--resume needs --out RUN naming the search to continue")
+    saved_run = read_json(Path(out) / "config.json", "search config")
+    source = saved_run.get("source", {})
+    if checkpoint is not None and resolve_checkpoint(checkpoint).resolve() != Path(source.get("checkpoint", "")):
+        raise SupernetError(f"the search in {str(out)!r} ran on {source.get('checkpoint')!r}; resume it without "
+                            "CHECKPOINT or with that one")
+    return source.get("checkpoint"), source.get("calib_batches", calib_batches), saved_run
 
-    For spaces without a latency table (e.g. ``llm_lora``, whose subnet is a merged Hugging Face
-    model): the search predicts latency from these real measurements like any measured metric.
-    """
 
-    def __init__(self, inner, target: str, threads: int = 2):
-        from .latency import MeasureConfig
-        self.inner, self.cfg = inner, MeasureConfig(target=target, threads=threads)
-        self.cfg.check()
+def _latency(evaluator, saved, latency_table, source: dict):
+    """``(evaluator, costs, table)``: latency from a table (a cost) or measured per subnet (a metric)."""
+    costs = dict(evaluator.costs)
+    if saved is None or not _uses_latency(saved):
+        return evaluator, costs, None
+    if not hook(evaluator.space, "all_latency_units")():
+        from .hardware.measured import MeasuredLatency
+        source.update(latency="measured on each evaluated subnet", latency_target=saved.target)
+        return MeasuredLatency(evaluator, saved.target), costs, None  # no table: every evaluated subnet is timed
+    from predictors.latency import TableLatencyPredictor
 
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __call__(self, arch: Arch) -> dict:
-        from .latency import measure_subnet
-        return {**self.inner(arch), "latency": measure_subnet(self.inner.space, arch, self.cfg)["median_ms"]}
+    from .hardware.tables import find_table, latency_cost
+    table = find_table(saved.target, evaluator.space, latency_table)
+    costs["latency"] = latency_cost(table, evaluator.space, TableLatencyPredictor)
+    source.update(latency_table=str(latency_table or "latency/"), latency_profile=table.fingerprint)
+    return evaluator, costs, table
 
 
 def _score_objectives(config, task):
     """``accuracy`` stands for the task's score: a language model's search minimises validation ``loss``."""
     if config is None or task.score_name == "accuracy":
         return config
-    from dataclasses import replace
     swap = {"accuracy": task.score_name, "accuracy:max": task.score_name}
     return replace(config, objectives=tuple(swap.get(o, o) for o in config.resolved().objectives))
 
@@ -228,20 +266,5 @@ def _uses_latency(config) -> bool:
 
 
 def _saved_search_config(saved_run: dict):
-    from .search_loop import SearchConfig
+    from .nas.config import SearchConfig
     return SearchConfig.from_dict(saved_run["search"]) if "search" in saved_run else None
-
-
-def _measure_front(result, space, table, measure=None) -> None:
-    """Measure every front arch's extracted subnet on the table's target (``measure``, default
-    :func:`supernet.latency.measure_subnets` here); record it beside the run."""
-    from .latency import measure_subnets
-    from .runs import atomic_write_json
-    measured = (measure or measure_subnets)(space, [space.make(row["arch"]) for row in result.front], table.cfg)
-    for row, m in zip(result.front, measured):
-        row["latency_measured_ms"] = m["median_ms"]
-    if result.run_dir is not None:
-        atomic_write_json(result.run_dir / "front_latency.json",
-                          {"target": table.cfg.target, "fingerprint": table.fingerprint,
-                           "front": [{"arch": r["arch"], "latency_predicted_ms": r.get("latency"),
-                                      "latency_measured_ms": r["latency_measured_ms"]} for r in result.front]})

@@ -1,8 +1,15 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from supernet.registry import get_space, space_config, space_names
+EXAMPLE_SPACE = Path(__file__).resolve().parents[1] / "docs" / "example_space.py"
+# the worked example space of docs/ joins the registered spaces, so the shared tests run it too
+os.environ["SUPERNET_SPACES"] = ",".join(filter(None, [os.environ.get("SUPERNET_SPACES"), str(EXAMPLE_SPACE)]))
+
+from supernet.core.registry import get_space, space_config, space_names  # noqa: E402
 
 
 def tiny_variants():
@@ -13,7 +20,7 @@ def tiny_variants():
 @pytest.fixture
 def tiny1d():
     torch.manual_seed(0)
-    from supernet.registry import build_supernet
+    from supernet.core.registry import build_supernet
     return build_supernet("mobilenet", space_config("mobilenet", "tiny"))
 
 

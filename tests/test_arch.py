@@ -3,12 +3,11 @@ import json
 
 import numpy as np
 import pytest
-
-from supernet.arch import Arch
-from supernet.errors import SupernetError
-from supernet.registry import get_space, space_config
-
 from conftest import tiny_variants
+
+from supernet.core.arch import Arch
+from supernet.core.errors import SupernetError
+from supernet.core.registry import get_space, space_config
 
 
 def space_of(name, variant):
@@ -87,7 +86,8 @@ def test_arch_pickles_as_an_equal_value():
 
 
 # -- categorical and non-integer choices ---------------------------------------------------
-from supernet.arch import Dimension, SearchSpace, space_signature  # noqa: E402
+from supernet.core.arch import Dimension
+from supernet.core.space import SearchSpace, space_signature  # noqa: E402
 
 
 def mixed_space():

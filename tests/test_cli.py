@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_export import trained  # noqa: F401  (module-scoped fixture)
 
 
@@ -49,7 +48,8 @@ def test_unknown_space_and_data(tmp_path):
 
 def test_corrupted_and_wrong_shape_checkpoints(trained, tmp_path):  # noqa: F811
     import shutil
-    from supernet.checkpoint import resolve_checkpoint
+
+    from supernet.io.checkpoint import resolve_checkpoint
     ckpt = tmp_path / "ckpt"
     shutil.copytree(resolve_checkpoint(trained), ckpt)
     (ckpt / "weights.safetensors").write_bytes(b"garbage" * 10)

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from supernet.data import BatchStream, calibration_batches, checkpoint_data, load_data
-from supernet.errors import SupernetError
+from supernet.core.errors import SupernetError
+from supernet.data.base import BatchStream, calibration_batches
+from supernet.io.checkpoint import checkpoint_data, load_data
 
 
 def _rows(split):
@@ -27,7 +28,7 @@ def test_npz_with_given_splits_and_channel_axis(tmp_path):
              y_val=rng.integers(0, 3, 7), x_test=rng.random((9, 12)), y_test=np.full(9, 4))
     data = load_data(str(path))
     assert (len(data.train), len(data.val), len(data.test)) == (50, 7, 9)
-    assert data.train.x.shape == (50, 1, 12) and data.num_classes == 5 and data.ndim == 1
+    assert data.train.x.shape == (50, 12) and data.num_classes == 5 and data.info().sample_shape == (12,)
 
 
 def test_npz_errors_are_clear(tmp_path):

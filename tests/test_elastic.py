@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from supernet.calibration import calibrate_bn
-from supernet.elastic import ElasticBatchNorm, ElasticConv, ElasticLayerNorm, ElasticLinear
+from supernet.layers.calibration import calibrate_bn
+from supernet.layers.elastic import ElasticBatchNorm, ElasticConv, ElasticLayerNorm, ElasticLinear
 
 
 @pytest.mark.parametrize("ndim", [1, 2])

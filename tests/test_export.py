@@ -4,13 +4,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-
-from supernet.calibration import calibrate_bn
-from supernet.exporter import export_from_checkpoint, export_subnet, load_exported
-from supernet.training import train
-
 from conftest import archs_of, input_for
 from test_training import tiny_cfg
+
+from supernet.api import train
+from supernet.io.export import export_from_checkpoint, export_subnet, load_exported
+from supernet.layers.calibration import calibrate_bn
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +51,6 @@ def test_export_from_checkpoint_recalibrates_and_needs_no_supernet_to_load(train
 
 def test_export_refuses_to_overwrite(trained, tmp_path):
     export_from_checkpoint(trained, "largest", tmp_path / "x", onnx=False)
-    from supernet.errors import SupernetError
+    from supernet.core.errors import SupernetError
     with pytest.raises(SupernetError, match="already exists"):
         export_from_checkpoint(trained, "largest", tmp_path / "x", onnx=False)

@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-
-from supernet.checkpoint import resolve_checkpoint
-from supernet.cli import main
-from supernet.errors import SupernetError
-from supernet.exporter import export_from_checkpoint, load_exported
-from supernet.finetuning import finetune
-from supernet.train_config import FinetuneConfig
-from supernet.training import train
-
 from test_training import tiny_cfg
+
+from supernet.api import train
+from supernet.cli.main import main
+from supernet.core.errors import SupernetError
+from supernet.io.checkpoint import resolve_checkpoint
+from supernet.io.export import export_from_checkpoint, load_exported
+from supernet.training.config import FinetuneConfig
+from supernet.training.finetune import finetune
 
 
 @pytest.fixture(scope="module")
@@ -94,4 +93,5 @@ def test_cli_finetune_mismatch_is_one_line_and_nonzero(runs, tmp_path, capsys):
 def test_front_door_finetune_is_the_function():
     import supernet
     from supernet import finetune as front
-    assert callable(front) and front is finetune and callable(supernet.finetune)
+    from supernet.api import finetune as api_finetune
+    assert callable(front) and front is api_finetune and callable(supernet.finetune)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from supernet.errors import SupernetError
-from supernet.image_transforms import IMAGENET_MEAN, IMAGENET_STD
-from supernet.imagefolder import ImageFolderData
+from supernet.core.errors import SupernetError
+from supernet.data.image_transforms import IMAGENET_MEAN, IMAGENET_STD
+from supernet.data.imagefolder import ImageFolderData
 
 CLASSES = ("cat", "dog", "owl")
 
@@ -171,7 +171,7 @@ def test_flip_mirrors_some_crops_and_changes_nothing_else(tmp_path):
 
 
 def test_random_crop_box_stays_inside_and_respects_scale():
-    from supernet.image_transforms import random_crop_box
+    from supernet.data.image_transforms import random_crop_box
     rng = np.random.default_rng(0)
     for height, width in [(16, 20), (300, 40), (7, 7)]:
         for _ in range(50):

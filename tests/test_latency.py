@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from predictors.latency import TableLatencyPredictor
-from supernet.errors import SupernetError
-from supernet.latency import MeasureConfig, combine_rounds, fingerprint, measure, measure_many, summarise
-from supernet.latency_table import LatencyTable, build_table, table_path
-from supernet.registry import get_space, space_config
+from supernet.core.errors import SupernetError
+from supernet.core.registry import get_space, space_config
+from supernet.hardware.measure import MeasureConfig, combine_rounds, fingerprint, measure, measure_many, summarise
+from supernet.hardware.table import LatencyTable, build_table, table_path
 
 FAST = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
 
@@ -40,7 +40,7 @@ def test_rounds_combine_to_the_median_of_round_statistics():
 
 @pytest.mark.parametrize("target", ["cpu", "onnxruntime-cpu"])
 def test_measure_many_times_every_job_once_per_round(space, target, monkeypatch):
-    import supernet.latency as latency
+    import supernet.hardware.measure as latency
     calls, cfg = [], MeasureConfig(target=target, threads=1, warmup=0, repeats=3, min_seconds=0.0, rounds=4)
     real = latency.measure
     monkeypatch.setattr(latency, "measure", lambda m, shape, c, path=None: calls.append(path) or real(m, shape, c, path))

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from supernet import layout
-from supernet.registry import build_supernet, space_config
+from supernet.core.registry import build_supernet, space_config
+from supernet.layers import layout
 
 
 def _net(variant):

@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from supernet.errors import SupernetError
-from supernet.lora import LoraPair, LoraSlice, lora_forward, lora_merged
-from supernet.registry import build_supernet, space_config
-from supernet.tiny_llm import build_model, save_model, train_tokenizer
+from search_spaces.llm_lora.testing import build_model, save_model, train_tokenizer
+from supernet.core.errors import SupernetError
+from supernet.core.registry import build_supernet, space_config
+from supernet.layers.lora import LoraPair, LoraSlice, lora_forward, lora_merged
 
 TEXT = ["def add(a, b):\n    return a + b\n", "class Point:\n    x: int = 0\n    y: int = 0\n",
         "for i in range(10):\n    print(i * i)\n", "import os\nprint(os.getcwd())\n"] * 30
@@ -64,7 +64,7 @@ def test_channel_reordering_is_exact_and_sorts_by_importance(llama):
     ids = torch.randint(0, model.config.vocab_size, (4, 16), generator=torch.Generator().manual_seed(0))
     largest = model.space.largest()
     before = model(ids, largest)
-    model.reorder_mlp([ids])
+    model.before_training([ids])
     assert torch.allclose(model(ids, largest), before, atol=1e-5)  # exact: the full model is unchanged
     assert not torch.equal(model.mlp_order, torch.arange(48).repeat(2, 1))
     # leading channels are the most important now: the half-width model loses less than with the original order
@@ -75,11 +75,12 @@ def test_channel_reordering_is_exact_and_sorts_by_importance(llama):
 
 
 def test_reordered_adapters_reload_onto_a_fresh_base(llama, tmp_path):
-    from supernet.checkpoint import load_weights
     from safetensors.torch import save_file
+
+    from supernet.io.checkpoint import load_weights
     model = supernet_over(llama)
     ids = torch.randint(0, model.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
-    model.reorder_mlp([ids])
+    model.before_training([ids])
     arch = mixed_arch(model.space)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "w.safetensors"))
     assert not any(k.startswith("base.") for k in model.state_dict())  # adapters and order only
@@ -89,8 +90,8 @@ def test_reordered_adapters_reload_onto_a_fresh_base(llama, tmp_path):
 
 
 def test_only_adapters_train(llama):
-    from supernet.trainer import make_optimizer
-    from supernet.train_config import TrainConfig
+    from supernet.training.config import TrainConfig
+    from supernet.training.trainer import make_optimizer
     model = supernet_over(llama)
     opt = make_optimizer(model, TrainConfig(optimizer="adamw"))
     trained = {id(p) for g in opt.param_groups for p in g["params"]}
@@ -121,10 +122,11 @@ def _load_module(path):
 def test_export_forms_load_with_stock_libraries(llama, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-    from supernet.exporter import export_subnet, load_exported
+
+    from supernet.io.export import export_subnet, load_exported
     model = supernet_over(llama)
     ids = torch.randint(0, model.config.vocab_size, (2, 14), generator=torch.Generator().manual_seed(2))
-    model.reorder_mlp([ids])
+    model.before_training([ids])
     uniform = model.space.make({"attn_rank": [8, 2], "mlp_rank": [4, 8], "mlp_width": [24, 24], "depth": 2})
     cases = {"full": model.space.largest().replace(attn_rank=(2, 8)), "uniform": uniform,
              "per-layer": mixed_arch(model.space), "shallow": model.space.smallest()}
@@ -160,7 +162,7 @@ def test_unsupported_and_changed_models_are_refused(tmp_path, tokenizer, llama):
 
 
 def test_train_search_export_through_the_cli(tmp_path, tokenizer, capsys):
-    from supernet.cli import main
+    from supernet.cli.main import main
     path = model_dir(tmp_path, tokenizer, hidden=16, intermediate=32)
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("\n".join(json.dumps({"body": t}) for t in TEXT))
@@ -181,7 +183,7 @@ def test_train_search_export_through_the_cli(tmp_path, tokenizer, capsys):
     assert (export / "merged" / "config.json").exists() and (export / "peft" / "adapter_config.json").exists()
     capsys.readouterr()
     assert main(["train", "--data", f"text:{corpus}", "--model", path, "--out", str(tmp_path / "bad")]) == 2
-    assert "--model applies to spaces that wrap a pretrained model" in capsys.readouterr().err
+    assert "--model is an option of space 'llm_lora', not 'mobilenet'" in capsys.readouterr().err
     assert main(["train", *common[:6], "--data", f"text:{corpus}", "--out", str(tmp_path / "bad2")]) == 2
     assert "no text field 'text'" in capsys.readouterr().err
 
@@ -195,11 +197,13 @@ def _csv(folder):
 def test_resumed_training_equals_uninterrupted(tmp_path, tokenizer):
     """The channel order is decided once, saved with the adapters, and re-applied to a fresh base on resume."""
     from safetensors.torch import load_file
+
     from supernet import TrainConfig, resume_training, train
     path = model_dir(tmp_path, tokenizer, hidden=16, intermediate=32)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(TEXT))
-    cfg = dict(space="llm_lora", variant="tiny", model=path, data=f"text:{corpus}", seq_len=16, batch_size=4,
+    cfg = dict(space="llm_lora", variant="tiny", space_options={"model": path, "seq_len": 16}, data=f"text:{corpus}",
+               batch_size=4,
                optimizer="adamw", lr=1e-2, warmup_steps=1, tensorboard=False, progress=False, threads=1)
     straight = train(TrainConfig(steps=4, **cfg), tmp_path / "straight")
     train(TrainConfig(steps=4, checkpoint_every=2, **cfg), tmp_path / "split")

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from supernet.losses import adaptive_alpha_divergence, alpha_divergence, kl_divergence
+from supernet.core.losses import adaptive_alpha_divergence, alpha_divergence, kl_divergence
 
 
 def logits(seed, scale=2.0):

@@ -7,10 +7,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from predictors import (PREDICTORS, EnsemblePredictor, FeatureMap, MLPPredictor, RidgePredictor, kendall_tau,
-                        load_predictor, make_predictor, mape, spearman, within)
-from supernet.errors import SupernetError
-from supernet.registry import get_space, space_config
+from predictors import (
+    PREDICTORS,
+    EnsemblePredictor,
+    FeatureMap,
+    MLPPredictor,
+    RidgePredictor,
+    kendall_tau,
+    load_predictor,
+    make_predictor,
+    mape,
+    spearman,
+    within,
+)
+from supernet.core.errors import SupernetError
+from supernet.core.registry import get_space, space_config
 
 NAMES = ["ridge", "mlp", "gbt", "ensemble", "auto"]
 

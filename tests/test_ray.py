@@ -15,14 +15,15 @@ import psutil
 import pytest
 import torch
 
-from supernet import Arch, Dimension, SearchSpace
-from supernet.checkpoint import load_checkpoint, resolve_checkpoint
-from supernet.cli import main
-from supernet.evaluators import Failure
-from supernet.ray_eval import RayEvaluator
-from supernet.ray_train import weights_fingerprint
-from supernet.search_loop import SearchConfig, run_search
-from supernet.training import ScaleConfig, TrainConfig, train
+from supernet import Arch, Dimension, SearchSpace, run_search
+from supernet.api import train
+from supernet.cli.main import main
+from supernet.distributed.evaluate import RayEvaluator
+from supernet.distributed.train import weights_fingerprint
+from supernet.evaluation.evaluators import Failure
+from supernet.io.checkpoint import load_checkpoint, resolve_checkpoint
+from supernet.nas.config import SearchConfig
+from supernet.training.config import ScaleConfig, TrainConfig
 
 ray = pytest.importorskip("ray")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actors get this module's functions by value
@@ -210,10 +211,10 @@ def test_search_with_two_eval_workers_returns_the_local_front(local_ray, killed_
 
 
 def test_latency_is_measured_on_the_node_tagged_with_the_target(local_ray):
-    from supernet.errors import SupernetError
-    from supernet.latency import MeasureConfig
-    from supernet.ray_eval import measure_on_target
-    from supernet.registry import get_space, space_config
+    from supernet.core.errors import SupernetError
+    from supernet.core.registry import get_space, space_config
+    from supernet.distributed.evaluate import measure_on_target
+    from supernet.hardware.measure import MeasureConfig
     space = get_space("mobilenet").build_space(space_config("mobilenet", "tiny"))
     cfg = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
     measured = measure_on_target(space, [space.smallest(), space.largest()], cfg, "cpu")

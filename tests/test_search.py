@@ -7,17 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from search_spaces.mobilenet import count_macs, count_params
-from supernet import Dimension, SearchSpace
-from supernet.cli import main
-from supernet.errors import SupernetError
-from supernet.registry import get_space, space_config
-from supernet.search_loop import SearchConfig, run_search
-from supernet.search_problem import format_quantity, parse_quantity
-
 from test_cli import assert_one_line_error, cli
 from test_export import trained  # noqa: F401  (module-scoped fixture)
+
+from search_spaces.mobilenet.costs import count_macs, count_params
+from supernet import Dimension, SearchSpace, run_search
+from supernet.cli.main import main
+from supernet.core.errors import SupernetError
+from supernet.core.registry import get_space, space_config
+from supernet.nas.config import SearchConfig
+from supernet.nas.quantities import format_quantity, parse_quantity
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = space_config("mobilenet", "tiny")
@@ -200,7 +199,7 @@ def test_run_folder_schema(tmp_path):
 
 
 def test_docstring_example_searches_a_user_space(tmp_path, monkeypatch):
-    import supernet.search_loop as module
+    import supernet.nas.loop as module
     code = module.__doc__.split("::\n\n")[1].split("\n\nA metric")[0]
     monkeypatch.chdir(tmp_path)
     namespace = {}
@@ -212,7 +211,7 @@ def test_docstring_example_searches_a_user_space(tmp_path, monkeypatch):
 
 # -- CLI and export --from-search --------------------------------------------------------
 def test_search_cli_and_export_each_pick(trained, tmp_path, capsys):  # noqa: F811
-    from supernet.checkpoint import load_checkpoint
+    from supernet.io.checkpoint import load_checkpoint
     model, _ = load_checkpoint(trained)
     low, high = model.flops(model.space.smallest()), model.flops(model.space.largest())
     budget = f"{(low + high) / 2 / 1000:.1f}K"
@@ -299,17 +298,18 @@ def test_tabular_space_only_yields_table_archs():
 
 def test_latency_budget_uses_the_table_and_measures_the_front(trained, tmp_path, monkeypatch):  # noqa: F811
     from supernet.api import search as search_checkpoint
-    from supernet.latency import MeasureConfig
-    from supernet.latency_api import build_latency, find_table, latency_cost
+    from supernet.hardware.measure import MeasureConfig
+    from supernet.hardware.tables import build_latency, find_table, latency_cost
     fast_cpu = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
-    from supernet.checkpoint import load_checkpoint
+    from supernet.io.checkpoint import load_checkpoint
     space = load_checkpoint(trained)[0].space
     monkeypatch.chdir(tmp_path)  # the default table folder is ./latency
     with pytest.raises(SupernetError, match="no latency table for target 'cpu'.*supernet latency build"):
         search_checkpoint(trained, fast(budgets={"latency": 5}, target="cpu"), tmp_path / "none", progress=False)
     path = build_latency(str(trained), fast_cpu, archs=8, folder=tmp_path / "lat", progress=False)
     table = find_table("cpu", space, None, tmp_path / "lat")
-    cost = latency_cost(table, space)
+    from predictors.latency import TableLatencyPredictor
+    cost = latency_cost(table, space, TableLatencyPredictor)
     low, high = cost(space.smallest()), cost(space.largest())
     budget = (low + high) / 2
     result = search_checkpoint(trained, fast(objectives=("accuracy", "latency"), budgets={"latency": budget},
@@ -334,6 +334,7 @@ def test_bench_label_noise_compares_val_and_test_of_the_same_archs(trained, tmp_
 def test_label_noise_ceiling_matches_a_perfect_predictors_tau():
     sys.path.insert(0, str(REPO / "scripts"))
     from bench_label_noise import ceiling
+
     from predictors import kendall_tau
     rng = np.random.default_rng(0)
     truth = rng.normal(size=4000)
@@ -501,7 +502,7 @@ def test_your_own_objective_takes_a_direction(tmp_path):
 
 
 def test_reference_point_is_recorded_and_hypervolume_is_public(tmp_path):
-    from supernet.search_loop import hypervolume
+    from supernet.nas.pareto import hypervolume
     point = {"accuracy": 0.5, "flops": 60000}
     result = search(tmp_path / "run", reference_point=point)
     pareto = json.loads((tmp_path / "run" / "pareto.json").read_text())
@@ -574,11 +575,12 @@ def test_bench_categorical_runs_small(tmp_path):
 
 def test_search_reports_its_reference_point_marks_the_pick_and_names_the_split(tmp_path):
     import os
+
     from supernet import Dimension, SearchSpace
     space = SearchSpace([Dimension("width", (16, 24, 32, 48, 64)), Dimension("depth", (1, 2, 3, 4))])
     costs = {"flops": lambda a: a["width"] ** 2 * a["depth"]}
     calls = []
-    import supernet.search_outputs as outputs
+    import supernet.nas.outputs as outputs
     real_plot = outputs.plot_front
     outputs.plot_front = lambda *a, **k: calls.append((a, k)) or real_plot(*a, **k)
     try:
@@ -599,5 +601,5 @@ def test_search_reports_its_reference_point_marks_the_pick_and_names_the_split(t
 
 
 def result_plan(space, costs):
-    from supernet.search_problem import make_plan
+    from supernet.nas.plan import make_plan
     return make_plan(space, ("accuracy", "flops"), {"flops": 20000.0}, costs)

@@ -1,12 +1,12 @@
 """Shared tests every registered space gets through its ``tiny`` variants."""
 import pytest
 import torch
+from conftest import archs_of, input_for, tiny_variants
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from supernet.registry import build_supernet, space_config
-
-from conftest import archs_of, input_for, tiny_variants
+from supernet.core.contract import hook
+from supernet.core.registry import build_supernet, space_config
 
 
 def make(name, variant):
@@ -41,11 +41,11 @@ def test_every_active_parameter_gets_a_gradient(name, variant):
         state = model.extract(arch).state_dict()
         grads = {n: p.grad for n, p in model.named_parameters()}
         touched = sum(int((g != 0).sum()) for g in grads.values() if g is not None)
-        n_params = model.params(arch)
+        n_params = hook(model, "params")(arch)
         assert n_params == sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k)
         # the trainable parameters the arch uses are exactly those that got gradients (all of the
         # extracted subnet's, unless the space freezes a base model and trains adapters)
-        n_trainable = model.trainable_params(arch) if hasattr(model, "trainable_params") else n_params
+        n_trainable = hook(model, "trainable_params")(arch)
         assert touched >= 0.98 * n_trainable  # a few exact zeros (ReLU) are allowed
         assert not any(p.grad is not None for p in model.parameters() if not p.requires_grad)
 
@@ -71,8 +71,8 @@ def test_flops_and_params_match_torch_counters(name, variant):
         # the math attention kernel, whose products the counter sees (it does not count fused kernels)
         with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
             static(input_for(model, arch, batch=1))
-        assert model.flops(arch) * 2 == counter.get_total_flops()
-        assert model.params(arch) == sum(p.numel() for p in static.parameters())
+        assert hook(model, "flops")(arch) * 2 == counter.get_total_flops()
+        assert hook(model, "params")(arch) == sum(p.numel() for p in static.parameters())
 
 
 def test_default_2d_variant_matches_ofa_choices():

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from supernet.checkpoint import load_checkpoint, resolve_checkpoint
-from supernet.errors import SupernetError
-from supernet.sampling import step_archs
-from supernet.training import TrainConfig, lr_factor, resume_training, train
+from supernet.api import resume_training, train
+from supernet.core.errors import SupernetError
+from supernet.io.checkpoint import load_checkpoint, resolve_checkpoint
+from supernet.training.config import TrainConfig
+from supernet.training.sampling import step_archs
+from supernet.training.trainer import lr_factor
 
 
 def tiny_cfg(data, **kw):
@@ -70,7 +72,7 @@ def test_step_archs_are_seeded_by_seed_and_step(tiny1d):
 
 
 def test_nan_guard_names_step_and_arch(npz_data, tmp_path, monkeypatch):
-    from supernet.task import ClassificationTask
+    from supernet.core.task import ClassificationTask
     label_loss = ClassificationTask.loss
     monkeypatch.setattr(ClassificationTask, "loss", lambda self, out, y: label_loss(self, out, y) * float("nan"))
     with pytest.raises(SupernetError, match=r"not finite at step 0 for arch \{"):

@@ -9,16 +9,15 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-
-from supernet.sampling import step_archs
-from supernet.training import train
-
 from test_training import step_losses, tiny_cfg
+
+from supernet.api import train
+from supernet.training.sampling import step_archs
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-from trust_jobs import compare, pick_archs  # noqa: E402
 from bench_trust import seed_mean  # noqa: E402
+from trust_jobs import compare, pick_archs  # noqa: E402
 
 
 def test_compare_joins_on_arch_keys_not_on_order():
@@ -103,9 +102,9 @@ def test_flops_even_sampling_reaches_the_top_of_the_range_more_often(tiny1d):
 
 
 def test_trainer_with_plan_and_teacher_distils_one_arch(tiny1d):
-    from supernet.device import CPU
-    from supernet.finetuning import train_subnet
-    from supernet.task import make_task
+    from supernet.core.placement import CPU
+    from supernet.core.task import make_task
+    from supernet.training.finetune import train_subnet
     arch = tiny1d.space.smallest()
     net = tiny1d.extract(arch)
     teacher_net = tiny1d.extract(tiny1d.space.largest()).eval()
@@ -133,8 +132,8 @@ def test_shared_dims_give_every_arch_of_a_step_one_resolution_and_vary_it(tiny1d
 
 
 def test_shared_dims_refuse_unknown_and_per_block_dims(tiny1d, npz_data, tmp_path):
-    from supernet.errors import SupernetError
-    from supernet.sampling import check_shared
+    from supernet.core.errors import SupernetError
+    from supernet.training.sampling import check_shared
     with pytest.raises(SupernetError, match="not a dimension"):
         check_shared(tiny1d.space, ("res",))
     with pytest.raises(SupernetError, match="positions"):
@@ -145,9 +144,9 @@ def test_shared_dims_refuse_unknown_and_per_block_dims(tiny1d, npz_data, tmp_pat
 
 
 def test_worst_up_trains_the_candidate_with_the_highest_loss_on_the_batch(tiny1d):
-    from supernet.device import CPU
-    from supernet.task import make_task
-    from supernet.trainer import Trainer
+    from supernet.core.placement import CPU
+    from supernet.core.task import make_task
+    from supernet.training.trainer import Trainer
     cfg = tiny_cfg("unused", sampling="worst-up")
     trainer = Trainer(tiny1d, make_task("classification"), cfg, CPU, 4)
     archs = trainer.archs(0)

@@ -13,16 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from supernet.cli import main
-from supernet.data import load_data
-from supernet.errors import SupernetError
-from supernet.exporter import export_from_checkpoint, load_exported
-from supernet.training import resume_training, train
-
 from test_cli import assert_one_line_error, cli
 from test_export import trained  # noqa: F401  (module-scoped fixture)
 from test_training import step_losses, tiny_cfg
+
+from supernet.api import resume_training, train
+from supernet.cli.main import main
+from supernet.core.errors import SupernetError
+from supernet.data.load import load_data
+from supernet.io.export import export_from_checkpoint, load_exported
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -155,7 +154,7 @@ def test_resume_with_other_options_is_refused(npz_data, tmp_path, capsys):
 def test_failed_run_leaves_no_folder(tmp_path, capsys):
     images = save_npz(tmp_path / "img.npz", np.zeros((40, 1, 8, 8)), np.arange(40) % 3)
     status, err = run_main(["train", "--data", images, "--variant", "tiny", "--out", tmp_path / "r1"], capsys)
-    assert_refused(status, err, "takes 1-D inputs")
+    assert_refused(status, err, "takes 1-D signals")
     signals = save_npz(tmp_path / "sig.npz", np.zeros((40, 12)), np.arange(40) % 3)
     status, err = run_main(["train", "--data", signals, "--variant", "tiny", "--batch-size", 500,
                             "--out", tmp_path / "r2"], capsys)
@@ -177,12 +176,12 @@ def test_load_exported_refuses_input_of_the_wrong_length(trained, tmp_path):  # 
 
 def test_channels_last_images_are_refused_with_the_transpose(tmp_path, capsys):
     path = save_npz(tmp_path / "nhwc.npz", np.zeros((40, 8, 8, 3)), np.arange(40) % 3)
-    with pytest.raises(SupernetError, match=r"channels-last.*transpose\(0, 3, 1, 2\)"):
-        load_data(path)
     status, err = run_main(["train", "--data", path, "--out", tmp_path / "r"], capsys)
     assert_refused(status, err, "channels-last")
+    assert "x.transpose(0, 3, 1, 2)" in err[0]
     assert not (tmp_path / "r").exists()
-    assert load_data(save_npz(tmp_path / "nchw.npz", np.zeros((40, 3, 8, 8)), np.arange(40) % 3)).in_channels == 3
+    assert load_data(save_npz(tmp_path / "nchw.npz", np.zeros((40, 3, 8, 8)), np.arange(40) % 3)).info().sample_shape \
+        == (3, 8, 8)
 
 
 @pytest.mark.parametrize("labels, found", [(np.arange(40) % 3 - 1, "-1"), (np.linspace(0, 2, 40), "0.05"),
@@ -226,8 +225,11 @@ FUZZ = ("0", "-1", "nan", "inf", "1e30", "1000000000000", "-1e30")
 
 def test_every_numeric_train_option_is_fuzzed():
     from dataclasses import fields
-    from supernet.training import TrainConfig
-    numeric = {f.name.replace("_", "-") for f in fields(TrainConfig) if f.type in ("int", "float", "int | None")}
+
+    from search_spaces.llm_lora.options import LlmLoraOptions
+    from supernet.training.config import TrainConfig
+    numeric = {f.name.replace("_", "-") for cls in (TrainConfig, LlmLoraOptions) for f in fields(cls)
+               if f.type in ("int", "float", "int | None")}
     assert numeric == set(TRAIN_NUMBERS)
 
 
@@ -273,7 +275,7 @@ def test_threads_minus_one_end_to_end(tmp_path):
 
 # -- small things ----------------------------------------------------------------------------
 def test_weights_get_the_same_mode_as_other_files(trained, tmp_path):  # noqa: F811
-    from supernet.checkpoint import resolve_checkpoint
+    from supernet.io.checkpoint import resolve_checkpoint
     mask = os.umask(0)
     os.umask(mask)
     expected = 0o666 & ~mask
@@ -281,7 +283,7 @@ def test_weights_get_the_same_mode_as_other_files(trained, tmp_path):  # noqa: F
     folders = [out, resolve_checkpoint(trained)]
     for path in [p for folder in folders for p in folder.iterdir()]:
         assert path.stat().st_mode & 0o777 == expected, path
-    from supernet.runs import atomic_file  # the helper for any other writer (e.g. savefig)
+    from supernet.io.files import atomic_file
     with atomic_file(tmp_path / "plot.png") as tmp:
         tmp.write_bytes(b"png")
     assert (tmp_path / "plot.png").stat().st_mode & 0o777 == expected

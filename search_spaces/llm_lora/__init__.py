@@ -1,0 +1,69 @@
+"""``llm_lora``: elastic LoRA ranks, MLP widths and depth over a Hugging Face causal LM.
+
+The base model (Llama, Mistral or Qwen2 module layout) is loaded from a local folder
+(``--model PATH``) and stays frozen; only the adapters train. Dimensions, per layer ``i``:
+
+- ``attn_rank[i]``: LoRA rank of the attention projections (q, k, v, o);
+- ``mlp_rank[i]``: LoRA rank of the MLP projections (gate, up, down);
+- ``mlp_width[i]``: MLP intermediate channels kept (leading, after importance reordering);
+- ``depth``: layers kept (trailing layers are skipped), when ``max_skip > 0``.
+
+Layers beyond ``depth`` are inactive (their positions canonicalise to 0). The ``tiny`` and
+``default`` variants build a random Llama model in memory (no files): for tests and examples.
+This module registers the space without importing torch; its parts load on first use.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from supernet.core.data_info import DataInfo
+from supernet.core.errors import SupernetError
+from supernet.core.registry import register_space
+
+from .config import LlmLoraConfig, with_model
+from .options import LlmLoraOptions
+
+
+def build_space(config: LlmLoraConfig):
+    from .space import LlmLoraSpace
+    return LlmLoraSpace(config)
+
+
+def build_supernet(config: LlmLoraConfig):
+    from .model import LlmLoraSupernet
+    return LlmLoraSupernet(config)
+
+
+def build_static(config: LlmLoraConfig, arch):
+    from .space import build_static as build
+    return build(config, arch)
+
+
+def fit_data(config: LlmLoraConfig, info: DataInfo, options: LlmLoraOptions | None) -> LlmLoraConfig:
+    """The variant over the base model of ``--model`` (when given), at ``--seq-len``; token data only."""
+    options = options or LlmLoraOptions()
+    if options.model is not None:
+        config = with_model(config, options.model)
+    if len(info.sample_shape) != 1 or info.max_token is None:
+        raise SupernetError(f"llm_lora trains on token sequences (--data text:PATH with --model); the data "
+                            f"{info.name!r} has inputs of shape {tuple(info.sample_shape)}")
+    if info.max_token >= config.vocab_size:
+        raise SupernetError(f"the data's token ids reach {info.max_token} but the model's vocabulary has "
+                            f"{config.vocab_size} entries; tokenise with the model's own tokenizer (--model)")
+    return replace(config, seq_len=options.seq_len)
+
+
+VARIANTS = {
+    # Tests: a 2-layer random Llama (hidden 32), ranks {4, 8}, widths {32, 64}, depth {1, 2}.
+    "tiny": LlmLoraConfig(),
+    # LoNAS-style choices for a real model: ranks {8, 16, 24, 32}, MLP widths 50-100 %, up to 2 layers skipped.
+    "default": LlmLoraConfig(vocab_size=256, hidden_size=64, num_layers=4, num_heads=4, num_kv_heads=2,
+                             intermediate_size=192, seq_len=128, ranks=(8, 16, 24, 32),
+                             width_fractions=(0.5, 0.625, 0.75, 0.875, 1.0), max_skip=2, lora_alpha=64.0),
+}
+
+
+
+register_space("llm_lora", VARIANTS, config_cls=LlmLoraConfig, build_space=build_space,
+               build_supernet=build_supernet, build_static=build_static, default_variant="default",
+               task="language_model", fit_data=fit_data, options=LlmLoraOptions)

@@ -1,0 +1,54 @@
+"""The mobilenet search space: OFA MobileNetV3's dimensions for 1-D signals and 2-D images."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from supernet.core.arch import Arch, Dimension
+from supernet.core.space import SearchSpace
+
+from .config import MobileNetConfig
+from .latency import all_units, units
+from .static import build_static
+
+
+class MobileNetSpace(SearchSpace):
+    name = "mobilenet"
+
+    def __init__(self, config: MobileNetConfig):
+        self.config = config
+        slots = config.stages * config.max_depth
+        super().__init__([Dimension("ks", config.kernels, slots), Dimension("e", config.expands, slots),
+                          Dimension("d", config.depths, config.stages), Dimension("r", config.resolutions)])
+
+    def inactive(self, values) -> dict[str, set[int]]:
+        depth, d = self.config.max_depth, values["d"]
+        off = {s * depth + j for s in range(self.config.stages) for j in range(d[s], depth)}
+        return {"ks": off, "e": off}
+
+    def input_shape(self, arch: Arch) -> tuple[int, ...]:
+        """Shape of one input (no batch axis) at the arch's resolution."""
+        return (self.config.in_channels,) + (arch["r"],) * self.config.ndim
+
+    def example_input(self, arch: Arch, batch: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A standard-normal batch at the arch's resolution: ``(batch, C, *[r] * ndim)``."""
+        return torch.randn((batch,) + self.input_shape(arch), generator=generator)
+
+    def input_size(self) -> int:
+        """The side streamed images are decoded to: the largest resolution (each arch's is a resize of it)."""
+        return max(self.config.resolutions)
+
+    def build_static(self, arch: Arch) -> nn.Module:
+        """The arch's static network with fresh weights (for latency measurement)."""
+        return build_static(self.config, arch)
+
+    def latency_units(self, arch: Arch) -> list:
+        return units(self.config, arch)
+
+    def all_latency_units(self):
+        return all_units(self.config)
+
+    def cardinality(self) -> int:
+        c = self.config
+        per_block = len(c.kernels) * len(c.expands)
+        return sum(per_block ** d for d in c.depths) ** c.stages * len(c.resolutions)

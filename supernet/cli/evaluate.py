@@ -1,0 +1,34 @@
+"""``supernet eval``: archs of a trained supernet scored with BN recalibrated, with FLOPs and params."""
+from __future__ import annotations
+
+import json
+
+from .common import CALIB_BATCHES, THREADS, add_placement
+
+HELP = "evaluate archs: BN recalibration, accuracy, FLOPs, params"
+EXAMPLES = """examples:
+  supernet eval runs/mnist1d --arch largest --arch smallest
+  supernet eval runs/mnist1d --arch my_arch.json --split val
+  supernet eval runs/img --arch largest --device cuda --precision bf16"""
+
+
+def add(p) -> None:
+    p.add_argument("checkpoint", help="run folder or checkpoint folder")
+    p.add_argument("--arch", action="append", required=True,
+                   help="largest | smallest | median | arch JSON file | inline JSON (repeatable)")
+    p.add_argument("--split", choices=["val", "test"], action="append", help="splits to score (default: val and test)")
+    p.add_argument("--calib-batches", type=CALIB_BATCHES, default=8,
+                   help="batches of 256 training inputs for BN recalibration")
+    p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: torch's choice)")
+    add_placement(p)
+
+
+def run(args) -> None:
+    from ..api import evaluate
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    for result in evaluate(args.checkpoint, args.arch, splits=args.split or ["val", "test"],
+                           calib_batches=args.calib_batches, device=args.device, precision=args.precision,
+                           channels_last=args.channels_last):
+        print(json.dumps(result))

@@ -1,0 +1,51 @@
+"""``supernet finetune``: an exported subnet (or a search pick) trained K more steps with
+distillation from the supernet's largest subnet; the output folder is a new export."""
+from __future__ import annotations
+
+from ..core.errors import SupernetError
+from .common import add_placement
+
+HELP = "fine-tune an exported subnet with distillation from the supernet's largest"
+EXAMPLES = """examples:
+  supernet finetune exports/knee --out exports/knee-ft                 # 200 steps, KD from the largest subnet
+  supernet finetune exports/knee --steps 400 --lr 0.01 --out exports/knee-ft400
+  supernet finetune --from-search runs/search-2m --pick knee --out exports/knee-ft
+  supernet finetune exports/mine --checkpoint runs/mnist1d --out exports/mine-ft   # export made elsewhere
+  supernet finetune --resume --out exports/knee-ft                     # continue an interrupted run
+the --out folder is the new export (load_exported / model.onnx) and holds the run's log and checkpoints."""
+
+
+def add(p) -> None:
+    from ..nas.picks import PICKS
+    from ..training.config import FinetuneConfig
+    d = FinetuneConfig()
+    p.add_argument("export", nargs="?", help="export folder (written by `supernet export`) to fine-tune")
+    p.add_argument("--from-search", metavar="RUN", help="fine-tune the arch a `supernet search` run picks instead")
+    p.add_argument("--pick", default="max-accuracy-under-budget",
+                   choices=PICKS, help="with --from-search (default: %(default)s)")
+    p.add_argument("--checkpoint", help="supernet run or checkpoint folder (default: the one the export names)")
+    for name, text in (("steps", "optimizer steps"), ("lr", "peak learning rate (cosine decay to 0)"),
+                       ("warmup_steps", "linear warm-up steps"), ("batch_size", "examples per step (default: the "
+                       "supernet's)"), ("seed", "seed of the data order"), ("checkpoint_every", "steps between "
+                       "checkpoints (0 = end only)"), ("calib_batches", "batches of 256 training inputs for BN "
+                       "recalibration (teacher and result)"), ("threads", "torch CPU threads")):
+        kind = float if name == "lr" else int
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(d, name),
+                       help=f"{text} (default: %(default)s)")
+    add_placement(p, channels_last=False)
+    p.add_argument("--out", required=True, help="new export folder (also the run folder)")
+    p.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out with its saved options")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+
+
+def run(args) -> None:
+    from ..api import finetune
+    from ..training.config import FinetuneConfig
+    if args.export and args.from_search:
+        raise SupernetError("give EXPORT or --from-search, not both")
+    names = [f for f in FinetuneConfig.__dataclass_fields__]
+    config = FinetuneConfig(**{k: getattr(args, k) for k in names})
+    out = finetune(args.export, args.out, checkpoint=args.checkpoint, config=config, resume=args.resume,
+                   overwrite=args.overwrite, onnx=not args.no_onnx, from_search=args.from_search, pick=args.pick)
+    print(f"fine-tuned: {out}")

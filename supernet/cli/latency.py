@@ -1,0 +1,52 @@
+"""``supernet latency build|measure``: per-device latency tables and single measurements."""
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "latency tables per device, and measurements"
+EXAMPLES = """examples:
+  supernet latency build runs/mnist1d --target cpu --threads 2            # table + 60 whole subnets
+  supernet latency build mobilenet --variant ofa --target onnxruntime-cpu --archs 100
+  supernet latency measure runs/mnist1d --arch smallest --target cpu --threads 2
+  supernet search runs/mnist1d --max-latency-ms 3 --target cpu            # uses latency/cpu-<profile>.json"""
+
+
+def add(p) -> None:
+    """The arguments of ``supernet latency`` (``p``: its parser); every number checked as it is parsed."""
+    from .common import THREADS, whole
+    actions = p.add_subparsers(dest="latency_command", required=True)
+    build = actions.add_parser("build", help="measure the unit table and whole subnets (resumable)", epilog=EXAMPLES,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("--archs", type=whole(1, 10**5), default=60, help="whole subnets measured to fit the correction")
+    build.add_argument("--out", default="latency", help="folder of table files (default: %(default)s)")
+    build.add_argument("--seed", type=whole(0, 2**32 - 1), default=0, help="seed of the measured random archs")
+    build.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+    measure = actions.add_parser("measure", help="measure one arch's extracted subnet", epilog=EXAMPLES,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    measure.add_argument("--arch", required=True, help="largest | smallest | median | arch JSON file | inline JSON")
+    for q in (build, measure):
+        q.add_argument("source", help="training run / checkpoint folder, or a registered space name")
+        q.add_argument("--variant", help="space variant when SOURCE is a space name")
+        q.add_argument("--target", default="cpu", help="cpu | onnxruntime-cpu | cuda (default: %(default)s)")
+        q.add_argument("--threads", type=THREADS, default=2, help="CPU threads, fixed and recorded (default: %(default)s)")
+        q.add_argument("--batch", type=whole(1, 10**5), default=1, help="batch size (default: %(default)s)")
+        q.add_argument("--warmup", type=whole(0, 10**6), default=10, help="untimed calls first (default: %(default)s)")
+        q.add_argument("--repeats", type=whole(3, 10**6), default=30, help="timed calls per round, at least (default: %(default)s)")
+        q.add_argument("--rounds", type=whole(1, 1000), default=3,
+                       help="interleaved rounds; the median over rounds is kept (default: %(default)s)")
+        q.add_argument("--unit-rounds", type=whole(1, 1000), default=7,
+                       help="rounds for each unit of a table (default: %(default)s)")
+
+
+def run(args) -> None:
+    from ..hardware.measure import MeasureConfig
+    from ..hardware.tables import build_latency, measure_arch
+    cfg = MeasureConfig(target=args.target, threads=args.threads, batch=args.batch, warmup=args.warmup,
+                        repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds)
+    if args.latency_command == "build":
+        path = build_latency(args.source, cfg, variant=args.variant, archs=args.archs, folder=args.out,
+                             seed=args.seed, progress=args.progress)
+        print(f"latency table: {path}")
+    else:
+        print(json.dumps(measure_arch(args.source, args.arch, cfg, args.variant)))

@@ -1,0 +1,140 @@
+"""``supernet search``: predictor-guided NSGA-II over a trained supernet, under budgets, printed as its front."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..core.errors import SupernetError
+from .common import CALIB_BATCHES, THREADS, WORKERS, Parser, add_placement, whole
+
+HELP = "predictor-guided NSGA-II search under FLOPs / params / latency budgets"
+EXAMPLES = """examples:
+  supernet search runs/mnist1d --objectives accuracy,flops --max-flops 2M --evaluations 200 --out runs/search-2m
+  supernet search runs/mnist1d --objectives accuracy,flops,params --max-params 150K --evaluations 100
+  supernet search runs/mnist1d --strategy nsga2 --evaluations 200     # plain NSGA-II, no predictor
+  supernet search --resume --out runs/search-2m                       # continue an interrupted search
+  supernet search runs/llm --objectives loss,params --max-params 2M --evaluations 60   # LLM: best under 2 M params
+  supernet search runs/mnist1d --max-flops 2M --eval-workers 2        # evaluations on 2 local Ray actors
+  supernet search runs/mnist1d --max-flops 2M --ray-address auto --eval-workers 16   # on a Ray cluster
+numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (MACs)."""
+
+
+def add(p) -> None:
+    from ..nas.config import SearchConfig
+    d = SearchConfig()
+    p.add_argument("checkpoint", nargs="?", help="training run folder or checkpoint folder (not with --resume)")
+    p.add_argument("--objectives", help="comma-separated: accuracy (maximised), loss (language models), flops, "
+                   "params, latency (minimised); for a language model accuracy means its validation loss (default: accuracy,flops)")
+    p.add_argument("--max-flops", help="FLOPs (MACs) budget, e.g. 20M")
+    p.add_argument("--max-params", help="parameter budget, e.g. 500K")
+    p.add_argument("--max-latency-ms", help="latency budget in ms on --target (uses the table of `supernet latency "
+                   "build`; the front is then measured for real)")
+    p.add_argument("--target", help="hardware target of latency: cpu | onnxruntime-cpu | cuda")
+    p.add_argument("--latency-table", help="latency table file (default: the one for --target and this device "
+                   "in latency/)")
+    p.add_argument("--evaluations", default=str(d.evaluations),
+                   help="real evaluations in all, baselines included (default: %(default)s)")
+    p.add_argument("--initial", type=int, help="random archs evaluated in round 0 besides the baselines "
+                   "(default: evaluations/4 within 5..50)")
+    for name, text in (("per_round", "real evaluations per round"), ("uncertain", "of those, chosen by uncertainty"),
+                       ("generations", "NSGA-II generations per round"), ("population", "NSGA-II population"),
+                       ("seed", "seed of every random choice")):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name),
+                       help=f"{text} (default: %(default)s)")
+    p.add_argument("--predictor", default=d.predictor, help="accuracy predictor: auto (picked per round by CV "
+                   "Kendall tau) | ensemble | mlp | gbt | ridge (default: %(default)s)")
+    p.add_argument("--eval-timeout", type=float, help="seconds after which an evaluation is a recorded failure")
+    p.add_argument("--max-failures", type=int, help="stop (keeping every result) after more failed evaluations "
+                   "than this (default: evaluations/5)")
+    p.add_argument("--strategy", default=d.strategy, help="predictor | nsga2 (plain) | random (default: %(default)s)")
+    p.add_argument("--calib-batches", type=CALIB_BATCHES, default=8,
+                   help="batches of 256 training inputs for BN recalibration")
+    p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: torch's choice)")
+    add_placement(p)
+    p.add_argument("--out", help="run folder (default runs/search-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True, help="write TensorBoard events")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+    ray = p.add_argument_group("scale out on Ray (see README, 'Scale out on Ray')")
+    ray.add_argument("--ray-address", help="run the real evaluations on this Ray cluster (auto | HOST:6379 | "
+                     "ray://HOST:10001); --target's latency is measured on a node with resource target:<target>")
+    ray.add_argument("--eval-workers", type=WORKERS, help="Ray actors evaluating in parallel (alone: on a local Ray "
+                     "instance; default with --ray-address: one per CPU of the cluster)")
+    ray.add_argument("--eval-retries", type=whole(0, 100), default=1,
+                     help="with Ray: times a failed or timed-out evaluation is tried again (default: %(default)s)")
+
+
+def _search_config(args):
+    """SearchConfig from the parsed flags; budgets and --evaluations accept K/M/G suffixes."""
+    from ..nas.config import SearchConfig
+    from ..nas.quantities import parse_quantity
+    budgets = {name: parse_quantity(getattr(args, f"max_{name}"), f"--max-{name}")
+               for name in ("flops", "params") if getattr(args, f"max_{name}") is not None}
+    if args.max_latency_ms is not None:
+        budgets["latency"] = parse_quantity(args.max_latency_ms, "--max-latency-ms")
+    evaluations = parse_quantity(args.evaluations, "--evaluations")
+    if evaluations != int(evaluations):
+        raise SupernetError(f"--evaluations must be a whole number, got {args.evaluations!r}")
+    objectives = tuple(args.objectives.split(",")) if args.objectives else SearchConfig().objectives
+    return SearchConfig(objectives=objectives, budgets=budgets, evaluations=int(evaluations),
+                        initial=args.initial, per_round=args.per_round, uncertain=args.uncertain,
+                        generations=args.generations, population=args.population, predictor=args.predictor,
+                        strategy=args.strategy, seed=args.seed, target=args.target, eval_timeout=args.eval_timeout,
+                        max_failures=args.max_failures)
+
+
+CLI_OPTIONS = {"budgets.flops": "--max-flops", "budgets.params": "--max-params", "budgets.latency": "--max-latency-ms",
+               **{f: "--" + f.replace("_", "-") for f in ("evaluations", "initial", "per_round", "uncertain", "generations",
+                                                          "population", "strategy", "eval_timeout", "max_failures")}}
+
+
+SEARCH_FLAGS = ("objectives", "max_flops", "max_params", "max_latency_ms", "target", "evaluations", "initial",
+                "per_round", "uncertain", "generations", "population", "predictor", "strategy", "seed", "eval_timeout",
+                "max_failures")
+
+
+def _defaults_only(args) -> bool:
+    """True when no search option differs from its default (a plain ``--resume``)."""
+    defaults = Parser()
+    add(defaults)
+    defaults = defaults.parse_args([])
+    return all(getattr(args, k) == getattr(defaults, k) for k in SEARCH_FLAGS)
+
+
+def _print_search(result) -> None:
+    from ..nas.quantities import format_quantity
+    skip = ("index", "round", "baseline", "status", "error", "feasible", "is_pareto", "arch")
+    for row in result.front:
+        metrics = "  ".join(f"{k}={format_quantity(v) if abs(v) >= 1000 else f'{v:.4g}'}" for k, v in row.items()
+                            if k not in skip)
+        print(f"front  {metrics}  {json.dumps(row['arch'], separators=(',', ':'))}")
+    for how, row in result.picks.items():
+        if row:
+            print(f"pick   {how}: evaluation {row['index']}")
+    failed = f" ({result.failures} failed, see evaluations.csv)" if result.failures else ""
+    point = (result.reference or {}).get("point")
+    ref = (" (normalised; reference point " + ", ".join(f"{k}={format_quantity(v) if abs(v) >= 1000 else f'{v:.4g}'}"
+                                                        for k, v in point.items()) + ")") if point else ""
+    print(f"hypervolume {result.hypervolume:.4f}{ref} over {len(result.evaluations)} real evaluations{failed}")
+    for note in result.warnings:
+        print(f"warning: {note}")
+    print(f"searched: {result.run_dir}")
+
+
+def run(args) -> None:
+    import warnings
+
+    from ..api import search
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    config = None if args.resume and _defaults_only(args) else _search_config(args)
+    with warnings.catch_warnings():  # printed as one `warning:` line each by _print_search
+        warnings.simplefilter("ignore", UserWarning)
+        _print_search(search(args.checkpoint, config, args.out, resume=args.resume, overwrite=args.overwrite,
+                             progress=args.progress, tensorboard=args.tensorboard, calib_batches=args.calib_batches,
+                             latency_table=args.latency_table, option_names=CLI_OPTIONS, device=args.device,
+                             precision=args.precision, channels_last=args.channels_last,
+                             ray_address=args.ray_address, eval_workers=args.eval_workers,
+                             eval_retries=args.eval_retries))

@@ -1,0 +1,170 @@
+"""``supernet train``: a supernet trained once (sandwich rule, in-place distillation), here or on Ray.
+
+The flags are :class:`~supernet.training.config.TrainConfig`'s fields, plus each installed space's
+own options (its :class:`~supernet.core.options.SpaceOptions`, named in the ``supernet.space_options``
+entry-point group, read without importing torch), which fill ``space_options``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import MISSING, fields
+
+from ..core.errors import SupernetError
+from ..training.config import TrainConfig
+from .common import CHANNELS_LAST_HELP, DEVICE_HELP, PRECISION_HELP, WORKERS, Parser, flag, whole
+
+HELP = "train a supernet"
+EXAMPLES = """examples:
+  supernet train --out runs/mnist1d                       # MNIST-1D, sandwich + KL distillation
+  supernet train --data mnist --epochs 10 --out runs/mnist  # 5000 real MNIST digits, 2-D space
+  supernet train --sampling uniform --out runs/spos        # SPOS baseline on the same space
+  supernet train --samples 20000 --val-fraction 0.5 --out runs/bench  # 8000 train / 8000 val / 4000 test
+  supernet train --data imagefolder:data/digits --device auto --precision bf16 --out runs/img
+  supernet train --resume --out runs/mnist1d               # continue an interrupted run exactly
+  supernet train --space llm_lora --model models/tiny-llama --data text:corpus/ --seq-len 128 \\
+      --batch-size 16 --grad-accum 2 --optimizer adamw --lr 1e-3 --steps 300 --out runs/llm
+  supernet train --workers 2 --out runs/ddp                # 2 Ray Train workers (DDP) on a local Ray instance
+  supernet train --workers 8 --gpus-per-worker 1 --ray-address auto --out /nfs/runs/big   # on a Ray cluster
+  supernet train --resume --out runs/ddp --workers 2       # continue a distributed run (or drop --workers)"""
+
+TRAIN_HELP = {
+    "data": "mnist1d | digits | mnist | path/to/file.npz | imagefolder:PATH (train/, optional val/ and test/, "
+            "one subfolder per class) | text:PATH (a .txt or .jsonl file, or a folder of them; with --model)",
+    "grad_accum": "micro-batches per optimizer step (gradient accumulation; divides --batch-size)",
+    "samples": "MNIST-1D examples to generate (train+test, 80/20); default 10000",
+    "val_fraction": "share of the non-test examples held out as the validation split that search scores on",
+    "space": "registered search space (see `supernet spaces`)",
+    "variant": "space variant; default: the space chooses one for the data (see `supernet spaces`)",
+    "epochs": "training epochs", "steps": "total optimizer steps (overrides --epochs)",
+    "batch_size": "examples per step", "optimizer": "sgd (Nesterov) | adamw", "lr": "peak learning rate",
+    "momentum": "SGD momentum", "weight_decay": "weight decay (not on biases or norms)",
+    "warmup_steps": "linear warm-up steps before the cosine decay",
+    "label_smoothing": "label smoothing of the largest arch's cross-entropy",
+    "sampling": "sandwich (largest+smallest+N random, in-place KD) | uniform (one random arch, SPOS) | "
+                "flops-even (sandwich, random archs drawn evenly over the FLOPs range) | "
+                "worst-up (sandwich; each random arch the hardest on the batch of 3 near one FLOPs target)",
+    "num_random": "random archs per sandwich step",
+    "share_dims": "comma-separated single-value dims drawn once per step for every arch of it, "
+                  "e.g. r (OFA's per-batch resolution); default: each arch draws its own",
+    "kd": "kl (KL from the largest; wins on bench_trust, see README) | alpha (AlphaNet's adaptive "
+          "alpha-divergence) | none (every arch on the labels)",
+    "alpha_min": "negative alpha of the adaptive divergence", "alpha_max": "positive alpha",
+    "alpha_clamp": "clamp of the importance ratio w^alpha", "grad_clip": "max gradient norm (0 = off)",
+    "seed": "seed of data order, arch draws and init", "checkpoint_every": "steps between checkpoints (0 = end only)",
+    "calib_batches": "batches of 256 training inputs for BN recalibration",
+    "threads": "torch CPU threads (default: torch's choice)",
+    "device": DEVICE_HELP, "precision": PRECISION_HELP, "channels_last": CHANNELS_LAST_HELP,
+    "data_workers": "loader processes for imagefolder data (0 = in the main process)",
+    "tensorboard": "write TensorBoard events", "progress": "show a progress bar",
+    "space_options": "the space's own options (its flags below, or --space-option KEY=VALUE)",
+}
+
+
+def space_option_classes() -> dict[str, type]:
+    """Space name -> its options class, from the ``supernet.space_options`` entry points (torch-free modules)."""
+    from importlib.metadata import entry_points
+    return {ep.name: ep.load() for ep in entry_points(group="supernet.space_options")}
+
+
+def add(p) -> None:
+    for f in fields(TrainConfig):
+        if f.name == "space_options":
+            continue
+        if f.type in ("bool", bool):
+            p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=f.default,
+                           help=TRAIN_HELP[f.name])
+            continue
+        kind = {"int": int, "float": float, "int | None": int, "str | None": str}.get(str(f.type), str)
+        p.add_argument(flag(f.name), type=kind, default=f.default, help=f"{TRAIN_HELP[f.name]} (default: {f.default})")
+    p.add_argument("--out", help="run folder (default runs/train-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    _add_space_options(p)
+    ray = p.add_argument_group("scale out on Ray (see README, 'Scale out on Ray')")
+    ray.add_argument("--workers", type=WORKERS, help="train on N Ray Train workers (DDP; --batch-size is the global "
+                     "batch, split evenly); default: here, without Ray")
+    ray.add_argument("--ray-address", help="with --workers: Ray cluster to join (auto | HOST:6379 | ray://HOST:10001; "
+                     "default: start a local Ray instance)")
+    ray.add_argument("--gpus-per-worker", type=float, default=0,
+                     help="with --workers: GPUs per worker (0 = CPUs and gloo, 1 = one GPU each and NCCL) (default: 0)")
+    ray.add_argument("--max-failures", type=whole(-1, 10**6), default=2, help="with --workers: worker failures "
+                     "survived by restarting from the latest checkpoint (-1 = no limit) (default: %(default)s)")
+
+
+def _add_space_options(p) -> None:
+    """One group per space with options: its fields as flags (absent unless given), plus ``--space-option``."""
+    seen = set()
+    for space, cls in space_option_classes().items():
+        group = p.add_argument_group(f"options of space {space}")
+        for f in fields(cls):
+            if "help" not in f.metadata or f.name in seen:
+                continue
+            seen.add(f.name)
+            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
+            default = "" if f.default is MISSING else f" (default: {f.default})"
+            group.add_argument(flag(f.name), dest=f"space_option:{f.name}", metavar=f.name.upper(), type=kind,
+                               default=argparse.SUPPRESS,
+                               help=f.metadata["help"] + default)
+    p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the chosen space, for a space without its own flags (repeatable; "
+                        "VALUE is read as JSON when it parses, else as text)")
+
+
+def space_options(args) -> dict:
+    """The space options given on the command line (the flags of ``--space``'s options, ``--space-option``)."""
+    given = {k.split(":", 1)[1]: v for k, v in vars(args).items() if k.startswith("space_option:")}
+    owners = {name: space for space, cls in space_option_classes().items() for name in (f.name for f in fields(cls))}
+    for name in given:
+        if owners.get(name) != args.space and name in owners:
+            raise SupernetError(f"{flag(name)} is an option of space {owners[name]!r}, not {args.space!r}; add "
+                                f"--space {owners[name]}")
+    for item in args.space_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SupernetError(f"--space-option takes KEY=VALUE, got {item!r}")
+        try:
+            given[key.strip().replace("-", "_")] = json.loads(value)
+        except ValueError:
+            given[key.strip().replace("-", "_")] = value
+    return given
+
+
+def run(args) -> None:
+    from ..api import resume_training, train
+    scale = _scale(args)
+    if args.resume:
+        _refuse_options_on_resume(args)
+        out = resume_training(args.out, device=None if args.device == "auto" else args.device, scale=scale)
+    else:
+        names = {f.name for f in fields(TrainConfig)} - {"space_options"}
+        cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names}, space_options=space_options(args))
+        out = train(cfg, args.out, overwrite=args.overwrite, scale=scale)
+    print(f"trained: {out}")
+
+
+def _scale(args):
+    """The ScaleConfig of ``--workers`` (None without it); the other Ray options need it."""
+    from ..training.config import ScaleConfig
+    if args.workers is None:
+        given = [name for name, value, default in (("--ray-address", args.ray_address, None),
+                                                   ("--gpus-per-worker", args.gpus_per_worker, 0),
+                                                   ("--max-failures", args.max_failures, 2)) if value != default]
+        if given:
+            raise SupernetError(f"{', '.join(given)} apply only with --workers N (training on Ray)")
+        return None
+    return ScaleConfig(args.workers, args.ray_address, args.gpus_per_worker, args.max_failures)
+
+
+def _refuse_options_on_resume(args) -> None:
+    """``--resume`` continues the saved config: a training option given with it is refused, not ignored."""
+    defaults = Parser()
+    add(defaults)
+    defaults = defaults.parse_args([])
+    given = [flag(f.name) for f in fields(TrainConfig) if f.name not in ("device", "space_options")
+             and getattr(args, f.name) != getattr(defaults, f.name)]
+    given += [flag(k.split(":", 1)[1]) for k in vars(args) if k.startswith("space_option:")]
+    given += ["--space-option"] if args.space_option else []
+    if given:
+        raise SupernetError(f"--resume continues the run with its saved options; drop {', '.join(given)} "
+                            "(only --device may change)")

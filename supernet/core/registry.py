@@ -1,0 +1,173 @@
+"""Search spaces register here by name, each with named variants (one called ``tiny``).
+
+A space module calls :func:`register_space` at import time. The engine never imports a
+concrete space: lookups import, once, every module named in the ``supernet.spaces``
+entry-point group of the installed packages (this project's ``setup.cfg`` names
+``search_spaces.mobilenet`` and ``search_spaces.llm_lora``; a third-party package adds its
+own the same way), plus the entries of the ``SUPERNET_SPACES`` environment variable
+(comma-separated module names importable from ``sys.path``, or paths of ``.py`` files), for a
+space used without installing it. A script may also call :func:`register_space` itself.
+What a space must provide is declared in :mod:`supernet.core.contract`.
+
+Torch-free: the CLI reads the registry's names without importing torch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from .data_info import DataInfo
+from .errors import SupernetError
+
+
+@dataclass(frozen=True)
+class SpaceEntry:
+    """A registered space: its variants and how to build it.
+
+    ``choose_variant(info) -> name | None`` picks a variant for the data (None: the default);
+    ``fit_data(config, info, options) -> config`` adapts a variant's config to the data (classes,
+    channels, sequence length, base model); ``options`` is the class of the space's own training
+    options (:class:`supernet.core.options.SpaceOptions`), None when it has none.
+    """
+
+    name: str
+    variants: dict[str, Any]
+    config_cls: type
+    build_space: Callable[[Any], Any]
+    build_supernet: Callable[[Any], Any]
+    build_static: Callable[[Any, Any], Any]
+    default_variant: str
+    task: str = "classification"
+    choose_variant: Callable[[DataInfo], str | None] | None = None
+    fit_data: Callable[[Any, DataInfo, Any], Any] | None = None
+    options: type | None = None
+
+    def variant_for(self, info: DataInfo) -> str:
+        """The variant the space chooses for data described by ``info`` (else its default)."""
+        chosen = self.choose_variant(info) if self.choose_variant is not None else None
+        return chosen if chosen in self.variants else self.default_variant
+
+    def fitted(self, config: Any, info: DataInfo, options: Any = None) -> Any:
+        """``config`` adapted to the data (unchanged when the space declares no ``fit_data``)."""
+        return config if self.fit_data is None else self.fit_data(config, info, options)
+
+    def make_options(self, values: dict | None):
+        """The space's training options from ``values`` (checked, paths resolved); None without options."""
+        values = dict(values or {})
+        if self.options is None:
+            if values:
+                raise SupernetError(f"space {self.name!r} takes no options of its own, got {sorted(values)}")
+            return None
+        return self.options.from_dict(values, space=self.name).resolved()
+
+
+_SPACES: dict[str, SpaceEntry] = {}
+
+
+def register_space(name: str, variants: dict[str, Any], *, config_cls: type, build_space: Callable,
+                   build_supernet: Callable, build_static: Callable, default_variant: str,
+                   task: str = "classification", choose_variant: Callable | None = None,
+                   fit_data: Callable | None = None, options: type | None = None) -> None:
+    """Register a space: ``build_space(config) -> SearchSpace``, ``build_supernet(config)``,
+    ``build_static(config, arch) -> nn.Module`` (fresh weights, same keys as ``extract``),
+    the kind of its task (:mod:`supernet.core.task`), and optionally ``choose_variant``,
+    ``fit_data`` and ``options`` (see :class:`SpaceEntry`)."""
+    if "tiny" not in variants:
+        raise ValueError(f"space {name!r} must bring a 'tiny' variant for the shared tests")
+    if default_variant not in variants:
+        raise ValueError(f"space {name!r}: default variant {default_variant!r} is not one of {sorted(variants)}")
+    _SPACES[name] = SpaceEntry(name, dict(variants), config_cls, build_space, build_supernet, build_static,
+                               default_variant, task, choose_variant, fit_data, options)
+
+
+_LOADED = False
+
+
+def space_modules() -> list[str]:
+    """Every module (or ``.py`` file) that registers spaces: the entry points, then ``SUPERNET_SPACES``."""
+    from importlib.metadata import entry_points
+    names = [ep.value for ep in entry_points(group="supernet.spaces")]
+    names += [m.strip() for m in os.environ.get("SUPERNET_SPACES", "").split(",") if m.strip()]
+    return list(dict.fromkeys(names))
+
+
+def import_space_module(name: str) -> None:
+    """Import a module by name, or run a ``.py`` file as a module named after it."""
+    if name.endswith(".py"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise SupernetError(f"SUPERNET_SPACES names {name!r}, which is not a file")
+        module = f"supernet_user_space_{path.stem}"
+        spec = importlib.util.spec_from_file_location(module, path)
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[module] = loaded
+        spec.loader.exec_module(loaded)
+        return
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            raise SupernetError(f"cannot import search space module {name!r} ({exc}); put its folder on PYTHONPATH, "
+                                "install its package, or give SUPERNET_SPACES the path of its .py file") from None
+        raise
+
+
+def _load_all() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    for module in space_modules():
+        import_space_module(module)
+
+
+def space_names() -> list[str]:
+    _load_all()
+    return sorted(_SPACES)
+
+
+def get_space(name: str) -> SpaceEntry:
+    _load_all()
+    if name not in _SPACES:
+        raise SupernetError(f"unknown space {name!r}; registered spaces are {sorted(_SPACES)}")
+    return _SPACES[name]
+
+
+def space_config(name: str, variant: str | None = None, **overrides) -> Any:
+    """The config of ``name``/``variant`` with fields overridden."""
+    entry = get_space(name)
+    variant = variant or entry.default_variant
+    if variant not in entry.variants:
+        raise SupernetError(f"unknown variant {variant!r} of space {name!r}; variants are {sorted(entry.variants)}")
+    return replace(entry.variants[variant], **overrides) if overrides else entry.variants[variant]
+
+
+def build_supernet(name: str, config: Any):
+    return get_space(name).build_supernet(config)
+
+
+def config_to_dict(config: Any) -> dict:
+    """``config.to_dict()``, or the fields of a dataclass config (tuples as lists)."""
+    if callable(getattr(config, "to_dict", None)):
+        return config.to_dict()
+    if dataclasses.is_dataclass(config):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+    raise SupernetError(f"a space config must be a dataclass or define to_dict(), got {type(config).__name__}")
+
+
+def config_from_dict(name: str, data: dict) -> Any:
+    """The space config saved as ``data`` (``config_cls.from_dict``, or the dataclass's fields)."""
+    cls = get_space(name).config_cls
+    try:
+        if callable(getattr(cls, "from_dict", None)):
+            return cls.from_dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+    except (TypeError, ValueError) as exc:
+        raise SupernetError(f"space config for {name!r} is invalid: {exc}") from None

@@ -1,0 +1,185 @@
+"""Elastic layers: plain modules that hold the largest weights and take the active
+size as a ``forward`` argument (or read it from the input's shape).
+
+Each layer has one slicing method, ``sliced(...)``, that returns the active tensors
+under the names of the matching static ``torch.nn`` layer's state dict. ``forward``
+computes with those tensors; ``static(...)`` builds the plain layer and loads them. So
+forward and extraction cannot disagree.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import layout
+
+_CONV = {1: layout.conv1d, 2: F.conv2d}
+_CONV_MODULE = {1: layout.Conv1d, 2: nn.Conv2d}
+_BN_MODULE = {1: layout.BatchNorm1d, 2: nn.BatchNorm2d}
+
+
+def _check_ndim(ndim: int) -> int:
+    if ndim not in _CONV:
+        raise ValueError(f"ndim must be 1 or 2, got {ndim}")
+    return ndim
+
+
+def centre_slice(full: int, active: int) -> slice:
+    """Centred window of ``active`` taps inside a kernel of ``full`` taps (both odd)."""
+    start = (full - active) // 2
+    return slice(start, start + active)
+
+
+class ElasticConv(nn.Module):
+    """Convolution over 1-D or 2-D input with elastic in/out channels and kernel size.
+
+    Active weight = ``W[:out, :in, c, c]`` with ``c`` the centred window of the
+    kernel (``W[:out, :, c, c]`` for depthwise, where ``groups = in = out``).
+    Padding is ``k // 2`` so stride-1 convolutions keep the spatial size.
+    """
+
+    def __init__(self, ndim: int, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1, depthwise: bool = False, bias: bool = False):
+        super().__init__()
+        self.ndim = _check_ndim(ndim)
+        if depthwise and in_channels != out_channels:
+            raise ValueError("a depthwise convolution needs in_channels == out_channels")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.depthwise = kernel_size, stride, depthwise
+        per_group_in = 1 if depthwise else in_channels
+        self.weight = nn.Parameter(torch.empty(out_channels, per_group_in, *([kernel_size] * ndim)))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        nn.init.kaiming_normal_(self.weight, mode="fan_out")
+
+    def sliced(self, in_channels: int, out_channels: int, kernel_size: int) -> dict[str, torch.Tensor]:
+        w = self.weight
+        if kernel_size != self.kernel_size:
+            c = centre_slice(self.kernel_size, kernel_size)
+            w = w[:, :, c] if self.ndim == 1 else w[:, :, c, c]
+        if self.depthwise:
+            w = w[:out_channels]
+        elif out_channels != self.out_channels or in_channels != self.in_channels:
+            w = w[:out_channels, :in_channels]
+        state = {"weight": w}
+        if self.bias is not None:
+            state["bias"] = self.bias[:out_channels]
+        return state
+
+    def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None) -> torch.Tensor:
+        in_channels = x.shape[1]
+        out_channels = in_channels if self.depthwise else (out_channels or self.out_channels)
+        kernel_size = kernel_size or self.kernel_size
+        p = self.sliced(in_channels, out_channels, kernel_size)
+        groups = in_channels if self.depthwise else 1
+        # (B, in, *S) -> (B, out, *S / stride); 1-D also as (B, in, 1, L), see supernet.layout
+        return _CONV[self.ndim](x, p["weight"], p.get("bias"), self.stride, kernel_size // 2, 1, groups)
+
+    def static(self, in_channels: int, out_channels: int, kernel_size: int) -> nn.Module:
+        out_channels = in_channels if self.depthwise else out_channels
+        conv = _CONV_MODULE[self.ndim](in_channels, out_channels, kernel_size, self.stride, kernel_size // 2,
+                                       groups=in_channels if self.depthwise else 1, bias=self.bias is not None)
+        return _loaded(conv, self.sliced(in_channels, out_channels, kernel_size))
+
+
+class ElasticLinear(nn.Module):
+    """Linear layer with elastic in/out features: active weight ``W[:out, :in]``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+        ref = nn.Linear(in_features, out_features, bias=bias)
+        with torch.no_grad():
+            self.weight.copy_(ref.weight)
+            if bias:
+                self.bias.copy_(ref.bias)
+
+    def sliced(self, in_features: int, out_features: int) -> dict[str, torch.Tensor]:
+        state = {"weight": self.weight[:out_features, :in_features]}
+        if self.bias is not None:
+            state["bias"] = self.bias[:out_features]
+        return state
+
+    def forward(self, x: torch.Tensor, out_features: int | None = None) -> torch.Tensor:
+        p = self.sliced(x.shape[-1], out_features or self.out_features)
+        return F.linear(x, p["weight"], p.get("bias"))  # (..., in) -> (..., out)
+
+    def static(self, in_features: int, out_features: int) -> nn.Linear:
+        return _loaded(nn.Linear(in_features, out_features, bias=self.bias is not None),
+                       self.sliced(in_features, out_features))
+
+
+class ElasticBatchNorm(nn.Module):
+    """Batch norm over the first ``C`` channels (``C`` read from the input).
+
+    Weight, bias and running statistics are the leading ``C`` entries; updates of the
+    running statistics write into those entries. ``momentum=None`` gives the exact
+    cumulative average, as in ``torch.nn.BatchNorm``.
+    """
+
+    def __init__(self, ndim: int, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1):
+        super().__init__()
+        self.ndim = _check_ndim(ndim)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def reset_running_stats(self) -> None:
+        self.running_mean.zero_()
+        self.running_var.fill_(1)
+        self.num_batches_tracked.zero_()
+
+    def sliced(self, num_features: int) -> dict[str, torch.Tensor]:
+        c = num_features
+        return {"weight": self.weight[:c], "bias": self.bias[:c], "running_mean": self.running_mean[:c],
+                "running_var": self.running_var[:c], "num_batches_tracked": self.num_batches_tracked}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.sliced(x.shape[1])
+        factor = 0.0
+        if self.training:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        return F.batch_norm(x, p["running_mean"], p["running_var"], p["weight"], p["bias"],
+                            self.training, factor, self.eps)
+
+    def static(self, num_features: int) -> nn.Module:
+        bn = _BN_MODULE[self.ndim](num_features, eps=self.eps, momentum=self.momentum)
+        return _loaded(bn, self.sliced(num_features))
+
+
+class ElasticLayerNorm(nn.Module):
+    """Layer norm over the last ``C`` features (``C`` read from the input)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.num_features, self.eps = num_features, eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def sliced(self, num_features: int) -> dict[str, torch.Tensor]:
+        return {"weight": self.weight[:num_features], "bias": self.bias[:num_features]}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[-1]
+        p = self.sliced(c)
+        return F.layer_norm(x, (c,), p["weight"], p["bias"], self.eps)
+
+    def static(self, num_features: int) -> nn.LayerNorm:
+        return _loaded(nn.LayerNorm(num_features, eps=self.eps), self.sliced(num_features))
+
+
+def _loaded(module: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """``module`` with ``state`` copied in (detached, contiguous clones)."""
+    module.load_state_dict({k: v.detach().clone().contiguous() for k, v in state.items()})
+    return module
+
+
+def static_state(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Prefix the keys of a sliced state for a parent module's state dict."""
+    return {f"{prefix}.{k}": v for k, v in state.items()}

@@ -1,0 +1,78 @@
+"""Which archs NSGA-II proposed are evaluated for real: the promising (hypervolume gain), then the uncertain."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core.arch import Arch
+from .pareto import Reference, fronts
+from .plan import SearchPlan
+from .problem import Scorer
+
+
+# -- choosing what to evaluate for real ------------------------------------------------
+def _spread(indices: list[int], F: np.ndarray, k: int) -> list[int]:
+    """``k`` of ``indices`` evenly spaced along the first objective (all of them if there are <= k)."""
+    if len(indices) <= k:
+        return list(indices)
+    order = sorted(indices, key=lambda i: (F[i, 0], i))
+    return [order[int(j)] for j in np.round(np.linspace(0, len(order) - 1, k))]
+
+
+def _greedy_hypervolume(F: np.ndarray, pool: list[int], base: list[int], k: int, reference: Reference) -> list[int]:
+    """Up to ``k`` of ``pool``, each adding the most hypervolume to ``base`` plus those already taken."""
+    taken: list[int] = []
+    current = reference.hypervolume(F[base])
+    for _ in range(k):
+        rest = [i for i in pool if i not in taken]
+        gains = [reference.hypervolume(F[base + taken + [i]]) for i in rest]
+        if not rest or max(gains) <= current + 1e-12:
+            break
+        best = int(np.argmax(gains))
+        taken.append(rest[best])
+        current = gains[best]
+    return taken
+
+
+def select_candidates(plan: SearchPlan, scorer: Scorer, evaluated, n_promising: int, n_uncertain: int,
+                      reference: Reference | None = None) -> list[Arch]:
+    """Unevaluated feasible archs among those NSGA-II scored: the promising, then the uncertain.
+
+    Candidates are ranked into non-dominated fronts together with the feasible real points
+    (which take no slot). Promising: with a ``reference``, greedily the candidates whose
+    predicted values add the most hypervolume to the real front (among the best-ranked
+    ``max(100, 20 * n_promising)``); the rest of the slots go to the best fronts, spread along
+    the first objective. Uncertain: the largest predicted uncertainty among the next
+    ``4 * n_uncertain`` best-ranked candidates, so uncertainty is explored where it matters.
+    """
+    cands = [a for a, (v, _) in scorer.memo.items()
+             if a not in evaluated and all(math.isfinite(v[n]) for n in plan.used) and plan.feasible(v)]
+    real = [v for v in scorer.known.values() if plan.feasible(v)]
+    F = plan.objective_matrix([scorer.memo[a][0] for a in cands] + real)
+    ranks = fronts(F)
+    ranked = [int(i) for front in ranks for i in front if i < len(cands)]
+    picked = []
+    if reference is not None and n_promising:
+        base = [int(i) for i in ranks[0] if i >= len(cands)] if ranks else []
+        picked = _greedy_hypervolume(F, ranked[:max(100, 20 * n_promising)], base, n_promising, reference)
+    for front in ranks:
+        if len(picked) >= n_promising:
+            break
+        new = [int(i) for i in front if i < len(cands) and i not in picked]
+        picked += _spread(new, F, n_promising - len(picked))
+    near = [i for i in ranked if i not in picked][:4 * n_uncertain]
+    uncertain = sorted(near, key=lambda i: -scorer.memo[cands[i]][1])[:n_uncertain]
+    return [cands[i] for i in picked + uncertain]
+
+
+def sample_feasible(plan: SearchPlan, rng: np.random.Generator, n: int, exclude, tries: int = 50) -> list[Arch]:
+    """Up to ``n`` distinct random archs outside ``exclude`` meeting the cost budgets (``tries * n`` draws at most)."""
+    out: list[Arch] = []
+    for _ in range(tries * n):
+        if len(out) >= n:
+            break
+        arch = plan.space.canonical(plan.space.sample(rng))
+        if arch not in exclude and arch not in out and plan.cost_feasible(arch):
+            out.append(arch)
+    return out

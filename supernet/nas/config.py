@@ -1,0 +1,117 @@
+"""The options of a search (:class:`SearchConfig`) and what it returns (:class:`SearchResult`).
+
+Torch- and pymoo-free, so the CLI builds its parser without importing either.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+from ..core.errors import SupernetError
+from .metrics import get_metric
+from .plan import option_name
+from .quantities import parse_quantity
+
+STRATEGIES = ("predictor", "nsga2", "random")
+
+
+MIN_FIT = 5  # real results needed before a predictor is fitted (random archs until then)
+
+
+class SearchWarning(UserWarning):
+    """Something the user should know about a finished search (e.g. no evaluated arch meets a budget)."""
+
+
+@dataclass
+class SearchConfig:
+    """Everything that decides a search (saved, resolved, in the run's ``config.json``).
+
+    ``objectives`` are metric names; your own metric carries its direction (``"energy:min"``).
+    ``budgets`` maps a minimised metric to its maximum (numbers or ``"20M"``-style text).
+    ``evaluations`` counts every real evaluation, baselines and failures included. ``initial``
+    random archs join the baselines in round 0 (default ``evaluations // 4`` within [5, 50]).
+    ``predictor`` names the accuracy predictor (default ``auto``: picked per round by
+    cross-validated Kendall tau). ``eval_timeout`` (seconds) turns a slow evaluation into a
+    recorded failure; more than ``max_failures`` failures (default 20 % of ``evaluations``) stop
+    the search with an error, every result kept. ``reference_point`` (one value per objective,
+    natural units) fixes the hypervolume reference, so runs compare; default: from the baselines.
+    """
+
+    objectives: tuple[str, ...] = ("accuracy", "flops")
+    budgets: dict[str, float] = field(default_factory=dict)
+    evaluations: int = 200
+    initial: int | None = None
+    per_round: int = 10
+    uncertain: int = 3
+    generations: int = 60
+    population: int = 50
+    predictor: str = "auto"
+    strategy: str = "predictor"
+    seed: int = 0
+    target: str | None = None
+    eval_timeout: float | None = None
+    max_failures: int | None = None
+    reference_point: dict | None = None
+
+    def resolved(self) -> "SearchConfig":
+        objectives = self.objectives.split(",") if isinstance(self.objectives, str) else self.objectives
+        budgets = {n: parse_quantity(v, f"budget on {n}") for n, v in self.budgets.items()}
+        initial = self.initial if self.initial is not None else min(50, max(5, self.evaluations // 4))
+        failures = self.max_failures
+        if failures is None and isinstance(self.evaluations, int):
+            failures = max(1, self.evaluations // 5)
+        return replace(self, objectives=tuple(o.strip() for o in objectives), budgets=budgets, initial=initial,
+                       max_failures=failures)
+
+    def check(self, names: Mapping[str, str] | None = None) -> None:
+        """Raise :class:`SupernetError` for a mistake; ``names`` maps fields to the caller's option names."""
+        for name in list(self.objectives) + list(self.budgets) + (["latency"] if self.target is not None else []):
+            if name in self.budgets and any(o.partition(":")[0] == name for o in self.objectives):
+                continue  # a budget on one of the objectives: checked with them
+            get_metric(name)  # unknown or not yet available (latency) -> one clear error
+        if self.strategy not in STRATEGIES:
+            raise SupernetError(f"{option_name('strategy', names)} must be one of {list(STRATEGIES)}, got "
+                                f"{self.strategy!r}")
+        for key, low in (("evaluations", MIN_FIT), ("per_round", 1), ("generations", 1), ("population", 4),
+                         ("initial", 0), ("uncertain", 0), ("max_failures", 0)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise SupernetError(f"{option_name(key, names)} must be an integer >= {low}, got {value!r}")
+        if self.uncertain > self.per_round:
+            raise SupernetError(f"{option_name('uncertain', names)} ({self.uncertain}) cannot exceed "
+                                f"{option_name('per_round', names)} ({self.per_round})")
+        timeout = self.eval_timeout
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not math.isfinite(timeout) or timeout <= 0):
+            raise SupernetError(f"{option_name('eval_timeout', names)} must be a positive number of seconds, "
+                                f"got {timeout!r}")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["objectives"] = list(self.objectives)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "SearchConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if k == "objectives" else v for k, v in data.items() if k in names})
+
+
+@dataclass
+class SearchResult:
+    """What a search found: every real evaluation (failures included, see ``status``) and the feasible front.
+
+    Rows are flat dicts with ``arch`` as a dict. ``warnings`` holds what was also issued as
+    :class:`SearchWarning` (e.g. no evaluated arch meets a budget on a measured metric).
+    """
+
+    run_dir: Path | None
+    evaluations: list[dict]
+    front: list[dict]
+    hypervolume: float
+    reference: dict | None
+    picks: dict
+    failures: int = 0
+    warnings: list = field(default_factory=list)

@@ -1,0 +1,230 @@
+"""Predictor-guided NSGA-II search (LINAS style) under FLOPs / params / latency budgets.
+
+Round 0 evaluates for real the baselines (smallest, largest and median arch) and
+``initial`` random archs that meet the cost budgets. Each later round fits one predictor
+per measured metric (accuracy; default ``auto``, which picks its model by cross-validated
+Kendall tau) on every real result so far, runs NSGA-II for ``generations`` on the
+predictions (FLOPs and params are exact, never predicted), then evaluates for real the
+``per_round - uncertain`` most promising and the ``uncertain`` most uncertain candidates. It
+stops when ``evaluations`` real evaluations (baselines included) are spent. Real results are
+cached by arch and never recomputed; the returned front holds real results only. Randomness of
+round ``r`` comes from ``np.random.default_rng([seed, r])``, so a resumed search equals an
+uninterrupted one. For comparison, ``strategy="nsga2"`` runs plain NSGA-II with every individual
+evaluated for real, and ``strategy="random"`` samples.
+
+Bring your own space and evaluator (any :class:`SearchSpace`, any ``arch -> dict``)::
+
+    from supernet import Dimension, SearchConfig, SearchSpace, run_search
+
+    space = SearchSpace([Dimension("width", (16, 24, 32, 48, 64)), Dimension("depth", (1, 2, 3, 4, 5, 6))])
+    costs = {"flops": lambda a: a["width"] ** 2 * a["depth"]}   # exact, never predicted
+
+    def evaluate(arch):            # train, look up a table, measure...: called once per arch
+        return {"accuracy": 1 - 1 / (arch["width"] * arch["depth"])}
+
+    config = SearchConfig(objectives=("accuracy", "flops"), budgets={"flops": "10K"}, evaluations=12)
+    result = run_search(space, evaluate, config, costs=costs, out="runs/my-search")
+    for row in result.front:
+        print(row["accuracy"], row["flops"], row["arch"])
+
+A metric without a cost function (here ``accuracy``) must be returned by the evaluator
+and is predicted during NSGA-II. ``run_search(..., resume=True)`` continues a run folder.
+Archs are evaluated for real only through ``evaluate_many`` (:mod:`supernet.evaluation.evaluators`);
+an exception, a timeout, a NaN or a missing metric is a recorded failure (``status`` in
+``evaluations.csv``), never proposed again; ``max_failures`` bounds them. The search takes its
+predictors from the factory it is given (the front door's :func:`supernet.run_search` gives
+:func:`predictors.make_predictor`); it imports no predictor itself.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+from pymoo.optimize import minimize
+
+from ..core.arch import Arch
+from ..core.errors import SupernetError
+from ..core.space import SearchSpace, space_signature
+from ..io.files import atomic_write_json, read_json
+from ..io.runs import prepare_run_dir
+from .candidates import sample_feasible, select_candidates
+from .config import MIN_FIT, SearchConfig, SearchResult
+from .pareto import fronts, reference_values
+from .plan import make_plan
+from .problem import Decoder, Scorer, SearchProblem, initial_population, make_nsga2
+from .reach import check_reachable
+from .run import SearchRun
+from .store import BudgetSpent, TooManyFailures
+
+
+# -- strategies ------------------------------------------------------------------------
+def _rounds(run: SearchRun) -> None:
+    """Predictor-guided (or random) rounds until the budget of real evaluations is spent."""
+    cfg, store, r = run.cfg, run.store, run.next_round
+    while len(store) < cfg.evaluations:
+        rng = np.random.default_rng([cfg.seed, r])
+        prior = store.before(r)
+        seen = {e.arch for e in prior}  # failures included: never proposed again
+        good = [e for e in prior if e.ok]
+        room = cfg.evaluations - len(prior)
+        predicted = {}
+        if r == 0:
+            base = run.baselines()
+            extra = sample_feasible(run.plan, rng, cfg.initial, {a for a, _ in base})
+            todo = base + [(a, "") for a in extra]
+        elif cfg.strategy == "random" or len(good) < MIN_FIT:
+            todo = [(a, "") for a in sample_feasible(run.plan, rng, min(room, cfg.per_round), seen)]
+        else:
+            picked, predicted = _guided(run, good, seen, rng, min(room, cfg.per_round))
+            todo = [(a, "") for a in picked]
+        todo = todo[:room]
+        new = list({e.index: e for e in store.evaluate_many([a for a, _ in todo], r, [l for _, l in todo])}.values())
+        if not new:
+            break  # nothing left to propose: the space (or its feasible part) is exhausted
+        run.end_round(r, new, predicted)
+        r += 1
+
+
+def _guided(run: SearchRun, prior: list, seen: set, rng: np.random.Generator, n: int) -> tuple[list[Arch], dict]:
+    """Fit the predictors on the ok results ``prior``, run NSGA-II on them, choose ``n`` new archs (not in ``seen``)."""
+    plan, cfg = run.plan, run.cfg
+    known = {e.arch: e.metrics for e in prior}
+    predictors, scales = {}, {}
+    for name in plan.measured:
+        y = np.array([e.metrics[name] for e in prior], dtype=float)
+        predictors[name] = run.factory(cfg.predictor, plan.space, cfg.seed).fit([e.arch for e in prior], y)
+        scales[name] = float(y.std()) or 1.0
+        if getattr(predictors[name], "chosen", None):
+            run.chosen[name] = predictors[name].chosen
+    scorer = Scorer(plan, known, _predictions(predictors, scales))
+    decoder = Decoder(plan.space)
+    problem = SearchProblem(plan, scorer, decoder)
+    feasible = [e for e in prior if plan.feasible(e.metrics)]
+    F = plan.objective_matrix([e.metrics for e in feasible])
+    elites = [feasible[i].arch for front in fronts(F) for i in front]
+    algorithm = make_nsga2(decoder, cfg.population, initial_population(problem, elites, cfg.population, rng))
+    minimize(problem, algorithm, ("n_gen", cfg.generations), seed=int(rng.integers(2**31)), copy_algorithm=False)
+    n_uncertain = min(cfg.uncertain, n) if predictors else 0
+    picked = select_candidates(plan, scorer, seen, n - n_uncertain, n_uncertain, run.reference)
+    if len(picked) < n:
+        picked += sample_feasible(plan, rng, n - len(picked), seen | set(picked))
+    return picked, {a: scorer.memo[a][0] for a in picked if a in scorer.memo}
+
+
+def _predictions(predictors: dict, scales: dict) -> Callable:
+    """``measure(archs)`` for :class:`Scorer`: predicted means; uncertainty = sum of std / target std."""
+    def measure(archs):
+        out = {name: p.predict(archs) for name, p in predictors.items()}
+        return [({n: float(out[n][0][i]) for n in out}, sum(float(out[n][1][i]) / scales[n] for n in out))
+                for i in range(len(archs))]
+    return measure
+
+
+def _nsga2(run: SearchRun, stale_limit: int = 20) -> None:
+    """Plain NSGA-II: every individual evaluated for real (cached), one ``evaluate_many`` per generation.
+
+    A failed arch scores worst in every objective. A resumed run replays the generations
+    from the cache (no arch is evaluated twice).
+    """
+    cfg, plan, store = run.cfg, run.plan, run.store
+    rng = np.random.default_rng([cfg.seed, 0])
+    base = run.baselines()
+    store.evaluate_many([a for a, _ in base], 0, [label for _, label in base])
+    gen, stale = [0], 0
+
+    def real(archs):
+        evaluations = store.evaluate_many(archs, gen[0])
+        return [({n: e.metrics.get(n, math.nan) if e.ok else math.nan for n in plan.measured}, 0.0)
+                for e in evaluations]
+    scorer = Scorer(plan, {}, real)
+    decoder = Decoder(plan.space)
+    problem = SearchProblem(plan, scorer, decoder)
+    algorithm = make_nsga2(decoder, cfg.population, initial_population(problem, [a for a, _ in base],
+                                                                       cfg.population, rng))
+    algorithm.setup(problem, termination=("n_gen", 10**9), seed=int(rng.integers(2**31)))
+    before = 0
+    while len(store) < cfg.evaluations and stale < stale_limit:
+        pop = algorithm.ask()
+        if pop is None or len(pop) == 0:
+            break
+        try:
+            algorithm.evaluator.eval(problem, pop)
+        except BudgetSpent:
+            run.end_round(gen[0], store.rows[before:])
+            break
+        algorithm.tell(infills=pop)
+        stale = 0 if len(store) > before else stale + 1
+        run.end_round(gen[0], store.rows[before:])
+        gen[0], before = gen[0] + 1, len(store)
+
+
+# -- entry points ----------------------------------------------------------------------
+def run_search(space: SearchSpace, evaluator, config: SearchConfig | None = None, *,
+               costs: Mapping[str, Callable[[Arch], float]] | None = None, out: str | Path | None = None,
+               resume: bool = False, overwrite: bool = False, progress: bool = False, tensorboard: bool = True,
+               source: dict | None = None, predictor_factory: Callable | None = None,
+               option_names: Mapping[str, str] | None = None) -> SearchResult:
+    """Search ``space``; the evaluator returns real metrics (at least every objective without a cost).
+
+    ``evaluator`` is a callable ``arch -> dict`` or an object with ``evaluate_many(archs) -> [dict |
+    Failure]`` (see :mod:`supernet.evaluators`); an exception, a timeout, a NaN or a missing metric is
+    a recorded failure, never a crash. ``costs`` maps metric names to exact functions of the arch
+    (e.g. ``{"flops": f, "params": g}``); a cost that raises, is NaN or negative fails that arch.
+    ``out`` is the run folder (``None``: nothing is written, nothing can be resumed). ``resume``
+    continues ``out`` with its saved config; a budget nothing can meet raises at once, before
+    anything is evaluated or written. ``source`` is recorded in ``config.json``.
+    ``predictor_factory(name, space, seed)`` builds predictors (needed by ``strategy="predictor"``;
+    :func:`supernet.run_search` gives :func:`predictors.make_predictor`). ``option_names`` maps config fields (``budgets.flops``,
+    ``evaluations``...) to the caller's option names for messages (the CLI passes its flags).
+    More than ``max_failures`` failures raise :class:`TooManyFailures` whose ``.result`` holds
+    everything found so far.
+    """
+    if resume:
+        config = _saved_config(out, config, space)
+    cfg = (config or SearchConfig()).resolved()
+    cfg.check(option_names)
+    plan = make_plan(space, cfg.objectives, cfg.budgets, costs)
+    if cfg.reference_point is not None:
+        reference_values(plan, cfg.reference_point)
+    factory = predictor_factory
+    if cfg.strategy == "predictor":
+        if factory is None:
+            raise SupernetError("a predictor-guided search needs predictor_factory(name, space, seed); "
+                                "supernet.run_search gives predictors.make_predictor")
+        factory(cfg.predictor, space, cfg.seed)  # an unknown predictor fails here, before anything runs
+    witness = check_reachable(plan, np.random.default_rng([cfg.seed, 7919]), option_names)
+    run_dir = None
+    if out is not None:
+        run_dir = prepare_run_dir(out, "search", resume=resume, overwrite=overwrite)
+        if not resume:
+            atomic_write_json(run_dir / "config.json", {"search": cfg.to_dict(), "space": space_signature(space),
+                                                        "costs": sorted(plan.costs), "source": source or {}})
+    run = SearchRun(plan, cfg, evaluator, run_dir, progress, tensorboard, factory, witness)
+    run.split = (source or {}).get("split")
+    try:
+        (_nsga2 if cfg.strategy == "nsga2" else _rounds)(run)
+    except TooManyFailures as exc:
+        exc.result = run.finish()
+        run.close()
+        raise
+    try:
+        return run.finish()
+    finally:
+        run.close()
+
+
+def _saved_config(out, config: SearchConfig | None, space: SearchSpace) -> SearchConfig:
+    if out is None:
+        raise SupernetError("resume needs the run folder of the search to continue (--out RUN)")
+    data = read_json(Path(out) / "config.json", "search config")
+    if "search" not in data:
+        raise SupernetError(f"{str(Path(out) / 'config.json')!r} is not a search config; is {str(out)!r} a search run?")
+    if data.get("space") != space_signature(space):
+        raise SupernetError(f"the search in {str(out)!r} ran on another search space; resume it with that space")
+    saved = SearchConfig.from_dict(data["search"]).resolved()
+    if config is not None and config.resolved().to_dict() != saved.to_dict():
+        diff = sorted(k for k, v in config.resolved().to_dict().items() if saved.to_dict()[k] != v)
+        raise SupernetError(f"resume continues the saved search config, which differs in {diff}; drop those options")
+    return saved

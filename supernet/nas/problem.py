@@ -1,0 +1,106 @@
+"""The pymoo problem over a space's integer encoding: archs scored by exact costs and (predicted or
+real) measured metrics, and NSGA-II on it."""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.duplicate import DefaultDuplicateElimination
+from pymoo.core.problem import Problem
+from pymoo.operators.crossover.sbx import SBX
+from pymoo.operators.mutation.pm import PM
+from pymoo.operators.repair.rounding import RoundingRepair
+from pymoo.operators.sampling.rnd import IntegerRandomSampling
+
+from ..core.arch import Arch
+from ..core.space import SearchSpace
+from .plan import SearchPlan, cost_or_inf
+
+
+# -- scoring and the pymoo problem ---------------------------------------------------
+class Scorer:
+    """Values of the plan's metrics for archs, memoised in ``memo[arch] = (values, uncertainty)``.
+
+    Cost metrics come from their exact functions; measured metrics from ``known`` (real
+    results) where present, else from ``measure(archs) -> [(values, uncertainty), ...]``
+    (predictions, or real evaluations in plain NSGA-II).
+    """
+
+    def __init__(self, plan: SearchPlan, known: Mapping[Arch, Mapping[str, float]], measure):
+        self.plan, self.known, self.measure = plan, known, measure
+        self.memo: dict[Arch, tuple[dict, float]] = {}
+
+    def __call__(self, archs: Sequence[Arch]) -> list[tuple[dict, float]]:
+        todo = list(dict.fromkeys(a for a in archs if a not in self.memo))
+        unknown = [a for a in todo if a not in self.known]
+        measured = dict(zip(unknown, self.measure(unknown))) if unknown else {}
+        for arch in todo:
+            if arch in self.known:
+                values, spread = {n: self.known[arch].get(n, math.nan) for n in self.plan.measured}, 0.0
+            else:
+                values, spread = measured.get(arch, ({}, 0.0))
+            values = {**{n: math.nan for n in self.plan.measured}, **values}
+            costs = cost_or_inf(self.plan, arch)  # an invalid cost: inf, so it never looks good
+            values.update({n: float(costs[n]) for n in self.plan.used if n in self.plan.costs})
+            self.memo[arch] = (values, float(spread))
+        return [self.memo[a] for a in archs]
+
+
+class Decoder:
+    """``space.canonical(space.decode(x))`` memoised by the rounded encoding; ``canonical(X)`` = re-encoded rows."""
+
+    def __init__(self, space: SearchSpace):
+        self.space, self._memo, self._codes = space, {}, {}
+
+    def __call__(self, x) -> Arch:
+        key = np.asarray(x).round().astype(np.int64).tobytes()
+        if key not in self._memo:
+            self._memo[key] = self.space.canonical(self.space.decode(x))
+        return self._memo[key]
+
+    def canonical(self, X: np.ndarray) -> np.ndarray:
+        rows = []
+        for x in X:
+            key = np.asarray(x).round().astype(np.int64).tobytes()
+            if key not in self._codes:
+                self._codes[key] = self.space.encode(self(x))
+            rows.append(self._codes[key])
+        return np.array(rows, dtype=float).reshape(len(X), self.space.n_var)
+
+
+class SearchProblem(Problem):
+    """pymoo problem over the space's integer encoding: ``F`` objectives (min form), ``G`` budgets."""
+
+    def __init__(self, plan: SearchPlan, scorer: Scorer, decoder: Decoder):
+        xl, xu = plan.space.bounds()
+        super().__init__(n_var=plan.space.n_var, n_obj=len(plan.objectives), n_ieq_constr=len(plan.budgets),
+                         xl=xl, xu=xu, vtype=int)
+        self.plan, self.scorer, self.decoder = plan, scorer, decoder
+
+    def _evaluate(self, X, out, *args, **kwargs):
+        rows = [values for values, _ in self.scorer([self.decoder(x) for x in X])]
+        out["F"] = _penalised(self.plan.objective_matrix(rows))  # failed / invalid: never preferred
+        if self.plan.budgets:
+            out["G"] = _penalised(np.array([self.plan.constraint_row(v) for v in rows], dtype=float))
+
+
+def _penalised(A: np.ndarray) -> np.ndarray:
+    """NaN and infinities -> 1e300, a finite 'worst' value pymoo can sort."""
+    return np.nan_to_num(np.asarray(A, dtype=float), nan=1e300, posinf=1e300, neginf=1e300)
+
+
+def make_nsga2(decoder: Decoder, pop_size: int, sampling) -> NSGA2:
+    """NSGA-II on integers: SBX and PM on floats with rounding repair; duplicates are the same canonical arch."""
+    return NSGA2(pop_size=pop_size, sampling=sampling,
+                 crossover=SBX(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
+                 mutation=PM(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
+                 eliminate_duplicates=DefaultDuplicateElimination(func=lambda pop: decoder.canonical(pop.get("X"))))
+
+
+def initial_population(problem: SearchProblem, elites: Sequence[Arch], size: int, rng: np.random.Generator) -> np.ndarray:
+    """Encodings of ``elites`` (at most half of ``size``) topped up by integer random sampling."""
+    rows = [problem.plan.space.encode(a) for a in list(elites)[:size // 2]]
+    fill = IntegerRandomSampling()._do(problem, size - len(rows), random_state=rng)
+    return np.vstack([np.array(rows, dtype=int).reshape(len(rows), problem.n_var), fill]).astype(int)

@@ -1,0 +1,147 @@
+"""One search's state: the store of real evaluations and everything written about them (CSV, log,
+state, progress bar), its fixed hypervolume reference, and the result it returns."""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+from tqdm import tqdm
+
+from ..core.arch import Arch
+from ..evaluation.evaluators import as_evaluator
+from ..io.files import atomic_write_json, read_json
+from ..io.runs import RunLog
+from .config import SearchConfig, SearchResult, SearchWarning
+from .outputs import annotate, read_evaluations, records, summarise, write_evaluations, write_pareto
+from .pareto import plan_reference
+from .plan import SearchPlan
+from .store import EvaluationStore
+
+CSV, STATE = "evaluations.csv", "state.json"
+
+
+# -- one search ------------------------------------------------------------------------
+class SearchRun:
+    """The store of real evaluations plus everything written about them (CSV, log, state, bar)."""
+
+    def __init__(self, plan: SearchPlan, cfg: SearchConfig, evaluator, run_dir: Path | None, progress: bool,
+                 tensorboard: bool, predictor_factory: Callable, witness: Arch | None = None):
+        self.plan, self.cfg, self.run_dir, self.factory = plan, cfg, run_dir, predictor_factory
+        self.witness = witness  # an arch meeting the cost budgets that random sampling could not find
+        rows = read_evaluations(run_dir / CSV, plan.space) if run_dir and (run_dir / CSV).exists() else []
+        state = read_json(run_dir / STATE, "search state") if run_dir and (run_dir / STATE).exists() else {}
+        self.next_round = int(state.get("next_round", 0))
+        self.bar = tqdm(total=cfg.evaluations, initial=len(rows), desc="search", unit="eval",
+                        disable=not progress or None)
+        self.store = EvaluationStore(plan, as_evaluator(evaluator, cfg.eval_timeout), cfg.evaluations, rows,
+                                     self._on_new, cfg.max_failures)
+        self.log = RunLog(run_dir, tensorboard) if run_dir else None
+        self._reference = None
+        self.split = None  # the data split evaluated metrics come from, when the caller says (source["split"])
+        self.chosen: dict[str, str] = {}
+
+    def _on_new(self, ev) -> None:
+        self.bar.update(1)
+        if self.run_dir:
+            write_evaluations(self.run_dir / CSV, self.plan, self.store.rows)
+
+    def baselines(self) -> list[tuple[Arch, str]]:
+        """(arch, names) of the smallest, largest and median archs (and the budget check's ``witness``, if
+        it needed one); equal archs share one entry."""
+        names: dict[Arch, list[str]] = {}
+        for name in ("smallest", "largest", "median"):
+            names.setdefault(self.plan.space.canonical(getattr(self.plan.space, name)()), []).append(name)
+        if self.witness is not None:
+            names.setdefault(self.witness, []).append("witness")
+        return [(arch, "+".join(n)) for arch, n in names.items()]
+
+    @property
+    def reference(self):
+        """Fixed once known: the user's point, else from the ok baselines (else the ok rows of round 0)."""
+        if self._reference is None:
+            ok = [e for e in self.store.rows if e.ok and e.round == 0]
+            base = [e.metrics for e in ok if e.baseline] or [e.metrics for e in ok]
+            if self.cfg.reference_point or base:
+                self._reference = plan_reference(self.plan, base, self.cfg.reference_point)
+        return self._reference
+
+    def front_rows(self) -> list:
+        _, pareto = annotate(self.plan, self.store.rows)
+        return [e for e, p in zip(self.store.rows, pareto) if p]
+
+    def hypervolume(self) -> float:
+        front = [e.metrics for e in self.front_rows()]
+        return self.reference.hypervolume(self.plan.objective_matrix(front)) if self.reference and front else 0.0
+
+    def end_round(self, r: int, new: list, predicted: Mapping[Arch, Mapping[str, float]] | None = None) -> None:
+        """Log round ``r`` (hypervolume, failures, predictor tau / MAPE on the new real points); skipped when replayed."""
+        if r < self.next_round:
+            return
+        record = {"round": r, "evaluations": len(self.store), "new": len(new), "failures": self.store.failures,
+                  "front_size": len(self.front_rows()), "hypervolume": self.hypervolume(),
+                  **_predictor_scores(self.plan, [e for e in new if e.ok], predicted or {}),
+                  **{f"predictor/{n}": c for n, c in self.chosen.items()}}
+        if self.log:
+            scalars = {f"search/{k}": v for k, v in record.items()
+                       if k != "round" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            self.log.log(record, r, scalars)
+            write_pareto(self.run_dir, self.plan, self.store.rows, self.reference, record["hypervolume"], plot=False)
+            atomic_write_json(self.run_dir / STATE, {"next_round": r + 1})
+        self.next_round = r + 1
+
+    def finish(self) -> SearchResult:
+        """Write the final CSV, ``pareto.json`` and ``pareto.png``; warn about unmet budgets; return the result."""
+        hv = self.hypervolume()
+        notes = _unmet_budgets(self.plan, self.store.rows)
+        for note in notes:
+            warnings.warn(note, SearchWarning, stacklevel=3)
+        if self.run_dir:
+            write_evaluations(self.run_dir / CSV, self.plan, self.store.rows)
+            summary = write_pareto(self.run_dir, self.plan, self.store.rows, self.reference, hv, split=self.split)
+        else:
+            summary = summarise(self.plan, self.store.rows, self.reference, hv)
+        recs = records(self.plan, self.store.rows)
+        return SearchResult(self.run_dir, recs, summary["front"], hv, summary["reference"], summary["picks"],
+                            self.store.failures, notes)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.log:
+            self.log.close()
+
+
+def _unmet_budgets(plan: SearchPlan, rows: list) -> list[str]:
+    """A note when real results exist but none meets every budget, naming the closest arch."""
+    ok = [e for e in rows if e.ok]
+    if not plan.budgets or not ok or any(plan.feasible(e.metrics) for e in ok):
+        return []
+    excess = lambda e: max(e.metrics[n] / b - 1 for n, b in plan.budgets.items())  # noqa: E731
+    best = min(ok, key=excess)
+    over = ", ".join(f"{n}={best.metrics[n]:.4g} (budget {b:.4g})" for n, b in plan.budgets.items())
+    return [f"no evaluated arch meets the budgets; the closest is evaluation {best.index} {best.arch.to_json()} "
+            f"with {over}"]
+
+
+def _finite(value: float) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _predictor_scores(plan: SearchPlan, new: list, predicted: Mapping[Arch, Mapping[str, float]]) -> dict:
+    """Kendall tau and MAPE (%) of the round's predictions on its new real points (None where undefined).
+
+    MAPE = 100 / n * sum |pred - true| / |true| over points with true != 0.
+    """
+    from scipy.stats import kendalltau
+    out = {}
+    for name in plan.measured:
+        pairs = [(e.metrics[name], predicted[e.arch][name]) for e in new if e.arch in predicted]
+        true, pred = np.array([p[0] for p in pairs], dtype=float), np.array([p[1] for p in pairs], dtype=float)
+        ok = true != 0
+        tau = float(kendalltau(true, pred).statistic) if len(pairs) >= 2 else None
+        out[f"tau/{name}"] = _finite(tau)
+        out[f"mape/{name}"] = _finite(float(100 * np.mean(np.abs(pred[ok] - true[ok]) / np.abs(true[ok])))) \
+            if ok.any() else None
+    return out

@@ -1,0 +1,125 @@
+"""What a training run builds from its config, the same on every worker: data, supernet, task, metadata.
+
+The space decides everything space-specific through the registry and its hooks: its own
+options (``space_options``), the variant for the data, how the data fits its config (classes,
+channels, sequence length, base model), the side image data is decoded to, and what it
+computes once before step 0. A one-batch trial forward then checks that the data fits the
+supernet, so a mismatch is one clear line instead of a traceback at step 0.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..core.contract import hook
+from ..core.errors import SupernetError
+from ..core.placement import Placement
+from ..core.registry import build_supernet, config_to_dict, get_space, space_config
+from ..core.task import make_task
+from ..data.load import data_path, load_data
+from ..io.runs import RunLog, truncate_log
+from .config import TrainConfig
+from .hooks import EpochEvalHook, LogHook
+from .sampling import check_shared
+
+
+@dataclass
+class Setup:
+    """Everything a training run builds from its config, the same on every worker."""
+
+    data: object
+    model: torch.nn.Module
+    task: object
+    meta: dict  # what config.json and every checkpoint's config.json record
+    per_epoch: int
+    total: int
+
+
+def resolved_config(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` checked (engine options, then the space's own) with every input path absolute, so the run
+    works from any folder; nothing is written before this passes."""
+    cfg.check()
+    options = get_space(cfg.space).make_options(cfg.space_options)
+    path = data_path(cfg.data)
+    data = cfg.data if path is None else cfg.data[:len(cfg.data) - len(path)] + str(Path(path).expanduser().resolve())
+    return replace(cfg, data=data, space_options=options.to_dict() if options is not None else {})
+
+
+def input_paths(cfg: TrainConfig) -> list[str]:
+    """Files and folders a run reads: its data, and paths among its space options (e.g. a base model)."""
+    options = get_space(cfg.space).make_options(cfg.space_options)
+    return [p for p in [data_path(cfg.data), *(options.input_paths() if options else [])] if p]
+
+
+def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
+    """Data, supernet (initialised from ``cfg.seed``), task and run metadata for ``cfg``."""
+    entry = get_space(cfg.space)
+    options = entry.make_options(cfg.space_options)
+    data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                     workers=cfg.data_workers, pin_memory=placement.device.type == "cuda",
+                     reader=options.reader_options() if options is not None else {})
+    info = data.info()
+    variant = cfg.variant or entry.variant_for(info)
+    space_cfg = entry.fitted(space_config(cfg.space, variant), info, options)
+    torch.manual_seed(cfg.seed)
+    model = build_supernet(cfg.space, space_cfg)
+    space_cfg = model.config  # as built: e.g. with the base model's hash filled in
+    image_size = hook(model.space, "input_size")()
+    if image_size:
+        data.set_image_size(image_size)
+    check_fits(model, data, info, cfg.space, variant)
+    check_shared(model.space, cfg.shared)
+    per_epoch = data.steps_per_epoch(cfg.batch_size)
+    total = cfg.steps or cfg.epochs * per_epoch
+    task = make_task(entry.task, label_smoothing=cfg.label_smoothing, kd=cfg.kd, alpha_min=cfg.alpha_min,
+                     alpha_max=cfg.alpha_max, alpha_clamp=cfg.alpha_clamp)
+    meta = {"space": cfg.space, "variant": variant, "space_config": config_to_dict(space_cfg), "train": asdict(cfg),
+            "data": data.describe(), "total_steps": total, "task": task.kind, "image_size": image_size}
+    return Setup(data, model, task, meta, per_epoch, total)
+
+
+def check_fits(model: torch.nn.Module, data, info, space: str, variant: str) -> None:
+    """A no-grad forward of the smallest arch on two training inputs: ``prepare_input`` gives the subnet's
+    input shape and the outputs cover the data's classes; else one line naming the data and the variant."""
+    arch = model.space.smallest()
+    batch = data.calibration_batches(1, 2, 0)[0]
+    want = (len(batch), *model.space.input_shape(arch))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = model.prepare_input(batch, arch)
+            if tuple(x.shape) != want:
+                raise ValueError(f"prepare_input gives {tuple(x.shape)}, the subnet takes {want}")
+            out = model(x, arch)
+    except SupernetError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (whatever the space raised, reported in one line)
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SupernetError(f"the data {info.name!r} (one input of shape {tuple(info.sample_shape)}) does not fit "
+                            f"variant {variant!r} of space {space!r} ({type(exc).__name__}: {why}); choose a --variant "
+                            "that takes such inputs (see `supernet spaces`)") from None
+    finally:
+        model.train(was_training)
+    if info.num_classes is not None and out.shape[-1] < info.num_classes:
+        raise SupernetError(f"the data {info.name!r} has {info.num_classes} classes but variant {variant!r} of space "
+                            f"{space!r} outputs {out.shape[-1]}; its fit_data must set the number of classes")
+
+
+def prepare_model(setup: Setup, cfg: TrainConfig, start: int) -> None:
+    """Before step 0 of a fresh run, what the space computes from data once (its ``before_training`` hook,
+    e.g. the importance order of MLP channels, saved with the first checkpoint; a resumed run loads it)."""
+    if start == 0:
+        hook(setup.model, "before_training")(setup.data.calibration_batches(cfg.calib_batches, 256, cfg.seed))
+
+
+def run_hooks(run_dir: Path, cfg: TrainConfig, setup: Setup, start: int, checkpoints) -> tuple[RunLog, list]:
+    """The log (``log.jsonl`` cut back to ``start``, so a restart logs no step twice) and the hooks that
+    log, evaluate each epoch and checkpoint (``checkpoints``, last)."""
+    truncate_log(run_dir / "log.jsonl", start)
+    log = RunLog(run_dir, cfg.tensorboard, purge_step=start or None)
+    calib = setup.data.calibration_batches(cfg.calib_batches, 256, cfg.seed)
+    return log, [LogHook(log, cfg, start, setup.total),
+                 EpochEvalHook(setup.data, calib, log, setup.per_epoch, setup.total), checkpoints]
