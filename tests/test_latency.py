@@ -43,7 +43,7 @@ def test_measure_many_times_every_job_once_per_round(space, target, monkeypatch)
     import supernet.hardware.measure as latency
     calls, cfg = [], MeasureConfig(target=target, threads=1, warmup=0, repeats=3, min_seconds=0.0, rounds=4)
     real = latency.measure
-    monkeypatch.setattr(latency, "measure", lambda m, shape, c, path=None: calls.append(path) or real(m, shape, c, path))
+    monkeypatch.setattr(latency, "measure", lambda m, shape, c, path=None, **kw: calls.append(path) or real(m, shape, c, path, **kw))
     archs = [space.smallest(), space.largest(), space.median()]
     jobs = [(lambda a=a: space.build_static(a), space.input_shape(a)) for a in archs]
     results = measure_many(jobs, cfg)
