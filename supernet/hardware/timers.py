@@ -131,7 +131,10 @@ def _session(module, x, cfg, path: Path, provider: str):
         export_onnx(module, tuple(x.shape), path)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = cfg.threads, 1
-    providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+    chosen = provider
+    if provider == "TensorrtExecutionProvider":  # an engine per file, cached beside it: later rounds skip the build
+        chosen = (provider, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(path.parent)})
+    providers = [chosen] if provider == "CPUExecutionProvider" else [chosen, "CPUExecutionProvider"]
     session = ort.InferenceSession(str(path), opts, providers=providers)
     if session.get_providers()[0] != provider:
         from ..core.errors import SupernetError
