@@ -32,7 +32,17 @@ from .training.run import removed_on_failure, run_folder, train_here
 from .training.setup import resolved_config
 
 __all__ = ["train", "resume_training", "evaluate", "export", "export_from_search", "finetune", "search",
-           "run_search"]
+           "run_search", "pack_data"]
+
+
+# -- data -------------------------------------------------------------------------------------
+def pack_data(source: str | os.PathLike, out: str | os.PathLike, size: int, *, workers: int = 2,
+              shard_mb: int = 1024, overwrite: bool = False, progress: bool = True) -> dict:
+    """Decode the image folder ``source`` once into shards at ``out`` (shorter side at most ``size``),
+    for ``--data packed:OUT`` (:mod:`supernet.data.pack`); returns what ``meta.json`` records."""
+    from .data.pack import pack_imagefolder
+    return pack_imagefolder(source, out, size, workers=workers, shard_mb=shard_mb, overwrite=overwrite,
+                            progress=progress)
 
 
 # -- train ------------------------------------------------------------------------------------
