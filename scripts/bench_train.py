@@ -152,7 +152,8 @@ def loader_rate(data, batch: int, steps: int, warmup: int, device: torch.device)
 
 
 def loader_case(device: str, root: Path, folder_for, steps: int, warmup: int, workers: int) -> dict:
-    """JPEG folder vs its pack, the loader alone, side by side (interleaved: folder, pack, folder, pack)."""
+    """JPEG folder vs its pack, the loader alone, side by side: 3 interleaved rounds (folder, pack, folder,
+    pack, ...), the median of each and the ratio of medians (the per-round ratios are kept too)."""
     if device == "cuda":
         folder, size, batch, native = folder_for(224, 2048), 224, 128, 256
     else:
@@ -160,16 +161,17 @@ def loader_case(device: str, root: Path, folder_for, steps: int, warmup: int, wo
     packed = pack(folder, native)
     dev = torch.device(device)
     rates = {"jpeg": [], "packed": []}
-    for _ in range(2):
+    for _ in range(3):
         jpeg = load_data(f"imagefolder:{folder}", workers=workers, pin_memory=device == "cuda")
         fast = load_data(f"packed:{packed}", device=dev)
         for key, data in (("jpeg", jpeg), ("packed", fast)):
             data.set_image_size(size)
             rates[key].append(loader_rate(data, batch, steps, warmup, dev))
-    jpeg_rate, packed_rate = max(rates["jpeg"]), max(rates["packed"])
+    jpeg_rate, packed_rate = statistics.median(rates["jpeg"]), statistics.median(rates["packed"])
     return {"device": device, "folder": str(folder.name), "images": jpeg.split_size("train"), "size": size,
             "batch": batch, "workers": workers, "steps": steps, "jpeg_images_per_s": jpeg_rate,
-            "packed_images_per_s": packed_rate, "packed_over_jpeg": packed_rate / jpeg_rate, "rounds": rates}
+            "packed_images_per_s": packed_rate, "packed_over_jpeg": packed_rate / jpeg_rate, "rounds": rates,
+            "round_ratios": [p / j for p, j in zip(rates["packed"], rates["jpeg"])]}
 
 
 def make_folder(root: Path, size: int, count: int) -> Path:
@@ -242,6 +244,8 @@ def main(argv=None) -> int:
     old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
     if args.compare_only or args.loader_only:  # keep what this run does not measure again
         results["cases"] = old.get("cases", [])
+    if not args.compare_with and "compare" in old:
+        results["compare"] = old["compare"]
     with tempfile.TemporaryDirectory() as tmp:
         folders = {}
         folder_for = lambda size, n: folders.setdefault(size, make_folder(Path(tmp), size, n))  # noqa: E731
