@@ -132,8 +132,9 @@ def test_search_on_a_slowed_machine_warns_corrects_and_flags(trained, tmp_path):
     assert check["sessions"] == 2 and all("latency_spread_ms" in r for r in pareto["front"])
     pick = pareto["picks"]["max-accuracy-under-budget"]
     assert pick["latency_under_budget"] is not None and pick["latency_vs_budget"] in ("under", "crosses", "over")
-    front = json.loads((tmp_path / "run" / "front_latency.json").read_text())
-    assert check["flagged"] == [r["index"] for r in front["front"] if r["latency_vs_budget"] != "under"]
+    front = {r["index"]: r for r in json.loads((tmp_path / "run" / "front_latency.json").read_text())["front"]}
+    assert {r["index"] for r in result.front if r["latency_vs_budget"] != "under"} <= set(check["flagged"])
+    assert all(front[i]["latency_vs_budget"] != "under" for i in check["flagged"]) and result.latency_check == check
 
 
 def test_cli_prints_spread_certainty_and_flags(capsys):
@@ -142,11 +143,15 @@ def test_cli_prints_spread_certainty_and_flags(capsys):
                                "latency_measured_ms": ms, "latency_spread_ms": [ms - 0.05, ms + 0.1],
                                "latency_rounds": 14, "latency_under_budget": 0.5, "latency_vs_budget": flag}
     front = [row(3, 0.41, "under"), row(7, 0.55, "crosses")]
-    notes = budget_notes(front, {"max-accuracy-under-budget": front[1]}, 0.6)
-    result = SearchResult(None, [], front, 0.5, None, {"max-accuracy-under-budget": front[1]}, 0, notes)
+    picks = {"best-accuracy": row(1, 0.9, "over"), "max-accuracy-under-budget": front[1]}
+    notes = budget_notes(front, picks, 0.6)
+    drift = {"status": "steady", "message": "reference arch 1 ms when the table was built, 1.01 ms now"}
+    result = SearchResult(None, [], front, 0.5, None, picks, 0, notes, {"drift": drift})
     _print_search(result)
     out = capsys.readouterr().out
     assert "measured 0.41 ms (p10-p90 0.36-0.51, under budget in 50% of 14 rounds)" in out
     assert "[CROSSES BUDGET]" in out and out.count("[CROSSES BUDGET]") == 2  # the front row and the pick
+    assert "[OVER BUDGET]" not in out and "best-accuracy (evaluation 1)" not in out  # its rule ignores budgets
+    assert "latency table held: reference arch 1 ms when the table was built" in out
     assert "warning: pick max-accuracy-under-budget (evaluation 7) measured 0.55 ms" in out
     assert "warning: 1 of 2 front archs are not clearly under the 0.6 ms budget" in out

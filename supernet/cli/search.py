@@ -108,16 +108,17 @@ def _number(v) -> str:
     return format_quantity(v) if abs(v) >= 1000 else f"{v:.4g}"
 
 
-def _measured(row: dict) -> str:
-    """`` latency measured M ms (p10-p90 A-B[, under the budget in S% of rounds][ [FLAG]])``, or ""."""
+def _measured(row: dict, flag: bool = True) -> str:
+    """`` measured M ms (p10-p90 A-B[, under budget in S% of N rounds])[ [FLAG]]``, or "" (no flag when
+    not ``flag``: a pick whose rule ignores the budget)."""
     if "latency_measured_ms" not in row:
         return ""
     lo, hi = row["latency_spread_ms"]
     text = f"  measured {row['latency_measured_ms']:.4g} ms (p10-p90 {lo:.4g}-{hi:.4g}"
     if "latency_under_budget" in row:
         text += f", under budget in {100 * row['latency_under_budget']:.0f}% of {row['latency_rounds']} rounds"
-    flag = row.get("latency_vs_budget", "under")
-    return text + ")" + ("" if flag == "under" else f" [{flag.upper()} BUDGET]")
+    status = row.get("latency_vs_budget", "under")
+    return text + ")" + ("" if status == "under" or not flag else f" [{status.upper()} BUDGET]")
 
 
 def _print_search(result) -> None:
@@ -126,9 +127,13 @@ def _print_search(result) -> None:
         metrics = "  ".join(f"{k}={_number(v)}" for k, v in row.items()
                             if k not in skip and not k.startswith("latency_") and isinstance(v, (int, float)))
         print(f"front  {metrics}{_measured(row)}  {json.dumps(row['arch'], separators=(',', ':'))}")
+    from ..hardware.front import UNBOUND
     for how, row in result.picks.items():
         if row:
-            print(f"pick   {how}: evaluation {row['index']}{_measured(row)}")
+            print(f"pick   {how}: evaluation {row['index']}{_measured(row, how not in UNBOUND)}")
+    drift = (result.latency_check or {}).get("drift")
+    if drift and drift["status"] == "steady":
+        print(f"latency table held: {drift['message']}")
     failed = f" ({result.failures} failed, see evaluations.csv)" if result.failures else ""
     point = (result.reference or {}).get("point")
     ref = (" (normalised; reference point " + ", ".join(f"{k}={_number(v)}" for k, v in point.items()) + ")") \
