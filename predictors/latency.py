@@ -2,10 +2,15 @@
 
 Per-unit sums miss fusion, cache and framework-overhead effects, so the prediction is
 
-    latency(a) = w0 + w1 * T(a) + w2 * n_blocks(a) + w3 * r(a)
+    latency(a) = w0 + w1 * T(a) + w2 * n_units(a) + w3 * r(a) + w4 * K(a)
 
-with ``T(a)`` the table sum of the arch's units, fitted by ridge regression (alpha chosen
-by leave-one-out) on measured latencies of whole extracted subnets.
+with ``T(a)`` the table sum of the arch's units and ``K(a)`` the kernels its units launch (the
+table's per-unit counts, :mod:`supernet.hardware.kernels`): on a launch-bound GPU (eager PyTorch
+at batch 1) a net's time follows its kernel count, which a unit timed alone does not carry over
+(the gaps between kernels differ in a whole net). ``w0`` is the per-arch constant (the call's
+own overhead, once per net, where the table pays it once per unit). Fitted by ridge regression
+on standardised features (alpha chosen by leave-one-out) on measured latencies of whole
+extracted subnets. Without ``kernels`` the ``K`` term is left out.
 """
 from __future__ import annotations
 
@@ -27,21 +32,34 @@ class TableLatencyPredictor(Predictor):
 
     kind = "latency_table"
 
-    def __init__(self, space: SearchSpace, seed: int = 0, units: dict | None = None,
+    def __init__(self, space: SearchSpace, seed: int = 0, units: dict | None = None, kernels: dict | None = None,
                  alphas: tuple = (1e-3, 1e-2, 0.1, 1.0, 10.0)):
         if not units:
             raise SupernetError("a latency predictor needs the unit latencies of a table (units={key: ms})")
-        super().__init__(space, seed, units=units, alphas=list(alphas))
+        super().__init__(space, seed, units=units, kernels=dict(kernels or {}), alphas=list(alphas))
         self._model = None
 
     def table_only(self, archs) -> np.ndarray:
         """Sum of unit latencies (ms) of each arch."""
         return np.array([unit_sum(self.options["units"], self.space, self.space.make(a)) for a in archs])
 
+    def kernel_counts(self, archs) -> np.ndarray:
+        """``K(a)``: kernels launched by the arch's units (the table's per-unit counts summed)."""
+        counts = self.options["kernels"]
+        try:
+            return np.array([sum(counts[key] for key, _, _ in self.space.latency_units(self.space.make(a)))
+                             for a in archs], dtype=float)
+        except KeyError as exc:
+            raise SupernetError(f"the table's kernel counts lack unit {exc.args[0]!r}; rebuild it with "
+                                "`supernet latency build`") from None
+
     def _features(self, archs: list[Arch]) -> np.ndarray:
         n_units = [len(self.space.latency_units(a)) for a in archs]
         res = [a["r"] if "r" in a else 0 for a in archs]
-        return np.column_stack([self.table_only(archs), n_units, res])
+        columns = [self.table_only(archs), n_units, res]
+        if self.options["kernels"]:
+            columns.append(self.kernel_counts(archs))
+        return np.column_stack(columns)
 
     def _fit(self, archs: list[Arch], z: np.ndarray) -> None:
         self._model = make_pipeline(StandardScaler(), RidgeCV(alphas=self.options["alphas"]))

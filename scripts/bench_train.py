@@ -9,7 +9,14 @@ For each case (a data set, a space variant, a batch size) and each precision it 
 
 and reports loop / bare (the share of the step's speed the input pipeline keeps) and
 bf16 / fp32 step time. CUDA cases run when a GPU is visible (224 px ``ofa`` at batch 128 on a
-generated folder of JPEGs, with channels-last); CPU cases always.
+generated folder of JPEGs and on its pack, with channels-last); CPU cases always.
+
+**Loader alone** (``loader`` in the JSON): images/s of ``train_batches`` with no training, for a
+folder of JPEGs (decoded by ``--data-workers`` loader processes) and for the same images packed
+by ``supernet data pack`` at their native size (augmented in batch on the device; on CUDA each
+batch is waited for). On CPU the folder is the 5,000 MNIST digits upscaled to 64 px JPEGs
+(``scripts/make_imagefolder.py --format jpg``), read at the ``mnist`` variant's 28 px; on CUDA the
+224 px random JPEGs. Target: packed >= 3x the JPEG folder on CPU.
 
 ``--compare-with PATH`` also times `train()` runs (3 x ``--steps`` steps) of the checkout at
 PATH against this one (same config, subprocesses, interleaved rounds; the median time between
@@ -20,6 +27,8 @@ Examples::
     python scripts/bench_train.py                                   # CPU cases (+ CUDA if visible)
     python scripts/bench_train.py --compare-with /tmp/old-checkout  # and the old code's train() side by side
     python scripts/bench_train.py --steps 12 --out bench_results/bench_train_quick.json
+    python scripts/bench_train.py --loader-only --threads 2          # JPEG folder vs packed, loader alone
+    python scripts/bench_train.py --devices cuda --out docs/measurements/bench_train_cuda_h200.json
 """
 from __future__ import annotations
 
@@ -49,10 +58,12 @@ from supernet.training.config import TrainConfig
 from supernet.training.trainer import Trainer  # noqa: E402
 
 
-def cases(device: str, folder_for) -> list[dict]:
+def cases(device: str, folder_for, packed_for=None) -> list[dict]:
     if device == "cuda":
         return [dict(name="ofa-224-imagefolder", data=f"imagefolder:{folder_for(224, 2048)}", variant="ofa",
-                     batch=128, channels_last=True, data_workers=12)]
+                     batch=128, channels_last=True, data_workers=12),
+                dict(name="ofa-224-packed", data=f"packed:{packed_for(folder_for(224, 2048), 256)}", variant="ofa",
+                     batch=128, channels_last=True, data_workers=0)]
     return [dict(name="mnist1d-arrays", data="mnist1d", variant="mnist1d", batch=128, channels_last=False,
                  data_workers=0),
             dict(name="mnist-28-imagefolder", data=f"imagefolder:{folder_for(28, 600)}", variant="mnist",
@@ -103,6 +114,64 @@ def real_loop(cfg: TrainConfig, warmup: int) -> float:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def pack(folder: Path, size: int) -> Path:
+    """``folder`` packed by `supernet data pack` beside it (shorter side <= ``size``)."""
+    from supernet.api import pack_data
+    out = folder.parent / f"{folder.name}-packed-{size}"
+    if not out.exists():
+        pack_data(folder, out, size, workers=min(8, os.cpu_count() or 1), progress=False)
+    return out
+
+
+def mnist_jpegs(root: Path, size: int = 64) -> Path:
+    """The 5,000 MNIST digits as ``size`` px JPEGs (scripts/make_imagefolder.py --format jpg)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from make_imagefolder import make
+    folder = root / f"mnist-jpg-{size}"
+    if not folder.exists():
+        make(folder, size=size, fmt="jpg")
+    return folder
+
+
+def loader_rate(data, batch: int, steps: int, warmup: int, device: torch.device) -> float:
+    """Images/s of ``data.train_batches`` alone (after ``warmup`` batches; CUDA batches waited for)."""
+    batches = data.train_batches(0, batch, seed=0)
+    for _ in range(warmup):
+        next(batches)
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        x, _ = next(batches)
+        x.sum().item() if device.type == "cuda" else None  # noqa: B018  (waits for the batch's kernels)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    batches.close()
+    return steps * batch / seconds
+
+
+def loader_case(device: str, root: Path, folder_for, steps: int, warmup: int, workers: int) -> dict:
+    """JPEG folder vs its pack, the loader alone, side by side: 3 interleaved rounds (folder, pack, folder,
+    pack, ...), the median of each and the ratio of medians (the per-round ratios are kept too)."""
+    if device == "cuda":
+        folder, size, batch, native = folder_for(224, 2048), 224, 128, 256
+    else:
+        folder, size, batch, native = mnist_jpegs(root), 28, 128, 64
+    packed = pack(folder, native)
+    dev = torch.device(device)
+    rates = {"jpeg": [], "packed": []}
+    for _ in range(3):
+        jpeg = load_data(f"imagefolder:{folder}", workers=workers, pin_memory=device == "cuda")
+        fast = load_data(f"packed:{packed}", device=dev)
+        for key, data in (("jpeg", jpeg), ("packed", fast)):
+            data.set_image_size(size)
+            rates[key].append(loader_rate(data, batch, steps, warmup, dev))
+    jpeg_rate, packed_rate = statistics.median(rates["jpeg"]), statistics.median(rates["packed"])
+    return {"device": device, "folder": str(folder.name), "images": jpeg.split_size("train"), "size": size,
+            "batch": batch, "workers": workers, "steps": steps, "jpeg_images_per_s": jpeg_rate,
+            "packed_images_per_s": packed_rate, "packed_over_jpeg": packed_rate / jpeg_rate, "rounds": rates,
+            "round_ratios": [p / j for p, j in zip(rates["packed"], rates["jpeg"])]}
 
 
 def make_folder(root: Path, size: int, count: int) -> Path:
@@ -157,22 +226,39 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(REPO / "bench_results" / "bench_train.json"))
     p.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], help="only these devices (default: cpu, and cuda "
                    "when visible)")
+    p.add_argument("--loader-only", action="store_true", help="only the loader comparison (JPEG folder vs packed)")
+    p.add_argument("--loader-steps", type=int, default=30, help="batches timed per loader measurement")
+    p.add_argument("--data-workers", type=int, help="JPEG loader processes in the loader comparison (default: 2 on "
+                   "CPU, 12 on CUDA)")
     args = p.parse_args(argv)
     if args.steps <= args.warmup + 2:
         p.error("--steps must exceed --warmup by at least 3")
     torch.set_num_threads(args.threads)
     devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if "cuda" in devices and not torch.cuda.is_available():
+        p.error("--devices cuda needs a CUDA GPU, and torch sees none here")
     results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
                "torch": torch.__version__, "cases": []}
     if torch.cuda.is_available():
         results["gpu"] = torch.cuda.get_device_name()
-    if args.compare_only and Path(args.out).exists():
-        results["cases"] = json.loads(Path(args.out).read_text()).get("cases", [])
+    old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    if args.compare_only or args.loader_only:  # keep what this run does not measure again
+        results["cases"] = old.get("cases", [])
+    if not args.compare_with and "compare" in old:
+        results["compare"] = old["compare"]
     with tempfile.TemporaryDirectory() as tmp:
         folders = {}
         folder_for = lambda size, n: folders.setdefault(size, make_folder(Path(tmp), size, n))  # noqa: E731
+        results["loader"] = old.get("loader", []) if args.compare_only else []
         for device in [] if args.compare_only else devices:
-            for case in cases(device, folder_for):
+            workers = args.data_workers or (12 if device == "cuda" else 2)
+            row = loader_case(device, Path(tmp), folder_for, args.loader_steps, 3, workers)
+            results["loader"].append(row)
+            print(f"{device:4s} loader alone ({row['folder']}, {row['size']} px, batch {row['batch']}): JPEG folder "
+                  f"{row['jpeg_images_per_s']:8.1f} img/s ({workers} workers), packed {row['packed_images_per_s']:8.1f} "
+                  f"img/s: {row['packed_over_jpeg']:.1f}x")
+        for device in [] if args.compare_only or args.loader_only else devices:
+            for case in cases(device, folder_for, pack):
                 row = {"case": case["name"], "device": device, "batch": case["batch"]}
                 for precision in ("fp32", "bf16"):
                     cfg = config(case, device, precision, args.steps)

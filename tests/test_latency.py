@@ -43,7 +43,7 @@ def test_measure_many_times_every_job_once_per_round(space, target, monkeypatch)
     import supernet.hardware.measure as latency
     calls, cfg = [], MeasureConfig(target=target, threads=1, warmup=0, repeats=3, min_seconds=0.0, rounds=4)
     real = latency.measure
-    monkeypatch.setattr(latency, "measure", lambda m, shape, c, path=None: calls.append(path) or real(m, shape, c, path))
+    monkeypatch.setattr(latency, "measure", lambda m, shape, c, path=None, **kw: calls.append(path) or real(m, shape, c, path, **kw))
     archs = [space.smallest(), space.largest(), space.median()]
     jobs = [(lambda a=a: space.build_static(a), space.input_shape(a)) for a in archs]
     results = measure_many(jobs, cfg)
@@ -60,6 +60,64 @@ def test_unknown_target_and_missing_gpu_are_clear_errors(space):
     if not torch.cuda.is_available():
         with pytest.raises(SupernetError, match="needs a CUDA GPU"):
             MeasureConfig(target="cuda").check()
+
+
+@pytest.mark.parametrize("target", ["cuda-graph", "ort-cuda", "ort-tensorrt"])
+def test_gpu_targets_are_refused_in_one_line_where_they_cannot_run(space, target, monkeypatch):
+    import torch
+
+    from supernet.hardware import timers
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: the refusal for a missing GPU cannot happen here")
+    with pytest.raises(SupernetError, match=f"target '{target}' needs a CUDA GPU, and none is visible here"):
+        MeasureConfig(target=target).check()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU, but the CPU build of onnxruntime
+    problem = timers.target_problem(target)
+    if target == "cuda-graph":
+        assert problem is None
+    else:
+        assert "ExecutionProvider" in problem and "pip install onnxruntime-gpu" in problem and "\n" not in problem
+
+
+def test_cli_refuses_a_gpu_target_without_a_gpu(tmp_path):
+    import torch
+    from test_cli import assert_one_line_error, cli
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    result = cli("latency", "build", "mobilenet", "--variant", "tiny", "--target", "ort-cuda", "--out", tmp_path)
+    assert_one_line_error(result, "target 'ort-cuda' needs a CUDA GPU")
+    assert not any(tmp_path.iterdir())
+
+
+def test_kernel_counts_add_up_and_follow_the_block(space):
+    import torch
+
+    from supernet.hardware.kernels import count_kernels
+    units = {key: count_kernels(build(), torch.zeros((1,) + shape)) for key, build, shape in space.all_latency_units()}
+    for arch in [space.smallest(), space.largest(), space.median()]:
+        whole = count_kernels(space.build_static(arch), space.example_input(arch))
+        assert whole == sum(units[key] for key, _, _ in space.latency_units(arch))
+    se = [n for key, n in units.items() if key.startswith("mb:") and "-se1-" in key]
+    plain = [n for key, n in units.items() if key.startswith("mb:") and "-se0-" in key]
+    assert min(se) > max(plain)  # squeeze-excite adds pooling, two convs, activations and a product
+
+
+def test_correction_learns_a_launch_bound_device_from_kernel_counts(space, tmp_path):
+    """A launch-bound GPU: a whole net costs 4 us per kernel plus 30 us per call on top of its compute,
+    which its units timed alone did not show; only the kernel-count feature can carry that."""
+    from supernet.hardware.table import count_unit_kernels
+    table = build_table(LatencyTable("mobilenet", space.config.to_dict(), FAST), space, tmp_path / "t.json",
+                        n_archs=0, progress=False)
+    kernels = count_unit_kernels(table, space)
+    rng = np.random.default_rng(3)
+    archs = list(dict.fromkeys(space.sample(rng) for _ in range(80)))
+    with_k = TableLatencyPredictor(space, units=table.units, kernels=kernels)
+    without = TableLatencyPredictor(space, units=table.units)
+    truth = 0.03 + 0.004 * with_k.kernel_counts(archs) + 0.2 * with_k.table_only(archs)
+    half = len(archs) // 2
+    err = lambda p: float(np.mean(np.abs(p.fit(archs[:half], truth[:half]).predict(archs[half:])[0]  # noqa: E731
+                                         - truth[half:]) / truth[half:]))
+    assert err(with_k) < 0.005 and err(without) > 2 * err(with_k)
 
 
 def test_table_covers_every_arch_and_round_trips(space, tmp_path):

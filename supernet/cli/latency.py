@@ -9,6 +9,8 @@ EXAMPLES = """examples:
   supernet latency build runs/mnist1d --target cpu --threads 2            # table + 60 whole subnets
   supernet latency build mobilenet --variant ofa --target onnxruntime-cpu --archs 100
   supernet latency measure runs/mnist1d --arch smallest --target cpu --threads 2
+  supernet latency build runs/imagenet --target cuda-graph --batch 1   # a GPU as deployed: one CUDA graph per net
+  supernet latency build runs/imagenet --target ort-cuda --batch 64    # ONNX Runtime's CUDA provider (onnxruntime-gpu)
   supernet search runs/mnist1d --max-latency-ms 3 --target cpu            # uses latency/cpu-<profile>.json"""
 
 
@@ -28,7 +30,8 @@ def add(p) -> None:
     for q in (build, measure):
         q.add_argument("source", help="training run / checkpoint folder, or a registered space name")
         q.add_argument("--variant", help="space variant when SOURCE is a space name")
-        q.add_argument("--target", default="cpu", help="cpu | onnxruntime-cpu | cuda (default: %(default)s)")
+        q.add_argument("--target", default="cpu", help="cpu | onnxruntime-cpu | cuda | cuda-graph | ort-cuda | "
+                       "ort-tensorrt (default: %(default)s)")
         q.add_argument("--threads", type=THREADS, default=2, help="CPU threads, fixed and recorded (default: %(default)s)")
         q.add_argument("--batch", type=whole(1, 10**5), default=1, help="batch size (default: %(default)s)")
         q.add_argument("--warmup", type=whole(0, 10**6), default=10, help="untimed calls first (default: %(default)s)")

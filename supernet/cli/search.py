@@ -29,7 +29,8 @@ def add(p) -> None:
     p.add_argument("--max-params", help="parameter budget, e.g. 500K")
     p.add_argument("--max-latency-ms", help="latency budget in ms on --target (uses the table of `supernet latency "
                    "build`; the front is then measured for real)")
-    p.add_argument("--target", help="hardware target of latency: cpu | onnxruntime-cpu | cuda")
+    p.add_argument("--target", help="hardware target of latency: cpu | onnxruntime-cpu | cuda | cuda-graph | "
+                   "ort-cuda | ort-tensorrt")
     p.add_argument("--latency-table", help="latency table file (default: the one for --target and this device "
                    "in latency/)")
     p.add_argument("--evaluations", default=str(d.evaluations),
@@ -102,20 +103,41 @@ def _defaults_only(args) -> bool:
     return all(getattr(args, k) == getattr(defaults, k) for k in SEARCH_FLAGS)
 
 
-def _print_search(result) -> None:
+def _number(v) -> str:
     from ..nas.quantities import format_quantity
+    return format_quantity(v) if abs(v) >= 1000 else f"{v:.4g}"
+
+
+def _measured(row: dict, flag: bool = True) -> str:
+    """`` measured M ms (p10-p90 A-B[, under budget in S% of N rounds])[ [FLAG]]``, or "" (no flag when
+    not ``flag``: a pick whose rule ignores the budget)."""
+    if "latency_measured_ms" not in row:
+        return ""
+    lo, hi = row["latency_spread_ms"]
+    text = f"  measured {row['latency_measured_ms']:.4g} ms (p10-p90 {lo:.4g}-{hi:.4g}"
+    if "latency_under_budget" in row:
+        text += f", under budget in {100 * row['latency_under_budget']:.0f}% of {row['latency_rounds']} rounds"
+    status = row.get("latency_vs_budget", "under")
+    return text + ")" + ("" if status == "under" or not flag else f" [{status.upper()} BUDGET]")
+
+
+def _print_search(result) -> None:
     skip = ("index", "round", "baseline", "status", "error", "feasible", "is_pareto", "arch")
     for row in result.front:
-        metrics = "  ".join(f"{k}={format_quantity(v) if abs(v) >= 1000 else f'{v:.4g}'}" for k, v in row.items()
-                            if k not in skip)
-        print(f"front  {metrics}  {json.dumps(row['arch'], separators=(',', ':'))}")
+        metrics = "  ".join(f"{k}={_number(v)}" for k, v in row.items()
+                            if k not in skip and not k.startswith("latency_") and isinstance(v, (int, float)))
+        print(f"front  {metrics}{_measured(row)}  {json.dumps(row['arch'], separators=(',', ':'))}")
+    from ..hardware.front import UNBOUND
     for how, row in result.picks.items():
         if row:
-            print(f"pick   {how}: evaluation {row['index']}")
+            print(f"pick   {how}: evaluation {row['index']}{_measured(row, how not in UNBOUND)}")
+    drift = (result.latency_check or {}).get("drift")
+    if drift and drift["status"] == "steady":
+        print(f"latency table held: {drift['message']}")
     failed = f" ({result.failures} failed, see evaluations.csv)" if result.failures else ""
     point = (result.reference or {}).get("point")
-    ref = (" (normalised; reference point " + ", ".join(f"{k}={format_quantity(v) if abs(v) >= 1000 else f'{v:.4g}'}"
-                                                        for k, v in point.items()) + ")") if point else ""
+    ref = (" (normalised; reference point " + ", ".join(f"{k}={_number(v)}" for k, v in point.items()) + ")") \
+        if point else ""
     print(f"hypervolume {result.hypervolume:.4f}{ref} over {len(result.evaluations)} real evaluations{failed}")
     for note in result.warnings:
         print(f"warning: {note}")

@@ -21,6 +21,9 @@ EXAMPLES = """examples:
   supernet train --sampling uniform --out runs/spos        # SPOS baseline on the same space
   supernet train --samples 20000 --val-fraction 0.5 --out runs/bench  # 8000 train / 8000 val / 4000 test
   supernet train --data imagefolder:data/digits --device auto --precision bf16 --out runs/img
+  supernet data pack imagefolder:data/imagenet --size 256 --out data/imagenet-256   # decode once...
+  supernet train --data packed:data/imagenet-256 --device cuda --precision bf16 --channels-last --out runs/in
+  supernet train --data imagefolder:data/imagenet --decoder dali --device cuda --out runs/in-dali
   supernet train --resume --out runs/mnist1d               # continue an interrupted run exactly
   supernet train --space llm_lora --model models/tiny-llama --data text:corpus/ --seq-len 128 \\
       --batch-size 16 --grad-accum 2 --optimizer adamw --lr 1e-3 --steps 300 --out runs/llm
@@ -30,7 +33,8 @@ EXAMPLES = """examples:
 
 TRAIN_HELP = {
     "data": "mnist1d | digits | mnist | path/to/file.npz | imagefolder:PATH (train/, optional val/ and test/, "
-            "one subfolder per class) | text:PATH (a .txt or .jsonl file, or a folder of them; with --model)",
+            "one subfolder per class) | packed:PATH (an image folder packed by `supernet data pack`: no decoding, "
+            "augmented in batch on --device) | text:PATH (a .txt or .jsonl file, or a folder of them; with --model)",
     "grad_accum": "micro-batches per optimizer step (gradient accumulation; divides --batch-size)",
     "samples": "MNIST-1D examples to generate (train+test, 80/20); default 10000",
     "val_fraction": "share of the non-test examples held out as the validation split that search scores on",
@@ -56,6 +60,8 @@ TRAIN_HELP = {
     "threads": "torch CPU threads (default: torch's choice)",
     "device": DEVICE_HELP, "precision": PRECISION_HELP, "channels_last": CHANNELS_LAST_HELP,
     "data_workers": "loader processes for imagefolder data (0 = in the main process)",
+    "decoder": "how imagefolder JPEGs are decoded: pil (loader processes) | dali (NVIDIA DALI on the GPU; "
+               "pip install nvidia-dali-cuda120 or -cuda130)",
     "tensorboard": "write TensorBoard events", "progress": "show a progress bar",
     "space_options": "the space's own options (its flags below, or --space-option KEY=VALUE)",
 }

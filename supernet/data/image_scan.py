@@ -117,17 +117,23 @@ def _verify(path: Path) -> tuple[str, tuple[int, int]] | str:
 
 
 def _hold_out(train: _Files, fraction: float, seed: int, root: Path) -> tuple[_Files, _Files]:
-    """Hold out ``fraction`` of each class (at least one image of a class with two or more),
-    chosen by ``default_rng([seed, class])``; both parts keep the scan order."""
+    """Hold out ``fraction`` of each class (:func:`held_out`); both parts keep the scan order."""
+    is_val = held_out(train.labels, fraction, seed, root)
+    return train.select(np.flatnonzero(~is_val)), train.select(np.flatnonzero(is_val))
+
+
+def held_out(labels: np.ndarray, fraction: float, seed: int, root) -> np.ndarray:
+    """Boolean mask of the validation rows: ``fraction`` of each class (at least one image of a class
+    with two or more), chosen by ``default_rng([seed, class])``."""
     if not 0.0 < fraction < 1.0:
         raise SupernetError(f"{root} has no val/ folder, so val_fraction must be in (0, 1), got {fraction}")
     val = []
-    for c in np.unique(train.labels):
-        members = np.flatnonzero(train.labels == c)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
         n_val = min(len(members) - 1, max(1, int(round(len(members) * fraction))))
         val += list(np.random.default_rng([seed, int(c)]).permutation(members)[:n_val])
     if not val:
         raise SupernetError(f"{root}/train is too small to hold out a validation split; add a val/ folder")
-    is_val = np.zeros(len(train), dtype=bool)
+    is_val = np.zeros(len(labels), dtype=bool)
     is_val[val] = True
-    return train.select(np.flatnonzero(~is_val)), train.select(np.flatnonzero(is_val))
+    return is_val

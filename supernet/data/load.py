@@ -4,22 +4,27 @@ from __future__ import annotations
 from ..core.errors import SupernetError
 from .arrays import BUILTIN, _from_arrays, _mnist1d, _npz
 
-PREFIXES = ("imagefolder:", "text:")
+PREFIXES = ("imagefolder:", "packed:", "text:")
 
 
 def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.1, seed: int = 0,
-              workers: int = 2, pin_memory: bool = False, reader: dict | None = None):
-    """Load a built-in data set by name, a user ``.npz`` file, an image folder or a text corpus.
+              workers: int = 2, pin_memory: bool = False, reader: dict | None = None, device="cpu",
+              decoder: str = "pil"):
+    """Load a built-in data set by name, a user ``.npz`` file, an image folder, a packed folder or a text corpus.
 
     ``samples`` sets how many MNIST-1D examples to generate (train + test, 80/20 split).
     A ``.npz`` holds ``x`` and ``y`` and optionally ``x_val``/``y_val`` and ``x_test``/``y_test``;
     missing splits are carved out of ``x`` with ``val_fraction`` (and the same for test).
     ``imagefolder:PATH`` streams images from disk with ``workers`` loader processes, into
-    pinned memory with ``pin_memory`` (for CUDA). ``text:PATH`` is a text corpus tokenised into
+    pinned memory with ``pin_memory`` (for CUDA), its JPEGs decoded on the GPU with ``decoder="dali"``
+    (NVIDIA DALI, :mod:`supernet.data.dali`). ``packed:PATH`` reads a folder written by ``supernet data
+    pack`` and augments its batches on ``device`` (:mod:`supernet.data.packed`). ``text:PATH`` is a text corpus tokenised into
     blocks (:mod:`supernet.data.text`); ``reader`` holds its options (``tokenizer``, ``seq_len``,
     ``text_field``), which a language-model space supplies from its own options.
     """
     reader = reader or {}
+    if decoder != "pil" and not name.startswith("imagefolder:"):
+        raise SupernetError(f"--decoder {decoder} decodes image folders (imagefolder:PATH); {name!r} is not one")
     if name == "mnist1d":
         return _mnist1d(samples or 10000, val_fraction, seed)
     if name == "digits":
@@ -33,9 +38,18 @@ def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.
     if name.endswith(".npz"):
         return _npz(name, val_fraction, seed)
     if name.startswith("imagefolder:"):
+        if decoder == "dali":
+            from .dali import DaliImageFolderData
+            return DaliImageFolderData(name[len("imagefolder:"):], val_fraction=val_fraction, seed=seed,
+                                       device=device)
+        if decoder != "pil":
+            raise SupernetError(f"--decoder must be pil or dali, got {decoder!r}")
         from .imagefolder import ImageFolderData
         return ImageFolderData(name[len("imagefolder:"):], val_fraction=val_fraction, seed=seed,
                                num_workers=workers, pin_memory=pin_memory)
+    if name.startswith("packed:"):
+        from .packed import PackedData
+        return PackedData(name[len("packed:"):], val_fraction=val_fraction, seed=seed, device=device)
     if name.startswith("text:"):
         from .text import TextData
         if reader.get("tokenizer") is None:
@@ -44,7 +58,7 @@ def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.
         return TextData(name[len("text:"):], reader["tokenizer"], reader.get("seq_len", 128), val_fraction, seed,
                         reader.get("text_field", "text"))
     raise SupernetError(f"unknown data {name!r}; use one of {list(BUILTIN)}, a path to a .npz file, "
-                        "imagefolder:PATH or text:PATH")
+                        "imagefolder:PATH, packed:PATH or text:PATH")
 
 
 def data_path(name: str) -> str | None:

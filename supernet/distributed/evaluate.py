@@ -199,25 +199,31 @@ class CheckpointMaker:
 
 
 def search_on_ray(run, evaluator, target: str | None, timeout: float | None, table, address: str | None,
-                  workers: int | None, retries: int, device: str, precision: str, channels_last: bool):
-    """``run(pool)``: the search with a :class:`RayEvaluator` of ``evaluator``'s checkpoint; the front's latency
-    measured on the target's node when a ``table`` is used.
+                  workers: int | None, retries: int, device: str, precision: str, channels_last: bool,
+                  hold=None, budget: float | None = None):
+    """``run(pool)``: the search with a :class:`RayEvaluator` of ``evaluator``'s checkpoint. When a latency
+    ``table`` is used, ``hold(measure)`` first checks it against the target's node (its drift), and the
+    front's latency is measured there at the end, against ``budget``.
 
     The device is decided here, once, against the cluster (``auto``: GPUs when the cluster has one), and
     the resulting placement travels to every actor; ``workers`` defaults to one per GPU (or CPU)."""
-    from ..hardware.tables import measure_front
+    from ..hardware.front import measure_front
+    on_target = lambda s, a, cfg: measure_on_target(s, a, cfg, target)  # noqa: E731
     with ray_session(address, cpus=workers or 1, resources={target_resource(target): 1} if target else None) as ray:
         gpu = device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1)
         placement = Placement.for_workers(gpu, precision, channels_last)
         workers = workers or max(1, int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1)))
         maker = CheckpointMaker(evaluator.folder, evaluator.calib_batches, placement)
+        drift = hold(on_target) if table is not None and hold is not None else None
         pool = RayEvaluator(maker, workers, timeout=timeout, retries=retries, gpus=1 if gpu else 0)
         try:
             result = run(pool)
         finally:
             pool.close()
         if table is not None:
-            measure_front(result, evaluator.space, table, lambda s, a, cfg: measure_on_target(s, a, cfg, target))
+            if drift is not None and drift.status != "steady":
+                result.warnings.insert(0, drift.message)
+            measure_front(result, evaluator.space, table, on_target, budget=budget, drift=drift)
     return result
 
 

@@ -1,15 +1,18 @@
-"""Latency on a named hardware target: measurement, device fingerprints, lookup tables.
+"""Latency on a named hardware target: measurement in interleaved rounds, device fingerprints.
 
-Targets: ``cpu`` (PyTorch eager, thread count fixed and recorded), ``onnxruntime-cpu``
-(the ONNX export of the module) and ``cuda`` (synchronised CUDA events), always on a
-static module (an extracted subnet or one table unit), never on the sliced supernet.
+Targets (:mod:`supernet.hardware.timers`): ``cpu`` (PyTorch eager, thread count fixed and
+recorded), ``onnxruntime-cpu`` (the ONNX export of the module), ``cuda`` (eager, CUDA events),
+``cuda-graph`` (a captured CUDA graph replayed), ``ort-cuda`` and ``ort-tensorrt`` (ONNX
+Runtime's CUDA and TensorRT execution providers), always on a static module (an extracted
+subnet or one table unit), never on the sliced supernet.
 
 A measurement runs ``warmup`` calls, then ``repeats`` timed calls, and reports the
 median and p90 (and the 10%-trimmed mean) in milliseconds. Modules are measured in
 interleaved rounds (:func:`measure_many`; ``rounds``, or ``unit_rounds`` for the units of
 a table): a shared machine drifts over seconds (load on other tenants, clock changes), and
 a module timed in one spell would carry that spell's speed; timed once per round, in a
-fresh order each round, it gets the median of its round medians instead.
+fresh order each round, it gets the median of its round medians instead, and the spread of
+those round medians (p10-p90) says how far one measurement can be trusted.
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ import json
 import os
 import platform
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -28,8 +30,7 @@ import torch
 from tqdm import tqdm
 
 from ..core.errors import SupernetError
-
-TARGETS = ("cpu", "onnxruntime-cpu", "cuda")
+from .timers import TARGETS, Timer, real_timer, target_problem
 
 
 @dataclass(frozen=True)
@@ -46,17 +47,19 @@ class MeasureConfig:
     def check(self) -> None:
         if self.target not in TARGETS:
             raise SupernetError(f"unknown latency target {self.target!r}; targets are {list(TARGETS)}")
-        if self.target == "cuda" and not torch.cuda.is_available():
-            raise SupernetError("target 'cuda' needs a CUDA GPU, and none is visible here; use --target cpu")
+        problem = target_problem(self.target)
+        if problem:
+            raise SupernetError(problem)
         if self.threads < 1 or self.repeats < 3 or self.warmup < 0 or min(self.rounds, self.unit_rounds) < 1:
             raise SupernetError("--threads must be >= 1, --repeats >= 3, --warmup >= 0, --rounds and --unit-rounds >= 1")
 
 
 def _cpu_model() -> str:
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor() or platform.machine()
@@ -66,11 +69,14 @@ def fingerprint(cfg: MeasureConfig) -> dict:
     """What a latency depends on besides the network: device, threads, library versions."""
     fp = {"target": cfg.target, "cpu": _cpu_model(), "cores": os.cpu_count(), "threads": cfg.threads,
           "batch": cfg.batch, "torch": torch.__version__, "machine": platform.machine()}
-    if cfg.target == "onnxruntime-cpu":
+    if cfg.target.startswith(("onnxruntime", "ort-")):
         import onnxruntime
         fp["onnxruntime"] = onnxruntime.__version__
-    if cfg.target == "cuda":
+    if cfg.target in ("cuda", "cuda-graph", "ort-cuda", "ort-tensorrt"):
         fp["gpu"] = torch.cuda.get_device_name(0)
+    if cfg.target == "ort-tensorrt":
+        import tensorrt
+        fp["tensorrt"] = tensorrt.__version__
     return fp
 
 
@@ -88,42 +94,41 @@ def summarise(times_s: list[float]) -> dict:
 
 
 def measure(module: torch.nn.Module, input_shape: tuple[int, ...] | torch.Tensor, cfg: MeasureConfig,
-            onnx_path: Path | None = None) -> dict:
+            onnx_path: Path | None = None, timer: Timer | None = None) -> dict:
     """Latency of ``module`` on one batch of shape ``(cfg.batch, *input_shape)`` (one round), or on
     ``input_shape`` itself when it is a tensor (an example batch: token ids, say).
 
-    For ``onnxruntime-cpu``, ``onnx_path`` names the module's ONNX file: it is exported there
-    when missing and reused when present (so later rounds skip the export).
+    ONNX Runtime targets export the module to ``onnx_path`` when it is missing and reuse it when
+    present (so later rounds skip the export). ``timer`` replaces the target's clock
+    (:mod:`supernet.hardware.timers`), e.g. a simulated machine in tests.
     """
-    cfg.check()
+    if timer is None:
+        cfg.check()
+        timer = real_timer(cfg.target)
     module = module.eval()
     if isinstance(input_shape, torch.Tensor):
         x = input_shape
     else:
         x = torch.randn((cfg.batch,) + tuple(input_shape))
-    if cfg.target == "cpu":
-        return summarise(_time_torch(module, x, cfg))
-    if cfg.target == "onnxruntime-cpu":
-        if onnx_path is not None:
-            return summarise(_time_onnx(module, x, cfg, Path(onnx_path)))
-        with tempfile.TemporaryDirectory() as tmp:
-            return summarise(_time_onnx(module, x, cfg, Path(tmp) / "m.onnx"))
-    return summarise(_time_cuda(module, x, cfg))
+    if onnx_path is not None or not cfg.target.startswith(("onnxruntime", "ort-")):
+        return summarise(timer(module, x, cfg, onnx_path))
+    with tempfile.TemporaryDirectory() as tmp:
+        return summarise(timer(module, x, cfg, Path(tmp) / "m.onnx"))
 
 
 Job = tuple[Callable[[], torch.nn.Module], "tuple[int, ...] | torch.Tensor"]  # (build, input shape or example)
 
 
 def measure_many(jobs: Sequence[Job], cfg: MeasureConfig, progress: bool = False, desc: str = "latency",
-                 seed: int = 0, rounds: int | None = None) -> list[dict]:
+                 seed: int = 0, rounds: int | None = None, timer: Timer | None = None) -> list[dict]:
     """Latency of every job, measured in ``rounds`` (default ``cfg.rounds``) interleaved rounds.
 
     Round ``k`` times every job once, in the order ``default_rng([seed, k]).permutation``;
-    a job's result is the median over rounds of ``median_ms`` (and of ``p90_ms`` and
-    ``trimmed_mean_ms``), with ``repeats`` summed and ``rounds`` recorded. Modules are
-    rebuilt each round (nothing large is held); ONNX files are exported once.
+    a job's result is :func:`combine_rounds` of its round results. Modules are rebuilt each
+    round (nothing large is held); ONNX files are exported once. ``timer``: see :func:`measure`.
     """
-    cfg.check()
+    if timer is None:
+        cfg.check()
     rounds = rounds or cfg.rounds
     per_job: list[list[dict]] = [[] for _ in jobs]
     bar = tqdm(total=len(jobs) * rounds, desc=desc, unit="net", disable=not progress or None, leave=False)
@@ -131,27 +136,36 @@ def measure_many(jobs: Sequence[Job], cfg: MeasureConfig, progress: bool = False
         for k in range(rounds):
             for i in np.random.default_rng([seed, k]).permutation(len(jobs)):
                 build, shape = jobs[i]
-                per_job[i].append(measure(build(), shape, cfg, Path(tmp) / f"{i}.onnx"))
+                per_job[i].append(measure(build(), shape, cfg, Path(tmp) / f"{i}.onnx", timer=timer))
                 bar.update(1)
     bar.close()
     return [combine_rounds(results) for results in per_job]
 
 
 def combine_rounds(results: list[dict]) -> dict:
-    """One result from per-round results: medians of their statistics, repeats summed."""
+    """One result from per-round results: medians of their statistics, repeats summed, and the
+    round medians themselves (``round_ms``) with their spread ``spread_ms = [p10, p90]``."""
     out = {key: float(np.median([r[key] for r in results])) for key in ("median_ms", "p90_ms", "trimmed_mean_ms")}
-    return {**out, "repeats": int(sum(r["repeats"] for r in results)), "rounds": len(results)}
+    medians = [float(r["median_ms"]) for r in results]
+    return {**out, "repeats": int(sum(r["repeats"] for r in results)), "rounds": len(results),
+            "round_ms": medians, "spread_ms": spread(medians)}
 
 
-def measure_subnet(space, arch, cfg: MeasureConfig) -> dict:
+def spread(values_ms) -> list[float]:
+    """``[p10, p90]`` of a set of measurements (linear interpolation between order statistics)."""
+    return [float(np.percentile(values_ms, 10)), float(np.percentile(values_ms, 90))]
+
+
+def measure_subnet(space, arch, cfg: MeasureConfig, timer: Timer | None = None) -> dict:
     """Latency of ``arch``'s static subnet (fresh weights; latency does not depend on their values)."""
-    return measure_subnets(space, [arch], cfg)[0]
+    return measure_subnets(space, [arch], cfg, timer=timer)[0]
 
 
-def measure_subnets(space, archs, cfg: MeasureConfig, progress: bool = False, desc: str = "latency") -> list[dict]:
+def measure_subnets(space, archs, cfg: MeasureConfig, progress: bool = False, desc: str = "latency",
+                    rounds: int | None = None, timer: Timer | None = None) -> list[dict]:
     """Latencies of the archs' static subnets, measured in interleaved rounds (:func:`measure_many`)."""
     jobs = [(lambda a=arch: space.build_static(a), _example(space, arch, cfg.batch)) for arch in archs]
-    return measure_many(jobs, cfg, progress, desc)
+    return measure_many(jobs, cfg, progress, desc, rounds=rounds, timer=timer)
 
 
 def _example(space, arch, batch: int):
@@ -161,62 +175,6 @@ def _example(space, arch, batch: int):
     if x.is_floating_point():
         return space.input_shape(arch)
     return space.example_input(arch, batch, torch.Generator().manual_seed(0))
-
-
-def _timed(call, cfg: MeasureConfig) -> list[float]:
-    """Per-call seconds of ``call()``: ``repeats`` calls, more until ``min_seconds`` have passed."""
-    times, total = [], 0.0
-    while len(times) < cfg.repeats or (total < cfg.min_seconds and len(times) < 100 * cfg.repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-        total += times[-1]
-    return times
-
-
-def _time_torch(module, x, cfg: MeasureConfig) -> list[float]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        with torch.inference_mode():
-            for _ in range(cfg.warmup):
-                module(x)
-            times = _timed(lambda: module(x), cfg)
-    finally:
-        torch.set_num_threads(previous)
-    return times
-
-
-def _time_onnx(module, x, cfg: MeasureConfig, path: Path) -> list[float]:
-    import onnxruntime as ort
-
-    from ..io.export import export_onnx
-    if not path.exists():
-        export_onnx(module, tuple(x.shape), path)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = cfg.threads, 1
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    feed = {"input": x.numpy()}
-    for _ in range(cfg.warmup):
-        session.run(None, feed)
-    return _timed(lambda: session.run(None, feed), cfg)
-
-
-def _time_cuda(module, x, cfg: MeasureConfig) -> list[float]:
-    module, x = module.cuda(), x.cuda()
-    with torch.inference_mode():
-        for _ in range(cfg.warmup):
-            module(x)
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(cfg.repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            module(x)
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-    return times
 
 
 def repeatability(first: dict, second: dict) -> float:

@@ -10,9 +10,9 @@ from ..core.arch import Arch
 from ..core.errors import SupernetError
 from ..core.registry import config_from_dict, config_to_dict, get_space, space_config
 from ..io.checkpoint import resolve_checkpoint
-from ..io.files import atomic_write_json, read_json
-from .measure import MeasureConfig, fingerprint, fingerprint_id, measure_subnet, measure_subnets
-from .table import LatencyTable, build_table, table_path
+from ..io.files import read_json
+from .measure import MeasureConfig, fingerprint, fingerprint_id, measure_subnet
+from .table import LatencyTable, build_table, count_unit_kernels, table_path
 
 DEFAULT_DIR = Path("latency")
 
@@ -28,8 +28,9 @@ def resolve_space(source: str, variant: str | None = None):
 
 
 def build_latency(source: str, cfg: MeasureConfig, *, variant: str | None = None, archs: int = 60,
-                  folder: str | os.PathLike = DEFAULT_DIR, seed: int = 0, progress: bool = True) -> Path:
-    """Measure the unit table and ``archs`` whole subnets on ``cfg.target``; resumable. Returns the file."""
+                  folder: str | os.PathLike = DEFAULT_DIR, seed: int = 0, progress: bool = True, timer=None) -> Path:
+    """Measure the unit table, ``archs`` whole subnets and the reference arch on ``cfg.target``
+    (``timer``: a stand-in clock); resumable. Returns the file."""
     cfg.check()
     name, space = resolve_space(source, variant)
     path = table_path(folder, cfg)
@@ -38,7 +39,7 @@ def build_latency(source: str, cfg: MeasureConfig, *, variant: str | None = None
         table = LatencyTable.load(path)
         if table.space_config != config_to_dict(space.config):
             raise SupernetError(f"{str(path)!r} holds a table of another space variant; pass another --out folder")
-    build_table(table, space, path, archs, seed, progress)
+    build_table(table, space, path, archs, seed, progress, timer=timer)
     return path
 
 
@@ -81,27 +82,16 @@ def _matches_here(path: Path) -> bool:
         return False
 
 
-def latency_cost(table: LatencyTable, space, predictor_cls):
-    """``arch -> predicted ms``: the table sum corrected by ``predictor_cls(space, units=...)`` fitted on
-    the table's whole-subnet measurements (e.g. :class:`predictors.latency.TableLatencyPredictor`);
-    cached per arch."""
+def latency_cost(table: LatencyTable, space, predictor_cls, scale: float = 1.0):
+    """``arch -> predicted ms``: the table sum corrected by ``predictor_cls(space, units=..., kernels=...)``
+    fitted on the table's whole-subnet measurements (e.g. :class:`predictors.latency.TableLatencyPredictor`),
+    times ``scale`` (the drift correction of :mod:`supernet.hardware.drift`); cached per arch. A table
+    built before kernel counts were stored has them counted now."""
     archs, ms = table.measured(space)
-    model = predictor_cls(space, units=table.units).fit(archs, ms)
+    kernels = table.kernels if table.kernels else count_unit_kernels(table, space, table.cfg.batch)
+    model = predictor_cls(space, units=table.units, kernels=kernels).fit(archs, ms)
 
     @lru_cache(maxsize=None)
     def cost(arch: Arch) -> float:
-        return float(model.predict([arch])[0][0])
+        return scale * float(model.predict([arch])[0][0])
     return cost
-
-
-def measure_front(result, space, table: LatencyTable, measure=None) -> None:
-    """Measure every front arch's extracted subnet on the table's target (``measure``, default
-    :func:`~supernet.hardware.measure.measure_subnets` here); record it beside the run."""
-    measured = (measure or measure_subnets)(space, [space.make(row["arch"]) for row in result.front], table.cfg)
-    for row, m in zip(result.front, measured):
-        row["latency_measured_ms"] = m["median_ms"]
-    if result.run_dir is not None:
-        atomic_write_json(result.run_dir / "front_latency.json",
-                          {"target": table.cfg.target, "fingerprint": table.fingerprint,
-                           "front": [{"arch": r["arch"], "latency_predicted_ms": r.get("latency"),
-                                      "latency_measured_ms": r["latency_measured_ms"]} for r in result.front]})

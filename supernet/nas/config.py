@@ -115,3 +115,4 @@ class SearchResult:
     picks: dict
     failures: int = 0
     warnings: list = field(default_factory=list)
+    latency_check: dict | None = None  # the front measured for real: sessions, budget, drift (hardware.front)

@@ -64,6 +64,7 @@ class TrainConfig:
     precision: str = "fp32"
     channels_last: bool = False
     data_workers: int = 2
+    decoder: str = "pil"
     threads: int | None = None
     tensorboard: bool = True
     progress: bool = True
@@ -74,7 +75,7 @@ class TrainConfig:
         from ..core.task import check_kd
         from .sampling import STRATEGIES
         check_kd(self.kd)
-        choices = {"sampling": STRATEGIES, "optimizer": ("sgd", "adamw")}
+        choices = {"sampling": STRATEGIES, "optimizer": ("sgd", "adamw"), "decoder": ("pil", "dali")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise SupernetError(f"{flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")

@@ -59,7 +59,8 @@ def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
     options = entry.make_options(cfg.space_options)
     data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
                      workers=cfg.data_workers, pin_memory=placement.device.type == "cuda",
-                     reader=options.reader_options() if options is not None else {})
+                     reader=options.reader_options() if options is not None else {}, device=placement.device,
+                     decoder=cfg.decoder)
     info = data.info()
     variant = cfg.variant or entry.variant_for(info)
     space_cfg = entry.fitted(space_config(cfg.space, variant), info, options)

@@ -1,0 +1,184 @@
+"""Per-target clocks: how one module is run and timed on each latency target.
+
+A timer is ``timer(module, x, cfg, onnx_path) -> list[float]``: per-call seconds of ``module`` on
+the batch ``x`` (``cfg.warmup`` untimed calls first, then at least ``cfg.repeats`` timed ones). The
+real timers, one per target:
+
+- ``cpu``: PyTorch eager, ``cfg.threads`` threads, wall clock;
+- ``onnxruntime-cpu``: the ONNX export in ONNX Runtime's CPU execution provider;
+- ``cuda``: PyTorch eager on the GPU, timed by CUDA events around each call;
+- ``cuda-graph``: the forward captured once as a CUDA graph and replayed (no Python, no per-kernel
+  launch cost: how a latency-critical PyTorch deployment runs a static network), CUDA events;
+- ``ort-cuda``: ONNX Runtime's CUDA execution provider (``onnxruntime-gpu``), input and output bound
+  on the GPU (I/O binding) so the host copy is not timed;
+- ``ort-tensorrt``: ONNX Runtime's TensorRT execution provider (``onnxruntime-gpu`` + ``tensorrt``),
+  engine built in the warm-up, I/O bound on the GPU.
+
+:func:`target_problem` says in one line why a target cannot run here (no GPU, the package or the
+execution provider missing), or None. Any other callable with the timer signature can stand in for
+the clock (:func:`supernet.hardware.measure.measure` takes ``timer=``): a simulated machine in tests.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+GPU_TARGETS = ("cuda", "cuda-graph", "ort-cuda", "ort-tensorrt")
+TARGETS = ("cpu", "onnxruntime-cpu") + GPU_TARGETS
+ORT_PROVIDERS = {"onnxruntime-cpu": "CPUExecutionProvider", "ort-cuda": "CUDAExecutionProvider",
+                 "ort-tensorrt": "TensorrtExecutionProvider"}
+INSTALL = {"ort-cuda": "pip install onnxruntime-gpu (in place of onnxruntime)",
+           "ort-tensorrt": "pip install onnxruntime-gpu tensorrt (TensorRT's libraries must be on the loader path)"}
+
+Timer = Callable[..., "list[float]"]  # (module, x, cfg, onnx_path) -> per-call seconds
+
+
+def target_problem(target: str) -> str | None:
+    """Why ``target`` cannot be measured on this machine (one line with the fix), or None when it can."""
+    if target in GPU_TARGETS and not torch.cuda.is_available():
+        return (f"target {target!r} needs a CUDA GPU, and none is visible here; use --target cpu or "
+                "onnxruntime-cpu, or run on a GPU machine")
+    provider = ORT_PROVIDERS.get(target)
+    if provider is None:
+        return None
+    try:
+        import onnxruntime
+    except ImportError:
+        return f"target {target!r} needs ONNX Runtime, which is not installed: pip install onnxruntime"
+    offered = onnxruntime.get_available_providers()
+    if provider not in offered:
+        return (f"target {target!r} needs ONNX Runtime's {provider}, and this onnxruntime "
+                f"{onnxruntime.__version__} offers only {offered}: {INSTALL.get(target, 'reinstall onnxruntime')}")
+    return None
+
+
+def timed(call, cfg) -> list[float]:
+    """Per-call seconds of ``call()``: ``repeats`` calls, more until ``min_seconds`` have passed."""
+    times, total = [], 0.0
+    while len(times) < cfg.repeats or (total < cfg.min_seconds and len(times) < 100 * cfg.repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+        total += times[-1]
+    return times
+
+
+def time_torch(module, x, cfg, onnx_path: Path | None = None) -> list[float]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        with torch.inference_mode():
+            for _ in range(cfg.warmup):
+                module(x)
+            times = timed(lambda: module(x), cfg)
+    finally:
+        torch.set_num_threads(previous)
+    return times
+
+
+def _events_timed(call, cfg) -> list[float]:
+    """Per-call seconds of ``call()`` on the current CUDA stream, from CUDA events (at least
+    ``repeats`` calls, more until ``min_seconds`` of GPU time)."""
+    times, total = [], 0.0
+    while len(times) < cfg.repeats or (total < cfg.min_seconds and len(times) < 100 * cfg.repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        call()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+        total += times[-1]
+    return times
+
+
+def time_cuda(module, x, cfg, onnx_path: Path | None = None) -> list[float]:
+    module, x = module.cuda(), x.cuda()
+    with torch.inference_mode():
+        for _ in range(cfg.warmup):
+            module(x)
+        torch.cuda.synchronize()
+        return _events_timed(lambda: module(x), cfg)
+
+
+def time_cuda_graph(module, x, cfg, onnx_path: Path | None = None) -> list[float]:
+    """The forward captured as one CUDA graph (after 3 eager calls on a side stream, as PyTorch's
+    capture rules ask), then ``graph.replay()`` timed."""
+    module, x = module.cuda(), x.cuda()
+    with torch.no_grad():
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                module(x)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            module(x)
+        for _ in range(cfg.warmup):
+            graph.replay()
+        torch.cuda.synchronize()
+        return _events_timed(graph.replay, cfg)
+
+
+def _session(module, x, cfg, path: Path, provider: str):
+    import onnxruntime as ort
+
+    from ..io.export import export_onnx
+    if not path.exists():
+        export_onnx(module, tuple(x.shape), path)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = cfg.threads, 1
+    chosen = provider
+    if provider == "TensorrtExecutionProvider":  # an engine per file, cached beside it: later rounds skip the build
+        chosen = (provider, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(path.parent)})
+    providers = [chosen] if provider == "CPUExecutionProvider" else [chosen, "CPUExecutionProvider"]
+    session = ort.InferenceSession(str(path), opts, providers=providers)
+    if session.get_providers()[0] != provider:
+        from ..core.errors import SupernetError
+        raise SupernetError(f"ONNX Runtime could not start its {provider} (it fell back to "
+                            f"{session.get_providers()}); check the CUDA / TensorRT libraries of onnxruntime-gpu")
+    return session
+
+
+def time_onnx(module, x, cfg, onnx_path: Path, provider: str = "CPUExecutionProvider") -> list[float]:
+    session = _session(module, x, cfg, Path(onnx_path), provider)
+    feed = {session.get_inputs()[0].name: x.numpy()}
+    for _ in range(cfg.warmup):
+        session.run(None, feed)
+    return timed(lambda: session.run(None, feed), cfg)
+
+
+def time_onnx_gpu(module, x, cfg, onnx_path: Path, provider: str) -> list[float]:
+    """ONNX Runtime on the GPU with I/O binding: the input lives on the GPU, the output stays there;
+    each timed call is ``run_with_iobinding`` plus the wait for its outputs."""
+    import onnxruntime as ort
+    session = _session(module, x, cfg, Path(onnx_path), provider)
+    binding = session.io_binding()
+    value = ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", 0)
+    binding.bind_ortvalue_input(session.get_inputs()[0].name, value)
+    for out in session.get_outputs():
+        binding.bind_output(out.name, "cuda", 0)
+
+    def call():
+        session.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+    for _ in range(max(cfg.warmup, 3 if provider == "TensorrtExecutionProvider" else 0)):
+        call()
+    return timed(call, cfg)
+
+
+def real_timer(target: str) -> Timer:
+    """The clock of ``target``."""
+    if target == "cpu":
+        return time_torch
+    if target == "cuda":
+        return time_cuda
+    if target == "cuda-graph":
+        return time_cuda_graph
+    provider = ORT_PROVIDERS[target]
+    if target == "onnxruntime-cpu":
+        return lambda module, x, cfg, path: time_onnx(module, x, cfg, path, provider)
+    return lambda module, x, cfg, path: time_onnx_gpu(module, x, cfg, path, provider)
