@@ -114,8 +114,9 @@ def _print_search(result) -> None:
             print(f"pick   {how}: evaluation {row['index']}")
     failed = f" ({result.failures} failed, see evaluations.csv)" if result.failures else ""
     point = (result.reference or {}).get("point")
-    ref = (" (normalised; reference point " + ", ".join(f"{k}={format_quantity(v) if abs(v) >= 1000 else f'{v:.4g}'}"
-                                                        for k, v in point.items()) + ")") if point else ""
+    ref = (" (objectives scaled so that the baselines span 0..1; reference point " +
+           ", ".join(f"{k}={format_quantity(v) if abs(v) >= 1000 else f'{v:.4g}'}" for k, v in point.items()) + ")") \
+        if point else ""
     print(f"hypervolume {result.hypervolume:.4f}{ref} over {len(result.evaluations)} real evaluations{failed}")
     for note in result.warnings:
         print(f"warning: {note}")
