@@ -19,11 +19,12 @@ from .core.arch import Arch
 from .core.contract import hook
 from .core.errors import SupernetError
 from .core.placement import CPU, Placement
+from .core.signals import interruptible
 from .core.space import SearchSpace
 from .core.task import task_of_run
 from .evaluation.checkpoint import CheckpointEvaluator
 from .evaluation.subnet import evaluate_arch
-from .io.checkpoint import checkpoint_data, load_checkpoint, resolve_checkpoint, run_of
+from .io.checkpoint import checkpoint_data, has_checkpoint, load_checkpoint, resolve_checkpoint, run_of
 from .io.export import export_from_checkpoint as export
 from .io.files import read_json
 from .io.runs import check_apart
@@ -65,6 +66,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike | None = None, resume: bool =
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run_dir = run_folder(cfg, out, resume, overwrite, protect)
+    if resume and not has_checkpoint(run_dir):
+        raise SupernetError(f"{str(run_dir)!r} holds no checkpoint to resume from (the run stopped before its first); "
+                            "start it again: the same command with --overwrite instead of --resume")
     with removed_on_failure(run_dir, resume):
         if scale is None:
             return train_here(cfg, placement, run_dir, resume)
@@ -223,8 +227,14 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     budget = saved.resolved().budgets.get("latency") if table is not None else None
 
     def run(chosen):
-        return run_search(evaluator.space, chosen, config, costs=costs, out=out, resume=resume, overwrite=overwrite,
-                          progress=progress, tensorboard=tensorboard, source=source, option_names=option_names)
+        try:
+            with interruptible():
+                return run_search(evaluator.space, chosen, config, costs=costs, out=out, resume=resume,
+                                  overwrite=overwrite, progress=progress, tensorboard=tensorboard, source=source,
+                                  option_names=option_names)
+        except KeyboardInterrupt:
+            raise SupernetError(f"interrupted: every finished evaluation is saved in {out}; continue with "
+                                f"`supernet search --resume --out {out}`") from None
 
     def hold(measure=None):
         """Check the table against this machine now; the latency cost, scaled when it drifted."""
@@ -237,11 +247,12 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
             _drift_note(result, drift)
             measure_front(result, evaluator.space, table, budget=budget, drift=drift, timer=latency_timer)
         return result
-    from .distributed.evaluate import search_on_ray
+    from .distributed.evaluate import attempts_log, search_on_ray
     target = saved.target if saved is not None else None
     timeout = saved.resolved().eval_timeout if saved is not None else None
     return search_on_ray(run, evaluator, target, timeout, table, ray_address, eval_workers, eval_retries, device,
-                         precision, channels_last, hold=hold, budget=budget)
+                         precision, channels_last, hold=hold, budget=budget,
+                         retry_log=attempts_log(out / "attempts.jsonl"))
 
 
 def _resumed_source(out, checkpoint, calib_batches):

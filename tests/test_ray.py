@@ -5,10 +5,13 @@ Search: 2 evaluation actors against the local search; failing evaluations retrie
 """
 import json
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -32,8 +35,8 @@ STEPS, EVERY = 24, 4
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, resources={"target:cpu": 1}, include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False)  # this machine is the only node, and the node of target "cpu"
+    ray.init(address="local", num_cpus=2, resources={"target:cpu": 1}, include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False)  # a private instance (even beside a `ray start` cluster), node of target "cpu"
     yield ray
     ray.shutdown()
 
@@ -162,7 +165,8 @@ FAST = dict(objectives=("accuracy", "flops"), evaluations=14, initial=6, per_rou
 def test_failing_evaluations_are_retried_on_ray_then_recorded_as_locally(local_ray, tmp_path):
     archs = [Arch({"width": 2, "depth": 2}), Arch({"width": 3, "depth": 1}), Arch({"width": 1, "depth": 3}),
              Arch({"width": 4, "depth": 1})]
-    pool = RayEvaluator(Faulty(tmp_path), 2, timeout=2, retries=1)
+    from supernet.distributed.evaluate import attempts_log
+    pool = RayEvaluator(Faulty(tmp_path), 2, timeout=2, retries=1, on_retry=attempts_log(tmp_path / "attempts.jsonl"))
     try:
         raised, hung, died, fine = pool.evaluate_many(archs)
         again = pool.evaluate_many([Arch({"width": 5, "depth": 2})])  # the pool survives its replaced actors
@@ -173,6 +177,9 @@ def test_failing_evaluations_are_retried_on_ray_then_recorded_as_locally(local_r
     assert isinstance(hung, Failure) and hung.status == "timeout" and attempts(tmp_path, "3-1") == 2
     assert isinstance(died, Failure) and died.status == "error" and "died" in died.error and attempts(tmp_path, "1-3") == 2
     assert fine == accuracy(archs[3]) and attempts(tmp_path, "4-1") == 1 and again == [accuracy(Arch({"width": 5, "depth": 2}))]
+    retried = [json.loads(line) for line in (tmp_path / "attempts.jsonl").read_text().splitlines()]
+    assert sorted((r["arch"]["width"], r["arch"]["depth"], r["attempt"], r["status"]) for r in retried) == [
+        (1, 3, 1, "error"), (2, 2, 1, "error"), (3, 1, 1, "timeout")]
 
 
 def test_a_search_on_ray_records_a_failure_as_a_local_search_does(local_ray, tmp_path):
@@ -239,3 +246,63 @@ def test_ray_option_mistakes_are_one_line_errors(args, message, tmp_path, capsys
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+# -- beside a cluster that `ray start --head` runs on this machine (issue 25) ------------------------------------------
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """``ray start --head --block`` on a free port (Ray >= 2.52 turns token authentication on); its address."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", f"--port={port}",
+                             "--num-cpus=1", "--include-dashboard=false", "--disable-usage-stats"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    time.sleep(3)
+    yield f"127.0.0.1:{port}"
+    os.killpg(head.pid, signal.SIGTERM)
+    head.wait(60)
+
+
+def cli_run(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "supernet.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_beside_a_running_cluster_a_local_run_is_private_quiet_and_the_cluster_is_reachable(ray_head, data,
+                                                                                               tmp_path):
+    run = tmp_path / "run"
+    result = cli_run("train", "--data", data, "--variant", "tiny", "--steps", 6, "--batch-size", 32,
+                     "--checkpoint-every", 3, "--calib-batches", 1, "--workers", 2, "--no-tensorboard", "--out", run)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(lines) <= 7 and not any("\x1b[" in line or "PlacementGroup" in line for line in lines), lines
+    assert result.stdout.strip() == f"trained: {run}" and [r["step"] for r in step_rows(run)] == list(range(6))
+    search = cli_run("search", run, "--evaluations", 6, "--initial", 2, "--calib-batches", 1, "--ray-address", ray_head,
+                     "--eval-workers", 1, "--out", tmp_path / "s", "--no-progress")
+    assert search.returncode == 0, search.stderr[-2000:]
+    assert search.stdout.strip().splitlines()[-1] == f"searched: {tmp_path / 's'}"
+
+
+def test_ctrl_c_of_a_distributed_run_says_what_was_saved(data, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "supernet.cli", "train", "--data", data, "--variant", "tiny",
+                             "--steps", "2000", "--batch-size", "32", "--checkpoint-every", "2", "--calib-batches", "1",
+                             "--workers", "2", "--no-tensorboard", "--out", str(run)], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, cwd=Path(__file__).resolve().parents[1])
+    deadline = time.time() + 600
+    while time.time() < deadline and not list((run / "checkpoints").glob("step-*")):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    last = err.strip().splitlines()[-1]
+    assert proc.returncode == 2 and last.startswith("error: interrupted: the latest checkpoint is step-"), err[-2000:]
+    assert f"supernet train --resume --out {run} --workers 2" in last

@@ -136,7 +136,8 @@ def _print_search(result) -> None:
         print(f"latency table held: {drift['message']}")
     failed = f" ({result.failures} failed, see evaluations.csv)" if result.failures else ""
     point = (result.reference or {}).get("point")
-    ref = (" (normalised; reference point " + ", ".join(f"{k}={_number(v)}" for k, v in point.items()) + ")") \
+    ref = (" (objectives scaled so that the baselines span 0..1; reference point " +
+           ", ".join(f"{k}={_number(v)}" for k, v in point.items()) + ")") \
         if point else ""
     print(f"hypervolume {result.hypervolume:.4f}{ref} over {len(result.evaluations)} real evaluations{failed}")
     for note in result.warnings:

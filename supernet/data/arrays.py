@@ -8,6 +8,7 @@ channel axis added, a resize) is its own ``prepare_input``.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,17 +87,21 @@ def _from_arrays(name: str, x, y, val_fraction: float, seed: int, num_classes: i
 def _npz(path: str, val_fraction: float, seed: int) -> DataBundle:
     if not os.path.isfile(path):
         raise SupernetError(f"data file {path!r} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise SupernetError(f"{path!r} is not an .npz file (the zip archive of arrays np.savez writes); save x and y "
+                            "with np.savez(path, x=x, y=y)")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (ValueError, OSError) as exc:
-        raise SupernetError(f"cannot read {path!r} as .npz: {exc}") from None
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise SupernetError(f"cannot read {path!r} as .npz ({str(exc).splitlines()[0][:120]}); it must hold "
+                            "numeric arrays saved with np.savez") from None
     for key in ("x", "y"):
         if key not in arrays:
             raise SupernetError(f"{path!r} has no array {key!r}; it needs 'x' and 'y' (optional x_val/y_val, x_test/y_test)")
     _check_pairs(arrays, path)
     x, y = _inputs(arrays["x"], path, "x"), _labels(arrays["y"], path, "y")
-    num_classes = int(max(_labels(arrays[k], path, k).max() for k in ("y", "y_val", "y_test") if k in arrays)) + 1
+    num_classes = _classes(arrays, path)
     if "x_test" in arrays:
         test = Split(torch.as_tensor(_inputs(arrays["x_test"], path, "x_test")),
                      torch.as_tensor(_labels(arrays["y_test"], path, "y_test")))
@@ -126,6 +131,18 @@ def _check_pairs(arrays: dict, path: str) -> None:
             raise SupernetError(f"{path!r}: x{suffix} has {len(x)} rows but y{suffix} has {len(y)}")
 
 
+def _classes(arrays: dict, path: str) -> int:
+    """The number of classes ``C`` of labels 0..C-1, each class with at least one example in some split."""
+    labels = np.concatenate([_labels(arrays[k], path, k) for k in ("y", "y_val", "y_test") if k in arrays])
+    present = np.unique(labels)
+    missing = sorted(set(range(int(present.max()) + 1)) - set(present.tolist()))
+    if missing:
+        raise SupernetError(f"{path!r}: labels run from {present.min()} to {present.max()} but classes "
+                            f"{missing[:5]}{'...' if len(missing) > 5 else ''} have no example; labels must be 0..C-1 "
+                            "with every class present: map them with np.unique(y, return_inverse=True)[1]")
+    return int(present.max()) + 1
+
+
 def _labels(y: np.ndarray, path: str, key: str) -> np.ndarray:
     """Class indices 0..C-1 as int64; anything else (negative, fractional, not 1-D) is refused."""
     y = np.asarray(y)
@@ -146,4 +163,9 @@ def _inputs(x: np.ndarray, path: str, key: str) -> np.ndarray:
         raise SupernetError(f"{path!r}: {key} must be a numeric array with one row per example, e.g. (N, F), "
                             f"(N, C, L) or (N, C, H, W); got {x.dtype} of shape {x.shape}")
     x = x.astype(np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise SupernetError(f"{path!r}: {key} holds {int(bad.sum())} NaN or infinite values (the first in row {row}); "
+                            "clean or impute them before training")
     return x

@@ -235,7 +235,8 @@ def _checked(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     try:
         for x, y, errors in batches:
             if errors:
-                raise SupernetError(f"cannot decode image {errors[0]}; delete or replace the file, then resume")
+                raise SupernetError(f"cannot decode image {errors[0]}; delete or replace the file, then run the "
+                                    "command again (with --resume when a checkpoint was saved)")
             yield x, y
     finally:
         del batches  # shuts the workers down now, not when the generator is collected

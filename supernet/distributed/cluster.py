@@ -1,13 +1,15 @@
 """Connecting to Ray: a cluster at ``--ray-address``, or a private local instance.
 
 Ray is imported here, on first use only: ``import supernet`` and local runs never load it.
-``address=None`` starts a local Ray instance sized for the job (this machine is then the
-whole cluster); ``"auto"`` joins the cluster that ``ray start`` runs on this node;
+``address=None`` starts a private local Ray instance sized for the job (this machine is then the
+whole cluster, even when ``ray start`` runs a cluster here too); ``"auto"`` joins the cluster that ``ray start`` runs on this node;
 ``"HOST:6379"`` joins a cluster's head; ``"ray://HOST:10001"`` goes through Ray Client.
 """
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from contextlib import contextmanager
 
 from ..core.errors import SupernetError
@@ -28,33 +30,67 @@ def import_ray():
 
 
 def connect(address: str | None, cpus: int = 1, resources: dict | None = None):
-    """The ``ray`` module, initialised once per process.
+    """The ``ray`` module, initialised once per process, quietly: the workers' and actors' own output
+    goes to Ray's log files (``/tmp/ray/session_latest/logs``), not to this terminal.
 
-    With ``address=None`` a local instance starts with at least ``cpus`` CPUs (more if this
-    machine has them; they may oversubscribe it), this machine's GPUs and the custom ``resources``; with an address, that
-    cluster is joined (its nodes declare their own resources). An unreachable address is a
-    :class:`SupernetError` naming the fix.
+    With ``address=None`` a private local instance starts (``address="local"``: never a cluster that
+    ``ray start`` runs on this machine) with at least ``cpus`` CPUs (more if this machine has them; they
+    may oversubscribe it), this machine's GPUs and the custom ``resources``; with an address, that
+    cluster is joined (its nodes declare their own resources). A token of Ray's token authentication
+    (``RAY_AUTH_TOKEN``, or ``~/.ray/auth_token`` written by ``ray start --head``) is sent when present.
+    An unreachable address, or a refused token, is a :class:`SupernetError` naming the fix.
     """
-    ray = import_ray()
     if address is not None:
         _reachable(address)
+        if "ray" not in sys.modules:
+            _use_auth_token()  # Ray reads its authentication mode when it is imported
+    ray = import_ray()
     if ray.is_initialized():
         return ray
+    quiet = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
     if address is None:
         import torch
-        ray.init(num_cpus=max(os.cpu_count() or 1, cpus), num_gpus=torch.cuda.device_count(), resources=resources or {},
-                 include_dashboard=False, logging_level="WARNING", log_to_driver=True)
+        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, cpus), num_gpus=torch.cuda.device_count(),
+                 resources=resources or {}, **quiet)
         return ray
     try:
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING", log_to_driver=True)
+        with _quiet_stderr():
+            ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise SupernetError(_unreachable(address, str(exc).splitlines()[0][:200])) from None
     return ray
 
 
+def _use_auth_token() -> None:
+    """Send the token of Ray's token authentication to a cluster when one is at hand (Ray reads it only
+    with ``RAY_AUTH_MODE=token``; a cluster without authentication ignores it)."""
+    has_token = os.environ.get("RAY_AUTH_TOKEN") or os.path.exists(os.path.expanduser("~/.ray/auth_token"))
+    if has_token and "RAY_AUTH_MODE" not in os.environ:
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+@contextmanager
+def _quiet_stderr():
+    """Ray's C++ client repeats each failed connection attempt on stderr (fd 2) for many seconds: silence it."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _unreachable(address: str, why: str) -> str:
-    return (f"cannot connect to the Ray cluster at {address!r} ({why}); start one with `ray start --head` or pass "
-            "its address (HOST:6379, auto, ray://HOST:10001)")
+    token = os.environ.get("RAY_AUTH_TOKEN") or os.path.exists(os.path.expanduser("~/.ray/auth_token"))
+    auth = ("if it uses Ray's token authentication (the default of `ray start --head` since Ray 2.52), check "
+            "that RAY_AUTH_TOKEN holds the head's ~/.ray/auth_token and that RAY_AUTH_MODE=token was set before "
+            "Python started" if token else
+            "if it uses Ray's token authentication (the default of `ray start --head` since Ray 2.52), set "
+            "RAY_AUTH_TOKEN=<the head's ~/.ray/auth_token> here")
+    return (f"cannot connect to the Ray cluster at {address!r} ({why}); {auth}, or start the cluster with "
+            "`ray start --head` (address HOST:6379, auto, ray://HOST:10001)")
 
 
 def _reachable(address: str, seconds: float = 5.0) -> None:
@@ -85,9 +121,8 @@ def check_capacity(ray, what: str, cpus: float, gpus: float = 0, resources: dict
 def ray_session(address: str | None, cpus: int = 1, resources: dict | None = None):
     """:func:`connect` for the block; a local instance started here is shut down after it (one
     started by the caller, e.g. a test fixture, or a cluster is left running)."""
-    ray = import_ray()
-    started = not ray.is_initialized()
-    connect(address, cpus, resources)
+    started = "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
+    ray = connect(address, cpus, resources)
     try:
         yield ray
     finally:

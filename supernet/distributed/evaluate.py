@@ -15,6 +15,7 @@ Latency measurements go to a node tagged with the target's custom resource
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -56,7 +57,8 @@ class RayEvaluator:
     """
 
     def __init__(self, make: Callable[[], Callable], workers: int, *, timeout: float | None = None,
-                 retries: int = 1, cpus: int = 1, gpus: float = 0, resources: dict | None = None):
+                 retries: int = 1, cpus: int = 1, gpus: float = 0, resources: dict | None = None,
+                 on_retry: Callable[[Arch, int, Failure], None] | None = None):
         if workers < 1:
             raise SupernetError(f"--eval-workers must be >= 1, got {workers}")
         if retries < 0:
@@ -64,13 +66,14 @@ class RayEvaluator:
         self.make, self.workers, self.timeout, self.retries = make, workers, timeout, retries
         self.options = {"num_cpus": cpus, "num_gpus": gpus, "resources": resources or {}}
         self.threads, self.ray, self.idle, self.starting = cpus, import_ray(), [], {}
+        self.on_retry, self._archs = on_retry, []
 
     def evaluate_many(self, archs: Sequence[Arch]) -> list:
         return list(self.evaluate_iter(archs))
 
     def evaluate_iter(self, archs: Sequence[Arch]) -> Iterator:
         """Every arch's result, in arch order, each as soon as it and all before it are known."""
-        archs = list(archs)
+        archs = self._archs = list(archs)
         if not archs:
             return
         self._start()
@@ -115,8 +118,11 @@ class RayEvaluator:
                 done += 1
 
     def _settle(self, i: int, result, attempts: list, pending: deque, results: dict) -> None:
-        """Keep an arch's result, or queue it again (first in line) while it has retries left."""
+        """Keep an arch's result, or queue it again (first in line) while it has retries left (``on_retry`` is
+        told of each failed attempt that is tried again)."""
         if isinstance(result, Failure) and attempts[i] <= self.retries:
+            if self.on_retry is not None:
+                self.on_retry(self._archs[i], attempts[i], result)
             pending.appendleft(i)
         elif isinstance(result, Failure) and attempts[i] > 1:
             results[i] = Failure(result.status, f"{result.error} [failed {attempts[i]} of {attempts[i]} attempts "
@@ -200,13 +206,14 @@ class CheckpointMaker:
 
 def search_on_ray(run, evaluator, target: str | None, timeout: float | None, table, address: str | None,
                   workers: int | None, retries: int, device: str, precision: str, channels_last: bool,
-                  hold=None, budget: float | None = None):
+                  hold=None, budget: float | None = None, retry_log: Callable | None = None):
     """``run(pool)``: the search with a :class:`RayEvaluator` of ``evaluator``'s checkpoint. When a latency
     ``table`` is used, ``hold(measure)`` first checks it against the target's node (its drift), and the
     front's latency is measured there at the end, against ``budget``.
 
     The device is decided here, once, against the cluster (``auto``: GPUs when the cluster has one), and
-    the resulting placement travels to every actor; ``workers`` defaults to one per GPU (or CPU)."""
+    the resulting placement travels to every actor; ``workers`` defaults to one per GPU (or CPU).
+    ``retry_log(arch, attempt, failure)`` hears of every failed attempt that is tried again."""
     from ..hardware.front import measure_front
     on_target = lambda s, a, cfg: measure_on_target(s, a, cfg, target)  # noqa: E731
     with ray_session(address, cpus=workers or 1, resources={target_resource(target): 1} if target else None) as ray:
@@ -215,7 +222,8 @@ def search_on_ray(run, evaluator, target: str | None, timeout: float | None, tab
         workers = workers or max(1, int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1)))
         maker = CheckpointMaker(evaluator.folder, evaluator.calib_batches, placement)
         drift = hold(on_target) if table is not None and hold is not None else None
-        pool = RayEvaluator(maker, workers, timeout=timeout, retries=retries, gpus=1 if gpu else 0)
+        pool = RayEvaluator(maker, workers, timeout=timeout, retries=retries, gpus=1 if gpu else 0,
+                            on_retry=retry_log)
         try:
             result = run(pool)
         finally:
@@ -236,3 +244,14 @@ def measure_on_target(space, archs: list[Arch], cfg, target: str) -> list[dict]:
     from ..hardware.measure import measure_subnets
     task = ray.remote(measure_subnets).options(num_cpus=1, resources={resource: 1})
     return ray.get(task.remote(space, archs, cfg))
+
+
+def attempts_log(path: Path) -> Callable[[Arch, int, Failure], None]:
+    """``on_retry`` for :class:`RayEvaluator`: one JSON line per failed attempt tried again, appended to ``path``
+    (``attempts.jsonl`` of a search run: the trace of what Ray retried, which ``evaluations.csv`` does not keep)."""
+    def record(arch: Arch, attempt: int, failure: Failure) -> None:
+        line = {"arch": arch.to_dict(), "attempt": attempt, "status": failure.status, "error": failure.error,
+                "time": round(time.time(), 3)}
+        with open(path, "a") as fh:
+            fh.write(json.dumps(line, sort_keys=True) + "\n")
+    return record

@@ -34,9 +34,12 @@ the workers span several machines; on one machine nothing more is needed.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -44,6 +47,7 @@ import torch
 
 from ..core.errors import SupernetError
 from ..core.placement import Placement
+from ..core.signals import interruptible
 from ..io.checkpoint import (
     has_checkpoint,
     load_checkpoint_into,
@@ -55,7 +59,7 @@ from ..io.checkpoint import (
 )
 from ..io.files import atomic_write_json, make_temp_dir, normal_modes
 from ..training.config import ScaleConfig, TrainConfig
-from ..training.hooks import CheckpointHook
+from ..training.hooks import CheckpointHook, Progress
 from ..training.setup import build_setup, prepare_model, run_hooks
 from ..training.trainer import Trainer
 from .cluster import check_capacity, ray_session
@@ -78,8 +82,55 @@ def train_on_ray(cfg: TrainConfig, scale: ScaleConfig, placement: Placement, run
     with ray_session(scale.address, cpus=scale.workers * threads) as ray:
         check_capacity(ray, f"--workers {scale.workers} ({threads} CPU and {scale.gpus_per_worker:g} GPU each)",
                        scale.workers * threads, scale.workers * scale.gpus_per_worker)
-        _fit(cfg, scale, placement, run_dir, meta)
+        with _followed(run_dir, cfg, setup.total):
+            try:
+                _fit(cfg, scale, placement, run_dir, meta)
+            except KeyboardInterrupt:
+                raise SupernetError(_interrupted(run_dir, setup.total, scale.workers)) from None
     return run_dir
+
+
+def _interrupted(run_dir: Path, total: int, workers: int) -> str:
+    saved = f"the latest checkpoint is {resolve_checkpoint(run_dir).name}" if has_checkpoint(run_dir) else \
+        "no checkpoint was saved"
+    return (f"interrupted: {saved} of {total} steps in {run_dir}; continue with "
+            f"`supernet train --resume --out {run_dir} --workers {workers}`")
+
+
+@contextmanager
+def _followed(run_dir: Path, cfg: TrainConfig, total: int):
+    """The driver's progress, read from ``log.jsonl`` (rank 0 writes it; the workers print nothing here)."""
+    stop, log = threading.Event(), run_dir / "log.jsonl"
+    progress = Progress(cfg.progress, _steps_logged(log), total)
+
+    def follow():
+        seen = 0
+        while True:
+            finished = stop.wait(0.5)
+            lines = log.read_text().splitlines() if log.exists() else []
+            seen = min(seen, len(lines))  # a restart cut the log back to its checkpoint
+            for line in lines[seen:]:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    break  # a line being written
+                seen += 1
+                if any(k.startswith("loss/") for k in record) and "step" in record:
+                    progress.update(record["step"] + 1, record)
+            if finished:
+                return
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+        progress.close()
+
+
+def _steps_logged(log: Path) -> int:
+    return sum(1 for line in log.read_text().splitlines() if '"loss/' in line) if log.exists() else 0
 
 
 def _fit(cfg: TrainConfig, scale: ScaleConfig, placement: Placement, run_dir: Path, meta: dict) -> None:
@@ -101,11 +152,31 @@ def _fit(cfg: TrainConfig, scale: ScaleConfig, placement: Placement, run_dir: Pa
                              failure_config=FailureConfig(max_failures=scale.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=None)))
     try:
-        trainer.fit()
+        _fit_interruptibly(trainer)
     except Exception as exc:  # noqa: BLE001  (Ray wraps the workers' errors; one line for the user)
         raise SupernetError(f"distributed training failed after {scale.max_failures} restart(s): "
                             f"{_worker_error(exc)}; the latest checkpoint is kept, continue with "
                             f"`supernet train --resume --out {run_dir} --workers {scale.workers}`") from None
+
+
+def _fit_interruptibly(trainer) -> None:
+    """``trainer.fit()`` in a thread, so that Ray Train installs no SIGINT handler of its own (it would end the
+    process with status 1 and no word): SIGINT / SIGTERM here raise ``KeyboardInterrupt``, the driver ends,
+    and the workers, which it owns, end with it; the step-* checkpoints on disk are whole."""
+    box: dict = {}
+
+    def fit():
+        try:
+            trainer.fit()
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the main thread)
+            box["error"] = exc
+    thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
+    thread.start()
+    with interruptible():
+        while thread.is_alive():
+            thread.join(0.5)
+    if "error" in box:
+        raise box["error"]
 
 
 def _worker_error(exc: BaseException) -> str:
@@ -140,7 +211,7 @@ def _worker(config: dict) -> None:
     if rank == 0:
         remove_stale_temps(run_dir)
     hook = RayCheckpointHook(run_dir, config["meta"], cfg.checkpoint_every, start, rank)
-    log, hooks = run_hooks(run_dir, cfg, setup, start, hook) if rank == 0 else (None, [hook])
+    log, hooks = run_hooks(run_dir, cfg, setup, start, hook, quiet=True) if rank == 0 else (None, [hook])
     if log is not None:  # one line per (re)start: where a worker failure sent the run back to
         log.log({"event": "workers-started", "from_step": start, "workers": world, "time": round(time.time(), 4)})
     trainer = Trainer(setup.model, setup.task, cfg, placement, setup.total, hooks)

@@ -21,7 +21,11 @@ from ..core.registry import config_from_dict, config_to_dict, get_space
 from ..layers.calibration import calibrate_bn
 from .checkpoint import checkpoint_data, load_checkpoint, load_weights, resolve_checkpoint, run_of
 from .files import atomic_dir, atomic_write_json, read_json
-from .runs import check_apart
+from .runs import check_apart, check_writable
+
+
+INPUT_NOTE = ("input_shape is what the exported model takes, (batch, ...); data.input_shape is one example as the data "
+              "stores it, before preprocessing")
 
 
 def export_from_checkpoint(checkpoint: str | os.PathLike, arch: Arch | str, out: str | os.PathLike, *,
@@ -30,6 +34,7 @@ def export_from_checkpoint(checkpoint: str | os.PathLike, arch: Arch | str, out:
     """Recalibrate BN for ``arch`` on the checkpoint's training data (on the CPU), then
     :func:`export_subnet`. ``out`` may not be, contain or sit inside the checkpoint's run."""
     check_apart(out, [run_of(checkpoint)])
+    check_writable(out)
     model, meta = load_checkpoint(checkpoint)
     arch = model.space.load_arch(arch) if isinstance(arch, str) else model.space.make(arch)
     _, calib = checkpoint_data(meta, calib_batches)
@@ -49,6 +54,7 @@ def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | 
     accuracy the subnet had when a search picked it).
     """
     out = Path(out)
+    check_writable(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise SupernetError(f"export folder {str(out)!r} already exists; pass --overwrite or choose another --out")
     own_format = hook(supernet, "export_files")  # e.g. Hugging Face + PEFT folders of an LLM space
@@ -75,6 +81,7 @@ def write_arch_json(folder: Path, supernet: torch.nn.Module, space: str, arch: A
                                              "flops": hook(supernet, "flops")(arch),
                                              "params": hook(supernet, "params")(arch),
                                              "input_shape": [1, *supernet.space.input_shape(arch)],
+                                             "input_note": INPUT_NOTE,
                                              "preprocessing": hook(supernet, "preprocessing")(arch), **(extra or {})})
 
 

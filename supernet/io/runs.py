@@ -31,15 +31,38 @@ def prepare_run_dir(path: str | os.PathLike | None, kind: str, *, resume: bool =
     """
     path = Path(path) if path else Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     check_apart(path, protect)
+    check_writable(path)
     if path.exists() and any(path.iterdir()) and not resume:
         if not overwrite:
-            raise SupernetError(f"run folder {str(path)!r} already exists and is not empty; "
+            saved = "" if any((path / "checkpoints").glob("step-*")) or not (path / "config.json").exists() else \
+                " (a run that stopped before its first checkpoint: --overwrite starts it again)"
+            raise SupernetError(f"run folder {str(path)!r} already exists and is not empty{saved}; "
                                 "pass --resume to continue it, --overwrite to replace it, or choose another --out")
         shutil.rmtree(path)
     if resume and not path.exists():
         raise SupernetError(f"cannot resume: run folder {str(path)!r} does not exist")
-    path.mkdir(parents=True, exist_ok=True)
+    make_dir(path)
     return path
+
+
+def check_writable(path: str | os.PathLike, what: str = "--out") -> None:
+    """Refuse, before any work, an output path that cannot be created: its nearest existing ancestor must be
+    a writable folder."""
+    path = Path(path).expanduser().absolute()
+    ancestor = next((p for p in (path, *path.parents) if p.exists()), None)
+    if ancestor is None or not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        why = "it is not a folder" if ancestor is not None and not ancestor.is_dir() else "it is not writable"
+        raise SupernetError(f"{what} {str(path)!r} cannot be created: {why} ({ancestor}); choose a folder you can "
+                            "write to")
+
+
+def make_dir(path: Path, what: str = "--out") -> None:
+    """``mkdir -p`` with one clear error instead of an OSError traceback."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SupernetError(f"{what} {str(path)!r} cannot be created ({exc.strerror or type(exc).__name__}); "
+                            "choose a folder you can write to") from None
 
 
 def truncate_log(path: Path, step: int) -> None:

@@ -25,6 +25,12 @@ def _check_ndim(ndim: int) -> int:
     return ndim
 
 
+def lead(t: torch.Tensor, n: int, dim: int = 0) -> torch.Tensor:
+    """The first ``n`` entries of ``t`` along ``dim``; ``t`` itself when that is all of it (no slice op, whose
+    backward would allocate a gradient of the full size)."""
+    return t if n >= t.shape[dim] else t.narrow(dim, 0, n)
+
+
 def centre_slice(full: int, active: int) -> slice:
     """Centred window of ``active`` taps inside a kernel of ``full`` taps (both odd)."""
     start = (full - active) // 2
@@ -57,13 +63,10 @@ class ElasticConv(nn.Module):
         if kernel_size != self.kernel_size:
             c = centre_slice(self.kernel_size, kernel_size)
             w = w[:, :, c] if self.ndim == 1 else w[:, :, c, c]
-        if self.depthwise:
-            w = w[:out_channels]
-        elif out_channels != self.out_channels or in_channels != self.in_channels:
-            w = w[:out_channels, :in_channels]
+        w = lead(w, out_channels) if self.depthwise else lead(lead(w, out_channels), in_channels, 1)
         state = {"weight": w}
         if self.bias is not None:
-            state["bias"] = self.bias[:out_channels]
+            state["bias"] = lead(self.bias, out_channels)
         return state
 
     def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None) -> torch.Tensor:
@@ -97,9 +100,9 @@ class ElasticLinear(nn.Module):
                 self.bias.copy_(ref.bias)
 
     def sliced(self, in_features: int, out_features: int) -> dict[str, torch.Tensor]:
-        state = {"weight": self.weight[:out_features, :in_features]}
+        state = {"weight": lead(lead(self.weight, out_features), in_features, 1)}
         if self.bias is not None:
-            state["bias"] = self.bias[:out_features]
+            state["bias"] = lead(self.bias, out_features)
         return state
 
     def forward(self, x: torch.Tensor, out_features: int | None = None) -> torch.Tensor:
@@ -136,8 +139,8 @@ class ElasticBatchNorm(nn.Module):
 
     def sliced(self, num_features: int) -> dict[str, torch.Tensor]:
         c = num_features
-        return {"weight": self.weight[:c], "bias": self.bias[:c], "running_mean": self.running_mean[:c],
-                "running_var": self.running_var[:c], "num_batches_tracked": self.num_batches_tracked}
+        return {"weight": lead(self.weight, c), "bias": lead(self.bias, c), "running_mean": lead(self.running_mean, c),
+                "running_var": lead(self.running_var, c), "num_batches_tracked": self.num_batches_tracked}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.sliced(x.shape[1])
@@ -163,7 +166,7 @@ class ElasticLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_features))
 
     def sliced(self, num_features: int) -> dict[str, torch.Tensor]:
-        return {"weight": self.weight[:num_features], "bias": self.bias[:num_features]}
+        return {"weight": lead(self.weight, num_features), "bias": lead(self.bias, num_features)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[-1]

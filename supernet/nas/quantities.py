@@ -16,6 +16,8 @@ def parse_quantity(text: str | float, what: str = "value") -> float:
         value = float(text)
     else:
         match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgG]?)\s*", str(text))
+        if not match and re.fullmatch(r"\s*-\s*[0-9.]+.*", str(text)):
+            raise SupernetError(f"{what} must be a positive number, got {text!r}")
         if not match:
             raise SupernetError(f"{what}: cannot read {text!r} as a number; use digits with an optional "
                                 "K, M or G suffix, e.g. 20M or 1.5G")

@@ -95,7 +95,7 @@ class SearchRun:
     def finish(self) -> SearchResult:
         """Write the final CSV, ``pareto.json`` and ``pareto.png``; warn about unmet budgets; return the result."""
         hv = self.hypervolume()
-        notes = _unmet_budgets(self.plan, self.store.rows)
+        notes = _unmet_budgets(self.plan, self.store.rows) + self._stopped_early()
         for note in notes:
             warnings.warn(note, SearchWarning, stacklevel=3)
         if self.run_dir:
@@ -106,6 +106,15 @@ class SearchRun:
         recs = records(self.plan, self.store.rows)
         return SearchResult(self.run_dir, recs, summary["front"], hv, summary["reference"], summary["picks"],
                             self.store.failures, notes)
+
+    def _stopped_early(self) -> list[str]:
+        """A note when the search ended before its budget of evaluations: nothing new was left to propose."""
+        done, budget = len(self.store), self.cfg.evaluations
+        if done >= budget or self.store.failures > (self.cfg.max_failures or 0):
+            return []
+        limit = " that meets the budgets" if self.plan.budgets else ""
+        return [f"the search stopped after {done} of {budget} evaluations: it found no other arch{limit} to evaluate "
+                f"(the space{' under these budgets' if limit else ''} holds about {done} distinct archs)"]
 
     def close(self) -> None:
         self.bar.close()

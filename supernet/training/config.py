@@ -74,6 +74,12 @@ class TrainConfig:
         """The engine's options (nothing is written before this passes)."""
         from ..core.task import check_kd
         from .sampling import STRATEGIES
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("str", "str | None") and not (isinstance(value, str) or (value is None and "None" in f.type)):
+                raise SupernetError(f"{flag(f.name)} must be text, got {value!r}")
+        if not isinstance(self.space_options, dict):
+            raise SupernetError(f"space_options must be a dict of the space's options, got {self.space_options!r}")
         check_kd(self.kd)
         choices = {"sampling": STRATEGIES, "optimizer": ("sgd", "adamw"), "decoder": ("pil", "dali")}
         for name, allowed in choices.items():

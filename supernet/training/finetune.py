@@ -43,7 +43,7 @@ from ..io.checkpoint import (
 )
 from ..io.export import load_exported, write_export
 from ..io.files import atomic_dir, atomic_write_json, read_json
-from ..io.runs import RunLog, check_apart, prepare_run_dir
+from ..io.runs import RunLog, check_apart, prepare_run_dir, truncate_log
 from ..layers.calibration import calibrate_bn
 from .config import FinetuneConfig, TrainConfig
 from .hooks import CheckpointHook, LogHook
@@ -168,8 +168,10 @@ def _finetune_steps(run_dir: Path, net: nn.Module, arch: Arch, supernet, meta: d
         if any((run_dir / "checkpoints").glob("step-*")):
             folder = resolve_checkpoint(run_dir)
             start = load_checkpoint_into(model, folder)
+    truncate_log(run_dir / "log.jsonl", start)  # a resumed run logs no step twice
     log = RunLog(run_dir, tensorboard=False)
     checkpoints = CheckpointHook(run_dir, {"finetune": True}, config.checkpoint_every, saved=start)
+    torch.manual_seed(config.seed)  # dropout and every other draw of torch's generator (a resume restores it)
     teacher = largest_teacher(placement.model(supernet), calib, placement)
     trainer = Trainer(model, task_of_run(meta), cfg, placement, config.steps,
                       [LogHook(log, cfg, start, config.steps), checkpoints], plan=lambda step: [arch], teacher=teacher)

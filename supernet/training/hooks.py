@@ -17,19 +17,19 @@ from ..io.runs import RunLog
 from .config import TrainConfig
 
 
-class LogHook:
-    """Every step to ``log.jsonl`` and TensorBoard; a progress bar on a terminal, else a line per N steps."""
+class Progress:
+    """Training progress on stderr: a bar on a terminal, else one line per 5 % of the steps (none without
+    ``progress``). ``update(done, record)`` after step ``done - 1``."""
 
-    def __init__(self, log: RunLog, cfg: TrainConfig, start: int, total: int):
-        self.log, self.total, self.start, self.t0 = log, total, start, time.time()
+    def __init__(self, progress: bool, start: int, total: int):
+        self.total, self.start, self.t0, self.done = total, start, time.time(), start
         tty = sys.stderr.isatty()
-        self.bar = tqdm(total=total, initial=start, desc="train", unit="step",
-                        disable=not (cfg.progress and tty))
-        self.every = max(1, total // 20) if cfg.progress and not tty else 0
+        self.bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not (progress and tty))
+        self.every = max(1, total // 20) if progress and not tty else 0
 
-    def after_step(self, trainer, done: int, record: dict) -> None:
-        self.log.log({"step": done - 1, "time": round(time.time(), 4), **record}, done - 1, record)
-        self.bar.update(1)
+    def update(self, done: int, record: dict) -> None:
+        self.bar.update(done - self.done)
+        self.done = done
         self.bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in record.items() if k.startswith("loss/")})
         if self.every and (done % self.every == 0 or done == self.total):
             rate = (done - self.start) / max(1e-9, time.time() - self.t0)
@@ -37,11 +37,27 @@ class LogHook:
             print(f"train step {done}/{self.total} {losses} {rate:.2f} step/s "
                   f"eta {(self.total - done) / max(rate, 1e-9) / 60:.1f} min", file=sys.stderr, flush=True)
 
-    def end(self, trainer, done: int) -> None:
+    def close(self) -> None:
         self.bar.close()
 
+
+class LogHook:
+    """Every step to ``log.jsonl`` and TensorBoard, and the progress (:class:`Progress`, unless ``quiet``:
+    a Ray worker's driver follows the log instead)."""
+
+    def __init__(self, log: RunLog, cfg: TrainConfig, start: int, total: int, quiet: bool = False):
+        self.log = log
+        self.progress = Progress(cfg.progress and not quiet, start, total)
+
+    def after_step(self, trainer, done: int, record: dict) -> None:
+        self.log.log({"step": done - 1, "time": round(time.time(), 4), **record}, done - 1, record)
+        self.progress.update(done, record)
+
+    def end(self, trainer, done: int) -> None:
+        self.progress.close()
+
     def interrupted(self, trainer, done: int) -> None:
-        self.bar.close()
+        self.progress.close()
 
 
 class EpochEvalHook:

@@ -62,6 +62,9 @@ def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
                      reader=options.reader_options() if options is not None else {}, device=placement.device,
                      decoder=cfg.decoder)
     info = data.info()
+    if entry.task == "classification" and info.num_classes is not None and info.num_classes < 2:
+        raise SupernetError(f"the data {info.name!r} has {info.num_classes} class; a classifier needs at least 2 "
+                            "(an image folder holds one subfolder per class under train/)")
     variant = cfg.variant or entry.variant_for(info)
     space_cfg = entry.fitted(space_config(cfg.space, variant), info, options)
     torch.manual_seed(cfg.seed)
@@ -116,11 +119,12 @@ def prepare_model(setup: Setup, cfg: TrainConfig, start: int) -> None:
         hook(setup.model, "before_training")(setup.data.calibration_batches(cfg.calib_batches, 256, cfg.seed))
 
 
-def run_hooks(run_dir: Path, cfg: TrainConfig, setup: Setup, start: int, checkpoints) -> tuple[RunLog, list]:
+def run_hooks(run_dir: Path, cfg: TrainConfig, setup: Setup, start: int, checkpoints,
+              quiet: bool = False) -> tuple[RunLog, list]:
     """The log (``log.jsonl`` cut back to ``start``, so a restart logs no step twice) and the hooks that
-    log, evaluate each epoch and checkpoint (``checkpoints``, last)."""
+    log (with progress on stderr unless ``quiet``), evaluate each epoch and checkpoint (``checkpoints``, last)."""
     truncate_log(run_dir / "log.jsonl", start)
     log = RunLog(run_dir, cfg.tensorboard, purge_step=start or None)
     calib = setup.data.calibration_batches(cfg.calib_batches, 256, cfg.seed)
-    return log, [LogHook(log, cfg, start, setup.total),
+    return log, [LogHook(log, cfg, start, setup.total, quiet),
                  EpochEvalHook(setup.data, calib, log, setup.per_epoch, setup.total), checkpoints]
