@@ -25,10 +25,10 @@ def test_npz_with_given_splits_and_channel_axis(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "d.npz"
     np.savez(path, x=rng.random((50, 12)), y=rng.integers(0, 3, 50), x_val=rng.random((7, 12)),
-             y_val=rng.integers(0, 3, 7), x_test=rng.random((9, 12)), y_test=np.full(9, 4))
+             y_val=rng.integers(0, 3, 7), x_test=rng.random((9, 12)), y_test=np.full(9, 3))
     data = load_data(str(path))
     assert (len(data.train), len(data.val), len(data.test)) == (50, 7, 9)
-    assert data.train.x.shape == (50, 12) and data.num_classes == 5 and data.info().sample_shape == (12,)
+    assert data.train.x.shape == (50, 12) and data.num_classes == 4 and data.info().sample_shape == (12,)
 
 
 def test_npz_errors_are_clear(tmp_path):
