@@ -37,7 +37,7 @@ def test_npz_errors_are_clear(tmp_path):
     with pytest.raises(SupernetError, match="no array 'y'"):
         load_data(str(bad))
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(SupernetError, match="cannot read"):
+    with pytest.raises(SupernetError, match="is not an .npz file"):
         load_data(str(tmp_path / "junk.npz"))
     with pytest.raises(SupernetError, match="unknown data"):
         load_data("imagenet")

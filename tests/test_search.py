@@ -238,7 +238,7 @@ def test_search_cli_and_export_each_pick(trained, tmp_path, capsys):  # noqa: F8
 
 
 @pytest.mark.parametrize("args, message", [(["--max-flops", "20X"], "--max-flops: cannot read '20X'"),
-                                           (["--max-params=-1M"], "--max-params: cannot read"),
+                                           (["--max-params=-1M"], "--max-params must be a positive number"),
                                            (["--evaluations", "1.5K2"], "--evaluations: cannot read"),
                                            (["--max-latency-ms", "5"], "needs --target"),
                                            (["--objectives", "accuracy,latency"], "needs --target")])
