@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
 
-.PHONY: install demo test bench clean check-readme readme-figures demo-search llm-demo
+.PHONY: install demo test bench clean check-readme readme-figures readme-spread demo-search llm-demo
 
 $(BIN)/supernet: setup.cfg pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ llm-demo: install
 # README figures: check them (CI, < 1 min), or re-measure them all on this commit (~8 min)
 check-readme: install
 	$(BIN)/python scripts/readme_figures.py check
+
+# the demo's accuracy range over CPU kernels (avx2, default) and seeds 1, 2 (~15-25 min, 2 cores)
+readme-spread: install
+	$(BIN)/python scripts/readme_figures.py spread --out runs/readme-spread
 
 readme-figures: demo demo-search
 	$(BIN)/python scripts/readme_figures.py update --demo-run $(RUN) --search-run $(RUN)-search \
