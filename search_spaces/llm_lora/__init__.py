@@ -1,7 +1,9 @@
 """``llm_lora``: elastic LoRA ranks, MLP widths and depth over a Hugging Face causal LM.
 
 The base model (Llama, Mistral or Qwen2 module layout) is loaded from a local folder
-(``--model PATH``) and stays frozen; only the adapters train. Dimensions, per layer ``i``:
+(``--model PATH``, ``--base-dtype fp32|bf16|fp16``) and stays frozen; only the adapters train.
+The supernet runs the library model's own forward with LoRA layers inside it (:mod:`.layers`).
+Dimensions, per layer ``i``:
 
 - ``attn_rank[i]``: LoRA rank of the attention projections (q, k, v, o);
 - ``mlp_rank[i]``: LoRA rank of the MLP projections (gate, up, down);
@@ -50,7 +52,11 @@ def fit_data(config: LlmLoraConfig, info: DataInfo, options: LlmLoraOptions | No
     if info.max_token >= config.vocab_size:
         raise SupernetError(f"the data's token ids reach {info.max_token} but the model's vocabulary has "
                             f"{config.vocab_size} entries; tokenise with the model's own tokenizer (--model)")
-    return replace(config, seq_len=options.seq_len)
+    if config.max_positions is not None and options.seq_len > config.max_positions:
+        raise SupernetError(f"--seq-len {options.seq_len} is above the model's max_position_embeddings "
+                            f"({config.max_positions}); use --seq-len {config.max_positions} or less")
+    return replace(config, seq_len=options.seq_len, base_dtype=options.base_dtype,
+                   gradient_checkpointing=options.gradient_checkpointing)
 
 
 VARIANTS = {

@@ -38,36 +38,40 @@ def subnet_config(base_config, depth: int, widths: list[int]):
     return config
 
 
-def build_subnet_model(config) -> nn.Module:
-    """A freshly initialised model of ``config``, each layer's MLP at its recorded width."""
+def build_subnet_model(config, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """A freshly initialised model of ``config`` in ``dtype``, each layer's MLP at its recorded width."""
     from transformers import AutoModelForCausalLM
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     for layer, width in zip(model.model.layers, getattr(config, WIDTHS_KEY, None) or []):
         mlp = layer.mlp
         for name in ("gate_proj", "up_proj"):
             old = getattr(mlp, name)
-            setattr(mlp, name, nn.Linear(old.in_features, width, bias=old.bias is not None))
+            setattr(mlp, name, nn.Linear(old.in_features, width, bias=old.bias is not None, dtype=dtype))
         old = mlp.down_proj
-        mlp.down_proj = nn.Linear(width, old.out_features, bias=old.bias is not None)
+        mlp.down_proj = nn.Linear(width, old.out_features, bias=old.bias is not None, dtype=dtype)
     return model
 
 
 def load_subnet(folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """The merged subnet saved in ``folder`` (eval mode), per-layer MLP widths included."""
+    """The merged subnet saved in ``folder`` (eval mode, ``dtype``), per-layer MLP widths included; the weight
+    shards are loaded one at a time."""
     from transformers import AutoConfig, AutoModelForCausalLM
     folder = Path(folder)
     raw = json.loads((folder / "config.json").read_text())
     if not raw.get(WIDTHS_KEY):
         return AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).eval()
     from safetensors.torch import load_file
-    model = build_subnet_model(AutoConfig.from_pretrained(folder))
-    state = {}
+    model = build_subnet_model(AutoConfig.from_pretrained(folder), dtype)
+    expected, seen = set(model.state_dict()), set()
     for shard in sorted(folder.glob("*.safetensors")):
-        state.update(load_file(str(shard)))
-    if getattr(model.config, "tie_word_embeddings", False) and "lm_head.weight" not in state:
-        state["lm_head.weight"] = state["model.embed_tokens.weight"]
-    model.load_state_dict(state, strict=True)
-    return model.to(dtype).eval()
+        state = load_file(str(shard))
+        model.load_state_dict(state, strict=False)
+        seen |= set(state)
+    if getattr(model.config, "tie_word_embeddings", False):
+        seen.add("lm_head.weight")  # the same tensor as the embeddings
+    if seen != expected:
+        raise ValueError(f"{folder}: weights missing {sorted(expected - seen)[:3]}, unexpected {sorted(seen - expected)[:3]}")
+    return model.eval()
 
 
 class CausalLMLogits(nn.Module):

@@ -101,10 +101,14 @@ def _add_space_options(p) -> None:
             if "help" not in f.metadata or f.name in seen:
                 continue
             seen.add(f.name)
-            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
             default = "" if f.default is MISSING else f" (default: {f.default})"
+            if str(f.type) == "bool":
+                group.add_argument(flag(f.name), dest=f"space_option:{f.name}", action=argparse.BooleanOptionalAction,
+                                   default=argparse.SUPPRESS, help=f.metadata["help"] + default)
+                continue
+            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
             group.add_argument(flag(f.name), dest=f"space_option:{f.name}", metavar=f.name.upper(), type=kind,
-                               default=argparse.SUPPRESS,
+                               default=argparse.SUPPRESS, choices=f.metadata.get("choices"),
                                help=f.metadata["help"] + default)
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the chosen space, for a space without its own flags (repeatable; "
