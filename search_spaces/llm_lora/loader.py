@@ -75,7 +75,8 @@ def load_subnet(folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -
 
 
 class CausalLMLogits(nn.Module):
-    """A Hugging Face causal LM as ``ids (B, T) -> logits (B, T, V)`` (no cache)."""
+    """A Hugging Face causal LM as ``ids (B, T) -> logits (B, T, V)`` (no cache), and as a generator:
+    ``prefill(ids)`` runs a prompt into a fresh KV cache, ``decode(state)`` adds one greedy token."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -83,3 +84,27 @@ class CausalLMLogits(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=ids, use_cache=False).logits
+
+    @torch.no_grad()
+    def prefill(self, ids: torch.Tensor) -> tuple:
+        """``(cache, next token (B, 1))`` after the prompt ``ids (B, N)``."""
+        out = self.model(input_ids=ids, use_cache=True)
+        return _cache_of(out), out.logits[:, -1:].argmax(-1)
+
+    @torch.no_grad()
+    def decode(self, state: tuple) -> tuple:
+        """One more token: ``(cache, token) -> (cache, next token)``."""
+        cache, token = state
+        out = self.model(input_ids=token, use_cache=True, **{_cache_name(self.model): cache})
+        return _cache_of(out), out.logits[:, -1:].argmax(-1)
+
+
+def _cache_name(model: nn.Module) -> str:
+    """The forward's keyword for the KV cache: ``cache`` (transformers >= 5.x), else ``past_key_values``."""
+    import inspect
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _cache_of(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values

@@ -5,11 +5,16 @@ Targets: ``cpu`` (PyTorch eager, thread count fixed and recorded), ``onnxruntime
 static module (an extracted subnet or one table unit), never on the sliced supernet.
 
 A measurement runs ``warmup`` calls, then ``repeats`` timed calls, and reports the
-median and p90 (and the 10%-trimmed mean) in milliseconds. Modules are measured in
+median and p90 (and the 10%-trimmed mean) in milliseconds. A call is one forward of an example
+batch (``mode="forward"``), or, for a subnet that generates text (an LLM's, with ``prefill`` and
+``decode``: :mod:`supernet.hardware.generation`), a prompt of ``prefill`` tokens then ``decode``
+new tokens with the KV cache (``mode="generate"``; prefill and per-token decode times reported too). Modules are measured in
 interleaved rounds (:func:`measure_many`; ``rounds``, or ``unit_rounds`` for the units of
 a table): a shared machine drifts over seconds (load on other tenants, clock changes), and
 a module timed in one spell would carry that spell's speed; timed once per round, in a
-fresh order each round, it gets the median of its round medians instead.
+fresh order each round, it gets the median of its round medians instead, and its ``spread``
+(``(max - min) / median`` of the round medians: the same arch measured again) says how far one
+measurement of it can be trusted.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from tqdm import tqdm
 from ..core.errors import SupernetError
 
 TARGETS = ("cpu", "onnxruntime-cpu", "cuda")
+MODES = ("forward", "generate")
 
 
 @dataclass(frozen=True)
@@ -42,10 +48,18 @@ class MeasureConfig:
     min_seconds: float = 0.1  # per round, time at least this long: small nets get more repeats
     rounds: int = 3  # interleaved rounds of measure_many (and measure_subnet)
     unit_rounds: int = 7  # rounds for a table's units: one block's timing is more placement-sensitive than a net's
+    mode: str = "forward"  # or "generate": prefill + decode with the KV cache (LLM subnets)
+    prefill: int = 128  # generate: prompt tokens
+    decode: int = 32  # generate: new tokens
 
     def check(self) -> None:
         if self.target not in TARGETS:
             raise SupernetError(f"unknown latency target {self.target!r}; targets are {list(TARGETS)}")
+        if self.mode not in MODES:
+            raise SupernetError(f"--latency-mode must be one of {list(MODES)}, got {self.mode!r}")
+        if self.mode == "generate" and (self.target == "onnxruntime-cpu" or self.prefill < 1 or self.decode < 1):
+            raise SupernetError("--latency-mode generate runs on the cpu or cuda target, with --prefill-tokens and "
+                                "--decode-tokens >= 1")
         if self.target == "cuda" and not torch.cuda.is_available():
             raise SupernetError("target 'cuda' needs a CUDA GPU, and none is visible here; use --target cpu")
         if self.threads < 1 or self.repeats < 3 or self.warmup < 0 or min(self.rounds, self.unit_rounds) < 1:
@@ -101,6 +115,9 @@ def measure(module: torch.nn.Module, input_shape: tuple[int, ...] | torch.Tensor
         x = input_shape
     else:
         x = torch.randn((cfg.batch,) + tuple(input_shape))
+    if cfg.mode == "generate":
+        from .generation import measure_generation
+        return measure_generation(module, x, cfg)
     if cfg.target == "cpu":
         return summarise(_time_torch(module, x, cfg))
     if cfg.target == "onnxruntime-cpu":
@@ -138,9 +155,13 @@ def measure_many(jobs: Sequence[Job], cfg: MeasureConfig, progress: bool = False
 
 
 def combine_rounds(results: list[dict]) -> dict:
-    """One result from per-round results: medians of their statistics, repeats summed."""
-    out = {key: float(np.median([r[key] for r in results])) for key in ("median_ms", "p90_ms", "trimmed_mean_ms")}
-    return {**out, "repeats": int(sum(r["repeats"] for r in results)), "rounds": len(results)}
+    """One result from per-round results: medians of their statistics (those every round has), repeats summed,
+    and ``spread = (max - min) / median`` of the round medians (0 for one round)."""
+    keys = [k for k, v in results[0].items() if k != "repeats" and isinstance(v, float)]
+    out = {key: float(np.median([r[key] for r in results])) for key in keys}
+    medians = [r["median_ms"] for r in results]
+    spread = (max(medians) - min(medians)) / max(1e-12, float(np.median(medians)))
+    return {**out, "repeats": int(sum(r["repeats"] for r in results)), "rounds": len(results), "spread": spread}
 
 
 def measure_subnet(space, arch, cfg: MeasureConfig) -> dict:
