@@ -56,7 +56,7 @@ def train_plain(model, batches, steps: int, cfg, on_step=None) -> list[float]:
             logits = model(input_ids=xs, use_cache=False).logits  # (B, T, V)
             loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), ys.flatten()) / cfg.grad_accum
             loss.backward()
-            total += float(loss)
+            total += loss.detach().item()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()

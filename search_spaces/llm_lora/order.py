@@ -50,19 +50,19 @@ def apply_order(supernet, saved: torch.Tensor) -> None:
 
 
 def permute(supernet, perm: torch.Tensor, adapters: bool) -> None:
-    """Move channel ``perm[i][k]`` of layer ``i`` to position ``k`` (base weights; adapters too if asked)."""
+    """Move channel ``perm[i][k]`` of layer ``i`` to position ``k`` (base weights; adapters too if asked).
+
+    In place, one tensor at a time: a base loaded from safetensors may live in a memory-mapped file, and
+    new tensors would leave the file's pages mapped beside them (two copies of the MLP weights)."""
     for i, layer in enumerate(supernet.layers):
         p = perm[i].to(supernet.mlp_order.device)
         if torch.equal(p, torch.arange(len(p), device=p.device)):
             continue
-        for name in MLP_IN:
-            proj = layer.projection(name)
-            proj.base_layer.weight.data = proj.base_layer.weight.data[p]
-            if proj.base_layer.bias is not None:
-                proj.base_layer.bias.data = proj.base_layer.bias.data[p]
-            if adapters:
-                proj.lora_B.data = proj.lora_B.data[p]
-        down = layer.projection(MLP_OUT)
-        down.base_layer.weight.data = down.base_layer.weight.data[:, p]
+        tensors = [(t, 0) for name in MLP_IN for t in (layer.projection(name).base_layer.weight,
+                                                       layer.projection(name).base_layer.bias) if t is not None]
+        tensors.append((layer.projection(MLP_OUT).base_layer.weight, 1))
         if adapters:
-            down.lora_A.data = down.lora_A.data[:, p]
+            tensors += [(layer.projection(name).lora_B, 0) for name in MLP_IN]
+            tensors.append((layer.projection(MLP_OUT).lora_A, 1))
+        for tensor, dim in tensors:
+            tensor.data.copy_(tensor.data.index_select(dim, p))
