@@ -7,8 +7,11 @@ safetensors. Each measurement runs in its own process (its peak RSS is its own):
 
 - ``train``: plain LoRA (stock ``peft``, rank 32 on q/k/v/o/gate/up/down, AdamW) and ``supernet
   train --space llm_lora`` (the space's default schedule), batch ``--batch`` x 128 tokens, for a
-  fp32 and a bf16 base, with and without gradient checkpointing: seconds per optimizer step
-  (median over steps after the first) and peak RSS;
+  fp32 and a bf16 base, with and without gradient checkpointing: peak RSS (``--memory-steps``
+  steps, each in its own process);
+- ``time``: the same two in one process, their steps interleaved (plain, ours, plain, ...) on the
+  same batches for ``--steps`` steps each: on a machine shared with other jobs, both see the same
+  load, so the ratio of their median seconds per step holds where separate runs drift;
 - ``eval``: ``supernet eval RUN --arch largest`` and ``export``: ``supernet export RUN --arch
   median``: peak RSS against the base's weight bytes.
 
@@ -20,7 +23,7 @@ With ``--device cuda`` (a GPU machine), ``--shapes 1b,7b --base-dtypes bf16`` me
 Llama-3.2-1B and Mistral-7B shapes (peak GPU memory instead of RSS) plus the merged subnet's
 generation speed (prefill and decode tokens/s with the KV cache).
 
-    python scripts/bench_llm_scale.py --threads 2                     # CPU, 0.5B shape (~25 min on 2 cores)
+    python scripts/bench_llm_scale.py --threads 2                     # CPU, 0.5B shape (about an hour on 2 cores)
     python scripts/bench_llm_scale.py --device cuda --shapes 1b,7b --base-dtypes bf16 \\
         --out-json docs/measurements/bench_llm_scale_cuda.json
 """
@@ -51,7 +54,8 @@ def parse_args(argv=None):
     p.add_argument("--shapes", default="0.5b", help="comma-separated of " + ", ".join(SHAPES))
     p.add_argument("--base-dtypes", default="fp32,bf16")
     p.add_argument("--checkpointing", default="0,1", help="gradient checkpointing off (0) and / or on (1)")
-    p.add_argument("--steps", type=int, default=5, help="optimizer steps per training measurement")
+    p.add_argument("--steps", type=int, default=5, help="optimizer steps of each, interleaved, for the time ratio")
+    p.add_argument("--memory-steps", type=int, default=2, help="optimizer steps of each peak-memory run")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
@@ -127,6 +131,8 @@ def worker(job: dict) -> dict:
     result = {"import_rss_mb": base_rss}
     if job["kind"] == "train":
         result.update(train_job(job))
+    elif job["kind"] == "time":
+        result.update(time_job(job))
     elif job["kind"] == "eval":
         from supernet import evaluate
         start = time.perf_counter()
@@ -143,16 +149,19 @@ def worker(job: dict) -> dict:
     return result
 
 
-def train_job(job: dict) -> dict:
-    import torch
-
+def train_config(job: dict):
     from supernet import TrainConfig
-    cfg = TrainConfig(space="llm_lora", variant="default", data=f"text:{job['docs']}", val_fraction=0.02,
+    return TrainConfig(space="llm_lora", variant="default", data=f"text:{job['docs']}", val_fraction=0.02,
                       space_options={"model": job["model"], "seq_len": SEQ, "base_dtype": job["base_dtype"],
                                      "gradient_checkpointing": bool(job["checkpointing"])},
                       batch_size=job["batch"], optimizer="adamw", lr=2e-3, weight_decay=0.0, warmup_steps=1,
                       steps=job["steps"], checkpoint_every=0, calib_batches=1, threads=job["threads"],
                       device=job["device"], progress=False, tensorboard=False)
+
+
+def train_job(job: dict) -> dict:
+    import torch
+    cfg = train_config(job)
     if job["method"] == "plain":
         from llm_plain_lora import peft_model, train_plain
 
@@ -170,6 +179,36 @@ def train_job(job: dict) -> dict:
         times = [b["time"] - a["time"] for a, b in zip(log, log[1:])]
     times = sorted(times[1:] if len(times) > 2 else times)  # the first step allocates and warms up
     return {"s_per_step": times[len(times) // 2], "step_times": times}
+
+
+def time_job(job: dict) -> dict:
+    """Seconds per optimizer step of plain LoRA and of the supernet, interleaved step by step on the same batches."""
+    import numpy as np
+    import torch
+    from llm_plain_lora import PlainTrainer, peft_model
+
+    from supernet.training.setup import build_setup, prepare_model, resolved_config
+    from supernet.training.trainer import Trainer
+    cfg = resolved_config(train_config(job))
+    placement = cfg.placement()
+    setup = build_setup(cfg, placement)
+    prepare_model(setup, cfg, 0)
+    ours = Trainer(setup.model, setup.task, cfg, placement, job["steps"])
+    ours.model.train()
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[job["base_dtype"]]
+    plain = PlainTrainer(peft_model(job["model"], 32, 64.0, dtype, bool(job["checkpointing"])).to(job["device"]),
+                         cfg, job["steps"])
+    batches = setup.data.train_batches(0, cfg.batch_size, cfg.seed)
+    times = {"plain": [], "ours": []}
+    for step in range(job["steps"]):
+        x, y = next(batches)
+        times["plain"].append(plain.step(x, y)[0])
+        start = time.perf_counter()
+        ours.step(x, y, step)
+        times["ours"].append(time.perf_counter() - start)
+    med = {k: float(np.median(v[1:] if len(v) > 2 else v)) for k, v in times.items()}
+    return {"plain_s_per_step": med["plain"], "ours_s_per_step": med["ours"], "time_ratio": med["ours"] / med["plain"],
+            "step_times": times, "schedule": {k: getattr(cfg, k) for k in ("sampling", "num_random", "distill_weight")}}
 
 
 def generate_job(job: dict) -> dict:
@@ -209,24 +248,27 @@ def bench_shape(args, out: Path, shape: str) -> dict:
     docs = out / "docs.jsonl"
     common = dict(threads=args.threads, device=args.device, docs=str(docs.resolve()), batch=args.batch,
                   steps=args.steps)
-    rows = []
+    rows, ckpts = [], [int(c) for c in args.checkpointing.split(",")]
     for dtype in dtypes:
-        for ckpt in map(int, args.checkpointing.split(",")):
+        for ckpt in ckpts:
             pair = {}
             for method in ("plain", "ours"):
                 run = out / f"run-{shape}-{dtype}-{ckpt}"
                 job = {**common, "kind": "train", "method": method, "base_dtype": dtype, "checkpointing": ckpt,
-                       "run": str(run), "model": str(folders[dtype])}
+                       "run": str(run), "model": str(folders[dtype]), "steps": args.memory_steps}
                 pair[method] = spawn(job)
-                print(f"{shape} {dtype} ckpt={ckpt} {method}: {pair[method]['s_per_step']:.2f} s/step, "
-                      f"peak {pair[method]['peak_mb']:.0f} MB", flush=True)
+                print(f"{shape} {dtype} ckpt={ckpt} {method}: peak {pair[method]['peak_mb']:.0f} MB", flush=True)
+            timed = spawn({**common, "kind": "time", "base_dtype": dtype, "checkpointing": ckpt,
+                           "model": str(folders[dtype]), "run": str(out / "run-time")})
+            print(f"{shape} {dtype} ckpt={ckpt}: {timed['ours_s_per_step']:.2f} vs {timed['plain_s_per_step']:.2f} "
+                  f"s/step = {timed['time_ratio']:.2f}x", flush=True)
             rows.append({"base_dtype": dtype, "checkpointing": bool(ckpt), "plain": pair["plain"], "ours": pair["ours"],
-                         "time_ratio": pair["ours"]["s_per_step"] / pair["plain"]["s_per_step"],
+                         "time": timed, "time_ratio": timed["time_ratio"],
                          "memory_ratio": pair["ours"]["peak_mb"] / pair["plain"]["peak_mb"]})
     params = stored_params(folders[dtypes[0]])
     inference = []
     for dtype in dtypes:
-        run = out / f"run-{shape}-{dtype}-0"
+        run = out / f"run-{shape}-{dtype}-{ckpts[0]}"  # a trained run of this base dtype
         base_mb = params * {"fp32": 4, "bf16": 2, "fp16": 2}[dtype] / 2**20
         for kind in ("eval", "export"):
             res = spawn({**common, "kind": kind, "run": str(run), "dest": str(out / f"export-{shape}-{dtype}"),
@@ -271,6 +313,7 @@ def main(argv=None) -> int:
 
     import torch
     doc = {"device": args.device, "threads": args.threads, "batch": args.batch, "seq_len": SEQ, "steps": args.steps,
+           "memory_steps": args.memory_steps,
            "torch": torch.__version__, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
            "note": "shared 2-core machine: ratios are side by side in one run", "shapes": results,
            "seconds": round(time.time() - t0, 1)}

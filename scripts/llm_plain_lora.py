@@ -38,32 +38,45 @@ def peft_model(folder, rank: int, alpha: float, dtype=torch.float32, checkpointi
     return model
 
 
-def train_plain(model, batches, steps: int, cfg, on_step=None) -> list[float]:
-    """``steps`` optimizer steps of ``cfg``'s recipe (a TrainConfig: lr, weight_decay, warmup_steps, grad_clip,
-    grad_accum); returns each step's wall time in seconds. ``on_step(step, loss)`` is called after each."""
-    from supernet.training.trainer import lr_factor
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, steps))
-    model.train()
-    times = []
-    for step in range(steps):
+class PlainTrainer:
+    """Optimizer steps of ``cfg``'s recipe (a TrainConfig: lr, weight_decay, warmup_steps, grad_clip, grad_accum)
+    over ``total`` steps: AdamW, the engine's warm-up + cosine schedule, clipping, micro-batches."""
+
+    def __init__(self, model, cfg, total: int):
+        from supernet.training.trainer import lr_factor
+        self.model, self.cfg = model, cfg
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, cfg.warmup_steps, total))
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """One optimizer step on ``(x, y)``; ``(seconds, loss)``."""
         start = time.perf_counter()
-        x, y = next(batches)
-        opt.zero_grad(set_to_none=True)
+        self.model.train()
+        self.opt.zero_grad(set_to_none=True)
         total = 0.0
-        for xs, ys in zip(x.chunk(cfg.grad_accum), y.chunk(cfg.grad_accum)):
-            logits = model(input_ids=xs, use_cache=False).logits  # (B, T, V)
-            loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), ys.flatten()) / cfg.grad_accum
+        for xs, ys in zip(x.chunk(self.cfg.grad_accum), y.chunk(self.cfg.grad_accum)):
+            logits = self.model(input_ids=xs, use_cache=False).logits  # (B, T, V)
+            loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), ys.flatten()) / self.cfg.grad_accum
             loss.backward()
             total += loss.detach().item()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        sched.step()
-        times.append(time.perf_counter() - start)
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        return time.perf_counter() - start, total
+
+
+def train_plain(model, batches, steps: int, cfg, on_step=None) -> list[float]:
+    """``steps`` optimizer steps (:class:`PlainTrainer`) on ``batches``; returns each step's wall time in seconds.
+    ``on_step(step, loss)`` is called after each."""
+    trainer, times = PlainTrainer(model, cfg, steps), []
+    for step in range(steps):
+        x, y = next(batches)
+        seconds, loss = trainer.step(x, y)
+        times.append(seconds)
         if on_step is not None:
-            on_step(step, total)
+            on_step(step, loss)
     model.eval()
     return times
 
