@@ -25,10 +25,9 @@ def prompt_ids(x: torch.Tensor, length: int) -> torch.Tensor:
     return x.repeat(1, reps)[:, :length]
 
 
-def measure_generation(module: torch.nn.Module, x: torch.Tensor, cfg) -> dict:
-    """``median_ms`` (and p90, trimmed mean) of a generation of ``cfg.decode`` tokens after a ``cfg.prefill``-token
-    prompt, with ``prefill_ms`` and ``decode_ms_per_token`` (medians), on ``cfg.target`` with ``cfg.threads``."""
-    from .measure import summarise
+def time_generation(module: torch.nn.Module, x: torch.Tensor, cfg) -> list[tuple[float, float]]:
+    """``(prefill seconds, decode seconds)`` of ``cfg.repeats`` generations of ``cfg.decode`` tokens after a
+    ``cfg.prefill``-token prompt (after ``cfg.warmup`` untimed ones), on ``cfg.target`` with ``cfg.threads``."""
     if not (callable(getattr(module, "prefill", None)) and callable(getattr(module, "decode", None))):
         raise SupernetError("--latency-mode generate needs subnets that generate (prefill and decode with a KV "
                             "cache: an LLM space's); time this space with --latency-mode forward")
@@ -41,12 +40,16 @@ def measure_generation(module: torch.nn.Module, x: torch.Tensor, cfg) -> dict:
         with torch.inference_mode():
             for _ in range(cfg.warmup):
                 _generate(module, ids, cfg.decode, cuda)
-            runs = [_generate(module, ids, cfg.decode, cuda) for _ in range(cfg.repeats)]
+            return [_generate(module, ids, cfg.decode, cuda) for _ in range(cfg.repeats)]
     finally:
         torch.set_num_threads(previous)
+
+
+def generation_summary(runs: list[tuple[float, float]], decode: int, summarise) -> dict:
+    """``summarise`` of the whole generations' times, plus median ``prefill_ms`` and ``decode_ms_per_token``."""
     result = summarise([p + d for p, d in runs])
     result["prefill_ms"] = float(np.median([p for p, _ in runs]) * 1e3)
-    result["decode_ms_per_token"] = float(np.median([d for _, d in runs]) * 1e3 / cfg.decode)
+    result["decode_ms_per_token"] = float(np.median([d for _, d in runs]) * 1e3 / decode)
     return result
 
 

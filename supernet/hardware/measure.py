@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from ..core.errors import SupernetError
+from .generation import generation_summary, time_generation
 
 TARGETS = ("cpu", "onnxruntime-cpu", "cuda")
 MODES = ("forward", "generate")
@@ -116,8 +117,7 @@ def measure(module: torch.nn.Module, input_shape: tuple[int, ...] | torch.Tensor
     else:
         x = torch.randn((cfg.batch,) + tuple(input_shape))
     if cfg.mode == "generate":
-        from .generation import measure_generation
-        return measure_generation(module, x, cfg)
+        return generation_summary(time_generation(module, x, cfg), cfg.decode, summarise)
     if cfg.target == "cpu":
         return summarise(_time_torch(module, x, cfg))
     if cfg.target == "onnxruntime-cpu":
