@@ -272,10 +272,16 @@ def _latency(evaluator, saved, latency_table, source: dict):
     costs = dict(evaluator.costs)
     if saved is None or not _uses_latency(saved):
         return evaluator, costs, None
+    if saved.latency_mode == "generate" and hook(evaluator.space, "all_latency_units")():
+        raise SupernetError("--latency-mode generate times whole generating subnets; this space's latency comes from "
+                            "a table of units: use --latency-mode forward")
     if not hook(evaluator.space, "all_latency_units")():
         from .hardware.measured import MeasuredLatency
         source.update(latency="measured on each evaluated subnet", latency_target=saved.target)
-        return MeasuredLatency(evaluator, saved.target), costs, None  # no table: every evaluated subnet is timed
+        source.update(latency_mode=saved.latency_mode)
+        measured = MeasuredLatency(evaluator, saved.target, mode=saved.latency_mode, prefill=saved.prefill_tokens,
+                                   decode=saved.decode_tokens)
+        return measured, costs, None  # no table: every evaluated subnet is timed
     from .hardware.tables import find_table
     table = find_table(saved.target, evaluator.space, latency_table)
     source.update(latency_table=str(latency_table or "latency/"), latency_profile=table.fingerprint)

@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,8 @@ import torch
 
 EXAMPLE_SPACE = Path(__file__).resolve().parents[1] / "docs" / "example_space.py"
 # the worked example space of docs/ joins the registered spaces, so the shared tests run it too
+# base-model hashes are cached per user; the tests keep theirs apart
+os.environ.setdefault("SUPERNET_CACHE", tempfile.mkdtemp(prefix="supernet-test-cache-"))
 os.environ["SUPERNET_SPACES"] = ",".join(filter(None, [os.environ.get("SUPERNET_SPACES"), str(EXAMPLE_SPACE)]))
 
 from supernet.core.registry import get_space, space_config, space_names  # noqa: E402

@@ -10,7 +10,7 @@ import torch
 from search_spaces.llm_lora.testing import build_model, save_model, train_tokenizer
 from supernet.core.errors import SupernetError
 from supernet.core.registry import build_supernet, space_config
-from supernet.layers.lora import LoraPair, LoraSlice, lora_forward, lora_merged
+from supernet.layers.lora import LoraLinear, LoraSlice, lora_merged, sliced_tensors
 
 TEXT = ["def add(a, b):\n    return a + b\n", "class Point:\n    x: int = 0\n    y: int = 0\n",
         "for i in range(10):\n    print(i * i)\n", "import os\nprint(os.getcwd())\n"] * 30
@@ -37,9 +37,9 @@ def supernet_over(path, **overrides):
                   **overrides)
     model = build_supernet("llm_lora", cfg)
     with torch.no_grad():  # trained-looking adapters: B is zero at init
-        for pair in model.lora.modules():
-            if isinstance(pair, LoraPair):
-                pair.B.normal_(0, 0.05)
+        for layer in model.modules():
+            if isinstance(layer, LoraLinear):
+                layer.lora_B.normal_(0, 0.05)
     return model
 
 
@@ -48,15 +48,18 @@ def mixed_arch(space):
 
 
 def test_rank_and_width_slices_are_prefixes_with_fixed_scaling():
+    from torch.func import functional_call
     torch.manual_seed(0)
-    linear, pair = torch.nn.Linear(6, 10), LoraPair(6, 10, 8)
-    torch.nn.init.normal_(pair.B)
+    layer = LoraLinear(torch.nn.Linear(6, 10), rank=8, scaling=0.5)
+    torch.nn.init.normal_(layer.lora_B)
     x = torch.randn(3, 6)
     cut = LoraSlice(rank=2, out=4)
-    expected = x @ linear.weight[:4].T + linear.bias[:4] + 0.5 * (x @ pair.A[:2].T) @ pair.B[:4, :2].T
-    assert torch.allclose(lora_forward(x, linear, pair, cut, 0.5), expected, atol=1e-6)
-    weight, bias = lora_merged(linear, pair, LoraSlice(rank=3, inp=5), 0.5)
-    assert weight.shape == (10, 5) and torch.allclose(weight, linear.weight[:, :5] + 0.5 * pair.B[:, :3] @ pair.A[:3, :5])
+    w, b, a, bb = layer.base_layer.weight, layer.base_layer.bias, layer.lora_A, layer.lora_B
+    expected = x @ w[:4].T + b[:4] + 0.5 * (x @ a[:2].T) @ bb[:4, :2].T
+    assert torch.allclose(functional_call(layer, sliced_tensors(layer, cut, ""), (x,)), expected, atol=1e-6)
+    assert torch.allclose(layer(x), x @ w.T + b + 0.5 * (x @ a.T) @ bb.T, atol=1e-6)  # unsliced: the largest
+    weight, bias = lora_merged(layer, LoraSlice(rank=3, inp=5))
+    assert weight.shape == (10, 5) and torch.allclose(weight, w[:, :5] + 0.5 * bb[:, :3] @ a[:3, :5])
 
 
 def test_channel_reordering_is_exact_and_sorts_by_importance(llama):
@@ -95,12 +98,12 @@ def test_only_adapters_train(llama):
     model = supernet_over(llama)
     opt = make_optimizer(model, TrainConfig(optimizer="adamw"))
     trained = {id(p) for g in opt.param_groups for p in g["params"]}
-    assert trained == {id(p) for n, p in model.named_parameters() if n.startswith("lora.")}
+    assert trained == {id(p) for _, p in model.adapters()} and len(trained) == 2 * 7 * 2
     ids = torch.randint(0, model.config.vocab_size, (2, 12))
     model(ids, mixed_arch(model.space)).logsumexp(-1).mean().backward()
-    assert all(p.grad is None for p in model.base.parameters())
+    assert all(p.grad is None for n, p in model.base.named_parameters() if "lora_" not in n)
     # depth 2 with rank 2 in layer 1's attention: only A[:2] and B[:, :2] get gradients
-    grad = model.lora[1]["q_proj"].A.grad
+    grad = model.layers[1].projection("q_proj").lora_A.grad
     assert grad[:2].abs().sum() > 0 and grad[2:].abs().sum() == 0
 
 

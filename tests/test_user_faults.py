@@ -219,7 +219,8 @@ TRAIN_NUMBERS = {"samples": (), "val-fraction": (), "epochs": (), "steps": (), "
                  "momentum": ("0",), "weight-decay": ("0",), "warmup-steps": ("0",), "label-smoothing": ("0",),
                  "num-random": ("0",), "alpha-min": ("-1",), "alpha-max": (), "alpha-clamp": (),
                  "grad-clip": ("0",), "seed": ("0",), "checkpoint-every": ("0",), "calib-batches": (),
-                 "data-workers": ("0",), "threads": (), "seq-len": (), "grad-accum": ()}
+                 "data-workers": ("0",), "threads": (), "seq-len": (), "grad-accum": (), "distill-weight": ("0",),
+                 "warm-largest": ("0",)}
 FUZZ = ("0", "-1", "nan", "inf", "1e30", "1000000000000", "-1e30")
 
 
@@ -229,7 +230,7 @@ def test_every_numeric_train_option_is_fuzzed():
     from search_spaces.llm_lora.options import LlmLoraOptions
     from supernet.training.config import TrainConfig
     numeric = {f.name.replace("_", "-") for cls in (TrainConfig, LlmLoraOptions) for f in fields(cls)
-               if f.type in ("int", "float", "int | None")}
+               if f.type in ("int", "float", "int | None", "float | None")}
     assert numeric == set(TRAIN_NUMBERS)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from supernet.core.errors import SupernetError
 
 SUPPORTED = ("llama", "mistral", "qwen2")
+BASE_DTYPES = ("fp32", "bf16", "fp16")
 
 
 ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -39,6 +40,9 @@ class LlmLoraConfig:
     max_skip: int = 1
     lora_alpha: float = 16.0
     seed: int = 0
+    max_positions: int | None = None  # the base's max_position_embeddings (None: the built-in model's, any)
+    base_dtype: str = "fp32"  # the frozen base's dtype (fp32 | bf16 | fp16); adapters stay fp32
+    gradient_checkpointing: bool = False
 
     def __post_init__(self):
         if self.model is not None:
@@ -50,6 +54,8 @@ class LlmLoraConfig:
             raise ValueError(f"width fractions must be in (0, 1], got {self.width_fractions}")
         if not 0 <= self.max_skip < self.num_layers:
             raise ValueError(f"max_skip must be in [0, {self.num_layers - 1}], got {self.max_skip}")
+        if self.base_dtype not in BASE_DTYPES:
+            raise ValueError(f"base_dtype must be one of {list(BASE_DTYPES)}, got {self.base_dtype!r}")
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -92,7 +98,8 @@ def read_structure(model: str) -> dict:
     return {"model_type": kind, "vocab_size": hf["vocab_size"], "hidden_size": hf["hidden_size"],
             "num_layers": hf["num_hidden_layers"], "num_heads": heads,
             "num_kv_heads": hf.get("num_key_value_heads") or heads, "intermediate_size": hf["intermediate_size"],
-            "tie_embeddings": bool(hf.get("tie_word_embeddings", False))}
+            "tie_embeddings": bool(hf.get("tie_word_embeddings", False)),
+            "max_positions": hf.get("max_position_embeddings")}
 
 
 def with_model(config: LlmLoraConfig, model: str) -> LlmLoraConfig:

@@ -10,6 +10,9 @@ copied beside the weights (:mod:`search_spaces.llm_lora.loader`).
 equals training's ``alpha / r_max``. For an arch at full width and depth over a model folder,
 the adapter is for that base model itself (``base_model_name_or_path``; MLP channels put back
 in the base's order). Otherwise ``peft-base/`` holds the pruned base (unmerged) it applies to.
+
+Weights are written in the base's dtype, shard by shard (:func:`supernet.io.shards.write_shards`):
+one merged tensor at a time beside the supernet, never a second copy of the base.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import torch
 from safetensors.torch import save_file
 
 from supernet.core.arch import Arch
+from supernet.io.shards import write_shards
 
 from .config import ATTN, MLP
 
@@ -28,9 +32,7 @@ LOADER = Path(__file__).with_name("loader.py")
 
 def write_merged(supernet, arch: Arch, folder: Path) -> None:
     """``folder``: the merged, physically smaller model, its tokenizer and ``load_subnet.py``."""
-    supernet.extract(arch).model.save_pretrained(folder)
-    _save_tokenizer(supernet.config, folder)
-    shutil.copyfile(LOADER, folder / "load_subnet.py")
+    _write_model(supernet, arch, folder, merge=True)
 
 
 def write_peft(supernet, arch: Arch, folder: Path, final: Path | None = None) -> Path:
@@ -68,8 +70,8 @@ def _adapter_state(supernet, arch: Arch, order: torch.Tensor | None) -> tuple[di
             owner = "self_attn" if name in ATTN else "mlp"
             module = f"model.layers.{i}.{owner}.{name}"
             rank = arch["attn_rank"][i] if name in ATTN else arch["mlp_rank"][i]
-            pair = supernet.lora[i][name]
-            a, b = pair.A.detach()[:rank].float().cpu(), pair.B.detach()[:, :rank].float().cpu()
+            proj = supernet.layers[i].projection(name)
+            a, b = proj.lora_A.detach()[:rank].float().cpu(), proj.lora_B.detach()[:, :rank].float().cpu()
             if name in ("gate_proj", "up_proj"):
                 b = b[:width] if back is None else b[back]
             elif name == "down_proj":
@@ -82,11 +84,16 @@ def _adapter_state(supernet, arch: Arch, order: torch.Tensor | None) -> tuple[di
 
 def _write_pruned_base(supernet, arch: Arch, folder: Path) -> None:
     """The base with the arch's layers and MLP widths (importance order), adapters not merged."""
-    from .loader import build_subnet_model, subnet_config
-    depth = supernet.space.depth(arch)
-    model = build_subnet_model(subnet_config(supernet.base.config, depth, list(arch["mlp_width"][:depth])))
-    model.load_state_dict(supernet.merged_state(arch, merge=False))
-    model.save_pretrained(folder)
+    _write_model(supernet, arch, folder, merge=False)
+
+
+def _write_model(supernet, arch: Arch, folder: Path, merge: bool) -> None:
+    """A Hugging Face model folder of ``arch`` (config, weight shards, tokenizer, ``load_subnet.py``)."""
+    folder.mkdir(parents=True)
+    supernet.subnet_hf_config(arch).save_pretrained(folder)
+    if getattr(supernet.base, "generation_config", None) is not None:
+        supernet.base.generation_config.save_pretrained(folder)
+    write_shards(folder, lambda: supernet.merged_tensors(arch, merge=merge))
     _save_tokenizer(supernet.config, folder)
     shutil.copyfile(LOADER, folder / "load_subnet.py")
 

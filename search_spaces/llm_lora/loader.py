@@ -38,40 +38,45 @@ def subnet_config(base_config, depth: int, widths: list[int]):
     return config
 
 
-def build_subnet_model(config) -> nn.Module:
-    """A freshly initialised model of ``config``, each layer's MLP at its recorded width."""
+def build_subnet_model(config, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """A freshly initialised model of ``config`` in ``dtype``, each layer's MLP at its recorded width."""
     from transformers import AutoModelForCausalLM
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     for layer, width in zip(model.model.layers, getattr(config, WIDTHS_KEY, None) or []):
         mlp = layer.mlp
         for name in ("gate_proj", "up_proj"):
             old = getattr(mlp, name)
-            setattr(mlp, name, nn.Linear(old.in_features, width, bias=old.bias is not None))
+            setattr(mlp, name, nn.Linear(old.in_features, width, bias=old.bias is not None, dtype=dtype))
         old = mlp.down_proj
-        mlp.down_proj = nn.Linear(width, old.out_features, bias=old.bias is not None)
+        mlp.down_proj = nn.Linear(width, old.out_features, bias=old.bias is not None, dtype=dtype)
     return model
 
 
 def load_subnet(folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """The merged subnet saved in ``folder`` (eval mode), per-layer MLP widths included."""
+    """The merged subnet saved in ``folder`` (eval mode, ``dtype``), per-layer MLP widths included; the weight
+    shards are loaded one at a time."""
     from transformers import AutoConfig, AutoModelForCausalLM
     folder = Path(folder)
     raw = json.loads((folder / "config.json").read_text())
     if not raw.get(WIDTHS_KEY):
         return AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).eval()
     from safetensors.torch import load_file
-    model = build_subnet_model(AutoConfig.from_pretrained(folder))
-    state = {}
+    model = build_subnet_model(AutoConfig.from_pretrained(folder), dtype)
+    expected, seen = set(model.state_dict()), set()
     for shard in sorted(folder.glob("*.safetensors")):
-        state.update(load_file(str(shard)))
-    if getattr(model.config, "tie_word_embeddings", False) and "lm_head.weight" not in state:
-        state["lm_head.weight"] = state["model.embed_tokens.weight"]
-    model.load_state_dict(state, strict=True)
-    return model.to(dtype).eval()
+        state = load_file(str(shard))
+        model.load_state_dict(state, strict=False)
+        seen |= set(state)
+    if getattr(model.config, "tie_word_embeddings", False):
+        seen.add("lm_head.weight")  # the same tensor as the embeddings
+    if seen != expected:
+        raise ValueError(f"{folder}: weights missing {sorted(expected - seen)[:3]}, unexpected {sorted(seen - expected)[:3]}")
+    return model.eval()
 
 
 class CausalLMLogits(nn.Module):
-    """A Hugging Face causal LM as ``ids (B, T) -> logits (B, T, V)`` (no cache)."""
+    """A Hugging Face causal LM as ``ids (B, T) -> logits (B, T, V)`` (no cache), and as a generator:
+    ``prefill(ids)`` runs a prompt into a fresh KV cache, ``decode(state)`` adds one greedy token."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -79,3 +84,27 @@ class CausalLMLogits(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=ids, use_cache=False).logits
+
+    @torch.no_grad()
+    def prefill(self, ids: torch.Tensor) -> tuple:
+        """``(cache, next token (B, 1))`` after the prompt ``ids (B, N)``."""
+        out = self.model(input_ids=ids, use_cache=True)
+        return _cache_of(out), out.logits[:, -1:].argmax(-1)
+
+    @torch.no_grad()
+    def decode(self, state: tuple) -> tuple:
+        """One more token: ``(cache, token) -> (cache, next token)``."""
+        cache, token = state
+        out = self.model(input_ids=token, use_cache=True, **{_cache_name(self.model): cache})
+        return _cache_of(out), out.logits[:, -1:].argmax(-1)
+
+
+def _cache_name(model: nn.Module) -> str:
+    """The forward's keyword for the KV cache: ``cache`` (transformers >= 5.x), else ``past_key_values``."""
+    import inspect
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _cache_of(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values

@@ -1,4 +1,5 @@
-"""The ``llm_lora`` space's own training options: its base model, sequence length and text field.
+"""The ``llm_lora`` space's own training options: its base model, how it is held in memory, the
+sequence length and the text field.
 
 Torch-free, so ``supernet train --help`` lists them without importing torch (the
 ``supernet.space_options`` entry point names this class).
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 
 from supernet.core.options import SpaceOptions
 
+from .config import BASE_DTYPES
+
 
 @dataclass(frozen=True)
 class LlmLoraOptions(SpaceOptions):
@@ -17,6 +20,12 @@ class LlmLoraOptions(SpaceOptions):
     seq_len: int = field(default=128, metadata={
         "help": "tokens per training sequence (text data)", "range": (2, True, 10**6, True, True)})
     text_field: str = field(default="text", metadata={"help": "field of each .jsonl record that holds the text"})
+    base_dtype: str = field(default="fp32", metadata={
+        "help": "dtype of the frozen base weights (bf16 halves their memory; adapters stay fp32); eval, search "
+                "and export use the run's", "choices": BASE_DTYPES})
+    gradient_checkpointing: bool = field(default=False, metadata={
+        "help": "recompute each decoder layer's activations in the backward pass (transformers' checkpointing): "
+                "less memory, about one more forward of time"})
 
     def reader_options(self) -> dict:
         """The text reader's options: the base model's tokenizer, the sequence length, the JSON field."""

@@ -63,7 +63,11 @@ class LlmLoraSpace(SearchSpace):
 
 
 def build_static(config: LlmLoraConfig, arch: Arch):
+    """The merged subnet's structure in the base's dtype, fresh weights (latency does not depend on their values)."""
+    from .base import DTYPES
     space = LlmLoraSpace(config)
     depth = space.depth(arch)
     torch.manual_seed(0)
-    return CausalLMLogits(build_subnet_model(subnet_config(hf_config(config), depth, list(arch["mlp_width"][:depth]))))
+    model = build_subnet_model(subnet_config(hf_config(config), depth, list(arch["mlp_width"][:depth])),
+                               DTYPES[config.base_dtype])
+    return CausalLMLogits(model)

@@ -29,13 +29,15 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):
 
 
 def build_model(vocab_size: int, hidden: int = 64, layers: int = 4, heads: int = 4, kv_heads: int = 2,
-                intermediate: int = 192, model_type: str = "llama", seed: int = 0, max_positions: int = 512):
-    """A randomly initialised causal LM of ``model_type`` (llama | mistral | qwen2), fp32."""
+                intermediate: int = 192, model_type: str = "llama", seed: int = 0, max_positions: int = 512,
+                **config):
+    """A randomly initialised causal LM of ``model_type`` (llama | mistral | qwen2), fp32; ``config``: more
+    fields of its Hugging Face config (e.g. ``sliding_window``)."""
     import transformers
     config = getattr(transformers, CONFIGS[model_type])(
         vocab_size=vocab_size, hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
         num_attention_heads=heads, num_key_value_heads=kv_heads, max_position_embeddings=max_positions,
-        tie_word_embeddings=False)
+        **{"tie_word_embeddings": False, **config})
     torch.manual_seed(seed)
     return transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
 

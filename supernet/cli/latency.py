@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   supernet latency measure runs/mnist1d --arch smallest --target cpu --threads 2
   supernet latency build runs/imagenet --target cuda-graph --batch 1   # a GPU as deployed: one CUDA graph per net
   supernet latency build runs/imagenet --target ort-cuda --batch 64    # ONNX Runtime's CUDA provider (onnxruntime-gpu)
+  supernet latency measure runs/llm --arch median --mode generate --prefill-tokens 128 --decode-tokens 32
   supernet search runs/mnist1d --max-latency-ms 3 --target cpu            # uses latency/cpu-<profile>.json"""
 
 
@@ -27,6 +28,13 @@ def add(p) -> None:
     measure = actions.add_parser("measure", help="measure one arch's extracted subnet", epilog=EXAMPLES,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     measure.add_argument("--arch", required=True, help="largest | smallest | median | arch JSON file | inline JSON")
+    measure.add_argument("--mode", default="forward", choices=("forward", "generate"),
+                         help="forward: one call on an example batch | generate (LLM subnets): --prefill-tokens, then "
+                              "--decode-tokens new tokens with the KV cache (default: %(default)s)")
+    measure.add_argument("--prefill-tokens", type=whole(1, 10**6), default=128, help="generate: prompt tokens "
+                         "(default: %(default)s)")
+    measure.add_argument("--decode-tokens", type=whole(1, 10**6), default=32, help="generate: new tokens "
+                         "(default: %(default)s)")
     for q in (build, measure):
         q.add_argument("source", help="training run / checkpoint folder, or a registered space name")
         q.add_argument("--variant", help="space variant when SOURCE is a space name")
@@ -45,8 +53,10 @@ def add(p) -> None:
 def run(args) -> None:
     from ..hardware.measure import MeasureConfig
     from ..hardware.tables import build_latency, measure_arch
+    generate = {} if args.latency_command == "build" else {
+        "mode": args.mode, "prefill": args.prefill_tokens, "decode": args.decode_tokens}
     cfg = MeasureConfig(target=args.target, threads=args.threads, batch=args.batch, warmup=args.warmup,
-                        repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds)
+                        repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds, **generate)
     if args.latency_command == "build":
         path = build_latency(args.source, cfg, variant=args.variant, archs=args.archs, folder=args.out,
                              seed=args.seed, progress=args.progress)

@@ -31,6 +31,11 @@ def add(p) -> None:
                    "build`; the front is then measured for real)")
     p.add_argument("--target", help="hardware target of latency: cpu | onnxruntime-cpu | cuda | cuda-graph | "
                    "ort-cuda | ort-tensorrt")
+    p.add_argument("--latency-mode", default="forward", choices=("forward", "generate"),
+                   help="forward: one call on an example batch | generate (LLM spaces): a prompt of --prefill-tokens, "
+                        "then --decode-tokens new tokens with the KV cache (default: %(default)s)")
+    p.add_argument("--prefill-tokens", type=whole(1, 10**6), default=128, help="generate: prompt tokens (default: %(default)s)")
+    p.add_argument("--decode-tokens", type=whole(1, 10**6), default=32, help="generate: new tokens (default: %(default)s)")
     p.add_argument("--latency-table", help="latency table file (default: the one for --target and this device "
                    "in latency/)")
     p.add_argument("--evaluations", default=str(d.evaluations),
@@ -82,17 +87,19 @@ def _search_config(args):
                         initial=args.initial, per_round=args.per_round, uncertain=args.uncertain,
                         generations=args.generations, population=args.population, predictor=args.predictor,
                         strategy=args.strategy, seed=args.seed, target=args.target, eval_timeout=args.eval_timeout,
-                        max_failures=args.max_failures)
+                        max_failures=args.max_failures, latency_mode=args.latency_mode,
+                        prefill_tokens=args.prefill_tokens, decode_tokens=args.decode_tokens)
 
 
 CLI_OPTIONS = {"budgets.flops": "--max-flops", "budgets.params": "--max-params", "budgets.latency": "--max-latency-ms",
                **{f: "--" + f.replace("_", "-") for f in ("evaluations", "initial", "per_round", "uncertain", "generations",
-                                                          "population", "strategy", "eval_timeout", "max_failures")}}
+                                                          "population", "strategy", "eval_timeout", "max_failures",
+                                                          "latency_mode", "prefill_tokens", "decode_tokens")}}
 
 
 SEARCH_FLAGS = ("objectives", "max_flops", "max_params", "max_latency_ms", "target", "evaluations", "initial",
                 "per_round", "uncertain", "generations", "population", "predictor", "strategy", "seed", "eval_timeout",
-                "max_failures")
+                "max_failures", "latency_mode", "prefill_tokens", "decode_tokens")
 
 
 def _defaults_only(args) -> bool:

@@ -11,7 +11,7 @@ import json
 from dataclasses import MISSING, fields
 
 from ..core.errors import SupernetError
-from ..training.config import TrainConfig
+from ..training.config import ENGINE_DEFAULTS, TrainConfig
 from .common import CHANNELS_LAST_HELP, DEVICE_HELP, PRECISION_HELP, WORKERS, Parser, flag, whole
 
 HELP = "train a supernet"
@@ -47,8 +47,11 @@ TRAIN_HELP = {
     "label_smoothing": "label smoothing of the largest arch's cross-entropy",
     "sampling": "sandwich (largest+smallest+N random, in-place KD) | uniform (one random arch, SPOS) | "
                 "flops-even (sandwich, random archs drawn evenly over the FLOPs range) | "
-                "worst-up (sandwich; each random arch the hardest on the batch of 3 near one FLOPs target)",
+                "worst-up (sandwich; each random arch the hardest on the batch of 3 near one FLOPs target) | "
+                "largest-random (largest + N random, in-place KD, no smallest)",
     "num_random": "random archs per sandwich step",
+    "distill_weight": "weight of each distilled arch's loss beside the largest's label loss (L_largest + w sum L_k)",
+    "warm_largest": "first steps that train the largest arch alone, on the labels, before the sampling rule",
     "share_dims": "comma-separated single-value dims drawn once per step for every arch of it, "
                   "e.g. r (OFA's per-batch resolution); default: each arch draws its own",
     "kd": "kl (KL from the largest; wins on bench_trust, see README) | alpha (AlphaNet's adaptive "
@@ -81,8 +84,10 @@ def add(p) -> None:
             p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=f.default,
                            help=TRAIN_HELP[f.name])
             continue
-        kind = {"int": int, "float": float, "int | None": int, "str | None": str}.get(str(f.type), str)
-        p.add_argument(flag(f.name), type=kind, default=f.default, help=f"{TRAIN_HELP[f.name]} (default: {f.default})")
+        kind = {"int": int, "float": float, "int | None": int, "str | None": str, "float | None": float}.get(
+            str(f.type), str)
+        shown = f"the space's, else {ENGINE_DEFAULTS[f.name]}" if f.name in ENGINE_DEFAULTS else f.default
+        p.add_argument(flag(f.name), type=kind, default=f.default, help=f"{TRAIN_HELP[f.name]} (default: {shown})")
     p.add_argument("--out", help="run folder (default runs/train-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
@@ -107,10 +112,14 @@ def _add_space_options(p) -> None:
             if "help" not in f.metadata or f.name in seen:
                 continue
             seen.add(f.name)
-            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
             default = "" if f.default is MISSING else f" (default: {f.default})"
+            if str(f.type) == "bool":
+                group.add_argument(flag(f.name), dest=f"space_option:{f.name}", action=argparse.BooleanOptionalAction,
+                                   default=argparse.SUPPRESS, help=f.metadata["help"] + default)
+                continue
+            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
             group.add_argument(flag(f.name), dest=f"space_option:{f.name}", metavar=f.name.upper(), type=kind,
-                               default=argparse.SUPPRESS,
+                               default=argparse.SUPPRESS, choices=f.metadata.get("choices"),
                                help=f.metadata["help"] + default)
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the chosen space, for a space without its own flags (repeatable; "

@@ -31,6 +31,10 @@ default below when a space leaves one out):
     supernet.export_files(arch, folder, final) -> dict: the space's own export format written into
         ``folder`` (default: None, the engine writes ``model.safetensors`` and ``model.onnx``);
     supernet.trainable_params(arch) -> trainable parameters the arch uses (default: ``params(arch)``);
+    supernet.subnet_view(arch) -> the module that evaluation scores (and recalibrates) for ``arch``, taking
+        ``prepare_input``'s output (default: ``extract(arch)``); a space whose static subnet would copy a
+        large frozen base (an LLM) returns a view that computes the arch through the supernet itself, so
+        eval and search hold one copy of the weights;
     supernet.preprocessing(arch) -> one line for ``arch.json`` saying what ``prepare_input`` does
         (default: ``"none"``);
     space.load_exported(folder) -> the module of an export in the space's own format (default: None,
@@ -90,6 +94,7 @@ HOOKS: dict[str, Callable[[Any], Callable]] = {
     "before_training": lambda net: lambda batches: None,
     "export_files": lambda net: None,
     "trainable_params": lambda net: hook(net, "params"),
+    "subnet_view": lambda net: net.extract,
     "preprocessing": lambda net: lambda arch: "none",
     "load_exported": lambda space: None,
     "input_size": lambda space: lambda: None,

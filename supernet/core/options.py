@@ -50,8 +50,9 @@ class SpaceOptions:
     """Base of a space's own training options (e.g. ``llm_lora``'s base model and sequence length).
 
     A subclass is a frozen dataclass; each field's ``metadata`` may hold ``help`` (the CLI's help
-    line, which turns the field into a ``supernet train`` flag), ``range`` (a tuple as in
-    :func:`check_number`) and ``path=True`` (an input path: stored absolute, never written into).
+    line, which turns the field into a ``supernet train`` flag; a ``bool`` field becomes
+    ``--name`` / ``--no-name``), ``range`` (a tuple as in :func:`check_number`), ``choices`` (the
+    allowed values) and ``path=True`` (an input path: stored absolute, never written into).
     Defaults here: :meth:`from_dict` (unknown names refused), :meth:`resolved`, :meth:`input_paths`,
     and :meth:`reader_options` (keyword options for the data reader, e.g. a tokenizer).
     """
@@ -71,11 +72,16 @@ class SpaceOptions:
         return dataclasses.asdict(self)
 
     def check(self) -> None:
-        """Every numeric field with a ``range`` in its metadata, within it."""
+        """Every numeric field with a ``range`` in its metadata within it, every field with ``choices`` one of them,
+        every ``bool`` field a bool."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if "range" in f.metadata and value is not None:
                 check_number(f.name, value, *f.metadata["range"])
+            if "choices" in f.metadata and value not in f.metadata["choices"]:
+                raise SupernetError(f"{flag(f.name)} must be one of {list(f.metadata['choices'])}, got {value!r}")
+            if str(f.type) == "bool" and not isinstance(value, bool):
+                raise SupernetError(f"{flag(f.name)} is true or false, got {value!r}")
 
     def resolved(self) -> "SpaceOptions":
         """The options with every path field absolute (a run works from any folder)."""

@@ -33,7 +33,10 @@ class SpaceEntry:
     ``choose_variant(info) -> name | None`` picks a variant for the data (None: the default);
     ``fit_data(config, info, options) -> config`` adapts a variant's config to the data (classes,
     channels, sequence length, base model); ``options`` is the class of the space's own training
-    options (:class:`supernet.core.options.SpaceOptions`), None when it has none.
+    options (:class:`supernet.core.options.SpaceOptions`), None when it has none; ``train_defaults``
+    the engine's training options it defaults otherwise (those of
+    ``supernet.training.config.ENGINE_DEFAULTS``: e.g. label smoothing 0 and the training schedule
+    of a language model), which a user's value overrides.
     """
 
     name: str
@@ -47,6 +50,7 @@ class SpaceEntry:
     choose_variant: Callable[[DataInfo], str | None] | None = None
     fit_data: Callable[[Any, DataInfo, Any], Any] | None = None
     options: type | None = None
+    train_defaults: dict = dataclasses.field(default_factory=dict)
 
     def variant_for(self, info: DataInfo) -> str:
         """The variant the space chooses for data described by ``info`` (else its default)."""
@@ -73,17 +77,18 @@ _SPACES: dict[str, SpaceEntry] = {}
 def register_space(name: str, variants: dict[str, Any], *, config_cls: type, build_space: Callable,
                    build_supernet: Callable, build_static: Callable, default_variant: str,
                    task: str = "classification", choose_variant: Callable | None = None,
-                   fit_data: Callable | None = None, options: type | None = None) -> None:
+                   fit_data: Callable | None = None, options: type | None = None,
+                   train_defaults: dict | None = None) -> None:
     """Register a space: ``build_space(config) -> SearchSpace``, ``build_supernet(config)``,
     ``build_static(config, arch) -> nn.Module`` (fresh weights, same keys as ``extract``),
     the kind of its task (:mod:`supernet.core.task`), and optionally ``choose_variant``,
-    ``fit_data`` and ``options`` (see :class:`SpaceEntry`)."""
+    ``fit_data``, ``options`` and ``train_defaults`` (see :class:`SpaceEntry`)."""
     if "tiny" not in variants:
         raise ValueError(f"space {name!r} must bring a 'tiny' variant for the shared tests")
     if default_variant not in variants:
         raise ValueError(f"space {name!r}: default variant {default_variant!r} is not one of {sorted(variants)}")
     _SPACES[name] = SpaceEntry(name, dict(variants), config_cls, build_space, build_supernet, build_static,
-                               default_variant, task, choose_variant, fit_data, options)
+                               default_variant, task, choose_variant, fit_data, options, dict(train_defaults or {}))
 
 
 _LOADED = False

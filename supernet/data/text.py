@@ -60,9 +60,13 @@ def load_tokenizer(model: str | None):
         raise SupernetError("text data is tokenised with the model's own tokenizer: pass --model PATH")
     from transformers import AutoTokenizer
     try:
-        return AutoTokenizer.from_pretrained(model)
+        tokenizer = AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as exc:
         raise SupernetError(f"cannot load the tokenizer of --model {model!r} ({str(exc).splitlines()[0]})") from None
+    if len(tokenizer) == 0 or not tokenizer("a b", add_special_tokens=False)["input_ids"]:
+        raise SupernetError(f"--model {model!r} has no usable tokenizer (its folder lacks tokenizer files such as "
+                            "tokenizer.json); save the tokenizer beside the model (tokenizer.save_pretrained)")
+    return tokenizer
 
 
 class TextData(SplitBatches):

@@ -1,7 +1,8 @@
 """Evaluate one arch: extract, recalibrate BN, then the task's score, exact FLOPs and params.
 
 Everything runs on the placement's device and precision; the static subnet is extracted
-once per arch, its BN statistics recomputed on the fixed calibration batches.
+once per arch (or the space's ``subnet_view`` of it, which copies nothing), its BN statistics
+recomputed on the fixed calibration batches.
 """
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ def score(model: nn.Module, batches: Iterable, task: Task, prepare=lambda x: x, 
 
 def calibrated_subnet(supernet: nn.Module, arch: Arch, calib: list[torch.Tensor],
                       placement: Placement = CPU) -> nn.Module:
-    """The static subnet of ``arch`` on the device, with BN statistics recomputed on ``calib``."""
-    net = placement.model(supernet.extract(arch))
+    """The subnet of ``arch`` on the device (the space's ``subnet_view``: by default the static subnet), with BN
+    statistics recomputed on ``calib``."""
+    net = placement.model(hook(supernet, "subnet_view")(arch))
 
     def forward(x):
         with placement.autocast():

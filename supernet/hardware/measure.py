@@ -7,12 +7,16 @@ Runtime's CUDA and TensorRT execution providers), always on a static module (an 
 subnet or one table unit), never on the sliced supernet.
 
 A measurement runs ``warmup`` calls, then ``repeats`` timed calls, and reports the
-median and p90 (and the 10%-trimmed mean) in milliseconds. Modules are measured in
+median and p90 (and the 10%-trimmed mean) in milliseconds. A call is one forward of an example
+batch (``mode="forward"``), or, for a subnet that generates text (an LLM's, with ``prefill`` and
+``decode``: :mod:`supernet.hardware.generation`), a prompt of ``prefill`` tokens then ``decode``
+new tokens with the KV cache (``mode="generate"``; prefill and per-token decode times reported too). Modules are measured in
 interleaved rounds (:func:`measure_many`; ``rounds``, or ``unit_rounds`` for the units of
 a table): a shared machine drifts over seconds (load on other tenants, clock changes), and
 a module timed in one spell would carry that spell's speed; timed once per round, in a
-fresh order each round, it gets the median of its round medians instead, and the spread of
-those round medians (p10-p90) says how far one measurement can be trusted.
+fresh order each round, it gets the median of its round medians instead; the spread of those
+round medians, ``spread_ms = [p10, p90]`` and ``spread = (max - min) / median`` (the same arch
+measured again), says how far one measurement can be trusted.
 """
 from __future__ import annotations
 
@@ -30,7 +34,10 @@ import torch
 from tqdm import tqdm
 
 from ..core.errors import SupernetError
+from .generation import generation_summary, time_generation
 from .timers import TARGETS, Timer, real_timer, target_problem
+
+MODES = ("forward", "generate")
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,9 @@ class MeasureConfig:
     min_seconds: float = 0.1  # per round, time at least this long: small nets get more repeats
     rounds: int = 3  # interleaved rounds of measure_many (and measure_subnet)
     unit_rounds: int = 7  # rounds for a table's units: one block's timing is more placement-sensitive than a net's
+    mode: str = "forward"  # or "generate": prefill + decode with the KV cache (LLM subnets)
+    prefill: int = 128  # generate: prompt tokens
+    decode: int = 32  # generate: new tokens
 
     def check(self) -> None:
         if self.target not in TARGETS:
@@ -50,6 +60,11 @@ class MeasureConfig:
         problem = target_problem(self.target)
         if problem:
             raise SupernetError(problem)
+        if self.mode not in MODES:
+            raise SupernetError(f"--latency-mode must be one of {list(MODES)}, got {self.mode!r}")
+        if self.mode == "generate" and (self.target not in ("cpu", "cuda") or self.prefill < 1 or self.decode < 1):
+            raise SupernetError("--latency-mode generate runs on the cpu or cuda target, with --prefill-tokens and "
+                                "--decode-tokens >= 1")
         if self.threads < 1 or self.repeats < 3 or self.warmup < 0 or min(self.rounds, self.unit_rounds) < 1:
             raise SupernetError("--threads must be >= 1, --repeats >= 3, --warmup >= 0, --rounds and --unit-rounds >= 1")
 
@@ -110,6 +125,8 @@ def measure(module: torch.nn.Module, input_shape: tuple[int, ...] | torch.Tensor
         x = input_shape
     else:
         x = torch.randn((cfg.batch,) + tuple(input_shape))
+    if cfg.mode == "generate":
+        return generation_summary(time_generation(module, x, cfg), cfg.decode, summarise)
     if onnx_path is not None or not cfg.target.startswith(("onnxruntime", "ort-")):
         return summarise(timer(module, x, cfg, onnx_path))
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,12 +160,15 @@ def measure_many(jobs: Sequence[Job], cfg: MeasureConfig, progress: bool = False
 
 
 def combine_rounds(results: list[dict]) -> dict:
-    """One result from per-round results: medians of their statistics, repeats summed, and the
-    round medians themselves (``round_ms``) with their spread ``spread_ms = [p10, p90]``."""
-    out = {key: float(np.median([r[key] for r in results])) for key in ("median_ms", "p90_ms", "trimmed_mean_ms")}
+    """One result from per-round results: medians of their statistics (those every round has), repeats
+    summed, and the round medians themselves (``round_ms``) with their spread: ``spread_ms = [p10, p90]``
+    and ``spread = (max - min) / median`` (0 for one round)."""
+    keys = [k for k, v in results[0].items() if k != "repeats" and isinstance(v, float)]
+    out = {key: float(np.median([r[key] for r in results])) for key in keys}
     medians = [float(r["median_ms"]) for r in results]
+    relative = (max(medians) - min(medians)) / max(1e-12, float(np.median(medians)))
     return {**out, "repeats": int(sum(r["repeats"] for r in results)), "rounds": len(results),
-            "round_ms": medians, "spread_ms": spread(medians)}
+            "round_ms": medians, "spread_ms": spread(medians), "spread": relative}
 
 
 def spread(values_ms) -> list[float]:

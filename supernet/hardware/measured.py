@@ -9,11 +9,18 @@ class MeasuredLatency:
 
     For spaces without a latency table (e.g. ``llm_lora``, whose subnet is a merged Hugging Face
     model): the search predicts latency from these real measurements like any measured metric.
+    Each result also holds ``latency_spread`` (the relative range of the arch's interleaved rounds:
+    the same arch measured again), and in ``generate`` mode ``prefill_ms`` and ``decode_ms_per_token``.
     """
 
-    def __init__(self, inner, target: str, threads: int = 2):
+    def __init__(self, inner, target: str, threads: int = 2, mode: str = "forward", prefill: int = 128,
+                 decode: int = 32):
         from .measure import MeasureConfig
-        self.inner, self.cfg = inner, MeasureConfig(target=target, threads=threads)
+        generate = mode == "generate"  # one call is a whole generation: fewer of them
+        self.inner = inner
+        self.cfg = MeasureConfig(target=target, threads=threads, mode=mode, prefill=prefill, decode=decode,
+                                 warmup=1 if generate else 10, repeats=3 if generate else 50,
+                                 min_seconds=0.0 if generate else 0.1)
         self.cfg.check()
 
     def __getattr__(self, name):
@@ -21,4 +28,6 @@ class MeasuredLatency:
 
     def __call__(self, arch: Arch) -> dict:
         from .measure import measure_subnet
-        return {**self.inner(arch), "latency": measure_subnet(self.inner.space, arch, self.cfg)["median_ms"]}
+        timed = measure_subnet(self.inner.space, arch, self.cfg)
+        extra = {k: timed[k] for k in ("prefill_ms", "decode_ms_per_token") if k in timed}
+        return {**self.inner(arch), "latency": timed["median_ms"], "latency_spread": timed["spread"], **extra}

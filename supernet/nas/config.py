@@ -37,6 +37,9 @@ class SearchConfig:
     recorded failure; more than ``max_failures`` failures (default 20 % of ``evaluations``) stop
     the search with an error, every result kept. ``reference_point`` (one value per objective,
     natural units) fixes the hypervolume reference, so runs compare; default: from the baselines.
+    ``latency_mode``: ``forward`` (one call on an example batch) or ``generate`` (for LLM subnets
+    measured per evaluation: a ``prefill_tokens`` prompt then ``decode_tokens`` new tokens with the
+    KV cache; :mod:`supernet.hardware.generation`).
     """
 
     objectives: tuple[str, ...] = ("accuracy", "flops")
@@ -54,6 +57,9 @@ class SearchConfig:
     eval_timeout: float | None = None
     max_failures: int | None = None
     reference_point: dict | None = None
+    latency_mode: str = "forward"
+    prefill_tokens: int = 128
+    decode_tokens: int = 32
 
     def resolved(self) -> "SearchConfig":
         objectives = self.objectives.split(",") if isinstance(self.objectives, str) else self.objectives
@@ -82,6 +88,13 @@ class SearchConfig:
         if self.uncertain > self.per_round:
             raise SupernetError(f"{option_name('uncertain', names)} ({self.uncertain}) cannot exceed "
                                 f"{option_name('per_round', names)} ({self.per_round})")
+        if self.latency_mode not in ("forward", "generate"):
+            raise SupernetError(f"{option_name('latency_mode', names)} must be forward or generate, got "
+                                f"{self.latency_mode!r}")
+        for key in ("prefill_tokens", "decode_tokens"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**6:
+                raise SupernetError(f"{option_name(key, names)} must be a whole number in [1, 1000000], got {value!r}")
         timeout = self.eval_timeout
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                     or not math.isfinite(timeout) or timeout <= 0):

@@ -28,8 +28,13 @@ RANGES = {
     "grad_clip": (0, True, 1e6, True, False), "seed": (0, True, 2**32 - 1, True, True),
     "checkpoint_every": (0, True, 10**9, True, True), "calib_batches": (1, True, 10**5, True, True),
     "data_workers": (0, True, 256, True, True), "threads": (1, True, 1024, True, True),
-    "grad_accum": (1, True, 10**4, True, True),
+    "grad_accum": (1, True, 10**4, True, True), "distill_weight": (0, True, 100, True, False),
+    "warm_largest": (0, True, 10**9, True, True),
 }
+# Options whose default a space may set (``register_space(train_defaults=...)``, e.g. a language model's label
+# smoothing 0 and its schedule): None in a TrainConfig means the space's default, else this one.
+ENGINE_DEFAULTS = {"sampling": "sandwich", "num_random": 2, "label_smoothing": 0.1, "distill_weight": 1.0,
+                   "warm_largest": 0}
 
 
 @dataclass
@@ -47,9 +52,11 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 3e-5
     warmup_steps: int = 100
-    label_smoothing: float = 0.1
-    sampling: str = "sandwich"
-    num_random: int = 2
+    label_smoothing: float | None = None
+    sampling: str | None = None
+    num_random: int | None = None
+    distill_weight: float | None = None
+    warm_largest: int | None = None
     share_dims: str = ""
     kd: str = "kl"
     alpha_min: float = -1.0
@@ -69,6 +76,14 @@ class TrainConfig:
     tensorboard: bool = True
     progress: bool = True
     space_options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        """Each option of :data:`ENGINE_DEFAULTS` left None takes the space's default, else the engine's."""
+        unset = [name for name in ENGINE_DEFAULTS if getattr(self, name) is None]
+        if unset:
+            defaults = {**ENGINE_DEFAULTS, **space_train_defaults(self.space)}
+            for name in unset:
+                setattr(self, name, defaults[name])
 
     def check(self) -> None:
         """The engine's options (nothing is written before this passes)."""
@@ -108,11 +123,24 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        """A saved config; a run saved before ``space_options`` existed has its language-model options moved there."""
+        """A saved config; a run saved before ``space_options`` existed has its language-model options moved there,
+        and options it did not record take the engine's defaults of that time (not the space's of today)."""
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
         values["space_options"] = saved_space_options(data)
+        for name, default in ENGINE_DEFAULTS.items():  # a run saved before the option existed trained without it
+            values.setdefault(name, default)
         return cls(**values)
+
+
+def space_train_defaults(space: str) -> dict:
+    """The training defaults the space ``space`` registered (none for an unknown space: ``check`` names it)."""
+    from ..core.registry import get_space
+    try:
+        defaults = get_space(space).train_defaults
+    except SupernetError:
+        return {}
+    return {k: v for k, v in defaults.items() if k in ENGINE_DEFAULTS}
 
 
 @dataclass

@@ -10,7 +10,7 @@ from ..core.arch import Arch
 from ..core.errors import SupernetError
 from ..core.space import SearchSpace
 
-STRATEGIES = ("sandwich", "uniform", "flops-even", "worst-up")
+STRATEGIES = ("sandwich", "uniform", "flops-even", "worst-up", "largest-random")
 SANDWICHES = ("sandwich", "flops-even", "worst-up")  # [largest, smallest, random...] steps
 CANDIDATES = 32  # random archs among which flops-even picks the one nearest its target
 WORST_OF = 3  # worst-up: equal-cost candidates per random slot, of which the trainer trains the hardest
@@ -27,7 +27,9 @@ def step_archs(space: SearchSpace, strategy: str, num_random: int, seed: int, st
     ``sandwich``: [largest, smallest, num_random random]; the first is trained on the
     labels and the rest are distilled from it. ``flops-even``: the same, but each random
     arch is drawn evenly over the cost (FLOPs) range (:func:`cost_even`; needs ``cost``).
-    ``uniform`` (SPOS): one random arch, trained on the labels alone. ``worst-up``
+    ``uniform`` (SPOS; LoNAS's one sub-adapter per step): one random arch, trained on the labels
+    alone. ``largest-random``: [largest, num_random random], the sandwich without its smallest
+    member (the random archs cover the small end). ``worst-up``
     (AttentiveNAS): the sandwich, but each random slot is a tuple of ``WORST_OF`` candidates
     near one cost target (:func:`cost_group`), of which the trainer trains the one with the
     highest loss on the step's batch.
@@ -40,6 +42,8 @@ def step_archs(space: SearchSpace, strategy: str, num_random: int, seed: int, st
         archs = [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(num_random)]
     elif strategy == "uniform":
         archs = [space.sample(rng)]
+    elif strategy == "largest-random":
+        archs = [space.largest()] + [space.sample(rng) for _ in range(num_random)]
     elif strategy in ("flops-even", "worst-up"):
         if cost is None:
             raise ValueError(f"{strategy} sampling needs the supernet's cost function (flops)")

@@ -64,6 +64,8 @@ def roles(sampling: str, n: int) -> list[str]:
     """Log names of a step's archs: largest, smallest, random1..; or uniform; or subnet (a plan's)."""
     if sampling == "plan":
         return ["subnet"] * n
+    if sampling == "largest-random":
+        return (["largest"] + [f"random{i}" for i in range(1, n)])[:n]
     if sampling not in SANDWICHES:
         return ["uniform"] * n
     return (["largest", "smallest"] + [f"random{i}" for i in range(1, n - 1)])[:n]
@@ -73,7 +75,8 @@ class Trainer:
     """Owns the model on its device, the task, optimizer, LR schedule, GradScaler and hooks.
 
     ``cfg`` carries the recipe (see :class:`supernet.training.config.TrainConfig`): sampling,
-    num_random, seed, optimizer, lr, momentum, weight_decay, warmup_steps, grad_clip.
+    num_random, distill_weight, warm_largest, seed, optimizer, lr, momentum, weight_decay,
+    warmup_steps, grad_clip.
     """
 
     def __init__(self, model: torch.nn.Module, task: Task, cfg, placement: Placement, total_steps: int,
@@ -96,8 +99,12 @@ class Trainer:
         return self.model.space
 
     def archs(self, step: int) -> list[Arch]:
+        """The archs of step ``step``: the plan's, the largest alone during the ``warm_largest`` steps, else
+        the sampling rule's."""
         if self.plan is not None:
             return self.plan(step)
+        if step < self.cfg.warm_largest:
+            return [self.space.largest()]
         return step_archs(self.space, self.cfg.sampling, self.cfg.num_random, self.cfg.seed, step,
                           cost=hook(self.model, "flops"), share=self.cfg.shared)
 
@@ -106,7 +113,8 @@ class Trainer:
         """Forward/backward every arch of the step (gradients accumulate); the losses to log.
 
         The first arch learns from the labels; the others distil from its detached outputs
-        (or learn from the labels too with ``kd="none"``; or all distil from ``self.teacher``).
+        (or learn from the labels too with ``kd="none"``; or all distil from ``self.teacher``),
+        their losses weighted by ``cfg.distill_weight`` (the total: ``L_first + w sum_k L_k``).
         Logged for a distilled arch is its true divergence, not the surrogate's value. The
         losses are scaled by ``weight`` (``1 / micro-batches`` under gradient accumulation).
         Under DDP (:attr:`net` has ``no_sync``) every pass but the last of the step (``last``:
@@ -131,7 +139,8 @@ class Trainer:
                 else:
                     loss, value = self.task.distill(outputs, teacher)
                     students.append(role)
-                scaled = loss * weight if weight != 1.0 else loss
+                share = weight * (self.cfg.distill_weight if i > 0 and self.teacher is None else 1.0)
+                scaled = loss * share if share != 1.0 else loss
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             checks += [value.detach().float().reshape(()), loss.detach().float().reshape(())]
         values = self.average(torch.stack(checks)).tolist()  # one host sync (and one all-reduce) per step

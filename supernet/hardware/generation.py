@@ -1,0 +1,67 @@
+"""Latency as a language model's user sees it: a prompt of N tokens, then M new tokens with the KV cache.
+
+A module that generates offers ``prefill(ids) -> state`` (the prompt ``(B, N)`` through the model,
+filling its cache; the state holds the cache and the next token) and ``decode(state) -> state``
+(one new token). One timed call is a whole generation: ``prefill`` once, then ``decode`` M times;
+its time is the latency, and the prefill and per-token decode times are reported beside it:
+
+    latency_ms = prefill_ms + M * decode_ms_per_token
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ..core.errors import SupernetError
+
+
+def prompt_ids(x: torch.Tensor, length: int) -> torch.Tensor:
+    """A prompt of ``length`` tokens from example ids ``x (B, T)`` (repeated along T when ``T < length``)."""
+    if x.is_floating_point() or x.dim() != 2:
+        raise SupernetError("--latency-mode generate needs a space whose inputs are token ids (an LLM space)")
+    reps = -(-length // x.shape[1])
+    return x.repeat(1, reps)[:, :length]
+
+
+def time_generation(module: torch.nn.Module, x: torch.Tensor, cfg) -> list[tuple[float, float]]:
+    """``(prefill seconds, decode seconds)`` of ``cfg.repeats`` generations of ``cfg.decode`` tokens after a
+    ``cfg.prefill``-token prompt (after ``cfg.warmup`` untimed ones), on ``cfg.target`` with ``cfg.threads``."""
+    if not (callable(getattr(module, "prefill", None)) and callable(getattr(module, "decode", None))):
+        raise SupernetError("--latency-mode generate needs subnets that generate (prefill and decode with a KV "
+                            "cache: an LLM space's); time this space with --latency-mode forward")
+    cuda = cfg.target == "cuda"
+    module = module.cuda() if cuda else module
+    ids = prompt_ids(x, cfg.prefill).to("cuda" if cuda else "cpu")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        with torch.inference_mode():
+            for _ in range(cfg.warmup):
+                _generate(module, ids, cfg.decode, cuda)
+            return [_generate(module, ids, cfg.decode, cuda) for _ in range(cfg.repeats)]
+    finally:
+        torch.set_num_threads(previous)
+
+
+def generation_summary(runs: list[tuple[float, float]], decode: int, summarise) -> dict:
+    """``summarise`` of the whole generations' times, plus median ``prefill_ms`` and ``decode_ms_per_token``."""
+    result = summarise([p + d for p, d in runs])
+    result["prefill_ms"] = float(np.median([p for p, _ in runs]) * 1e3)
+    result["decode_ms_per_token"] = float(np.median([d for _, d in runs]) * 1e3 / decode)
+    return result
+
+
+def _generate(module, ids: torch.Tensor, new_tokens: int, cuda: bool) -> tuple[float, float]:
+    """``(prefill seconds, decode seconds)`` of one generation."""
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    state = module.prefill(ids)
+    sync()
+    middle = time.perf_counter()
+    for _ in range(new_tokens):
+        state = module.decode(state)
+    sync()
+    return middle - start, time.perf_counter() - middle
