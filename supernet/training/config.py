@@ -25,7 +25,7 @@ RANGES = {
     "warmup_steps": (0, True, 10**9, True, True), "label_smoothing": (0, True, 1, False, False),
     "num_random": (0, True, 1000, True, True), "alpha_min": (-10, True, 0, False, False),
     "alpha_max": (0, False, 10, True, False), "alpha_clamp": (0, False, 1e6, True, False),
-    "grad_clip": (0, True, 1e6, True, False), "seed": (0, True, 2**32 - 1, True, True),
+    "grad_clip": (0, True, 1e6, True, False), "grad_clip_value": (0, True, 1e6, True, False), "seed": (0, True, 2**32 - 1, True, True),
     "checkpoint_every": (0, True, 10**9, True, True), "calib_batches": (1, True, 10**5, True, True),
     "data_workers": (0, True, 256, True, True), "threads": (1, True, 1024, True, True),
     "grad_accum": (1, True, 10**4, True, True),
@@ -56,6 +56,7 @@ class TrainConfig:
     alpha_max: float = 1.0
     alpha_clamp: float = 5.0
     grad_clip: float = 5.0
+    grad_clip_value: float = 0.0
     grad_accum: int = 1
     seed: int = 0
     checkpoint_every: int = 500
@@ -73,7 +74,7 @@ class TrainConfig:
         """The engine's options (nothing is written before this passes)."""
         from ..core.task import check_kd
         from .sampling import STRATEGIES
-        check_kd(self.kd)
+        self.kd = check_kd(self.kd)
         choices = {"sampling": STRATEGIES, "optimizer": ("sgd", "adamw")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
