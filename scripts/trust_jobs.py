@@ -181,7 +181,8 @@ def _train_job(job, model, meta, arch, task, data, calib, placement) -> dict:
     from supernet.core.task import task_of_run
     from supernet.evaluation.subnet import calibrated_subnet
     from supernet.training.config import TrainConfig
-    from supernet.training.finetune import largest_teacher, train_subnet
+    from supernet.training.finetune import train_subnet
+    from supernet.training.teacher import largest_teacher
     cfg = replace(TrainConfig.from_dict(meta["train"]), **job["recipe"]["overrides"])
     total, finetune = job["recipe"]["steps"], job["kind"].startswith("ft")
     if finetune:  # as `supernet finetune --kd cfg.kd`: the subnet's inherited weights, BN recalibrated

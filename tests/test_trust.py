@@ -161,7 +161,7 @@ def test_worst_up_trains_the_candidate_with_the_highest_loss_on_the_batch(tiny1d
         teacher = tiny1d(tiny1d.prepare_input(x, archs[0]), archs[0])
         for slot in slots:
             losses = [trainer.task.distill(tiny1d(tiny1d.prepare_input(x, a), a), teacher)[1].item() for a in slot]
-            picked = trainer._hardest(slot, x, y, teacher, (0, 9))
+            picked = trainer._hardest(slot, x, y, teacher, (0, 9), trainer.task)
             trainer._picks.clear()
             assert picked == slot[int(np.argmax(losses))]
     record = trainer.backward(x, y, archs, 0)

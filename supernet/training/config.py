@@ -146,12 +146,16 @@ class ScaleConfig:
 
 @dataclass
 class FinetuneConfig:
-    """Options of ``supernet finetune``: K steps of distillation from the supernet's largest subnet.
+    """Options of ``supernet finetune``: K steps of ``kd`` (a ``--kd`` value: ``kl``, ``alpha``, ``none``
+    for the labels alone, or a schedule) from ``teacher`` (``largest``: the supernet's largest
+    subnet; or a path to a trained run or export of the same space, variant and data).
 
     The recipe not named here (optimizer, momentum, weight decay, clipping, label smoothing,
-    divergence) is the supernet's own; ``batch_size`` None means the supernet's.
+    alphas) is the supernet's own; ``batch_size`` None means the supernet's.
     """
 
+    kd: str | None = "kl"
+    teacher: str = "largest"
     steps: int = 200
     lr: float = 0.02
     warmup_steps: int = 0
@@ -164,7 +168,13 @@ class FinetuneConfig:
     threads: int | None = None
 
     def check(self) -> None:
+        from ..core.task import check_kd
         check_numbers(self, FINETUNE_RANGES)
+        if self.kd is not None:  # None: the supernet's own (a run saved before finetune had --kd)
+            self.kd = check_kd(self.kd)
+        if self.kd == "none" and self.teacher != "largest":
+            raise SupernetError(f"--teacher {self.teacher} needs a distillation: --kd none fine-tunes on the labels "
+                                "alone; drop --teacher or use --kd kl or alpha")
 
     def placement(self):
         """The :class:`~supernet.core.placement.Placement` of ``device`` and ``precision`` (checked here)."""
@@ -173,8 +183,9 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "FinetuneConfig":
+        """A saved config; one saved before ``kd`` existed distilled with its supernet's divergence (None)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{"kd": None, **{k: v for k, v in data.items() if k in names}})
 
 
 FINETUNE_RANGES = {"steps": RANGES["steps"], "lr": RANGES["lr"], "warmup_steps": RANGES["warmup_steps"],
