@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -49,9 +50,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from trust_jobs import compare, finished, init_worker, pick_archs, recipe_of, run_job, stored, weights_digest  # noqa: E402
-from trust_report import plot, print_summary  # noqa: E402
+from trust_report import REGRET_QUANTILES, plot, print_summary, recipes, regret, regret_budgets  # noqa: E402
 
 from supernet.core.errors import SupernetError  # noqa: E402
+from supernet.core.task import KD_KINDS  # noqa: E402
 from supernet.io.files import atomic_write_json  # noqa: E402
 
 # run name -> (TrainConfig overrides, multiple of the base steps, eval calib batches, supernet of another run)
@@ -60,7 +62,28 @@ RUNS = {"default": ({}, 1, None, None), "kl": ({"kd": "kl"}, 1, None, None), "al
         "spos": ({"sampling": "uniform"}, 1, None, None), "spos-4x": ({"sampling": "uniform"}, 4, None, None),
         "random4": ({"num_random": 4}, 1, None, None), "long2x": ({}, 2, None, None),
         "flops-even": ({"sampling": "flops-even"}, 1, None, None), "calib32": ({}, 1, 32, "default"),
-        "share-r": ({"share_dims": "r"}, 1, None, None), "worst-up": ({"sampling": "worst-up"}, 1, None, None)}
+        "share-r": ({"share_dims": "r"}, 1, None, None), "worst-up": ({"sampling": "worst-up"}, 1, None, None),
+        "warm30": ({"kd": "kl:0.3,alpha"}, 1, None, None), "warm60": ({"kd": "kl:0.6,alpha"}, 1, None, None),
+        "labels30": ({"kd": "none:0.3,alpha"}, 1, None, None),
+        "warm30-clip": ({"kd": "kl:0.3,alpha", "grad_clip_value": 1.0}, 1, None, None),
+        "alpha-clip": ({"kd": "alpha", "grad_clip_value": 1.0}, 1, None, None)}
+SEEDED = re.compile(r"(.+)-s([1-9][0-9]*)")  # NAME-sN: run NAME's recipe, supernet seed + N
+
+
+def spec(name: str, base=None) -> tuple:
+    """``RUNS[name]``, or for ``NAME-sN`` run NAME's entry with the supernet seed ``base.seed + N``
+    (another initialisation, data order and validation split; the test split stays)."""
+    seeded = SEEDED.fullmatch(name)
+    if name in RUNS or not seeded or seeded.group(1) not in RUNS:
+        return RUNS[name]
+    overrides, multiple, calib, source = RUNS[seeded.group(1)]
+    n = int(seeded.group(2))
+    return {**overrides, "seed": (base.seed if base else 0) + n}, multiple, calib, source and f"{source}-s{n}"
+
+
+def is_run(name: str) -> bool:
+    seeded = SEEDED.fullmatch(name)
+    return name in RUNS or bool(seeded and seeded.group(1) in RUNS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,7 +94,8 @@ class _Parser(argparse.ArgumentParser):
 def parse(argv=None):
     p = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", type=int, default=30, help="archs compared (default: %(default)s)")
-    p.add_argument("--runs", default="default", help=f"comma-separated, from {list(RUNS)} (default: %(default)s)")
+    p.add_argument("--runs", default="default", help=f"comma-separated, from {list(RUNS)}; NAME-s1 is run NAME with "
+                   "supernet seed + 1 (default: %(default)s)")
     p.add_argument("--supernet", help="use this trained run as the default run's supernet (its config is the base)")
     p.add_argument("--steps", type=int, help="supernet steps of the base config (default: 16 epochs = 896)")
     p.add_argument("--samples", type=int, help="MNIST-1D examples to generate (default: 10000)")
@@ -79,8 +103,14 @@ def parse(argv=None):
     p.add_argument("--kd-every", type=int, default=5, help="the KD variant on every K-th arch only; it costs as much "
                    "as the CE one (default: %(default)s, so the default run fits about 80 min on 2 CPU cores)")
     p.add_argument("--seeds", type=int, default=1, help="stand-alone seeds (2+: also seed-to-seed tau, the noise floor)")
+    p.add_argument("--standalone-from", metavar="REPORT", help="take the stand-alone CE accuracies of an earlier "
+                   "report (its per_arch) instead of retraining them; refused unless its archs, steps and base "
+                   "match. Only valid while the training numerics are unchanged: spot-check an arch or two")
     p.add_argument("--finetune-steps", type=int, default=200, help="steps of `supernet finetune` (0 = skip)")
     p.add_argument("--finetune-lr", type=float, default=0.02, help="its peak LR (default: %(default)s)")
+    p.add_argument("--finetune-kd", default="kl", help="comma-separated `supernet finetune --kd` values, each "
+                   "fine-tuning all archs from the default supernet; the first is the report's `finetune` "
+                   "(default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="processes for the per-arch jobs (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: %(default)s)")
@@ -93,8 +123,10 @@ def parse(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.archs, args.steps, args.samples, args.finetune_steps, args.workers, args.kd_every = 4, 8, 1000, 4, 1, 1
-    args.runs = args.runs.split(",")
-    unknown = [r for r in args.runs if r not in RUNS]
+    args.runs, args.finetune_kd = args.runs.split(","), args.finetune_kd.split(",")
+    unknown = [r for r in args.runs if not is_run(r)]
+    if any(k not in KD_KINDS for k in args.finetune_kd):
+        p.error(f"--finetune-kd takes values from {list(KD_KINDS)}, comma-separated; got {','.join(args.finetune_kd)!r}")
     if unknown or args.archs < 2 or min(args.workers, args.seeds, args.kd_every, args.threads) < 1:
         p.error(f"unknown run {unknown[0]!r}; runs are {list(RUNS)}" if unknown else
                 "--archs must be >= 2; --workers, --threads, --seeds and --kd-every >= 1")
@@ -119,16 +151,16 @@ def plan_supernets(args, base, total) -> tuple[dict, list[dict]]:
     """``(run -> checkpoint of each finished supernet, training jobs for the others)``."""
     from supernet.io.checkpoint import resolve_checkpoint
     done, jobs = {}, []
-    for name in dict.fromkeys(RUNS[r][3] or r for r in args.runs):
+    for name in dict.fromkeys(spec(r)[3] or r for r in args.runs):
         if name == "default" and args.supernet:
             done[name] = str(resolve_checkpoint(args.supernet).resolve())
             continue
-        steps = total * RUNS[name][1]
+        steps = total * spec(name)[1]
         folder = Path(args.work) / "supernets" / name
         if finished(folder, steps):
             done[name] = str(resolve_checkpoint(folder).resolve())
         else:
-            cfg = replace(base, steps=steps, threads=args.threads, **RUNS[name][0])
+            cfg = replace(base, steps=steps, threads=args.threads, **spec(name, base)[0])
             jobs.append(dict(kind="train", run=name, folder=str(folder), config=asdict(cfg), steps=steps))
     return done, jobs
 
@@ -147,7 +179,7 @@ def make_jobs(args, base, archs, total, run: str | None, checkpoint: str | None)
     work, jobs = Path(args.work) / "results", []
 
     def add(kind, name, overrides, steps, calib, every=1, source=None):
-        recipe = recipe_of(replace(base, **RUNS.get(name, ({}, 1, None, None))[0]), kind, steps, overrides)
+        recipe = recipe_of(replace(base, **(spec(name, base)[0] if is_run(name) else {})), kind, steps, overrides)
         if kind != "ce":  # depends on the supernet's weights, not only on its recipe
             recipe.update(supernet=checkpoint, weights=weights_digest(checkpoint), calib_batches=calib)
         order = range(len(archs)) if not name.startswith("standalone-seed") else spread_order(len(archs))
@@ -157,19 +189,50 @@ def make_jobs(args, base, archs, total, run: str | None, checkpoint: str | None)
                 jobs.append(dict(kind=kind, run=name, index=i, arch=arch.to_dict(), checkpoint=source, recipe=recipe,
                                  path=str(path), device=args.device, calib_batches=calib, meta=standalone_meta(base)))
     if run is None:
-        add("ce", "standalone", {}, total, base.calib_batches)
-        for s in range(1, args.seeds):
-            add("ce", f"standalone-seed{s}", {"seed": base.seed + s}, total, base.calib_batches)
+        for s in range(args.seeds):
+            add("ce", standalone_run(s), {"seed": base.seed + s} if s else {}, total, base.calib_batches)
         return jobs
     for name in args.runs:
-        if (RUNS[name][3] or name) == run:
-            add("eval", name, {}, 0, RUNS[name][2] or base.calib_batches, source=checkpoint)
+        if (spec(name)[3] or name) == run:
+            add("eval", name, {}, 0, spec(name)[2] or base.calib_batches, source=checkpoint)
     if run == "default" and args.finetune_steps:
-        add("ft", "default", {"lr": args.finetune_lr, "warmup_steps": 0, "seed": base.seed + 1}, args.finetune_steps,
-            base.calib_batches, source=checkpoint)
+        for kd in args.finetune_kd:
+            add(f"ft-{kd}", "default", {"lr": args.finetune_lr, "warmup_steps": 0, "seed": base.seed + 1, "kd": kd},
+                args.finetune_steps, base.calib_batches, source=checkpoint)
     if run == "default" and args.kd:
         add("kd", "standalone", {}, total, base.calib_batches, args.kd_every, source=checkpoint)
     return jobs
+
+
+def standalone_run(s: int) -> str:
+    """The run name of stand-alone seed ``base.seed + s``."""
+    return f"standalone-seed{s}" if s else "standalone"
+
+
+def import_standalone(args, base, archs, total) -> int:
+    """Write the stand-alone CE accuracies of ``--standalone-from``'s report as stored results
+    (test accuracy only; ``imported_from`` names the report); returns how many were written."""
+    report = json.loads(Path(args.standalone_from).read_text())
+    ours = {k: getattr(base, k) for k in ("lr", "batch_size", "seed", "samples")}
+    rows = report.get("per_arch", [])
+    if (report.get("supernet_steps") != total or report.get("base") != ours
+            or [r["arch"] for r in rows] != [a.to_dict() for a in archs]):
+        raise SupernetError(f"--standalone-from {args.standalone_from}: its archs, steps or base config differ "
+                            "from this run's")
+    written, work = 0, Path(args.work) / "results"
+    for s in range(args.seeds):
+        recipe = recipe_of(base, "ce", total, {"seed": base.seed + s} if s else {})
+        for i, (arch, row) in enumerate(zip(archs, rows)):
+            value = row["standalone_ce"] if s == 0 else row.get("standalone_ce_seeds", {}).get(str(s))
+            path = work / standalone_run(s) / "ce" / f"{i:03d}.json"
+            if value is None or stored(path, recipe, arch) is not None:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(path, {"test_accuracy": value, "val_accuracy": None, "flops": row["flops"],
+                                     "steps": total, "arch": arch.to_dict(), "key": arch.to_json(), "kind": "ce",
+                                     "recipe": recipe, "seconds": 0.0, "imported_from": str(args.standalone_from)})
+            written += 1
+    return written
 
 
 def spread_order(n: int) -> list[int]:
@@ -191,7 +254,7 @@ def _priority(job: dict) -> int:
     targets need most: stand-alone CE, fine-tuning, the KD variant; extra seeds last."""
     if job["run"].startswith("standalone-seed"):
         return 5
-    return ["train", "eval", "ce", "ft", "kd"].index(job["kind"])
+    return ["train", "eval", "ce", "ft", "kd"].index(job["kind"].split("-")[0])
 
 
 def run_jobs(args, base, archs, total, deadline: float) -> dict:
@@ -226,7 +289,8 @@ def run_jobs(args, base, archs, total, deadline: float) -> dict:
 
 
 def summarize(args, base, archs, costs, supernets, total, wall) -> dict:
-    """The JSON report: per-arch accuracies, and per run the comparisons against stand-alone."""
+    """The JSON report: per-arch accuracies; per run the comparisons against stand-alone and the
+    regret at five MACs budgets; per recipe (its runs over supernet seeds) the mean and range."""
     work = Path(args.work) / "results"
 
     def table(run, kind, split="test"):
@@ -237,39 +301,54 @@ def summarize(args, base, archs, costs, supernets, total, wall) -> dict:
                 out[arch.to_json()] = json.loads(path.read_text())[f"{split}_accuracy"]
         return out
     ce, kd = table("standalone", "ce"), table("standalone", "kd")
-    seeds = [table(f"standalone-seed{s}", "ce") for s in range(1, args.seeds)]
+    seeds = [table(standalone_run(s), "ce") for s in range(1, args.seeds)]
     mean_ce = seed_mean([ce] + seeds)
+    cost = {a.to_json(): c for a, c in zip(archs, costs)}
+    truth = mean_ce if seeds else ce
+    budgets = regret_budgets(costs)
+
+    def judged(test, val) -> dict:  # one ranking of the archs against the stand-alone references
+        out = {"vs_standalone_ce": compare(test, ce), "vs_standalone_kd": compare(test, kd),
+               "regret": regret(val, truth, cost, budgets)}
+        if seeds:
+            out["vs_standalone_seed_mean"] = compare(test, mean_ce)
+        return out
     runs = {}
     for run in args.runs:
         sup, val = table(run, "eval"), table(run, "eval", "val")
         if not sup:
             continue
-        source = Path(args.work) / "supernets" / (RUNS[run][3] or run)
+        source = Path(args.work) / "supernets" / (spec(run)[3] or run)
         wall_s = json.loads((source / "wall.json").read_text())["train_seconds"] if (source / "wall.json").exists() else None
-        runs[run] = {"train": {**RUNS[run][0], "steps": total * RUNS[run][1], "train_wall_s": wall_s},
-                     "eval_calib_batches": RUNS[run][2] or base.calib_batches,
+        runs[run] = {"train": {**spec(run, base)[0], "steps": total * spec(run)[1], "train_wall_s": wall_s},
+                     "eval_calib_batches": spec(run)[2] or base.calib_batches,
                      "largest_test": sup.get(archs[-1].to_json()), "smallest_test": sup.get(archs[0].to_json()),
-                     "vs_standalone_ce": compare(sup, ce), "vs_standalone_kd": compare(sup, kd),
-                     "val_vs_standalone_ce_test": compare(val, ce)}
-        if seeds:
-            runs[run]["vs_standalone_seed_mean"] = compare(sup, mean_ce)
+                     **judged(sup, val), "val_vs_standalone_ce_test": compare(val, ce)}
     report = {"config": {k: v for k, v in vars(args).items() if k not in ("out", "plot", "work")},
               "supernet_steps": total, "base": {k: getattr(base, k) for k in ("lr", "batch_size", "seed", "samples")},
-              "runs": runs, "standalone": {"largest_ce": ce.get(archs[-1].to_json()),
-                                           "smallest_ce": ce.get(archs[0].to_json()), "kd_vs_ce": compare(kd, ce)},
+              "runs": runs, "recipes": recipes(runs), "standalone": {"largest_ce": ce.get(archs[-1].to_json()),
+                                                                     "smallest_ce": ce.get(archs[0].to_json()),
+                                                                     "kd_vs_ce": compare(kd, ce)},
               "wall_s": round(wall, 1)}
-    ft = table("default", "ft")
-    if ft:
-        report["finetune"] = {"steps": args.finetune_steps, "lr": args.finetune_lr, "vs_standalone_ce": compare(ft, ce),
-                              "vs_standalone_kd": compare(ft, kd)}
     if seeds:
         report["standalone"]["seed_to_seed"] = compare(seeds[0], ce)
-        if ft:
-            report["finetune"]["vs_standalone_seed_mean"] = compare(ft, mean_ce)
+    report["regret"] = {"quantiles": list(REGRET_QUANTILES), "budgets_flops": budgets, "ranked_by": "validation "
+                        "accuracy", "truth": f"stand-alone test accuracy, mean of {1 + len(seeds)} seed(s)",
+                        "target_pt": report["standalone"].get("seed_to_seed", {}).get("mean_abs_gap_pt"),
+                        "largest_under_budget": regret(cost, truth, cost, budgets)}
+    fts = {k: (table("default", f"ft-{k}"), table("default", f"ft-{k}", "val")) for k in args.finetune_kd}
+    fts = {k: v for k, v in fts.items() if v[0]}
+    if fts:
+        report["finetune"] = {"steps": args.finetune_steps, "lr": args.finetune_lr, "kd": next(iter(fts)),
+                              **judged(*next(iter(fts.values())))}
+        report["finetune_by_kd"] = {k: judged(test, val) for k, (test, val) in fts.items()}
     report["job_seconds"] = job_seconds(work)
+    first_ft = next(iter(fts.values()), ({}, {}))[0]
     report["per_arch"] = [{"index": i, "arch": a.to_dict(), "flops": costs[i],
                            "standalone_ce": ce.get(a.to_json()), "standalone_kd": kd.get(a.to_json()),
-                           "finetuned": ft.get(a.to_json()),
+                           "standalone_ce_seeds": {str(s): t.get(a.to_json()) for s, t in enumerate(seeds, 1)},
+                           "finetuned": first_ft.get(a.to_json()),
+                           "finetuned_by_kd": {k: test.get(a.to_json()) for k, (test, _) in fts.items()},
                            "supernet": {r: table(r, "eval").get(a.to_json()) for r in runs}}
                           for i, a in enumerate(archs)]
     return report
@@ -307,6 +386,9 @@ def main(argv=None) -> int:
         model = build_supernet(base.space, space_config(base.space, base.variant or "mnist1d"))
         archs = pick_archs(model.space, model.flops, args.archs, args.seed)
         total = _total_steps(base)
+        if args.standalone_from:
+            print(f"{import_standalone(args, base, archs, total)} stand-alone results taken from "
+                  f"{args.standalone_from}", flush=True)
         supernets = run_jobs(args, base, archs, total, deadline)
     except SupernetError as exc:
         print(f"error: {exc}", file=sys.stderr)

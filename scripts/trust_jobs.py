@@ -4,8 +4,9 @@ each result written atomically as it finishes), and the comparison of two accura
 A job is ``(kind, run, index)``: ``eval`` (an arch of a trained supernet, BN recalibrated),
 ``ce`` / ``kd`` (the arch trained stand-alone from the supernet's initialisation with the
 supernet's data, batches, steps, optimizer, LR schedule, label smoothing and clipping; on
-the labels, or distilled from the supernet's largest subnet), ``ft`` (the supernet's subnet
-fine-tuned with distillation from the largest, as ``supernet finetune`` does).
+the labels, or distilled from the supernet's largest subnet), ``ft-KD`` (the supernet's subnet
+fine-tuned as ``supernet finetune --kd KD`` does: on the labels for ``none``, else distilled
+from the largest).
 """
 from __future__ import annotations
 
@@ -173,25 +174,28 @@ def run_job(job: dict) -> dict:
 
 
 def _train_job(job, model, meta, arch, task, data, calib, placement) -> dict:
-    """Stand-alone (``ce``, ``kd``: fresh init) or fine-tuning (``ft``: inherited weights) of one subnet."""
+    """Stand-alone (``ce``, ``kd``: fresh init) or fine-tuning (``ft-KD``: inherited weights) of one subnet."""
     import torch
 
     from supernet.core.registry import build_supernet
+    from supernet.core.task import task_of_run
     from supernet.evaluation.subnet import calibrated_subnet
     from supernet.training.config import TrainConfig
-    from supernet.training.finetune import largest_teacher, train_subnet
+    from supernet.training.finetune import train_subnet
+    from supernet.training.teacher import largest_teacher
     cfg = replace(TrainConfig.from_dict(meta["train"]), **job["recipe"]["overrides"])
-    total = job["recipe"]["steps"]
-    if job["kind"] == "ft":
-        net = calibrated_subnet(model, arch, calib, placement)
+    total, finetune = job["recipe"]["steps"], job["kind"].startswith("ft")
+    if finetune:  # as `supernet finetune --kd cfg.kd`: the subnet's inherited weights, BN recalibrated
+        net, task = calibrated_subnet(model, arch, calib, placement), task_of_run(meta, kd=cfg.kd)
     else:
         torch.manual_seed(cfg.seed)  # the supernet's own initialisation, then its slice
         net = build_supernet(meta["space"], model.config).extract(arch)
-    teacher = None if job["kind"] == "ce" else RowMemo(largest_teacher(model, calib, placement))
+    plain = job["kind"] == "ce" or task.at(0, total).labels_only
+    teacher = None if plain else RowMemo(largest_teacher(model, calib, placement))
     trainer = train_subnet(net, arch, model, task, cfg, placement, data.train_batches(0, cfg.batch_size, cfg.seed),
                            total, teacher=teacher)
     net = trainer.model.net
-    if job["kind"] == "ft":  # as `supernet finetune`: BN recalibrated on the fixed batches at the end
+    if finetune:  # as `supernet finetune`: BN recalibrated on the fixed batches at the end
         from supernet.layers.calibration import calibrate_bn
         calibrate_bn(net, lambda x: net(model.prepare_input(placement.input(x), arch)), calib)
     net.eval()
@@ -229,7 +233,8 @@ def recipe_of(cfg, kind: str, steps: int, overrides: dict) -> dict:
 
 KD_FIELDS = ("kd", "alpha_min", "alpha_max", "alpha_clamp")
 RECIPE_FIELDS = ("data", "samples", "val_fraction", "variant", "batch_size", "optimizer", "lr", "momentum",
-                 "weight_decay", "warmup_steps", "label_smoothing", *KD_FIELDS, "grad_clip", "seed")
+                 "weight_decay", "warmup_steps", "label_smoothing", *KD_FIELDS, "grad_clip", "grad_clip_value",
+                 "seed")
 
 
 @functools.lru_cache(maxsize=16)

@@ -95,3 +95,58 @@ def test_front_door_finetune_is_the_function():
     from supernet import finetune as front
     from supernet.api import finetune as api_finetune
     assert callable(front) and front is api_finetune and callable(supernet.finetune)
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_finetune_kd_chooses_labels_kl_or_alpha(runs, tmp_path):
+    tuned = {kd: _weights(finetune(runs["export"], tmp_path / kd, config=cfg(kd=kd), onnx=False))
+             for kd in ("kl", "none", "alpha")}
+    for a, b in (("kl", "none"), ("kl", "alpha"), ("none", "alpha")):
+        assert any(not torch.equal(tuned[a][k], tuned[b][k]) for k in tuned[a]), (a, b)
+    logs = {kd: [json.loads(line) for line in open(tmp_path / kd / "log.jsonl")] for kd in tuned}
+    assert all("kd/mean_divergence" not in r for r in logs["none"])  # labels only: nothing distils
+    assert all("kd/mean_divergence" in r for r in logs["kl"] + logs["alpha"])
+    assert json.loads((tmp_path / "none" / "finetune.json").read_text())["config"]["kd"] == "none"
+    with pytest.raises(SupernetError, match="needs a distillation"):
+        finetune(runs["export"], tmp_path / "bad", config=cfg(kd="none", teacher=str(runs["run"])))
+    with pytest.raises(SupernetError, match="--kd must be"):
+        finetune(runs["export"], tmp_path / "bad", config=cfg(kd="alpha:0.5"))
+    assert not (tmp_path / "bad").exists()
+
+
+def test_finetune_teacher_run_is_its_largest_and_an_export_teacher_is_used(runs, tmp_path):
+    default = _weights(finetune(runs["export"], tmp_path / "largest", config=cfg(), onnx=False))
+    same = _weights(finetune(runs["export"], tmp_path / "run", config=cfg(teacher=str(runs["run"])), onnx=False))
+    assert all(torch.equal(default[k], same[k]) for k in default)  # the run's largest is the default teacher
+    small = _weights(finetune(runs["export"], tmp_path / "small", config=cfg(teacher=str(runs["export"])),
+                              onnx=False))
+    assert any(not torch.equal(default[k], small[k]) for k in default)
+
+
+def test_finetune_refuses_a_teacher_of_another_space_or_variant_in_one_line(runs, tmp_path, capsys):
+    other = tmp_path / "other-export"
+    shutil.copytree(runs["export"], other)
+    config = json.loads((other / "config.json").read_text())
+    config["space_config"]["widths"] = [8, 24]
+    (other / "config.json").write_text(json.dumps(config))
+    assert main(["finetune", str(runs["export"]), "--teacher", str(other), "--out", str(tmp_path / "ft"),
+                 "--steps", "2", "--no-onnx"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "another space or variant" in err and "\n" not in err
+    assert not (tmp_path / "ft").exists()
+    run = tmp_path / "other-run"
+    shutil.copytree(runs["run"], run)
+    meta_path = resolve_checkpoint(run) / "config.json"
+    meta = json.loads(meta_path.read_text())
+    meta["space_config"]["widths"] = [8, 24]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(SupernetError, match="another space or variant"):
+        finetune(runs["export"], tmp_path / "ft2", config=cfg(teacher=str(run)))
+    meta = {**json.loads((runs["export"] / "arch.json").read_text())}
+    shutil.copytree(runs["export"], tmp_path / "other-data")
+    (tmp_path / "other-data" / "arch.json").write_text(json.dumps({**meta, "data": {**meta["data"], "train": 1}}))
+    with pytest.raises(SupernetError, match="other data"):
+        finetune(runs["export"], tmp_path / "ft3", config=cfg(teacher=str(tmp_path / "other-data")))

@@ -72,6 +72,38 @@ def test_quick_bench_writes_its_report_and_resumes(tmp_path):
     assert again.returncode == 0 and "0 jobs to run" in again.stdout
 
 
+def test_regret_is_the_best_truth_under_the_budget_minus_the_truth_of_the_ranked_best():
+    from trust_report import regret, regret_budgets
+    cost = {"a": 1, "b": 2, "c": 3, "d": 4}
+    truth = {"a": 0.90, "b": 0.95, "c": 0.93, "d": 0.97}
+    ranking = {"a": 0.80, "b": 0.70, "c": 0.85, "d": 0.85}  # c and d tie: the cheaper, c, is picked
+    got = regret(ranking, truth, cost, [1, 2, 3, 4])
+    assert [r["pick"] for r in got["by_budget"]] == ["a", "a", "c", "c"]
+    assert [r["regret_pt"] for r in got["by_budget"]] == pytest.approx([0.0, 5.0, 2.0, 4.0])
+    assert got["mean_pt"] == pytest.approx(2.75) and got["max_pt"] == pytest.approx(5.0)
+    assert regret(truth, truth, cost, [1, 4])["mean_pt"] == 0.0  # ranking by the truth itself loses nothing
+    assert regret_budgets(list(range(1, 11))) == [1, 3, 5, 7, 9]  # quantiles 0.1 .. 0.9, each an arch's cost
+
+
+def test_standalone_results_are_taken_from_an_earlier_report_only_when_it_matches(tmp_path):
+    script = str(REPO / "scripts" / "bench_trust.py")
+    first = [sys.executable, script, "--quick", "--work", str(tmp_path / "a"), "--out", str(tmp_path / "a.json"),
+             "--plot", "", "--finetune-steps", "0"]
+    assert subprocess.run(first, capture_output=True, text=True, timeout=300).returncode == 0
+    report = json.loads((tmp_path / "a.json").read_text())
+    again = [sys.executable, script, "--quick", "--work", str(tmp_path / "b"), "--out", str(tmp_path / "b.json"),
+             "--plot", "", "--finetune-steps", "0", "--standalone-from", str(tmp_path / "a.json"), "--no-kd"]
+    out = subprocess.run(again, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "4 stand-alone results taken" in out.stdout and "1 jobs to run" in out.stdout
+    rows = json.loads((tmp_path / "b.json").read_text())["per_arch"]
+    assert [r["standalone_ce"] for r in rows] == [r["standalone_ce"] for r in report["per_arch"]]
+    report["supernet_steps"] += 1
+    (tmp_path / "bad.json").write_text(json.dumps(report))
+    bad = subprocess.run(again[:-3] + ["--standalone-from", str(tmp_path / "bad.json")], capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 2 and "differ from this run's" in bad.stderr
+
+
 def test_seed_mean_averages_each_arch_over_the_seeds_that_all_have_it():
     table = seed_mean([{"a": 0.90, "b": 0.80, "c": 0.70}, {"a": 0.70, "c": 0.75}, {"c": 0.80, "a": 0.80}])
     assert table == {"a": pytest.approx(0.80), "c": pytest.approx(0.75)}
@@ -161,7 +193,7 @@ def test_worst_up_trains_the_candidate_with_the_highest_loss_on_the_batch(tiny1d
         teacher = tiny1d(tiny1d.prepare_input(x, archs[0]), archs[0])
         for slot in slots:
             losses = [trainer.task.distill(tiny1d(tiny1d.prepare_input(x, a), a), teacher)[1].item() for a in slot]
-            picked = trainer._hardest(slot, x, y, teacher, (0, 9))
+            picked = trainer._hardest(slot, x, y, teacher, (0, 9), trainer.task)
             trainer._picks.clear()
             assert picked == slot[int(np.argmax(losses))]
     record = trainer.backward(x, y, archs, 0)

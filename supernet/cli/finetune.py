@@ -1,13 +1,18 @@
-"""``supernet finetune``: an exported subnet (or a search pick) trained K more steps with
-distillation from the supernet's largest subnet; the output folder is a new export."""
+"""``supernet finetune``: an exported subnet (or a search pick) trained K more steps, distilled
+from a frozen teacher (the supernet's largest subnet by default) or on the labels; the output
+folder is a new export."""
 from __future__ import annotations
 
 from ..core.errors import SupernetError
 from .common import add_placement
 
-HELP = "fine-tune an exported subnet with distillation from the supernet's largest"
+HELP = "fine-tune an exported subnet (KL or alpha-divergence from a frozen teacher, or labels only)"
 EXAMPLES = """examples:
-  supernet finetune exports/knee --out exports/knee-ft                 # 200 steps, KD from the largest subnet
+  supernet finetune exports/knee --out exports/knee-ft                 # 200 steps, KL from the largest subnet
+  supernet finetune exports/knee --kd alpha --out exports/knee-fta     # AlphaNet's alpha-divergence instead
+  supernet finetune exports/knee --kd none --out exports/knee-ce       # the labels alone, no teacher
+  supernet finetune exports/knee --teacher runs/mnist1d-long --out exports/knee-ft2   # another run's largest
+  supernet finetune exports/knee --teacher exports/big-ft --out exports/knee-ft3      # or an export as teacher
   supernet finetune exports/knee --steps 400 --lr 0.01 --out exports/knee-ft400
   supernet finetune --from-search runs/search-2m --pick knee --out exports/knee-ft
   supernet finetune exports/mine --checkpoint runs/mnist1d --out exports/mine-ft   # export made elsewhere
@@ -24,6 +29,11 @@ def add(p) -> None:
     p.add_argument("--pick", default="max-accuracy-under-budget",
                    choices=PICKS, help="with --from-search (default: %(default)s)")
     p.add_argument("--checkpoint", help="supernet run or checkpoint folder (default: the one the export names)")
+    p.add_argument("--kd", default=d.kd, help="kl | alpha (AlphaNet's adaptive alpha-divergence) | none (labels "
+                   "only) | a schedule as `supernet train --kd` takes, e.g. kl:0.3,alpha (default: %(default)s)")
+    p.add_argument("--teacher", default=d.teacher, metavar="largest|PATH", help="largest (the supernet's largest "
+                   "subnet, BN recalibrated) or a supernet run, checkpoint or export folder of the same space, "
+                   "variant and data (default: %(default)s)")
     for name, text in (("steps", "optimizer steps"), ("lr", "peak learning rate (cosine decay to 0)"),
                        ("warmup_steps", "linear warm-up steps"), ("batch_size", "examples per step (default: the "
                        "supernet's)"), ("seed", "seed of the data order"), ("checkpoint_every", "steps between "

@@ -19,6 +19,8 @@ EXAMPLES = """examples:
   supernet train --out runs/mnist1d                       # MNIST-1D, sandwich + KL distillation
   supernet train --data mnist --epochs 10 --out runs/mnist  # 5000 real MNIST digits, 2-D space
   supernet train --sampling uniform --out runs/spos        # SPOS baseline on the same space
+  supernet train --kd kl:0.3,alpha --out runs/warm         # KL for the first 30% of the steps, then alpha
+  supernet train --kd alpha --grad-clip-value 1.0 --out runs/alphanet   # AlphaNet's divergence and value clipping
   supernet train --samples 20000 --val-fraction 0.5 --out runs/bench  # 8000 train / 8000 val / 4000 test
   supernet train --data imagefolder:data/digits --device auto --precision bf16 --out runs/img
   supernet data pack imagefolder:data/imagenet --size 256 --out data/imagenet-256   # decode once...
@@ -54,10 +56,13 @@ TRAIN_HELP = {
     "warm_largest": "first steps that train the largest arch alone, on the labels, before the sampling rule",
     "share_dims": "comma-separated single-value dims drawn once per step for every arch of it, "
                   "e.g. r (OFA's per-batch resolution); default: each arch draws its own",
-    "kd": "kl (KL from the largest; wins on bench_trust, see README) | alpha (AlphaNet's adaptive "
-          "alpha-divergence) | none (every arch on the labels)",
+    "kd": "how the students learn from the largest: kl (KL; wins on bench_trust, see README) | alpha (AlphaNet's "
+          "adaptive alpha-divergence) | none (every arch on the labels) | a schedule KIND:F,...,KIND: KIND until "
+          "the fraction F of the steps, then the next, e.g. kl:0.3,alpha (KL for the first 30%%, then alpha) or "
+          "none:0.3,alpha",
     "alpha_min": "negative alpha of the adaptive divergence", "alpha_max": "positive alpha",
     "alpha_clamp": "clamp of the importance ratio w^alpha", "grad_clip": "max gradient norm (0 = off)",
+    "grad_clip_value": "clip each gradient element to [-V, V] before the norm clip (AlphaNet uses 1.0; 0 = off)",
     "seed": "seed of data order, arch draws and init", "checkpoint_every": "steps between checkpoints (0 = end only)",
     "calib_batches": "batches of 256 training inputs for BN recalibration",
     "threads": "torch CPU threads (default: torch's choice)",

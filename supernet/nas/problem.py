@@ -9,13 +9,11 @@ import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.duplicate import DefaultDuplicateElimination
 from pymoo.core.problem import Problem
-from pymoo.operators.crossover.sbx import SBX
-from pymoo.operators.mutation.pm import PM
-from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
 from ..core.arch import Arch
 from ..core.space import SearchSpace
+from .operators import variation
 from .plan import SearchPlan, cost_or_inf
 
 
@@ -92,10 +90,11 @@ def _penalised(A: np.ndarray) -> np.ndarray:
 
 
 def make_nsga2(decoder: Decoder, pop_size: int, sampling) -> NSGA2:
-    """NSGA-II on integers: SBX and PM on floats with rounding repair; duplicates are the same canonical arch."""
-    return NSGA2(pop_size=pop_size, sampling=sampling,
-                 crossover=SBX(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
-                 mutation=PM(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
+    """NSGA-II on the integer encoding, with operators by dimension kind (:func:`~supernet.nas.operators.variation`:
+    SBX / PM with rounding on ordered positions, uniform crossover / random reset on categorical
+    ones); duplicates are the same canonical arch."""
+    crossover, mutation = variation(decoder.space)
+    return NSGA2(pop_size=pop_size, sampling=sampling, crossover=crossover, mutation=mutation,
                  eliminate_duplicates=DefaultDuplicateElimination(func=lambda pop: decoder.canonical(pop.get("X"))))
 
 

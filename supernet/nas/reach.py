@@ -7,15 +7,13 @@ from typing import Callable, Mapping
 
 import numpy as np
 from pymoo.core.duplicate import DefaultDuplicateElimination
-from pymoo.operators.crossover.sbx import SBX
-from pymoo.operators.mutation.pm import PM
-from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.optimize import minimize
 
 from ..core.arch import Arch
 from ..core.errors import SupernetError
 from ..core.space import SearchSpace
+from .operators import variation
 from .plan import SearchPlan, cost_or_inf, option_name, violation
 from .problem import Decoder
 from .quantities import format_quantity
@@ -47,8 +45,8 @@ def minimise_cost(plan: SearchPlan, score: Callable[[Arch], float], rng: np.rand
     rows = [plan.space.encode(a) for a in start][:population // 2]
     fill = IntegerRandomSampling()._do(problem, population - len(rows), random_state=rng)
     X = np.vstack([np.array(rows, dtype=int).reshape(len(rows), problem.n_var), fill]).astype(int)
-    algorithm = GA(pop_size=population, sampling=X, crossover=SBX(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
-                   mutation=PM(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
+    crossover, mutation = variation(plan.space)
+    algorithm = GA(pop_size=population, sampling=X, crossover=crossover, mutation=mutation,
                    eliminate_duplicates=DefaultDuplicateElimination(func=lambda pop: decoder.canonical(pop.get("X"))))
     minimize(problem, algorithm, ("n_gen", generations), seed=int(rng.integers(2**31)))
     return best.get("value", math.inf), best.get("arch")

@@ -25,7 +25,7 @@ RANGES = {
     "warmup_steps": (0, True, 10**9, True, True), "label_smoothing": (0, True, 1, False, False),
     "num_random": (0, True, 1000, True, True), "alpha_min": (-10, True, 0, False, False),
     "alpha_max": (0, False, 10, True, False), "alpha_clamp": (0, False, 1e6, True, False),
-    "grad_clip": (0, True, 1e6, True, False), "seed": (0, True, 2**32 - 1, True, True),
+    "grad_clip": (0, True, 1e6, True, False), "grad_clip_value": (0, True, 1e6, True, False), "seed": (0, True, 2**32 - 1, True, True),
     "checkpoint_every": (0, True, 10**9, True, True), "calib_batches": (1, True, 10**5, True, True),
     "data_workers": (0, True, 256, True, True), "threads": (1, True, 1024, True, True),
     "grad_accum": (1, True, 10**4, True, True), "distill_weight": (0, True, 100, True, False),
@@ -63,6 +63,7 @@ class TrainConfig:
     alpha_max: float = 1.0
     alpha_clamp: float = 5.0
     grad_clip: float = 5.0
+    grad_clip_value: float = 0.0
     grad_accum: int = 1
     seed: int = 0
     checkpoint_every: int = 500
@@ -95,7 +96,7 @@ class TrainConfig:
                 raise SupernetError(f"{flag(f.name)} must be text, got {value!r}")
         if not isinstance(self.space_options, dict):
             raise SupernetError(f"space_options must be a dict of the space's options, got {self.space_options!r}")
-        check_kd(self.kd)
+        self.kd = check_kd(self.kd)
         choices = {"sampling": STRATEGIES, "optimizer": ("sgd", "adamw"), "decoder": ("pil", "dali")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -180,12 +181,16 @@ class ScaleConfig:
 
 @dataclass
 class FinetuneConfig:
-    """Options of ``supernet finetune``: K steps of distillation from the supernet's largest subnet.
+    """Options of ``supernet finetune``: K steps of ``kd`` (a ``--kd`` value: ``kl``, ``alpha``, ``none``
+    for the labels alone, or a schedule) from ``teacher`` (``largest``: the supernet's largest
+    subnet; or a path to a trained run or export of the same space, variant and data).
 
     The recipe not named here (optimizer, momentum, weight decay, clipping, label smoothing,
-    divergence) is the supernet's own; ``batch_size`` None means the supernet's.
+    alphas) is the supernet's own; ``batch_size`` None means the supernet's.
     """
 
+    kd: str | None = "kl"
+    teacher: str = "largest"
     steps: int = 200
     lr: float = 0.02
     warmup_steps: int = 0
@@ -198,7 +203,13 @@ class FinetuneConfig:
     threads: int | None = None
 
     def check(self) -> None:
+        from ..core.task import check_kd
         check_numbers(self, FINETUNE_RANGES)
+        if self.kd is not None:  # None: the supernet's own (a run saved before finetune had --kd)
+            self.kd = check_kd(self.kd)
+        if self.kd == "none" and self.teacher != "largest":
+            raise SupernetError(f"--teacher {self.teacher} needs a distillation: --kd none fine-tunes on the labels "
+                                "alone; drop --teacher or use --kd kl or alpha")
 
     def placement(self):
         """The :class:`~supernet.core.placement.Placement` of ``device`` and ``precision`` (checked here)."""
@@ -207,8 +218,9 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "FinetuneConfig":
+        """A saved config; one saved before ``kd`` existed distilled with its supernet's divergence (None)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{"kd": None, **{k: v for k, v in data.items() if k in names}})
 
 
 FINETUNE_RANGES = {"steps": RANGES["steps"], "lr": RANGES["lr"], "warmup_steps": RANGES["warmup_steps"],

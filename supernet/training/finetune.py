@@ -3,8 +3,9 @@
 :func:`train_subnet` runs the supernet's :class:`~supernet.trainer.Trainer` on one static
 subnet (``plan`` = that arch every step), on the labels or distilling from a frozen
 ``teacher``. :func:`finetune` (``supernet finetune``) fine-tunes an exported subnet for K
-steps with the supernet's divergence ``D(p_teacher || q_subnet)`` from the supernet's
-largest subnet (BN recalibrated) as the teacher, then writes a new export.
+steps, distilled with ``--kd`` (KL or alpha-divergence) from a frozen teacher (the supernet's
+largest subnet, BN recalibrated, or ``--teacher``: :mod:`supernet.training.teacher`) or on the
+labels alone (``--kd none``), then writes a new export.
 
 A fine-tuning run folder is also the new export folder::
 
@@ -31,7 +32,6 @@ from ..core.placement import Placement
 from ..core.registry import config_to_dict
 from ..core.signals import interruptible
 from ..core.task import task_of_run
-from ..evaluation.subnet import calibrated_subnet
 from ..io.checkpoint import (
     checkpoint_data,
     load_checkpoint,
@@ -47,6 +47,7 @@ from ..io.runs import RunLog, check_apart, prepare_run_dir, truncate_log
 from ..layers.calibration import calibrate_bn
 from .config import FinetuneConfig, TrainConfig
 from .hooks import CheckpointHook, LogHook
+from .teacher import LARGEST, load_teacher
 from .trainer import Trainer
 
 
@@ -65,19 +66,6 @@ class SubnetModule(nn.Module):
         return self.net(x)
 
 
-def largest_teacher(supernet: nn.Module, calib: list[torch.Tensor], placement: Placement) -> Callable:
-    """``x -> logits`` of the supernet's largest subnet, BN recalibrated on ``calib``, eval mode, no grad."""
-    arch = supernet.space.largest()
-    net = calibrated_subnet(supernet, arch, calib, placement)
-    for p in net.parameters():
-        p.requires_grad_(False)
-
-    @torch.no_grad()
-    def teacher(x: torch.Tensor) -> torch.Tensor:
-        return net(supernet.prepare_input(x, arch))
-    return teacher
-
-
 def train_subnet(net: nn.Module, arch: Arch, supernet: nn.Module, task, cfg, placement: Placement, batches,
                  total: int, *, start: int = 0, teacher: Callable | None = None, hooks=()) -> Trainer:
     """Steps ``start .. total - 1`` of ``cfg``'s recipe (optimizer, LR schedule, clipping) on the
@@ -93,7 +81,8 @@ def train_subnet(net: nn.Module, arch: Arch, supernet: nn.Module, task, cfg, pla
 def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, checkpoint=None,
              config: FinetuneConfig | None = None, resume: bool = False, overwrite: bool = False,
              onnx: bool = True, make_export: Callable[[Path], Path] | None = None, sources=()) -> Path:
-    """Fine-tune the subnet of ``export`` with distillation from its supernet's largest subnet.
+    """Fine-tune the subnet of ``export``: ``config.kd`` from ``config.teacher`` (default: KL from
+    its supernet's largest subnet), or on the labels (``kd="none"``).
 
     ``make_export(folder)`` writes the export to fine-tune into ``folder`` (``out/source``) when
     ``export`` is None (the front door's ``--from-search``: the arch a search picked); ``sources``
@@ -112,6 +101,7 @@ def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, checkp
     if export is None and make_export is None:
         raise SupernetError("finetune needs EXPORT (a folder written by `supernet export`) or --from-search RUN")
     inputs = [export, *sources] + ([run_of(checkpoint)] if checkpoint else [])
+    inputs += [config.teacher] if config.teacher != LARGEST else []
     check_apart(out, [p for p in inputs if p is not None and Path(p).resolve() != Path(out).resolve() / "source"])
     run_dir = prepare_run_dir(out, "finetune", resume=resume, overwrite=overwrite)
     try:
@@ -172,8 +162,10 @@ def _finetune_steps(run_dir: Path, net: nn.Module, arch: Arch, supernet, meta: d
     log = RunLog(run_dir, tensorboard=False)
     checkpoints = CheckpointHook(run_dir, {"finetune": True}, config.checkpoint_every, saved=start)
     torch.manual_seed(config.seed)  # dropout and every other draw of torch's generator (a resume restores it)
-    teacher = largest_teacher(placement.model(supernet), calib, placement)
-    trainer = Trainer(model, task_of_run(meta), cfg, placement, config.steps,
+    task = task_of_run(meta, kd=config.kd)  # None: the supernet's (a run saved before --kd)
+    teacher = None if task.kd == "none" else load_teacher(config.teacher, placement.model(supernet), meta, calib,
+                                                          placement)
+    trainer = Trainer(model, task, cfg, placement, config.steps,
                       [LogHook(log, cfg, start, config.steps), checkpoints], plan=lambda step: [arch], teacher=teacher)
     if folder is not None:
         trainer.load_state_dict(load_trainer_state(folder, placement.device))

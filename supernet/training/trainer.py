@@ -76,7 +76,7 @@ class Trainer:
 
     ``cfg`` carries the recipe (see :class:`supernet.training.config.TrainConfig`): sampling,
     num_random, distill_weight, warm_largest, seed, optimizer, lr, momentum, weight_decay,
-    warmup_steps, grad_clip.
+    warmup_steps, grad_clip, grad_clip_value.
     """
 
     def __init__(self, model: torch.nn.Module, task: Task, cfg, placement: Placement, total_steps: int,
@@ -114,7 +114,8 @@ class Trainer:
 
         The first arch learns from the labels; the others distil from its detached outputs
         (or learn from the labels too with ``kd="none"``; or all distil from ``self.teacher``),
-        their losses weighted by ``cfg.distill_weight`` (the total: ``L_first + w sum_k L_k``).
+        with the divergence the task names for this step (``task.at(step, total_steps)``), their
+        losses weighted by ``cfg.distill_weight`` (the total: ``L_first + w sum_k L_k``).
         Logged for a distilled arch is its true divergence, not the surrogate's value. The
         losses are scaled by ``weight`` (``1 / micro-batches`` under gradient accumulation).
         Under DDP (:attr:`net` has ``no_sync``) every pass but the last of the step (``last``:
@@ -124,20 +125,21 @@ class Trainer:
         stops every rank at the same step.
         """
         record, teacher, students, checks = {}, self._teacher_outputs(x), [], []
-        labels_only = self.task.labels_only
+        task = self.task.at(step, self.total_steps)  # the distillation of this step (a --kd schedule's phase)
+        labels_only = task.labels_only
         sampling = "plan" if self.plan is not None else self.cfg.sampling
         members = [[arch, role] for arch, role in zip(archs, roles(sampling, len(archs)))]
         for i, (arch, role) in enumerate(members):
             if isinstance(arch, tuple):
-                arch = members[i][0] = self._hardest(arch, x, y, None if labels_only else teacher, (step, i))
+                arch = members[i][0] = self._hardest(arch, x, y, None if labels_only else teacher, (step, i), task)
             with self._accumulate_only(not last or i < len(members) - 1):
                 with self.placement.autocast():
                     outputs = self.net(self.model.prepare_input(x, arch), arch)
                 if teacher is None or labels_only:
-                    loss = self.task.loss(outputs, y)
+                    loss = task.loss(outputs, y)
                     value, teacher = loss.detach(), outputs.detach()
                 else:
-                    loss, value = self.task.distill(outputs, teacher)
+                    loss, value = task.distill(outputs, teacher)
                     students.append(role)
                 share = weight * (self.cfg.distill_weight if i > 0 and self.teacher is None else 1.0)
                 scaled = loss * share if share != 1.0 else loss
@@ -153,7 +155,7 @@ class Trainer:
             record["kd/mean_divergence"] = sum(record[f"loss/{r}"] for r in students) / len(students)
         return record
 
-    def _hardest(self, candidates: tuple[Arch, ...], x: torch.Tensor, y: torch.Tensor, teacher, key) -> Arch:
+    def _hardest(self, candidates: tuple[Arch, ...], x: torch.Tensor, y: torch.Tensor, teacher, key, task) -> Arch:
         """worst-up: the candidate with the highest loss on this batch (its divergence from
         ``teacher``, or its label loss without one), from no-grad forwards. Picked on the step's
         first micro-batch and kept for the others; the losses are averaged over ranks first, so
@@ -163,7 +165,7 @@ class Trainer:
             with torch.no_grad(), self.placement.autocast():
                 for arch in candidates:
                     out = self.model(self.model.prepare_input(x, arch), arch)
-                    loss = self.task.loss(out, y) if teacher is None else self.task.distill(out, teacher)[1]
+                    loss = task.loss(out, y) if teacher is None else task.distill(out, teacher)[1]
                     losses.append(loss.detach().float().reshape(()))
             self._picks = {k: v for k, v in self._picks.items() if k[0] == key[0]}
             self._picks[key] = candidates[int(torch.argmax(self.average(torch.stack(losses))))]
@@ -191,8 +193,10 @@ class Trainer:
         record = {k: sum(r[k] for r in records) / len(records) for k in records[0]}
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.cfg.grad_clip_value > 0:  # AlphaNet's grad_clip_value: element-wise, first
+            torch.nn.utils.clip_grad_value_(params, self.cfg.grad_clip_value)
         if self.cfg.grad_clip > 0:
-            params = [p for p in self.model.parameters() if p.requires_grad]
             record["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip).item()
         record["lr"] = self.optimizer.param_groups[0]["lr"]
         if self.scaler:
