@@ -220,7 +220,7 @@ TRAIN_NUMBERS = {"samples": (), "val-fraction": (), "epochs": (), "steps": (), "
                  "num-random": ("0",), "alpha-min": ("-1",), "alpha-max": (), "alpha-clamp": (),
                  "grad-clip": ("0",), "seed": ("0",), "checkpoint-every": ("0",), "calib-batches": (),
                  "data-workers": ("0",), "threads": (), "seq-len": (), "grad-accum": (), "distill-weight": ("0",),
-                 "warm-largest": ("0",)}
+                 "warm-largest": ("0",), "grad-clip-value": ("0",)}
 FUZZ = ("0", "-1", "nan", "inf", "1e30", "1000000000000", "-1e30")
 
 
