@@ -59,6 +59,8 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--stages", default="train,inference", help="train (time, memory) and / or inference (eval, "
+                   "export, generation); rows not measured are kept from --out-json (default: %(default)s)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -143,6 +145,8 @@ def worker(job: dict) -> dict:
         start = time.perf_counter()
         export(job["run"], "median", job["dest"], overwrite=True, calib_batches=1)
         result.update(seconds=time.perf_counter() - start)
+    elif job["kind"] == "hf_forward":
+        result.update(hf_forward_job(job))
     elif job["kind"] == "generate":
         result.update(generate_job(job))
     result["peak_mb"] = peak_mb(job["device"])
@@ -211,6 +215,28 @@ def time_job(job: dict) -> dict:
             "step_times": times, "schedule": {k: getattr(cfg, k) for k in ("sampling", "num_random", "distill_weight")}}
 
 
+def hf_forward_job(job: dict) -> dict:
+    """The anchor of eval's memory: stock ``transformers`` (no adapters, no project code) loading the same
+    base and computing the loss of the run's validation split in the batches eval uses."""
+    import torch
+    import transformers
+
+    from search_spaces.llm_lora.model import LOGITS_BUDGET
+    from supernet.data.load import load_data
+    cfg = train_config(job)
+    data = load_data(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                     reader={"tokenizer": job["model"], "seq_len": SEQ, "text_field": "text"})
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[job["base_dtype"]]
+    hf = transformers.AutoModelForCausalLM.from_pretrained(job["model"], dtype=dtype).eval()
+    batch = max(1, min(500, LOGITS_BUDGET // (SEQ * hf.config.vocab_size)))  # as LlmLoraSupernet.eval_batch_size
+    start, losses = time.perf_counter(), []
+    with torch.no_grad():
+        for x, _ in data.eval_batches("val", batch):
+            losses.append(float(hf(input_ids=x, labels=x).loss))
+    return {"val_loss_unadapted": sum(losses) / max(1, len(losses)), "seconds": time.perf_counter() - start,
+            "eval_batch": batch}
+
+
 def generate_job(job: dict) -> dict:
     """Prefill and decode tokens/s of the exported merged subnet (random weights are fine for speed)."""
     import torch
@@ -249,7 +275,8 @@ def bench_shape(args, out: Path, shape: str) -> dict:
     common = dict(threads=args.threads, device=args.device, docs=str(docs.resolve()), batch=args.batch,
                   steps=args.steps)
     rows, ckpts = [], [int(c) for c in args.checkpointing.split(",")]
-    for dtype in dtypes:
+    stages = args.stages.split(",")
+    for dtype in dtypes if "train" in stages else ():
         for ckpt in ckpts:
             pair = {}
             for method in ("plain", "ours"):
@@ -267,15 +294,18 @@ def bench_shape(args, out: Path, shape: str) -> dict:
                          "memory_ratio": pair["ours"]["peak_mb"] / pair["plain"]["peak_mb"]})
     params = stored_params(folders[dtypes[0]])
     inference = []
-    for dtype in dtypes:
+    for dtype in dtypes if "inference" in stages else ():
         run = out / f"run-{shape}-{dtype}-{ckpts[0]}"  # a trained run of this base dtype
         base_mb = params * {"fp32": 4, "bf16": 2, "fp16": 2}[dtype] / 2**20
-        for kind in ("eval", "export"):
+        for kind in ("hf_forward", "eval", "export"):
             res = spawn({**common, "kind": kind, "run": str(run), "dest": str(out / f"export-{shape}-{dtype}"),
-                         "model": str(folders[dtype])})
+                         "model": str(folders[dtype]), "base_dtype": dtype, "checkpointing": 0})
             res.update(kind=kind, base_dtype=dtype, base_weight_mb=base_mb,
                        peak_over_weights=res["peak_mb"] / base_mb,
                        peak_above_imports_over_weights=(res["peak_mb"] - res["import_rss_mb"]) / base_mb)
+            anchor = next((r for r in inference if r["kind"] == "hf_forward" and r["base_dtype"] == dtype), None)
+            if anchor is not None and kind != "hf_forward":
+                res["peak_over_hf_forward"] = res["peak_mb"] / anchor["peak_mb"]
             inference.append(res)
             print(f"{shape} {dtype} {kind}: peak {res['peak_mb']:.0f} MB = {res['peak_over_weights']:.2f}x weights "
                   f"({res['peak_above_imports_over_weights']:.2f}x above the import baseline)", flush=True)
@@ -300,6 +330,20 @@ def stored_params(folder: Path) -> int:
     return total
 
 
+def merged(result: dict, previous: dict | None) -> dict:
+    """``result`` with the rows of ``previous``'s same shape that this run did not measure (another
+    stage, base dtype or checkpointing), so a partial rerun updates the JSON in place."""
+    old = next((r for r in (previous or {}).get("shapes", []) if r["shape"] == result["shape"]), None)
+    if old is None:
+        return result
+    keys = {"training": lambda r: (r["base_dtype"], r["checkpointing"]), "inference": lambda r: (r["kind"], r["base_dtype"])}
+    for part, key in keys.items():
+        fresh = {key(r) for r in result[part]}
+        result[part] = sorted(result[part] + [r for r in old.get(part, []) if key(r) not in fresh],
+                              key=lambda r: [str(v) for v in key(r)])
+    return result
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
@@ -309,6 +353,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     results = [bench_shape(args, out, shape) for shape in args.shapes.split(",")]
+    previous = json.loads(Path(args.out_json).read_text()) if Path(args.out_json).exists() else None
+    results = [merged(r, previous) for r in results]
     import platform
 
     import torch
@@ -325,8 +371,10 @@ def main(argv=None) -> int:
                   f"plain LoRA (target <= 2.0), peak memory {row['memory_ratio']:.2f}x (target <= 1.1)")
         for row in r["inference"]:
             if row["kind"] != "generate":
+                anchor = f", {row['peak_over_hf_forward']:.2f}x stock transformers' forward" if "peak_over_hf_forward" in row else ""
                 print(f"{r['shape']} {row['kind']} base {row['base_dtype']}: peak {row['peak_over_weights']:.2f}x the "
-                      f"weights, {row['peak_above_imports_over_weights']:.2f}x above imports (target <= 1.3 + activations)")
+                      f"weights, {row['peak_above_imports_over_weights']:.2f}x above imports{anchor} "
+                      "(target <= 1.3 + activations)")
     return 0
 
 

@@ -217,3 +217,32 @@ def test_resumed_training_equals_uninterrupted(tmp_path, tokenizer):
     b = load_file(str(tmp_path / "split" / "checkpoints" / "step-0000004" / "weights.safetensors"))
     assert a.keys() == b.keys() and not torch.equal(a["mlp_order"], torch.arange(32).repeat(2, 1))
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_evaluation_batches_bound_the_logits(llama, monkeypatch):
+    """500 sequences of a large vocabulary's float32 logits would take gigabytes: the LLM supernet
+    evaluates in batches whose logits stay within 256 MiB, and evaluate_arch uses its hook."""
+    from search_spaces.llm_lora.model import LOGITS_BUDGET
+    from supernet.core.contract import hook
+    from supernet.evaluation import subnet
+
+    net = supernet_over(llama)
+    own = hook(net, "eval_batch_size")()
+    assert own == min(500, LOGITS_BUDGET // (net.config.seq_len * net.config.vocab_size))
+    big = type("Big", (), {"config": type("Config", (), {"vocab_size": 151_936, "seq_len": 512})})()
+    assert type(net).eval_batch_size(big) == 1
+    assert hook(torch.nn.Linear(2, 2), "eval_batch_size")() == 500
+
+    asked = []
+    monkeypatch.setattr(subnet, "calibrated_subnet", lambda *args: None)
+    monkeypatch.setattr(subnet, "score", lambda model, batches, *args: batches)
+
+    class Data:
+        def eval_batches(self, name, batch_size):
+            asked.append(batch_size)
+            return 0.0
+
+    task = type("Task", (), {"score_name": "loss"})()
+    subnet.evaluate_arch(net, net.space.smallest(), [], Data(), ["val"], task)
+    subnet.evaluate_arch(net, net.space.smallest(), [], Data(), ["val"], task, batch_size=7)
+    assert asked == [own, 7]

@@ -35,6 +35,9 @@ class LoadResult(NamedTuple):
     unexpected_keys: list
 
 
+LOGITS_BUDGET = 2**26  # float32 logits of one evaluation batch: 256 MiB
+
+
 class LlmLoraSupernet(nn.Module):
     def __init__(self, config: LlmLoraConfig):
         super().__init__()
@@ -69,6 +72,11 @@ class LlmLoraSupernet(nn.Module):
     def forward(self, ids: torch.Tensor, arch: Arch) -> torch.Tensor:
         """``ids (B, T) -> logits (B, T, V)``: the library model's forward with the arch's cuts."""
         return self.base(input_ids=ids, use_cache=False, subnet=self.cuts(arch)).logits
+
+    def eval_batch_size(self) -> int:
+        """Sequences per evaluation batch: ``max(1, 2**26 // (seq_len x vocab))``, so that one batch's
+        float32 logits take at most 256 MiB (500 sequences of a 150k vocabulary would take gigabytes)."""
+        return max(1, min(500, LOGITS_BUDGET // (self.config.seq_len * self.config.vocab_size)))
 
     def subnet_view(self, arch: Arch) -> nn.Module:
         """``arch``'s subnet computed through the adapters (no merged copy of the base): what eval and search score."""

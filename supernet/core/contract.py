@@ -37,6 +37,8 @@ default below when a space leaves one out):
         eval and search hold one copy of the weights;
     supernet.preprocessing(arch) -> one line for ``arch.json`` saying what ``prepare_input`` does
         (default: ``"none"``);
+    supernet.eval_batch_size() -> examples per evaluation batch (default: 500); a space whose outputs per
+        example are large (an LLM's logits: sequence x vocabulary) bounds its evaluation memory with it;
     space.load_exported(folder) -> the module of an export in the space's own format (default: None,
         the engine loads ``model.safetensors`` into ``build_static``);
     space.input_size() -> the square side that streamed image data is decoded to (default: None, as stored);
@@ -96,6 +98,7 @@ HOOKS: dict[str, Callable[[Any], Callable]] = {
     "trainable_params": lambda net: hook(net, "params"),
     "subnet_view": lambda net: net.extract,
     "preprocessing": lambda net: lambda arch: "none",
+    "eval_batch_size": lambda net: lambda: 500,
     "load_exported": lambda space: None,
     "input_size": lambda space: lambda: None,
     "latency_units": lambda space: _no_units,

@@ -46,8 +46,10 @@ def calibrated_subnet(supernet: nn.Module, arch: Arch, calib: list[torch.Tensor]
 
 
 def evaluate_arch(supernet: nn.Module, arch: Arch, calib: list[torch.Tensor], data, splits: Iterable[str],
-                  task: Task, placement: Placement = CPU, batch_size: int = 500) -> dict:
-    """``{"<split>_<score>": ..., "flops": MACs, "params": ...}`` for ``arch`` (e.g. ``val_accuracy``)."""
+                  task: Task, placement: Placement = CPU, batch_size: int | None = None) -> dict:
+    """``{"<split>_<score>": ..., "flops": MACs, "params": ...}`` for ``arch`` (e.g. ``val_accuracy``), scored
+    in batches of ``batch_size`` examples (default: the supernet's ``eval_batch_size`` hook, 500)."""
+    batch_size = batch_size or hook(supernet, "eval_batch_size")()
     net = calibrated_subnet(supernet, arch, calib, placement)
     prepare = lambda x: supernet.prepare_input(x, arch)  # noqa: E731
     result = {f"{name}_{task.score_name}": score(net, data.eval_batches(name, batch_size), task, prepare, placement)
