@@ -56,11 +56,14 @@ def parse_args(argv=None):
     p.add_argument("--checkpointing", default="0,1", help="gradient checkpointing off (0) and / or on (1)")
     p.add_argument("--steps", type=int, default=5, help="optimizer steps of each, interleaved, for the time ratio")
     p.add_argument("--memory-steps", type=int, default=2, help="optimizer steps of each peak-memory run")
+    p.add_argument("--memory-repeats", type=int, default=3, help="processes per peak-memory figure (the median is "
+                   "reported: a process's peak RSS varies by up to ~15 %% between identical runs)")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--stages", default="train,inference", help="train (time, memory) and / or inference (eval, "
-                   "export, generation); rows not measured are kept from --out-json (default: %(default)s)")
+    p.add_argument("--stages", default="memory,time,inference", help="memory and time (of training; train: both), "
+                   "inference (eval, export, generation); what is not measured is kept from --out-json "
+                   "(default: %(default)s)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -275,23 +278,24 @@ def bench_shape(args, out: Path, shape: str) -> dict:
     common = dict(threads=args.threads, device=args.device, docs=str(docs.resolve()), batch=args.batch,
                   steps=args.steps)
     rows, ckpts = [], [int(c) for c in args.checkpointing.split(",")]
-    stages = args.stages.split(",")
-    for dtype in dtypes if "train" in stages else ():
+    stages = set(args.stages.replace("train", "memory,time").split(","))
+    for dtype in dtypes if stages & {"memory", "time"} else ():
         for ckpt in ckpts:
-            pair = {}
-            for method in ("plain", "ours"):
+            row = {"base_dtype": dtype, "checkpointing": bool(ckpt)}
+            for method in ("plain", "ours") if "memory" in stages else ():
                 run = out / f"run-{shape}-{dtype}-{ckpt}"
                 job = {**common, "kind": "train", "method": method, "base_dtype": dtype, "checkpointing": ckpt,
                        "run": str(run), "model": str(folders[dtype]), "steps": args.memory_steps}
-                pair[method] = spawn(job)
-                print(f"{shape} {dtype} ckpt={ckpt} {method}: peak {pair[method]['peak_mb']:.0f} MB", flush=True)
-            timed = spawn({**common, "kind": "time", "base_dtype": dtype, "checkpointing": ckpt,
-                           "model": str(folders[dtype]), "run": str(out / "run-time")})
-            print(f"{shape} {dtype} ckpt={ckpt}: {timed['ours_s_per_step']:.2f} vs {timed['plain_s_per_step']:.2f} "
-                  f"s/step = {timed['time_ratio']:.2f}x", flush=True)
-            rows.append({"base_dtype": dtype, "checkpointing": bool(ckpt), "plain": pair["plain"], "ours": pair["ours"],
-                         "time": timed, "time_ratio": timed["time_ratio"],
-                         "memory_ratio": pair["ours"]["peak_mb"] / pair["plain"]["peak_mb"]})
+                runs = [spawn(job) for _ in range(args.memory_repeats)]
+                peaks = sorted(r["peak_mb"] for r in runs)
+                row[method] = {**runs[0], "peak_mb": peaks[(len(peaks) - 1) // 2], "peak_mb_runs": peaks}
+                print(f"{shape} {dtype} ckpt={ckpt} {method}: peak {peaks} MB", flush=True)
+            if "time" in stages:
+                row["time"] = spawn({**common, "kind": "time", "base_dtype": dtype, "checkpointing": ckpt,
+                                     "model": str(folders[dtype]), "run": str(out / "run-time")})
+                print(f"{shape} {dtype} ckpt={ckpt}: {row['time']['ours_s_per_step']:.2f} vs "
+                      f"{row['time']['plain_s_per_step']:.2f} s/step = {row['time']['time_ratio']:.2f}x", flush=True)
+            rows.append(row)
     params = stored_params(folders[dtypes[0]])
     inference = []
     for dtype in dtypes if "inference" in stages else ():
@@ -338,9 +342,21 @@ def merged(result: dict, previous: dict | None) -> dict:
         return result
     keys = {"training": lambda r: (r["base_dtype"], r["checkpointing"]), "inference": lambda r: (r["kind"], r["base_dtype"])}
     for part, key in keys.items():
-        fresh = {key(r) for r in result[part]}
-        result[part] = sorted(result[part] + [r for r in old.get(part, []) if key(r) not in fresh],
-                              key=lambda r: [str(v) for v in key(r)])
+        rows = {key(r): r for r in old.get(part, [])}
+        for r in result[part]:
+            rows[key(r)] = {**rows.get(key(r), {}), **r}  # a partial rerun replaces only what it measured
+        result[part] = sorted(rows.values(), key=lambda r: [str(v) for v in key(r)])
+    return result
+
+
+def with_ratios(result: dict) -> dict:
+    """Each training row's ``time_ratio`` (ours / plain median s/step, interleaved) and ``memory_ratio``
+    (ours / plain median peak over ``--memory-repeats`` processes)."""
+    for row in result["training"]:
+        if "time" in row:
+            row["time_ratio"] = row["time"]["time_ratio"]
+        if "plain" in row and "ours" in row:
+            row["memory_ratio"] = row["ours"]["peak_mb"] / row["plain"]["peak_mb"]
     return result
 
 
@@ -354,7 +370,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     results = [bench_shape(args, out, shape) for shape in args.shapes.split(",")]
     previous = json.loads(Path(args.out_json).read_text()) if Path(args.out_json).exists() else None
-    results = [merged(r, previous) for r in results]
+    results = [with_ratios(merged(r, previous)) for r in results]
     import platform
 
     import torch
