@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from supernet.data.pack import replace_folder
+
 
 def split_rows(labels: np.ndarray, seed: int, test_fraction: float = 0.2,
                val_fraction: float = 0.1) -> dict[str, np.ndarray]:
@@ -70,17 +72,6 @@ def _umask() -> int:
     return mask
 
 
-def replace_atomically(tmp: Path, out: Path) -> None:
-    """Move ``tmp`` to ``out``; an existing ``out`` is moved aside first and removed afterwards."""
-    if out.exists():
-        aside = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-        os.replace(out, aside / "old")
-        os.replace(tmp, out)
-        shutil.rmtree(aside)
-    else:
-        os.replace(tmp, out)
-
-
 def make(out: Path, *, size: int | None = None, limit: int | None = None, seed: int = 0,
          overwrite: bool = False, fmt: str = "png", quality: int = 90) -> dict[str, int]:
     """Write the folder; returns the number of images per split."""
@@ -99,7 +90,7 @@ def make(out: Path, *, size: int | None = None, limit: int | None = None, seed: 
     try:
         write_folder(tmp, images, labels, ids, splits, size, fmt, quality)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0o700
-        replace_atomically(tmp, out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -71,7 +71,23 @@ _AUGMENT_STREAM = 1  # tags the per-sample seed [seed, 1, step, pos] apart from 
 _CALIBRATION_STREAM = 7919
 
 
-class ImageFolderData:
+class SquareImages:
+    """The size half of the data protocol for image sets read as square batches: ``name``,
+    ``in_channels``, ``native_size``, ``num_classes`` and ``image_size`` (None: native) set by the class."""
+
+    def info(self) -> DataInfo:
+        """Channels, the side batches are read at (native: the first training image's shorter side), classes."""
+        size = self.image_size or self.native_size
+        return DataInfo(self.name, (self.in_channels, size, size), num_classes=self.num_classes)
+
+    def set_image_size(self, size: int) -> None:
+        """Square side of every batch (the space's largest resolution); call before drawing batches."""
+        if int(size) < 1:
+            raise SupernetError(f"image size must be a positive number of pixels, got {size}")
+        self.image_size = int(size)
+
+
+class ImageFolderData(SquareImages):
     """A data source over an image folder (see the module docstring for layout and choices).
 
     ``root`` is a path or an ``imagefolder:PATH`` string. ``seed`` only decides the held-out
@@ -100,17 +116,6 @@ class ImageFolderData:
         self.image_size: int | None = None
 
     # -- protocol ---------------------------------------------------------------------
-    def info(self) -> DataInfo:
-        """Channels, the native side (the first training image's shorter side) and the classes."""
-        size = self.image_size or self.native_size
-        return DataInfo(self.name, (self.in_channels, size, size), num_classes=self.num_classes)
-
-    def set_image_size(self, size: int) -> None:
-        """Square side of every batch (the space's largest resolution); call before drawing batches."""
-        if int(size) < 1:
-            raise SupernetError(f"image size must be a positive number of pixels, got {size}")
-        self.image_size = int(size)
-
     def split_size(self, split: str) -> int:
         return len(self._files(split))
 

@@ -153,14 +153,14 @@ def pack_imagefolder(source: str | os.PathLike, out: str | os.PathLike, size: in
                 "skipped": [f"{p}: {why}" for p, why in skipped], "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))  # the folder is renamed into place whole
         os.chmod(tmp, 0o755)
-        _replace(tmp, out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return meta
 
 
-def _replace(tmp: Path, out: Path) -> None:
+def replace_folder(tmp: Path, out: Path) -> None:
     """Move ``tmp`` to ``out``; an existing ``out`` is moved aside first and removed afterwards."""
     if out.exists():
         aside = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))

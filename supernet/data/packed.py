@@ -29,19 +29,18 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ..core.data_info import DataInfo
 from ..core.errors import SupernetError
 from .base import shard_rows
 from .batch_transforms import crop_resize_batch, normalise_batch
 from .image_scan import SPLITS, held_out
 from .image_transforms import centre_square_box, random_crop_box
-from .imagefolder import _AUGMENT_STREAM, _CALIBRATION_STREAM, _mean_std, _TrainKeys
+from .imagefolder import _AUGMENT_STREAM, _CALIBRATION_STREAM, SquareImages, _mean_std, _TrainKeys
 from .pack import FORMAT
 
 PREFIX = "packed:"
 
 
-class PackedData:
+class PackedData(SquareImages):
     """A data source over a packed folder; the protocol of :mod:`supernet.data.base`.
 
     ``device`` is where training and evaluation batches are augmented and delivered (calibration
@@ -90,15 +89,6 @@ class PackedData:
         return {**self.__dict__, "_maps": {}}  # memory maps are reopened where the object lands
 
     # -- protocol ---------------------------------------------------------------------
-    def info(self) -> DataInfo:
-        size = self.image_size or self.native_size
-        return DataInfo(self.name, (self.in_channels, size, size), num_classes=self.num_classes)
-
-    def set_image_size(self, size: int) -> None:
-        if int(size) < 1:
-            raise SupernetError(f"image size must be a positive number of pixels, got {size}")
-        self.image_size = int(size)
-
     def split_size(self, split: str) -> int:
         return len(self._rows(split)[1])
 
