@@ -148,7 +148,7 @@ def worker(job: dict) -> dict:
         start = time.perf_counter()
         export(job["run"], "median", job["dest"], overwrite=True, calib_batches=1)
         result.update(seconds=time.perf_counter() - start)
-    elif job["kind"] == "hf_forward":
+    elif job["kind"] in ("hf_forward", "peft_forward"):
         result.update(hf_forward_job(job))
     elif job["kind"] == "generate":
         result.update(generate_job(job))
@@ -219,8 +219,9 @@ def time_job(job: dict) -> dict:
 
 
 def hf_forward_job(job: dict) -> dict:
-    """The anchor of eval's memory: stock ``transformers`` (no adapters, no project code) loading the same
-    base and computing the loss of the run's validation split in the batches eval uses."""
+    """The anchors of eval's memory: stock ``transformers`` (no adapters; ``hf_forward``) or stock PEFT LoRA
+    (``peft_forward``) loading the same base and computing the loss of the run's validation split in the
+    batches eval uses."""
     import torch
     import transformers
 
@@ -230,7 +231,11 @@ def hf_forward_job(job: dict) -> dict:
     data = load_data(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed,
                      reader={"tokenizer": job["model"], "seq_len": SEQ, "text_field": "text"})
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[job["base_dtype"]]
-    hf = transformers.AutoModelForCausalLM.from_pretrained(job["model"], dtype=dtype).eval()
+    if job["kind"] == "peft_forward":  # with stock PEFT's adapters (fp32 over the base, as ours)
+        from llm_plain_lora import peft_model
+        hf = peft_model(job["model"], 32, 64.0, dtype).eval()
+    else:
+        hf = transformers.AutoModelForCausalLM.from_pretrained(job["model"], dtype=dtype).eval()
     batch = max(1, min(500, LOGITS_BUDGET // (SEQ * hf.config.vocab_size)))  # as LlmLoraSupernet.eval_batch_size
     start, losses = time.perf_counter(), []
     with torch.no_grad():
@@ -301,15 +306,16 @@ def bench_shape(args, out: Path, shape: str) -> dict:
     for dtype in dtypes if "inference" in stages else ():
         run = out / f"run-{shape}-{dtype}-{ckpts[0]}"  # a trained run of this base dtype
         base_mb = params * {"fp32": 4, "bf16": 2, "fp16": 2}[dtype] / 2**20
-        for kind in ("hf_forward", "eval", "export"):
+        for kind in ("hf_forward", "peft_forward", "eval", "export"):
             res = spawn({**common, "kind": kind, "run": str(run), "dest": str(out / f"export-{shape}-{dtype}"),
                          "model": str(folders[dtype]), "base_dtype": dtype, "checkpointing": 0})
             res.update(kind=kind, base_dtype=dtype, base_weight_mb=base_mb,
                        peak_over_weights=res["peak_mb"] / base_mb,
                        peak_above_imports_over_weights=(res["peak_mb"] - res["import_rss_mb"]) / base_mb)
-            anchor = next((r for r in inference if r["kind"] == "hf_forward" and r["base_dtype"] == dtype), None)
-            if anchor is not None and kind != "hf_forward":
-                res["peak_over_hf_forward"] = res["peak_mb"] / anchor["peak_mb"]
+            for name in ("hf_forward", "peft_forward"):
+                anchor = next((r for r in inference if r["kind"] == name and r["base_dtype"] == dtype), None)
+                if anchor is not None and kind not in ("hf_forward", "peft_forward"):
+                    res[f"peak_over_{name}"] = res["peak_mb"] / anchor["peak_mb"]
             inference.append(res)
             print(f"{shape} {dtype} {kind}: peak {res['peak_mb']:.0f} MB = {res['peak_over_weights']:.2f}x weights "
                   f"({res['peak_above_imports_over_weights']:.2f}x above the import baseline)", flush=True)
@@ -387,7 +393,8 @@ def main(argv=None) -> int:
                   f"plain LoRA (target <= 2.0), peak memory {row['memory_ratio']:.2f}x (target <= 1.1)")
         for row in r["inference"]:
             if row["kind"] != "generate":
-                anchor = f", {row['peak_over_hf_forward']:.2f}x stock transformers' forward" if "peak_over_hf_forward" in row else ""
+                anchor = (f", {row['peak_over_hf_forward']:.2f}x stock transformers' and "
+                          f"{row['peak_over_peft_forward']:.2f}x stock PEFT's forward" if "peak_over_peft_forward" in row else "")
                 print(f"{r['shape']} {row['kind']} base {row['base_dtype']}: peak {row['peak_over_weights']:.2f}x the "
                       f"weights, {row['peak_above_imports_over_weights']:.2f}x above imports{anchor} "
                       "(target <= 1.3 + activations)")
