@@ -225,7 +225,7 @@ def hf_forward_job(job: dict) -> dict:
     import torch
     import transformers
 
-    from search_spaces.llm_lora.model import LOGITS_BUDGET
+    from search_spaces.llm_lora.model import eval_batch_for
     from supernet.data.load import load_data
     cfg = train_config(job)
     data = load_data(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed,
@@ -236,7 +236,7 @@ def hf_forward_job(job: dict) -> dict:
         hf = peft_model(job["model"], 32, 64.0, dtype).eval()
     else:
         hf = transformers.AutoModelForCausalLM.from_pretrained(job["model"], dtype=dtype).eval()
-    batch = max(1, min(500, LOGITS_BUDGET // (SEQ * hf.config.vocab_size)))  # as LlmLoraSupernet.eval_batch_size
+    batch = eval_batch_for(SEQ, hf.config.vocab_size)  # as supernet eval batches
     start, losses = time.perf_counter(), []
     with torch.no_grad():
         for x, _ in data.eval_batches("val", batch):

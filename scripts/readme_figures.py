@@ -36,7 +36,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -120,20 +119,12 @@ def supernet(*args: str, cwd: Path, env: dict | None = None) -> str:
 def profile(env: dict | None = None) -> dict:
     """What exact figures depend on besides the code: CPU model, the ATen capability torch dispatches to
     (under ``env``), torch's version."""
-    code = "import json, platform, torch; print(json.dumps([torch.backends.cpu.get_cpu_capability(), torch.__version__]))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **(env or {})})
-    capability, version = json.loads(out.stdout)
-    return {"cpu": cpu_model(), "capability": capability, "torch": version}
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    code = ("import json, torch; from supernet.hardware.measure import cpu_model; "
+            "print(json.dumps([cpu_model(), torch.backends.cpu.get_cpu_capability(), torch.__version__]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, **(env or {})})
+    cpu, capability, version = json.loads(out.stdout)
+    return {"cpu": cpu, "capability": capability, "torch": version}
 
 
 def eval_rows(lines: list[str]) -> list[dict]:
@@ -173,7 +164,8 @@ def demo_run(folder: Path, env: dict, seed: int) -> list[dict]:
 def measure_spread(out: Path, demo: dict, seeds: list[int]) -> dict:
     """The demo's test accuracies under every ATen capability this CPU dispatches to (seed 0), and with
     ``seeds`` (the native capability); with the demo's own run, the range per subnet."""
-    native = profile()["capability"].lower()
+    here = profile()
+    native = here["capability"].lower()
     runs = {"seed 0, " + native: demo["rows"]}
     for capability in CAPABILITIES:
         env = {"ATEN_CPU_CAPABILITY": capability}
@@ -185,7 +177,7 @@ def measure_spread(out: Path, demo: dict, seeds: list[int]) -> dict:
     values = {n: [row["test_accuracy"] for rows in runs.values() for row in rows if row["name"] == n] for n in names}
     return {"runs": len(runs), "what": "; ".join(runs), "range": {n: [min(v), max(v)] for n, v in values.items()},
             "results": {k: {r["name"]: r["test_accuracy"] for r in rows} for k, rows in runs.items()},
-            "profile": profile()}
+            "profile": here}
 
 
 def read_search(run: Path, export: Path) -> dict:

@@ -222,15 +222,14 @@ def test_resumed_training_equals_uninterrupted(tmp_path, tokenizer):
 def test_evaluation_batches_bound_the_logits(llama, monkeypatch):
     """500 sequences of a large vocabulary's float32 logits would take gigabytes: the LLM supernet
     evaluates in batches whose logits stay within 256 MiB, and evaluate_arch uses its hook."""
-    from search_spaces.llm_lora.model import LOGITS_BUDGET
+    from search_spaces.llm_lora.model import LOGITS_BUDGET, eval_batch_for
     from supernet.core.contract import hook
     from supernet.evaluation import subnet
 
     net = supernet_over(llama)
     own = hook(net, "eval_batch_size")()
     assert own == min(500, LOGITS_BUDGET // (net.config.seq_len * net.config.vocab_size))
-    big = type("Big", (), {"config": type("Config", (), {"vocab_size": 151_936, "seq_len": 512})})()
-    assert type(net).eval_batch_size(big) == 1
+    assert eval_batch_for(512, 151_936) == 1
     assert hook(torch.nn.Linear(2, 2), "eval_batch_size")() == 500
 
     asked = []

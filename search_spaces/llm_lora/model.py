@@ -38,6 +38,12 @@ class LoadResult(NamedTuple):
 LOGITS_BUDGET = 2**26  # float32 logits of one evaluation batch: 256 MiB
 
 
+def eval_batch_for(seq_len: int, vocab_size: int) -> int:
+    """Sequences per evaluation batch: ``max(1, min(500, 2**26 // (seq_len x vocab)))``, so that one batch's
+    float32 logits take at most 256 MiB (500 sequences of a 150k vocabulary would take gigabytes)."""
+    return max(1, min(500, LOGITS_BUDGET // (seq_len * vocab_size)))
+
+
 class LlmLoraSupernet(nn.Module):
     def __init__(self, config: LlmLoraConfig):
         super().__init__()
@@ -74,9 +80,8 @@ class LlmLoraSupernet(nn.Module):
         return self.base(input_ids=ids, use_cache=False, subnet=self.cuts(arch)).logits
 
     def eval_batch_size(self) -> int:
-        """Sequences per evaluation batch: ``max(1, 2**26 // (seq_len x vocab))``, so that one batch's
-        float32 logits take at most 256 MiB (500 sequences of a 150k vocabulary would take gigabytes)."""
-        return max(1, min(500, LOGITS_BUDGET // (self.config.seq_len * self.config.vocab_size)))
+        """Sequences per evaluation batch (:func:`eval_batch_for` this model's sequence length and vocabulary)."""
+        return eval_batch_for(self.config.seq_len, self.config.vocab_size)
 
     def subnet_view(self, arch: Arch) -> nn.Module:
         """``arch``'s subnet computed through the adapters (no merged copy of the base): what eval and search score."""

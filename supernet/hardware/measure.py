@@ -69,7 +69,8 @@ class MeasureConfig:
             raise SupernetError("--threads must be >= 1, --repeats >= 3, --warmup >= 0, --rounds and --unit-rounds >= 1")
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -82,7 +83,7 @@ def _cpu_model() -> str:
 
 def fingerprint(cfg: MeasureConfig) -> dict:
     """What a latency depends on besides the network: device, threads, library versions."""
-    fp = {"target": cfg.target, "cpu": _cpu_model(), "cores": os.cpu_count(), "threads": cfg.threads,
+    fp = {"target": cfg.target, "cpu": cpu_model(), "cores": os.cpu_count(), "threads": cfg.threads,
           "batch": cfg.batch, "torch": torch.__version__, "machine": platform.machine()}
     if cfg.target.startswith(("onnxruntime", "ort-")):
         import onnxruntime
