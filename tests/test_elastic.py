@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from supernet.layers.calibration import calibrate_bn
-from supernet.layers.elastic import ElasticBatchNorm, ElasticConv, ElasticLayerNorm, ElasticLinear
+from supernet.layers.elastic import ElasticBatchNorm, ElasticConv, ElasticLayerNorm, ElasticLinear, centre, first, window
 
 
 @pytest.mark.parametrize("ndim", [1, 2])
@@ -28,6 +28,16 @@ def test_conv_gradient_reaches_only_the_active_slice():
     mask = torch.ones_like(g, dtype=torch.bool)
     mask[:3, :4, 1:4] = False
     assert g[mask].abs().sum() == 0
+
+
+def test_a_tensor_used_whole_is_not_viewed_and_a_window_is_one_index():
+    conv, bn = ElasticConv(2, 8, 8, 5, bias=True), ElasticBatchNorm(2, 8)
+    whole = conv.sliced(8, 8, 5)
+    assert whole["weight"] is conv.weight and whole["bias"] is conv.bias  # no view, so no autograd node
+    assert all(t is getattr(bn, k) for k, t in bn.sliced(8).items())
+    w = window(conv.weight, (first(3, 8), first(9, 8), centre(5, 3), centre(5, 3)))
+    assert torch.equal(w, conv.weight[:3, :, 1:4, 1:4])
+    assert centre(5, 5) == first(8, 8) == slice(None)
 
 
 def test_linear_and_layernorm_match_static():

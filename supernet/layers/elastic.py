@@ -25,16 +25,29 @@ def _check_ndim(ndim: int) -> int:
     return ndim
 
 
-def lead(t: torch.Tensor, n: int, dim: int = 0) -> torch.Tensor:
-    """The first ``n`` entries of ``t`` along ``dim``; ``t`` itself when that is all of it (no slice op, whose
-    backward would allocate a gradient of the full size)."""
-    return t if n >= t.shape[dim] else t.narrow(dim, 0, n)
+WHOLE = slice(None)
 
 
-def centre_slice(full: int, active: int) -> slice:
+def first(n: int, full: int) -> slice:
+    """The first ``n`` of ``full`` entries along an axis: ``WHOLE`` when that is all of them."""
+    return WHOLE if n >= full else slice(n)
+
+
+def centre(full: int, active: int) -> slice:
     """Centred window of ``active`` taps inside a kernel of ``full`` taps (both odd)."""
     start = (full - active) // 2
-    return slice(start, start + active)
+    return WHOLE if active >= full else slice(start, start + active)
+
+
+def window(t: torch.Tensor, index: tuple[slice, ...]) -> torch.Tensor:
+    """``t[index]``, or ``t`` itself when every slice is ``WHOLE``.
+
+    One indexing call (PyTorch skips whole axes), and no view at all for an unsliced tensor:
+    each view of a parameter is an autograd node whose backward allocates a gradient of the
+    parameter's full size, and these nodes are most of a small subnet's cost over its static twin
+    (``scripts/bench_elastic.py``).
+    """
+    return t if all(s == WHOLE for s in index) else t[index]
 
 
 class ElasticConv(nn.Module):
@@ -59,14 +72,12 @@ class ElasticConv(nn.Module):
         nn.init.kaiming_normal_(self.weight, mode="fan_out")
 
     def sliced(self, in_channels: int, out_channels: int, kernel_size: int) -> dict[str, torch.Tensor]:
-        w = self.weight
-        if kernel_size != self.kernel_size:
-            c = centre_slice(self.kernel_size, kernel_size)
-            w = w[:, :, c] if self.ndim == 1 else w[:, :, c, c]
-        w = lead(w, out_channels) if self.depthwise else lead(lead(w, out_channels), in_channels, 1)
-        state = {"weight": w}
+        out = first(out_channels, self.out_channels)
+        per_group_in = WHOLE if self.depthwise else first(in_channels, self.in_channels)
+        taps = (centre(self.kernel_size, kernel_size),) * self.ndim
+        state = {"weight": window(self.weight, (out, per_group_in) + taps)}
         if self.bias is not None:
-            state["bias"] = lead(self.bias, out_channels)
+            state["bias"] = window(self.bias, (out,))
         return state
 
     def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None) -> torch.Tensor:
@@ -100,9 +111,10 @@ class ElasticLinear(nn.Module):
                 self.bias.copy_(ref.bias)
 
     def sliced(self, in_features: int, out_features: int) -> dict[str, torch.Tensor]:
-        state = {"weight": lead(lead(self.weight, out_features), in_features, 1)}
+        out = first(out_features, self.out_features)
+        state = {"weight": window(self.weight, (out, first(in_features, self.in_features)))}
         if self.bias is not None:
-            state["bias"] = lead(self.bias, out_features)
+            state["bias"] = window(self.bias, (out,))
         return state
 
     def forward(self, x: torch.Tensor, out_features: int | None = None) -> torch.Tensor:
@@ -138,9 +150,10 @@ class ElasticBatchNorm(nn.Module):
         self.num_batches_tracked.zero_()
 
     def sliced(self, num_features: int) -> dict[str, torch.Tensor]:
-        c = num_features
-        return {"weight": lead(self.weight, c), "bias": lead(self.bias, c), "running_mean": lead(self.running_mean, c),
-                "running_var": lead(self.running_var, c), "num_batches_tracked": self.num_batches_tracked}
+        c = (first(num_features, self.num_features),)
+        return {"weight": window(self.weight, c), "bias": window(self.bias, c),
+                "running_mean": window(self.running_mean, c), "running_var": window(self.running_var, c),
+                "num_batches_tracked": self.num_batches_tracked}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.sliced(x.shape[1])
@@ -166,7 +179,8 @@ class ElasticLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_features))
 
     def sliced(self, num_features: int) -> dict[str, torch.Tensor]:
-        return {"weight": lead(self.weight, num_features), "bias": lead(self.bias, num_features)}
+        c = (first(num_features, self.num_features),)
+        return {"weight": window(self.weight, c), "bias": window(self.bias, c)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[-1]
