@@ -40,6 +40,53 @@ def test_a_tensor_used_whole_is_not_viewed_and_a_window_is_one_index():
     assert centre(5, 5) == first(8, 8) == slice(None)
 
 
+def _nodes(t: torch.Tensor) -> list[str]:
+    """Names of the autograd nodes between ``t`` and its leaf."""
+    names, fn = [], t.grad_fn
+    while fn is not None and type(fn).__name__ != "AccumulateGrad":
+        names.append(type(fn).__name__)
+        fn = fn.next_functions[0][0]
+    return names
+
+
+def test_a_cut_along_several_axes_or_with_a_unit_axis_is_one_node_with_the_same_gradient():
+    w = torch.randn(8, 6, 7, requires_grad=True)
+    index = (first(5, 8), first(4, 6), centre(7, 3))
+    for unit_axis in (None, 2):
+        v = window(w, index, unit_axis)
+        ref = w[:5, :4, 2:5] if unit_axis is None else w[:5, :4, 2:5].unsqueeze(2)
+        assert torch.equal(v, ref) and len(_nodes(v)) == 1
+        g = torch.randn(v.shape)
+        assert torch.equal(torch.autograd.grad(v, w, g)[0], torch.autograd.grad(ref, w, g)[0])
+    assert _nodes(window(w, (first(5, 8),))) == ["SliceBackward0"]  # one axis: a plain slice
+    assert window(w, (first(8, 8),)) is w and _nodes(window(w, (first(8, 8),), 2)) == ["UnsqueezeBackward0"]
+
+
+def test_the_1d_training_layout_cuts_each_kernel_in_one_node():
+    conv = ElasticConv(1, 8, 8, 7, bias=True)
+    x = torch.randn(2, 6, 1, 11).contiguous(memory_format=torch.channels_last)  # (B, C, 1, L), see supernet.layout
+    y = conv(x, out_channels=5, kernel_size=3)
+    weight_node = y.grad_fn.next_functions[1][0]  # ConvolutionBackward0's inputs: (input, weight, bias)
+    assert type(weight_node).__name__ == "AsStridedBackward0"  # sliced and unsqueezed in one node
+    assert weight_node.next_functions[0][0].variable is conv.weight
+    assert torch.allclose(y.squeeze(2), conv(x.squeeze(2), out_channels=5, kernel_size=3), atol=1e-6)
+
+
+def test_batchnorm_statistics_views_follow_a_replaced_buffer():
+    bn = ElasticBatchNorm(1, 8).train()
+    x = torch.randn(4, 5, 6) * 3 + 2
+    bn(x)
+    first_mean = bn.running_mean.clone()
+    assert torch.all(first_mean[:5] != 0) and torch.all(first_mean[5:] == 0)
+    bn.double()  # replaces the buffers: views of the old ones must not be reused
+    bn(x.double())
+    assert bn.running_mean.dtype == torch.float64
+    assert not torch.allclose(bn.running_mean[:5], first_mean[:5].double())  # the new buffer was updated
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.arange(8.0))  # an in-place load keeps the views valid
+    assert torch.equal(bn.sliced(5)["running_mean"], torch.arange(5.0, dtype=torch.float64))
+
+
 def test_linear_and_layernorm_match_static():
     lin, ln = ElasticLinear(10, 12), ElasticLayerNorm(12)
     with torch.no_grad():

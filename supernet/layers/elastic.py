@@ -39,15 +39,29 @@ def centre(full: int, active: int) -> slice:
     return WHOLE if active >= full else slice(start, start + active)
 
 
-def window(t: torch.Tensor, index: tuple[slice, ...]) -> torch.Tensor:
-    """``t[index]``, or ``t`` itself when every slice is ``WHOLE``.
+def window(t: torch.Tensor, index: tuple[slice, ...], unit_axis: int | None = None) -> torch.Tensor:
+    """``t[index]`` as one view, with a size-1 axis inserted at ``unit_axis`` when given (as
+    ``t[index].unsqueeze(unit_axis)``); ``t`` itself when nothing is cut or inserted.
 
-    One indexing call (PyTorch skips whole axes), and no view at all for an unsliced tensor:
-    each view of a parameter is an autograd node whose backward allocates a gradient of the
+    Every view of a parameter is an autograd node whose backward allocates a gradient of the
     parameter's full size, and these nodes are most of a small subnet's cost over its static twin
-    (``scripts/bench_elastic.py``).
+    (``scripts/bench_elastic.py``). So a tensor used whole gets no view, a cut along one axis is one
+    ``slice``, and a cut along several axes, or one with an inserted axis, is one ``as_strided``
+    view instead of a chain of one node per axis.
     """
-    return t if all(s == WHOLE for s in index) else t[index]
+    cut = [axis for axis, s in enumerate(index) if s is not WHOLE]
+    if unit_axis is None and len(cut) <= 1:
+        return t[index] if cut else t
+    if not cut:
+        return t.unsqueeze(unit_axis)
+    sizes, strides, offset = list(t.shape), list(t.stride()), t.storage_offset()
+    for axis in cut:
+        start, stop, _ = index[axis].indices(sizes[axis])
+        sizes[axis], offset = stop - start, offset + start * strides[axis]
+    if unit_axis is not None:  # the stride unsqueeze would give it
+        strides.insert(unit_axis, sizes[unit_axis] * strides[unit_axis] if unit_axis < len(sizes) else 1)
+        sizes.insert(unit_axis, 1)
+    return t.as_strided(sizes, strides, offset)
 
 
 class ElasticConv(nn.Module):
@@ -71,22 +85,31 @@ class ElasticConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         nn.init.kaiming_normal_(self.weight, mode="fan_out")
 
-    def sliced(self, in_channels: int, out_channels: int, kernel_size: int) -> dict[str, torch.Tensor]:
-        out = first(out_channels, self.out_channels)
+    def window_index(self, in_channels: int, out_channels: int, kernel_size: int) -> tuple[slice, ...]:
+        """The active window of ``weight``: ``(out, in, taps...)``; its first entry also cuts ``bias``."""
         per_group_in = WHOLE if self.depthwise else first(in_channels, self.in_channels)
         taps = (centre(self.kernel_size, kernel_size),) * self.ndim
-        state = {"weight": window(self.weight, (out, per_group_in) + taps)}
+        return (first(out_channels, self.out_channels), per_group_in) + taps
+
+    def sliced(self, in_channels: int, out_channels: int, kernel_size: int) -> dict[str, torch.Tensor]:
+        index = self.window_index(in_channels, out_channels, kernel_size)
+        state = {"weight": window(self.weight, index)}
         if self.bias is not None:
-            state["bias"] = window(self.bias, (out,))
+            state["bias"] = window(self.bias, index[:1])
         return state
 
     def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None) -> torch.Tensor:
         in_channels = x.shape[1]
         out_channels = in_channels if self.depthwise else (out_channels or self.out_channels)
         kernel_size = kernel_size or self.kernel_size
-        p = self.sliced(in_channels, out_channels, kernel_size)
         groups = in_channels if self.depthwise else 1
-        # (B, in, *S) -> (B, out, *S / stride); 1-D also as (B, in, 1, L), see supernet.layout
+        if self.ndim == 1 and x.dim() == 4:  # (B, in, 1, L): the CPU training layout, see supernet.layout
+            index = self.window_index(in_channels, out_channels, kernel_size)
+            bias = None if self.bias is None else window(self.bias, index[:1])
+            weight = window(self.weight, index, unit_axis=2)  # (out, in, 1, k): sliced and unsqueezed in one view
+            return layout.conv1d_as_2d(x, weight, bias, self.stride, kernel_size // 2, 1, groups)
+        p = self.sliced(in_channels, out_channels, kernel_size)
+        # (B, in, *S) -> (B, out, *S / stride)
         return _CONV[self.ndim](x, p["weight"], p.get("bias"), self.stride, kernel_size // 2, 1, groups)
 
     def static(self, in_channels: int, out_channels: int, kernel_size: int) -> nn.Module:
@@ -143,17 +166,32 @@ class ElasticBatchNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+        self._stat_views: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def reset_running_stats(self) -> None:
         self.running_mean.zero_()
         self.running_var.fill_(1)
         self.num_batches_tracked.zero_()
 
+    def running_stats(self, num_features: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Views of the leading ``num_features`` entries of ``running_mean`` and ``running_var``
+        (updates write through). Buffers take no autograd, so each width's views are made once and
+        kept while they still view the current buffers (checked by address: ``.to()``, assignment
+        or a swap of a buffer makes new ones)."""
+        if num_features >= self.num_features:
+            return self.running_mean, self.running_var
+        views = self._stat_views.get(num_features)
+        if (views is None or views[0].data_ptr() != self.running_mean.data_ptr()
+                or views[1].data_ptr() != self.running_var.data_ptr()):
+            views = self._stat_views[num_features] = (self.running_mean[:num_features],
+                                                      self.running_var[:num_features])
+        return views
+
     def sliced(self, num_features: int) -> dict[str, torch.Tensor]:
         c = (first(num_features, self.num_features),)
-        return {"weight": window(self.weight, c), "bias": window(self.bias, c),
-                "running_mean": window(self.running_mean, c), "running_var": window(self.running_var, c),
-                "num_batches_tracked": self.num_batches_tracked}
+        mean, var = self.running_stats(num_features)
+        return {"weight": window(self.weight, c), "bias": window(self.bias, c), "running_mean": mean,
+                "running_var": var, "num_batches_tracked": self.num_batches_tracked}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.sliced(x.shape[1])

@@ -35,7 +35,13 @@ def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     convolution as ``F.conv2d`` with the kernel ``weight[:, :, None, :]`` (output ``(B, out, 1, L')``)."""
     if x.dim() == 3:
         return F.conv1d(x, weight, bias, stride, padding, dilation, groups)
-    return F.conv2d(x, weight.unsqueeze(2), bias, (1, stride), (0, padding), (1, dilation), groups)
+    return conv1d_as_2d(x, weight.unsqueeze(2), bias, stride, padding, dilation, groups)
+
+
+def conv1d_as_2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int = 1,
+                 padding: int = 0, dilation: int = 1, groups: int = 1) -> torch.Tensor:
+    """:func:`conv1d` of a ``(B, C, 1, L)`` input whose kernel is already ``(out, in / groups, 1, k)``."""
+    return F.conv2d(x, weight, bias, (1, stride), (0, padding), (1, dilation), groups)
 
 
 class Conv1d(nn.Conv1d):
