@@ -42,11 +42,19 @@ class ElasticSE(nn.Module):
         self.reduce = ElasticConv(ndim, channels, mid, 1, bias=True)
         self.expand = ElasticConv(ndim, mid, channels, 1, bias=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, tensors: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``tensors``: :meth:`cuts` already cut, or None to cut here."""
         c = x.shape[1]
-        y = torch.relu(self.reduce(_spatial_mean(x), se_channels(c)))  # (B, mid, *1)
-        y = nn.functional.hardsigmoid(self.expand(y, c))  # (B, C, *1)
+        t = tensors or {}
+        y = torch.relu(self.reduce(_spatial_mean(x), se_channels(c), tensors=t.get("reduce")))  # (B, mid, *1)
+        y = nn.functional.hardsigmoid(self.expand(y, c, tensors=t.get("expand")))  # (B, C, *1)
         return x * y
+
+    def cuts(self, channels: int, unit_axis: int | None = None) -> dict[str, dict]:
+        """What :meth:`forward` cuts, per layer (see :meth:`ElasticMBConv.cuts`)."""
+        mid = se_channels(channels)
+        return {"reduce": self.reduce.cuts(channels, mid, 1, unit_axis),
+                "expand": self.expand.cuts(mid, channels, 1, unit_axis)}
 
     def sliced_state(self, channels: int) -> dict[str, torch.Tensor]:
         mid = se_channels(channels)
@@ -88,14 +96,31 @@ class ElasticMBConv(nn.Module):
         self.act = activation(hswish)
         self.residual = stride == 1 and cin == cout
 
-    def forward(self, x: torch.Tensor, kernel: int, expand: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kernel: int, expand: int,
+                tensors: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``tensors``: :meth:`cuts` already cut (``supernet.layers.cuts.cut_together``), or None to cut
+        each layer's tensors as it runs."""
         hidden = make_divisible(self.cin * expand)
-        h = self.act(self.expand_bn(self.expand(x, hidden)))  # (B, hidden, *S)
-        h = self.act(self.depthwise_bn(self.depthwise(h, hidden, kernel)))  # (B, hidden, *S/stride)
+        t = tensors or {}
+        h = self.act(self.expand_bn(self.expand(x, hidden, tensors=t.get("expand")), t.get("expand_bn")))
+        h = self.depthwise(h, hidden, kernel, tensors=t.get("depthwise"))  # (B, hidden, *S/stride)
+        h = self.act(self.depthwise_bn(h, t.get("depthwise_bn")))
         if self.se is not None:
-            h = self.se(h)
-        h = self.project_bn(self.project(h, self.cout))  # (B, cout, *S/stride)
-        return x + h if self.residual else h
+            h = self.se(h, t.get("se"))
+        h = self.project_bn(self.project(h, self.cout, tensors=t.get("project")), t.get("project_bn"))
+        return x + h if self.residual else h  # (B, cout, *S/stride)
+
+    def cuts(self, kernel: int, expand: int, unit_axis: int | None = None) -> dict[str, dict]:
+        """What :meth:`forward` cuts, per layer: ``{layer: {tensor: (parameter, index, unit_axis)}}``
+        (``unit_axis=2``: the 1-D training layout's ``(out, in, 1, k)`` kernels)."""
+        hidden = make_divisible(self.cin * expand)
+        cuts = {"expand": self.expand.cuts(self.cin, hidden, 1, unit_axis), "expand_bn": self.expand_bn.cuts(hidden),
+                "depthwise": self.depthwise.cuts(hidden, hidden, kernel, unit_axis),
+                "depthwise_bn": self.depthwise_bn.cuts(hidden),
+                "project": self.project.cuts(hidden, self.cout, 1, unit_axis), "project_bn": self.project_bn.cuts(self.cout)}
+        if self.se is not None:
+            cuts["se"] = self.se.cuts(hidden, unit_axis)
+        return cuts
 
     def sliced_state(self, kernel: int, expand: int) -> dict[str, torch.Tensor]:
         """Active tensors, keyed as in the matching :class:`StaticMBConv`."""

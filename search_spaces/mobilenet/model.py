@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supernet.core.arch import Arch
+from supernet.layers.cuts import cut_plan, cut_together
 
 from .blocks import ElasticMBConv, Head, Stem
 from .config import MobileNetConfig, block_plan
@@ -44,8 +45,13 @@ class MobileNetSupernet(nn.Module):
 
     def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         x = self.stem(x)  # (B, first, *S / stem_stride)
-        for spec in block_plan(self.config, arch):
-            x = self.blocks[spec.index](x, spec.kernel, spec.expand)
+        plan = block_plan(self.config, arch)
+        tensors = [None] * len(plan)
+        if torch.is_grad_enabled():  # every block's active tensors cut by one autograd node
+            unit_axis = 2 if self.config.ndim == 1 and x.dim() == 4 else None  # the 1-D training layout
+            tensors = cut_together([cut_plan(self.blocks[s.index], s.kernel, s.expand, unit_axis) for s in plan])
+        for spec, active in zip(plan, tensors):
+            x = self.blocks[spec.index](x, spec.kernel, spec.expand, active)
         return self.head(x)  # (B, num_classes)
 
     def extract(self, arch: Arch) -> nn.Module:

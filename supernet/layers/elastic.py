@@ -39,6 +39,9 @@ def centre(full: int, active: int) -> slice:
     return WHOLE if active >= full else slice(start, start + active)
 
 
+Cut = tuple[torch.Tensor, tuple[slice, ...], "int | None"]  # (tensor, index, unit_axis), as window() takes them
+
+
 def window(t: torch.Tensor, index: tuple[slice, ...], unit_axis: int | None = None) -> torch.Tensor:
     """``t[index]`` as one view, with a size-1 axis inserted at ``unit_axis`` when given (as
     ``t[index].unsqueeze(unit_axis)``); ``t`` itself when nothing is cut or inserted.
@@ -47,21 +50,34 @@ def window(t: torch.Tensor, index: tuple[slice, ...], unit_axis: int | None = No
     parameter's full size, and these nodes are most of a small subnet's cost over its static twin
     (``scripts/bench_elastic.py``). So a tensor used whole gets no view, a cut along one axis is one
     ``slice``, and a cut along several axes, or one with an inserted axis, is one ``as_strided``
-    view instead of a chain of one node per axis.
+    view instead of a chain of one node per axis. :func:`supernet.layers.cuts.cut_together` makes
+    the views of many parameters in one node.
     """
     cut = [axis for axis, s in enumerate(index) if s is not WHOLE]
     if unit_axis is None and len(cut) <= 1:
         return t[index] if cut else t
     if not cut:
         return t.unsqueeze(unit_axis)
+    return t.as_strided(*window_geometry(t, index, unit_axis))
+
+
+def is_whole(index: tuple[slice, ...], unit_axis: int | None = None) -> bool:
+    """Whether :func:`window` returns the tensor itself."""
+    return unit_axis is None and all(s is WHOLE for s in index)
+
+
+def window_geometry(t: torch.Tensor, index: tuple[slice, ...],
+                    unit_axis: int | None = None) -> tuple[list[int], list[int], int]:
+    """``(sizes, strides, storage offset)`` of :func:`window`'s view, for ``as_strided``."""
     sizes, strides, offset = list(t.shape), list(t.stride()), t.storage_offset()
-    for axis in cut:
-        start, stop, _ = index[axis].indices(sizes[axis])
-        sizes[axis], offset = stop - start, offset + start * strides[axis]
+    for axis, s in enumerate(index):
+        if s is not WHOLE:
+            start, stop, _ = s.indices(sizes[axis])
+            sizes[axis], offset = stop - start, offset + start * strides[axis]
     if unit_axis is not None:  # the stride unsqueeze would give it
         strides.insert(unit_axis, sizes[unit_axis] * strides[unit_axis] if unit_axis < len(sizes) else 1)
         sizes.insert(unit_axis, 1)
-    return t.as_strided(sizes, strides, offset)
+    return sizes, strides, offset
 
 
 class ElasticConv(nn.Module):
@@ -91,26 +107,35 @@ class ElasticConv(nn.Module):
         taps = (centre(self.kernel_size, kernel_size),) * self.ndim
         return (first(out_channels, self.out_channels), per_group_in) + taps
 
-    def sliced(self, in_channels: int, out_channels: int, kernel_size: int) -> dict[str, torch.Tensor]:
+    def cuts(self, in_channels: int, out_channels: int, kernel_size: int,
+             unit_axis: int | None = None) -> dict[str, Cut]:
+        """What :meth:`sliced` and :meth:`forward` cut, as :func:`window` arguments (``unit_axis=2``:
+        the ``(out, in, 1, k)`` kernel of the 1-D training layout)."""
         index = self.window_index(in_channels, out_channels, kernel_size)
-        state = {"weight": window(self.weight, index)}
+        cuts = {"weight": (self.weight, index, unit_axis)}
         if self.bias is not None:
-            state["bias"] = window(self.bias, index[:1])
-        return state
+            cuts["bias"] = (self.bias, index[:1], None)
+        return cuts
 
-    def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None) -> torch.Tensor:
+    def sliced(self, in_channels: int, out_channels: int, kernel_size: int) -> dict[str, torch.Tensor]:
+        return {name: window(*cut) for name, cut in self.cuts(in_channels, out_channels, kernel_size).items()}
+
+    def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None,
+                tensors: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``tensors``: this call's :meth:`cuts`, already cut (e.g. by ``cut_together``); cut here when None."""
         in_channels = x.shape[1]
         out_channels = in_channels if self.depthwise else (out_channels or self.out_channels)
         kernel_size = kernel_size or self.kernel_size
         groups = in_channels if self.depthwise else 1
-        if self.ndim == 1 and x.dim() == 4:  # (B, in, 1, L): the CPU training layout, see supernet.layout
-            index = self.window_index(in_channels, out_channels, kernel_size)
-            bias = None if self.bias is None else window(self.bias, index[:1])
-            weight = window(self.weight, index, unit_axis=2)  # (out, in, 1, k): sliced and unsqueezed in one view
+        as_2d = self.ndim == 1 and x.dim() == 4  # (B, in, 1, L): the CPU training layout, see supernet.layout
+        if tensors is None:
+            cuts = self.cuts(in_channels, out_channels, kernel_size, 2 if as_2d else None)
+            tensors = {name: window(*cut) for name, cut in cuts.items()}
+        weight, bias = tensors["weight"], tensors.get("bias")
+        if as_2d:
             return layout.conv1d_as_2d(x, weight, bias, self.stride, kernel_size // 2, 1, groups)
-        p = self.sliced(in_channels, out_channels, kernel_size)
         # (B, in, *S) -> (B, out, *S / stride)
-        return _CONV[self.ndim](x, p["weight"], p.get("bias"), self.stride, kernel_size // 2, 1, groups)
+        return _CONV[self.ndim](x, weight, bias, self.stride, kernel_size // 2, 1, groups)
 
     def static(self, in_channels: int, out_channels: int, kernel_size: int) -> nn.Module:
         out_channels = in_channels if self.depthwise else out_channels
@@ -187,20 +212,26 @@ class ElasticBatchNorm(nn.Module):
                                                       self.running_var[:num_features])
         return views
 
-    def sliced(self, num_features: int) -> dict[str, torch.Tensor]:
+    def cuts(self, num_features: int) -> dict[str, Cut]:
         c = (first(num_features, self.num_features),)
+        return {"weight": (self.weight, c, None), "bias": (self.bias, c, None)}
+
+    def sliced(self, num_features: int) -> dict[str, torch.Tensor]:
         mean, var = self.running_stats(num_features)
-        return {"weight": window(self.weight, c), "bias": window(self.bias, c), "running_mean": mean,
+        return {**{name: window(*cut) for name, cut in self.cuts(num_features).items()}, "running_mean": mean,
                 "running_var": var, "num_batches_tracked": self.num_batches_tracked}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.sliced(x.shape[1])
+    def forward(self, x: torch.Tensor, tensors: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``tensors``: weight and bias already cut (see :meth:`ElasticConv.forward`)."""
+        c = x.shape[1]
+        if tensors is None:
+            tensors = {name: window(*cut) for name, cut in self.cuts(c).items()}
+        mean, var = self.running_stats(c)
         factor = 0.0
         if self.training:
             self.num_batches_tracked.add_(1)
             factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        return F.batch_norm(x, p["running_mean"], p["running_var"], p["weight"], p["bias"],
-                            self.training, factor, self.eps)
+        return F.batch_norm(x, mean, var, tensors["weight"], tensors["bias"], self.training, factor, self.eps)
 
     def static(self, num_features: int) -> nn.Module:
         bn = _BN_MODULE[self.ndim](num_features, eps=self.eps, momentum=self.momentum)
