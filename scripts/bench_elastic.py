@@ -7,16 +7,20 @@ times both, in alternating order (so neither always runs first), and gives the r
 elastic / static of two neighbouring measurements; the figure is the median of those ratios
 over at least ``--repeats`` rounds and ``--min-seconds`` of timing per arch (a loaded
 machine slows both sides of a round alike), with its interquartile range. Target: <= 1.10.
-Also times one full sandwich step (4 archs forward+backward, optimizer step). Writes JSON.
+Also times one full sandwich step (4 archs forward+backward, optimizer step). Each space runs in
+a fresh process (as a training run would), so one case's memory (the 2-D space's gigabytes of
+activations) does not shape the next one's allocations. Writes JSON.
 
     python scripts/bench_elastic.py [--repeats 20] [--min-seconds 3] [--threads 2] [--out bench_results/bench_elastic.json]
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import platform
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +72,8 @@ def time_sandwich(supernet, x, y, repeats: int) -> float:
     return statistics.median(times[1:])
 
 
-def bench_case(variant: str, resolution: int, batch: int, repeats: int, min_seconds: float) -> dict:
+def bench_case(variant: str, resolution: int, batch: int, repeats: int, min_seconds: float, threads: int) -> dict:
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     cfg = space_config("mobilenet", variant, num_classes=10)
     supernet = build_supernet("mobilenet", cfg).train()
@@ -94,6 +99,12 @@ def bench_case(variant: str, resolution: int, batch: int, repeats: int, min_seco
             "max_ratio": max(r["ratio"] for r in rows), "sandwich_step_ms": sandwich_ms}
 
 
+def in_fresh_process(fn, *args):
+    """``fn(*args)`` in a new (spawned) Python process."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20, help="at least this many rounds per arch")
@@ -104,7 +115,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     results = {"torch": torch.__version__, "threads": args.threads, "machine": platform.processor() or platform.machine(),
                "capability": torch.backends.cpu.get_cpu_capability(), "target_max_ratio": 1.10,
-               "cases": [bench_case(*case, args.repeats, args.min_seconds) for case in CASES]}
+               "cases": [in_fresh_process(bench_case, *case, args.repeats, args.min_seconds, args.threads)
+                         for case in CASES]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out, results)
     for case in results["cases"]:
