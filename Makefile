@@ -1,13 +1,13 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   install, train a supernet on MNIST-1D, evaluate largest/smallest, export one
-#   make test   install, run the test suite
+#   make test   install, run the test suite (make test-fast: the fast lane, tests not marked slow)
 #   make check-readme / make readme-figures   check / re-measure the README's figures
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
 
-.PHONY: install demo test bench clean check-readme readme-figures readme-spread demo-search llm-demo
+.PHONY: install demo test test-fast bench clean check-readme readme-figures readme-spread demo-search llm-demo
 
 $(BIN)/supernet: setup.cfg pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -32,25 +32,29 @@ demo-search: install
 
 # LoRA-NAS on a small Llama pre-trained on the stdlib's code, adapted to its English docs (~9 min, 2 cores)
 llm-demo: install
-	$(BIN)/python scripts/bench_llm.py --out runs/llm-demo
+	$(BIN)/python -m benchmarks.bench_llm --out runs/llm-demo
 
 # README figures: check them (CI, < 1 min), or re-measure them all on this commit (~8 min)
 check-readme: install
-	$(BIN)/python scripts/readme_figures.py check
+	$(BIN)/python -m benchmarks.readme_figures check
 
 # the demo's accuracy range over CPU kernels (avx2, default) and seeds 1, 2 (~15-25 min, 2 cores)
 readme-spread: install
-	$(BIN)/python scripts/readme_figures.py spread --out runs/readme-spread
+	$(BIN)/python -m benchmarks.readme_figures spread --out runs/readme-spread
 
 readme-figures: demo demo-search
-	$(BIN)/python scripts/readme_figures.py update --demo-run $(RUN) --search-run $(RUN)-search \
+	$(BIN)/python -m benchmarks.readme_figures update --demo-run $(RUN) --search-run $(RUN)-search \
 		--search-export $(RUN)-export
 
 test: install
 	$(BIN)/python -m pytest tests
 
+# the fast lane: every test not marked slow (under 2 minutes on 2 cores)
+test-fast: install
+	$(BIN)/python -m pytest tests -m "not slow"
+
 bench: install
-	$(BIN)/python scripts/bench_elastic.py
+	$(BIN)/python -m benchmarks.bench_elastic
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

@@ -5,7 +5,7 @@ Use it without installing anything::
     SUPERNET_SPACES=docs/example_space.py supernet spaces
     SUPERNET_SPACES=docs/example_space.py supernet train --space elastic_mlp --data digits64.npz --out runs/mlp
 
-(``digits64.npz`` holds ``x`` of shape ``(N, 64)`` and ``y``; ``tests/test_example_space.py`` makes one from
+(``digits64.npz`` holds ``x`` of shape ``(N, 64)`` and ``y``; ``tests/spaces/test_example_space.py`` makes one from
 scikit-learn's digits and runs this space through train, eval, search, export and finetune.)
 
 What a space provides (``supernet/core/contract.py`` lists every rule, ``contract_problems`` checks them):

@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from supernet.core.arch import Arch
 from supernet.core.errors import SupernetError
 from supernet.core.space import SearchSpace
-from supernet.hardware.table import unit_sum
+from supernet.hardware.latency_table import unit_sum
 
 from .base import Predictor
 

@@ -16,17 +16,20 @@ from importlib import import_module
 from .core.arch import Arch, Dimension
 from .core.errors import SupernetError
 from .core.space import SearchSpace
+from .moved import install as _install_moved_names
+
+_install_moved_names()  # the previous layout's module names import with a warning naming the new place
 
 _LAZY = {
-    "TrainConfig": "training.config", "ScaleConfig": "training.config", "FinetuneConfig": "training.config",
+    "TrainConfig": "training.train_config", "ScaleConfig": "training.train_config", "FinetuneConfig": "training.train_config",
     "train": "api", "resume_training": "api", "evaluate": "api", "search": "api", "export": "api",
     "export_from_search": "api", "finetune": "api", "run_search": "api", "pack_data": "api",
     "load_exported": "io.export", "CheckpointEvaluator": "evaluation.checkpoint",
-    "SearchConfig": "nas.config", "SearchResult": "nas.config", "SearchWarning": "nas.config",
+    "SearchConfig": "nas.search_config", "SearchResult": "nas.search_config", "SearchWarning": "nas.search_config",
     "hypervolume": "nas.pareto", "TooManyFailures": "nas.store", "pick_from_search": "nas.outputs",
     "Failure": "evaluation.evaluators", "LocalEvaluator": "evaluation.evaluators",
     "RayEvaluator": "distributed.evaluate",
-    "build_latency": "hardware.tables", "measure_arch": "hardware.tables",
+    "build_latency": "hardware.latency_api", "measure_arch": "hardware.latency_api",
     "space_names": "core.registry", "register_space": "core.registry", "build_supernet": "core.registry",
     "space_config": "core.registry", "contract_problems": "core.contract", "SpaceOptions": "core.options",
     "Trainer": "training.trainer", "Placement": "core.placement", "make_task": "core.task",

@@ -28,7 +28,7 @@ from .io.checkpoint import checkpoint_data, has_checkpoint, load_checkpoint, res
 from .io.export import export_from_checkpoint as export
 from .io.files import read_json
 from .io.runs import check_apart
-from .training.config import FinetuneConfig, ScaleConfig, TrainConfig
+from .training.train_config import FinetuneConfig, ScaleConfig, TrainConfig
 from .training.run import removed_on_failure, run_folder, train_here
 from .training.setup import resolved_config
 
@@ -179,7 +179,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
            latency_timer=None):
     """Predictor-guided NSGA-II over a trained supernet's archs; returns a ``SearchResult``.
 
-    ``config`` is a :class:`supernet.nas.config.SearchConfig` (default: accuracy vs FLOPs, 200
+    ``config`` is a :class:`supernet.nas.search_config.SearchConfig` (default: accuracy vs FLOPs, 200
     real evaluations). ``out`` is the run folder (default ``runs/search-<time>``). With
     ``resume=True``, ``out`` names the search to continue and the checkpoint and config are
     the saved ones. See :mod:`supernet.nas.loop` for the algorithm and the run folder.
@@ -276,13 +276,13 @@ def _latency(evaluator, saved, latency_table, source: dict):
         raise SupernetError("--latency-mode generate times whole generating subnets; this space's latency comes from "
                             "a table of units: use --latency-mode forward")
     if not hook(evaluator.space, "all_latency_units")():
-        from .hardware.measured import MeasuredLatency
+        from .hardware.subnet_latency import MeasuredLatency
         source.update(latency="measured on each evaluated subnet", latency_target=saved.target)
         source.update(latency_mode=saved.latency_mode)
         measured = MeasuredLatency(evaluator, saved.target, mode=saved.latency_mode, prefill=saved.prefill_tokens,
                                    decode=saved.decode_tokens)
         return measured, costs, None  # no table: every evaluated subnet is timed
-    from .hardware.tables import find_table
+    from .hardware.latency_api import find_table
     table = find_table(saved.target, evaluator.space, latency_table)
     source.update(latency_table=str(latency_table or "latency/"), latency_profile=table.fingerprint)
     return evaluator, costs, table
@@ -296,8 +296,8 @@ def _hold_latency(table, space, costs: dict, source: dict, measure=None, timer=N
     from predictors.latency import TableLatencyPredictor
 
     from .hardware.drift import check_drift
-    from .hardware.tables import latency_cost
-    from .nas.config import SearchWarning
+    from .hardware.latency_api import latency_cost
+    from .nas.search_config import SearchWarning
     drift = check_drift(table, space, measure, timer)
     costs["latency"] = latency_cost(table, space, TableLatencyPredictor, drift.scale)
     source["latency_drift"] = drift.to_dict()
@@ -329,5 +329,5 @@ def _uses_latency(config) -> bool:
 
 
 def _saved_search_config(saved_run: dict):
-    from .nas.config import SearchConfig
+    from .nas.search_config import SearchConfig
     return SearchConfig.from_dict(saved_run["search"]) if "search" in saved_run else None

@@ -1,3 +1,9 @@
+"""Fixtures shared by every test folder; plain helpers are in :mod:`tests.support`.
+
+The worked example space of docs/ joins the registered spaces, so the shared tests run it too, and
+base-model hashes are cached per user, so the tests keep theirs apart. ``trained`` is one tiny run
+trained once per session and shared by every module that reads a checkpoint without changing it.
+"""
 import os
 import tempfile
 from pathlib import Path
@@ -7,34 +13,27 @@ import pytest
 import torch
 
 EXAMPLE_SPACE = Path(__file__).resolve().parents[1] / "docs" / "example_space.py"
-# the worked example space of docs/ joins the registered spaces, so the shared tests run it too
-# base-model hashes are cached per user; the tests keep theirs apart
 os.environ.setdefault("SUPERNET_CACHE", tempfile.mkdtemp(prefix="supernet-test-cache-"))
 os.environ["SUPERNET_SPACES"] = ",".join(filter(None, [os.environ.get("SUPERNET_SPACES"), str(EXAMPLE_SPACE)]))
 
-from supernet.core.registry import get_space, space_config, space_names  # noqa: E402
-
-
-def tiny_variants():
-    """Every registered space's test variants: ``tiny`` and any ``tiny*`` sibling."""
-    return [(name, v) for name in space_names() for v in get_space(name).variants if v.startswith("tiny")]
+from tests.support import tiny_cfg  # noqa: E402  (after the environment above)
 
 
 @pytest.fixture
 def tiny1d():
     torch.manual_seed(0)
-    from supernet.core.registry import build_supernet
+    from supernet.core.registry import build_supernet, space_config
     return build_supernet("mobilenet", space_config("mobilenet", "tiny"))
 
 
-def archs_of(space, n_random=2, seed=0):
-    rng = np.random.default_rng(seed)
-    return [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(n_random)]
-
-
-def input_for(supernet, arch, batch=4, seed=0):
-    """The space's example batch for ``arch`` (images or signals at its resolution, token ids...)."""
-    return supernet.space.example_input(arch, batch, torch.Generator().manual_seed(seed))
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A 6-step tiny run on 200 random 1-D examples of 4 classes (read-only for its users)."""
+    from supernet.api import train
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "d.npz"
+    np.savez(path, x=rng.standard_normal((200, 20)).astype(np.float32), y=rng.integers(0, 4, 200))
+    return train(tiny_cfg(str(path), steps=6), tmp_path_factory.mktemp("runs") / "run")
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ VARIANTS = {
 
 
 
-# The language model's training schedule (measured by scripts/bench_llm.py against plain PEFT LoRA at equal
+# The language model's training schedule (measured by benchmarks/bench_llm.py against plain PEFT LoRA at equal
 # steps, README): each step the largest arch on the labels plus the smallest distilled from it at half weight,
 # no label smoothing. The four-pass sandwich reached 46 % of plain LoRA's improvement, this one 98 %.
 TRAIN_DEFAULTS = {"sampling": "sandwich", "num_random": 0, "distill_weight": 0.5, "label_smoothing": 0.0}

@@ -1,7 +1,7 @@
 """Small Hugging Face causal LMs built locally (no hub): a byte-level BPE tokenizer trained on
 your text and a randomly initialised Llama / Mistral / Qwen2 model, saved with ``save_pretrained``.
 
-For tests, examples and the demo (``scripts/llm_demo.py``); a real user points ``--model`` at
+For tests, examples and the demo (``make llm-demo``, which runs ``benchmarks/bench_llm.py``); a real user points ``--model`` at
 their own model folder instead.
 """
 from __future__ import annotations

@@ -178,7 +178,7 @@ class Stem(nn.Module):
         self.residual = channels == first_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # (B, cin, *S) -> (B, C, *S/stride); CPU training runs channels-last (see supernet.layout)
+        # (B, cin, *S) -> (B, C, *S/stride); CPU training runs channels-last (see supernet.layers.layout)
         x = self.act(self.bn(layout.training_layout(self.conv(layout.training_layout(x)))))
         h = self.project_bn(self.project(torch.relu(self.depthwise_bn(self.depthwise(x)))))
         return x + h if self.residual else h

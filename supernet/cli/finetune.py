@@ -22,7 +22,7 @@ the --out folder is the new export (load_exported / model.onnx) and holds the ru
 
 def add(p) -> None:
     from ..nas.picks import PICKS
-    from ..training.config import FinetuneConfig
+    from ..training.train_config import FinetuneConfig
     d = FinetuneConfig()
     p.add_argument("export", nargs="?", help="export folder (written by `supernet export`) to fine-tune")
     p.add_argument("--from-search", metavar="RUN", help="fine-tune the arch a `supernet search` run picks instead")
@@ -51,7 +51,7 @@ def add(p) -> None:
 
 def run(args) -> None:
     from ..api import finetune
-    from ..training.config import FinetuneConfig
+    from ..training.train_config import FinetuneConfig
     if args.export and args.from_search:
         raise SupernetError("give EXPORT or --from-search, not both")
     names = [f for f in FinetuneConfig.__dataclass_fields__]

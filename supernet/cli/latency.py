@@ -51,8 +51,8 @@ def add(p) -> None:
 
 
 def run(args) -> None:
-    from ..hardware.measure import MeasureConfig
-    from ..hardware.tables import build_latency, measure_arch
+    from ..hardware.rounds import MeasureConfig
+    from ..hardware.latency_api import build_latency, measure_arch
     generate = {} if args.latency_command == "build" else {
         "mode": args.mode, "prefill": args.prefill_tokens, "decode": args.decode_tokens}
     cfg = MeasureConfig(target=args.target, threads=args.threads, batch=args.batch, warmup=args.warmup,

@@ -20,7 +20,7 @@ numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (M
 
 
 def add(p) -> None:
-    from ..nas.config import SearchConfig
+    from ..nas.search_config import SearchConfig
     d = SearchConfig()
     p.add_argument("checkpoint", nargs="?", help="training run folder or checkpoint folder (not with --resume)")
     p.add_argument("--objectives", help="comma-separated: accuracy (maximised), loss (language models), flops, "
@@ -73,7 +73,7 @@ def add(p) -> None:
 
 def _search_config(args):
     """SearchConfig from the parsed flags; budgets and --evaluations accept K/M/G suffixes."""
-    from ..nas.config import SearchConfig
+    from ..nas.search_config import SearchConfig
     from ..nas.quantities import parse_quantity
     budgets = {name: parse_quantity(getattr(args, f"max_{name}"), f"--max-{name}")
                for name in ("flops", "params") if getattr(args, f"max_{name}") is not None}

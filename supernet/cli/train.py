@@ -1,6 +1,6 @@
 """``supernet train``: a supernet trained once (sandwich rule, in-place distillation), here or on Ray.
 
-The flags are :class:`~supernet.training.config.TrainConfig`'s fields, plus each installed space's
+The flags are :class:`~supernet.training.train_config.TrainConfig`'s fields, plus each installed space's
 own options (its :class:`~supernet.core.options.SpaceOptions`, named in the ``supernet.space_options``
 entry-point group, read without importing torch), which fill ``space_options``.
 """
@@ -11,7 +11,7 @@ import json
 from dataclasses import MISSING, fields
 
 from ..core.errors import SupernetError
-from ..training.config import ENGINE_DEFAULTS, TrainConfig
+from ..training.train_config import ENGINE_DEFAULTS, TrainConfig
 from .common import CHANNELS_LAST_HELP, DEVICE_HELP, PRECISION_HELP, WORKERS, Parser, flag, whole
 
 HELP = "train a supernet"
@@ -165,7 +165,7 @@ def run(args) -> None:
 
 def _scale(args):
     """The ScaleConfig of ``--workers`` (None without it); the other Ray options need it."""
-    from ..training.config import ScaleConfig
+    from ..training.train_config import ScaleConfig
     if args.workers is None:
         given = [name for name, value, default in (("--ray-address", args.ray_address, None),
                                                    ("--gpus-per-worker", args.gpus_per_worker, 0),

@@ -35,7 +35,7 @@ class SpaceEntry:
     channels, sequence length, base model); ``options`` is the class of the space's own training
     options (:class:`supernet.core.options.SpaceOptions`), None when it has none; ``train_defaults``
     the engine's training options it defaults otherwise (those of
-    ``supernet.training.config.ENGINE_DEFAULTS``: e.g. label smoothing 0 and the training schedule
+    ``supernet.training.train_config.ENGINE_DEFAULTS``: e.g. label smoothing 0 and the training schedule
     of a language model), which a user's value overrides.
     """
 

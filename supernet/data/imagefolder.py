@@ -11,7 +11,7 @@ Images are found recursively inside each class folder; hidden files and folders 
 and other extensions are ignored. The first readable training image decides the channels
 (1 for grayscale modes ``L``/``LA``/``I``..., else 3: RGB) and ``native_size`` (its shorter
 side); every image is converted to those channels. Images are decoded with Pillow and transformed in torch
-(:mod:`supernet.image_transforms`) inside DataLoader worker processes; nothing is loaded whole.
+(:mod:`supernet.data.image_transforms`) inside DataLoader worker processes; nothing is loaded whole.
 
 **Unreadable files** are skipped and counted: at scan time every file is opened and
 ``verify()``-ed by Pillow (the header for JPEG, every chunk's CRC for PNG); the ones that

@@ -236,12 +236,12 @@ def search_on_ray(run, evaluator, target: str | None, timeout: float | None, tab
 
 
 def measure_on_target(space, archs: list[Arch], cfg, target: str) -> list[dict]:
-    """:func:`supernet.hardware.measure.measure_subnets` run as one Ray task on a node tagged ``target:<target>``
+    """:func:`supernet.hardware.rounds.measure_subnets` run as one Ray task on a node tagged ``target:<target>``
     (the whole resource: nothing else measures there meanwhile)."""
     ray = import_ray()
     resource = target_resource(target)
     check_capacity(ray, f"measuring latency on target {target!r}", 0, 0, {resource: 1})
-    from ..hardware.measure import measure_subnets
+    from ..hardware.rounds import measure_subnets
     task = ray.remote(measure_subnets).options(num_cpus=1, resources={resource: 1})
     return ray.get(task.remote(space, archs, cfg))
 

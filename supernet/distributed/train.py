@@ -58,7 +58,7 @@ from ..io.checkpoint import (
     write_checkpoint,
 )
 from ..io.files import atomic_write_json, make_temp_dir, normal_modes
-from ..training.config import ScaleConfig, TrainConfig
+from ..training.train_config import ScaleConfig, TrainConfig
 from ..training.hooks import CheckpointHook, Progress
 from ..training.setup import build_setup, prepare_model, run_hooks
 from ..training.trainer import Trainer

@@ -1,7 +1,7 @@
 """Drift between a latency table's machine state and now, from its reference arch.
 
 A table stores its reference arch measured in ``REFERENCE_ROUNDS`` rounds when it was built
-(:func:`supernet.hardware.table.measure_reference`). When a search starts, the same arch is
+(:func:`supernet.hardware.latency_table.measure_reference`). When a search starts, the same arch is
 measured again the same way, and
 
     ratio = median_now / median_then,   noise = max(MIN_DRIFT, 2 * sqrt(se_then^2 + se_now^2)),
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .table import LatencyTable, measure_reference
+from .latency_table import LatencyTable, measure_reference
 from .timers import Timer
 
 MIN_DRIFT = 0.05  # below 5 % a uniform slow-down is not told apart from placement noise

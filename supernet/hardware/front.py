@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.files import atomic_write_json, read_json
-from .measure import measure_subnets, spread
+from .rounds import measure_subnets, spread
 from .timers import Timer
 
 SESSIONS = 2

@@ -16,7 +16,7 @@ real timers, one per target:
 
 :func:`target_problem` says in one line why a target cannot run here (no GPU, the package or the
 execution provider missing), or None. Any other callable with the timer signature can stand in for
-the clock (:func:`supernet.hardware.measure.measure` takes ``timer=``): a simulated machine in tests.
+the clock (:func:`supernet.hardware.rounds.measure` takes ``timer=``): a simulated machine in tests.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Cut one by one (:func:`~supernet.layers.elastic.window`), each parameter a subnet uses in part adds
 a view node to the graph, and each of those nodes' backward allocates and fills a gradient of the
 parameter's full size. A subnet of a small supernet cuts about 80 parameters per step, and these
-nodes are most of its cost over its static twin (``scripts/bench_elastic.py``). :func:`cut_together`
+nodes are most of its cost over its static twin (``benchmarks/bench_elastic.py``). :func:`cut_together`
 makes the same views in one node; its backward writes every window's gradient into one zero
 buffer with one ``_foreach_copy_`` and gives each parameter its full-size part of that buffer.
 The values, and so the gradients, are those of :func:`window`, bit for bit.

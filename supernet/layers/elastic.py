@@ -48,7 +48,7 @@ def window(t: torch.Tensor, index: tuple[slice, ...], unit_axis: int | None = No
 
     Every view of a parameter is an autograd node whose backward allocates a gradient of the
     parameter's full size, and these nodes are most of a small subnet's cost over its static twin
-    (``scripts/bench_elastic.py``). So a tensor used whole gets no view, a cut along one axis is one
+    (``benchmarks/bench_elastic.py``). So a tensor used whole gets no view, a cut along one axis is one
     ``slice``, and a cut along several axes, or one with an inserted axis, is one ``as_strided``
     view instead of a chain of one node per axis. :func:`supernet.layers.cuts.cut_together` makes
     the views of many parameters in one node.
@@ -127,7 +127,7 @@ class ElasticConv(nn.Module):
         out_channels = in_channels if self.depthwise else (out_channels or self.out_channels)
         kernel_size = kernel_size or self.kernel_size
         groups = in_channels if self.depthwise else 1
-        as_2d = self.ndim == 1 and x.dim() == 4  # (B, in, 1, L): the CPU training layout, see supernet.layout
+        as_2d = self.ndim == 1 and x.dim() == 4  # (B, in, 1, L): the CPU training layout, see supernet.layers.layout
         if tensors is None:
             cuts = self.cuts(in_channels, out_channels, kernel_size, 2 if as_2d else None)
             tensors = {name: window(*cut) for name, cut in cuts.items()}

@@ -2,7 +2,7 @@
 ``(B, C, L)`` as ``(B, C, 1, L)``, each 1-D convolution run as a ``(1, k)`` 2-D one.
 
 On CPU, PyTorch's channels-last 2-D kernels train depthwise convolutions and batch norm
-several times faster than the 1-D and channels-first ones (``scripts/bench_layout.py``).
+several times faster than the 1-D and channels-first ones (``benchmarks/bench_layout.py``).
 The layout is an execution detail: weights keep their shapes (1-D: ``(out, in / groups, k)``),
 so state dicts, checkpoints and exports are those of ``nn.Conv1d`` / ``nn.BatchNorm1d``, and
 a 3-D input takes the plain 1-D path. The forward value is the same function; only the

@@ -50,7 +50,7 @@ from ..core.space import SearchSpace, space_signature
 from ..io.files import atomic_write_json, read_json
 from ..io.runs import prepare_run_dir
 from .candidates import sample_feasible, select_candidates
-from .config import MIN_FIT, SearchConfig, SearchResult
+from .search_config import MIN_FIT, SearchConfig, SearchResult
 from .pareto import fronts, reference_values
 from .plan import make_plan
 from .problem import Decoder, Scorer, SearchProblem, initial_population, make_nsga2
@@ -169,7 +169,7 @@ def run_search(space: SearchSpace, evaluator, config: SearchConfig | None = None
     """Search ``space``; the evaluator returns real metrics (at least every objective without a cost).
 
     ``evaluator`` is a callable ``arch -> dict`` or an object with ``evaluate_many(archs) -> [dict |
-    Failure]`` (see :mod:`supernet.evaluators`); an exception, a timeout, a NaN or a missing metric is
+    Failure]`` (see :mod:`supernet.evaluation.evaluators`); an exception, a timeout, a NaN or a missing metric is
     a recorded failure, never a crash. ``costs`` maps metric names to exact functions of the arch
     (e.g. ``{"flops": f, "params": g}``); a cost that raises, is NaN or negative fails that arch.
     ``out`` is the run folder (``None``: nothing is written, nothing can be resumed). ``resume``

@@ -14,7 +14,7 @@ from ..core.arch import Arch
 from ..evaluation.evaluators import as_evaluator
 from ..io.files import atomic_write_json, read_json
 from ..io.runs import RunLog
-from .config import SearchConfig, SearchResult, SearchWarning
+from .search_config import SearchConfig, SearchResult, SearchWarning
 from .outputs import annotate, read_evaluations, records, summarise, write_evaluations, write_pareto
 from .pareto import plan_reference
 from .plan import SearchPlan

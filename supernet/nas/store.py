@@ -45,7 +45,7 @@ class Evaluation:
 class EvaluationStore:
     """Every real evaluation in order, failures included; an arch is evaluated at most once.
 
-    ``evaluator.evaluate_many(archs)`` (see :mod:`supernet.evaluators`) is the only call that
+    ``evaluator.evaluate_many(archs)`` (see :mod:`supernet.evaluation.evaluators`) is the only call that
     evaluates for real. A result is valid when it is a mapping with a finite number for every
     measured metric of the plan and every exact cost is a finite number >= 0; otherwise it is
     recorded with ``status`` ``invalid`` (or the evaluator's ``error`` / ``timeout``) and the

@@ -1,6 +1,6 @@
 """Train one static subnet: stand-alone from scratch, or fine-tuned after extraction (OFA).
 
-:func:`train_subnet` runs the supernet's :class:`~supernet.trainer.Trainer` on one static
+:func:`train_subnet` runs the supernet's :class:`~supernet.training.trainer.Trainer` on one static
 subnet (``plan`` = that arch every step), on the labels or distilling from a frozen
 ``teacher``. :func:`finetune` (``supernet finetune``) fine-tunes an exported subnet for K
 steps, distilled with ``--kd`` (KL or alpha-divergence) from a frozen teacher (the supernet's
@@ -45,7 +45,7 @@ from ..io.export import load_exported, write_export
 from ..io.files import atomic_dir, atomic_write_json, read_json
 from ..io.runs import RunLog, check_apart, prepare_run_dir, truncate_log
 from ..layers.calibration import calibrate_bn
-from .config import FinetuneConfig, TrainConfig
+from .train_config import FinetuneConfig, TrainConfig
 from .hooks import CheckpointHook, LogHook
 from .teacher import LARGEST, load_teacher
 from .trainer import Trainer

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from ..evaluation.subnet import evaluate_arch
 from ..io.checkpoint import save_checkpoint
 from ..io.runs import RunLog
-from .config import TrainConfig
+from .train_config import TrainConfig
 
 
 class Progress:

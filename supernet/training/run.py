@@ -26,7 +26,7 @@ from ..io.checkpoint import (
 )
 from ..io.files import atomic_write_json
 from ..io.runs import prepare_run_dir
-from .config import TrainConfig
+from .train_config import TrainConfig
 from .hooks import CheckpointHook
 from .setup import build_setup, input_paths, prepare_model, run_hooks
 from .trainer import Trainer

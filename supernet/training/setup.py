@@ -20,7 +20,7 @@ from ..core.registry import build_supernet, config_to_dict, get_space, space_con
 from ..core.task import make_task
 from ..data.load import data_path, load_data
 from ..io.runs import RunLog, truncate_log
-from .config import TrainConfig
+from .train_config import TrainConfig
 from .hooks import EpochEvalHook, LogHook
 from .sampling import check_shared
 

@@ -74,7 +74,7 @@ def roles(sampling: str, n: int) -> list[str]:
 class Trainer:
     """Owns the model on its device, the task, optimizer, LR schedule, GradScaler and hooks.
 
-    ``cfg`` carries the recipe (see :class:`supernet.training.config.TrainConfig`): sampling,
+    ``cfg`` carries the recipe (see :class:`supernet.training.train_config.TrainConfig`): sampling,
     num_random, distill_weight, warm_largest, seed, optimizer, lr, momentum, weight_decay,
     warmup_steps, grad_clip, grad_clip_value.
     """

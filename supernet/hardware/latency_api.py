@@ -1,0 +1,97 @@
+"""Latency commands as Python functions: build a device table, measure one arch, find the table of
+this device, and the latency cost used by search (table + a learned correction it is given)."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from ..core.arch import Arch
+from ..core.errors import SupernetError
+from ..core.registry import config_from_dict, config_to_dict, get_space, space_config
+from ..io.checkpoint import resolve_checkpoint
+from ..io.files import read_json
+from .rounds import MeasureConfig, fingerprint, fingerprint_id, measure_subnet
+from .latency_table import LatencyTable, build_table, count_unit_kernels, table_path
+
+DEFAULT_DIR = Path("latency")
+
+
+def resolve_space(source: str, variant: str | None = None):
+    """``(space name, space)`` from a checkpoint / run folder, or from a registered space name."""
+    if os.path.exists(source):
+        meta = read_json(resolve_checkpoint(source) / "config.json", "checkpoint config")
+        name, cfg = meta["space"], config_from_dict(meta["space"], meta["space_config"])
+    else:
+        name, cfg = source, space_config(source, variant)
+    return name, get_space(name).build_space(cfg)
+
+
+def build_latency(source: str, cfg: MeasureConfig, *, variant: str | None = None, archs: int = 60,
+                  folder: str | os.PathLike = DEFAULT_DIR, seed: int = 0, progress: bool = True, timer=None) -> Path:
+    """Measure the unit table, ``archs`` whole subnets and the reference arch on ``cfg.target``
+    (``timer``: a stand-in clock); resumable. Returns the file."""
+    cfg.check()
+    name, space = resolve_space(source, variant)
+    path = table_path(folder, cfg)
+    table = LatencyTable(name, config_to_dict(space.config), cfg)
+    if path.exists():
+        table = LatencyTable.load(path)
+        if table.space_config != config_to_dict(space.config):
+            raise SupernetError(f"{str(path)!r} holds a table of another space variant; pass another --out folder")
+    build_table(table, space, path, archs, seed, progress, timer=timer)
+    return path
+
+
+def measure_arch(source: str, arch: str | dict, cfg: MeasureConfig, variant: str | None = None) -> dict:
+    """Latency of one arch's extracted static subnet on ``cfg.target``, with the device fingerprint."""
+    cfg.check()
+    _, space = resolve_space(source, variant)
+    arch = space.load_arch(arch) if isinstance(arch, str) else space.make(arch)
+    fp = fingerprint(cfg)
+    result = measure_subnet(space, arch, cfg)
+    return {"arch": arch.to_dict(), "target": cfg.target, **result, "fingerprint": fp, "profile": fingerprint_id(fp)}
+
+
+def find_table(target: str, space, path: str | os.PathLike | None = None,
+               folder: str | os.PathLike = DEFAULT_DIR) -> LatencyTable:
+    """The table to use: ``path``, else the one in ``folder`` measured on this device for ``target``."""
+    if path is None:
+        candidates = sorted(Path(folder).glob(f"{target}-*.json"))
+        here = [p for p in candidates if _matches_here(p)]
+        if not here:
+            raise SupernetError(f"no latency table for target {target!r} on this device in {str(folder)!r}; "
+                                f"build one with `supernet latency build CHECKPOINT --target {target}`")
+        path = here[0]
+    table = LatencyTable.load(path)
+    if table.cfg.target != target:
+        raise SupernetError(f"latency table {str(path)!r} is for target {table.cfg.target!r}, not {target!r}")
+    if table.space_config != config_to_dict(space.config):
+        raise SupernetError(f"latency table {str(path)!r} was built for another space variant; build one for this one")
+    if len(table.archs) < 5:
+        raise SupernetError(f"latency table {str(path)!r} has {len(table.archs)} whole-subnet measurements; "
+                            "finish it with `supernet latency build` (5 or more are needed)")
+    return table
+
+
+def _matches_here(path: Path) -> bool:
+    try:
+        LatencyTable.load(path)
+        return True
+    except SupernetError:
+        return False
+
+
+def latency_cost(table: LatencyTable, space, predictor_cls, scale: float = 1.0):
+    """``arch -> predicted ms``: the table sum corrected by ``predictor_cls(space, units=..., kernels=...)``
+    fitted on the table's whole-subnet measurements (e.g. :class:`predictors.latency.TableLatencyPredictor`),
+    times ``scale`` (the drift correction of :mod:`supernet.hardware.drift`); cached per arch. A table
+    built before kernel counts were stored has them counted now."""
+    archs, ms = table.measured(space)
+    kernels = table.kernels if table.kernels else count_unit_kernels(table, space, table.cfg.batch)
+    model = predictor_cls(space, units=table.units, kernels=kernels).fit(archs, ms)
+
+    @lru_cache(maxsize=None)
+    def cost(arch: Arch) -> float:
+        return scale * float(model.predict([arch])[0][0])
+    return cost
