@@ -34,7 +34,7 @@ from predictors import kendall_tau  # noqa: E402
 from supernet.core.errors import SupernetError  # noqa: E402
 from supernet.evaluation.checkpoint import CheckpointEvaluator  # noqa: E402
 from supernet.evaluation.subnet import evaluate_arch  # noqa: E402
-from supernet.io.checkpoint import checkpoint_data  # noqa: E402
+from supernet.evaluation.recalibrated import checkpoint_data  # noqa: E402
 from supernet.io.files import atomic_write_json  # noqa: E402
 
 

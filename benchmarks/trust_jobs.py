@@ -134,7 +134,7 @@ def _checkpoint(path: str):
 
 @functools.lru_cache(maxsize=4)
 def _data(meta_json: str, calib_batches: int):
-    from supernet.io.checkpoint import checkpoint_data
+    from supernet.evaluation.recalibrated import checkpoint_data
     return checkpoint_data(json.loads(meta_json), calib_batches)
 
 

@@ -14,6 +14,8 @@ extracted subnets. Without ``kernels`` the ``K`` term is left out.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
@@ -22,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from supernet.core.arch import Arch
 from supernet.core.errors import SupernetError
 from supernet.core.space import SearchSpace
-from supernet.hardware.latency_table import unit_sum
+from supernet.hardware.latency_table import count_unit_kernels, unit_sum
 
 from .base import Predictor
 
@@ -68,3 +70,18 @@ class TableLatencyPredictor(Predictor):
     def _predict(self, archs: list[Arch]) -> tuple[np.ndarray, np.ndarray]:
         mean = self._model.predict(self._features(archs))
         return mean, np.zeros_like(mean)
+
+
+def latency_cost(table, space: SearchSpace, scale: float = 1.0):
+    """``arch -> predicted ms``: the table sum corrected by a :class:`TableLatencyPredictor` fitted on the
+    table's whole-subnet measurements, times ``scale`` (the drift correction of
+    :mod:`supernet.hardware.drift`); cached per arch. A table built before kernel counts were stored has
+    them counted now."""
+    archs, ms = table.measured(space)
+    kernels = table.kernels if table.kernels else count_unit_kernels(table, space, table.cfg.batch)
+    model = TableLatencyPredictor(space, units=table.units, kernels=kernels).fit(archs, ms)
+
+    @lru_cache(maxsize=None)
+    def cost(arch: Arch) -> float:
+        return scale * float(model.predict([arch])[0][0])
+    return cost

@@ -24,8 +24,9 @@ from .core.space import SearchSpace
 from .core.task import task_of_run
 from .evaluation.checkpoint import CheckpointEvaluator
 from .evaluation.subnet import evaluate_arch
-from .io.checkpoint import checkpoint_data, has_checkpoint, load_checkpoint, resolve_checkpoint, run_of
-from .io.export import export_from_checkpoint as export
+from .evaluation.recalibrated import checkpoint_data
+from .evaluation.recalibrated import export_from_checkpoint as export
+from .io.checkpoint import has_checkpoint, load_checkpoint, resolve_checkpoint, run_of
 from .io.files import read_json
 from .io.runs import check_apart
 from .training.train_config import FinetuneConfig, ScaleConfig, TrainConfig
@@ -293,13 +294,12 @@ def _hold_latency(table, space, costs: dict, source: dict, measure=None, timer=N
     ``costs["latency"]`` to the table + correction, scaled by the drift found; record and warn."""
     import warnings
 
-    from predictors.latency import TableLatencyPredictor
+    from predictors.latency import latency_cost
 
     from .hardware.drift import check_drift
-    from .hardware.latency_api import latency_cost
     from .nas.search_config import SearchWarning
     drift = check_drift(table, space, measure, timer)
-    costs["latency"] = latency_cost(table, space, TableLatencyPredictor, drift.scale)
+    costs["latency"] = latency_cost(table, space, drift.scale)
     source["latency_drift"] = drift.to_dict()
     if drift.status != "steady":
         warnings.warn(drift.message, SearchWarning, stacklevel=3)

@@ -24,8 +24,8 @@ def load_base(config: LlmLoraConfig) -> tuple[nn.Module, LlmLoraConfig]:
     """The frozen base model (eval mode, ``config.base_dtype``) and the config with its identity hash filled in
     (checked when already set)."""
     from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
-    hf_logging.disable_progress_bar()
+    from ..hf_compat import quiet_progress
+    quiet_progress()
     dtype = DTYPES[config.base_dtype]
     if config.model is None:
         torch.manual_seed(config.seed)

@@ -28,6 +28,7 @@ from supernet.io.shards import write_shards
 from .config import ATTN, MLP
 
 LOADER = Path(__file__).with_name("loader.py")
+COMPAT = Path(__file__).parents[1] / "hf_compat.py"  # the loader imports it
 
 
 def write_merged(supernet, arch: Arch, folder: Path) -> None:
@@ -96,6 +97,7 @@ def _write_model(supernet, arch: Arch, folder: Path, merge: bool) -> None:
     write_shards(folder, lambda: supernet.merged_tensors(arch, merge=merge))
     _save_tokenizer(supernet.config, folder)
     shutil.copyfile(LOADER, folder / "load_subnet.py")
+    shutil.copyfile(COMPAT, folder / "hf_compat.py")
 
 
 def _save_tokenizer(cfg, folder: Path) -> None:

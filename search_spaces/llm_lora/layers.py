@@ -19,9 +19,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.func import functional_call
-from transformers.modeling_layers import GradientCheckpointingLayer
 
 from supernet.layers.lora import LoraLinear, LoraSlice, sliced_tensors
+
+from ..hf_compat import GradientCheckpointingLayer, decoder_layers
+from ..hf_compat import set_checkpointing as hf_set_checkpointing
 
 from .config import ATTN, MLP
 
@@ -84,7 +86,7 @@ def add_adapters(model: nn.Module, rank: int, scaling: float) -> None:
     """Wrap every projection of ``model`` (a causal LM) in a :class:`LoraLinear` of ``rank`` (fp32) and every
     decoder layer in an :class:`ElasticDecoderLayer`; the base stays frozen."""
     model.requires_grad_(False)
-    layers = model.model.layers
+    layers = decoder_layers(model)
     for i, layer in enumerate(layers):
         for name in ATTN + MLP:
             owner = getattr(layer, owner_name(name))
@@ -93,14 +95,6 @@ def add_adapters(model: nn.Module, rank: int, scaling: float) -> None:
 
 
 def set_checkpointing(model: nn.Module, enable: bool) -> None:
-    """Gradient checkpointing of ``model``'s decoder layers through transformers (non-reentrant), the
-    :class:`ElasticDecoderLayer` being the checkpointed unit and the library layer inside it not again."""
-    kwargs = {"use_reentrant": False}
-    if enable and hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-    elif enable:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-    else:
-        (getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable)()
-    for layer in model.model.layers:
-        layer.layer.gradient_checkpointing = False
+    """Gradient checkpointing of ``model``'s decoder layers (non-reentrant), the :class:`ElasticDecoderLayer`
+    being the checkpointed unit and the library layer inside it not again."""
+    hf_set_checkpointing(model, enable, ElasticDecoderLayer)

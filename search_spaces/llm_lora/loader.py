@@ -1,7 +1,8 @@
 """Load a merged LLM subnet exported by `supernet export` (needs torch, transformers, safetensors only).
 
 This file is copied into every merged export as ``load_subnet.py``; it imports nothing from
-the supernet project. A subnet whose MLP widths are the same in every layer is a plain
+the supernet project but its transformers compatibility module, copied beside it as ``hf_compat.py``.
+A subnet whose MLP widths are the same in every layer is a plain
 Hugging Face model (``intermediate_size`` = that width): ``AutoModelForCausalLM.from_pretrained``
 loads it directly. A subnet with per-layer widths records them in its ``config.json`` as
 ``subnet_intermediate_sizes``; Hugging Face models have one ``intermediate_size``, so the
@@ -20,6 +21,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+try:  # inside the supernet project
+    from search_spaces.hf_compat import cache_keyword, cache_of, decoder_layers
+except ImportError:  # copied into an export as load_subnet.py, with hf_compat.py beside it
+    from hf_compat import cache_keyword, cache_of, decoder_layers
 
 WIDTHS_KEY = "subnet_intermediate_sizes"
 
@@ -42,7 +48,7 @@ def build_subnet_model(config, dtype: torch.dtype = torch.float32) -> nn.Module:
     """A freshly initialised model of ``config`` in ``dtype``, each layer's MLP at its recorded width."""
     from transformers import AutoModelForCausalLM
     model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    for layer, width in zip(model.model.layers, getattr(config, WIDTHS_KEY, None) or []):
+    for layer, width in zip(decoder_layers(model), getattr(config, WIDTHS_KEY, None) or []):
         mlp = layer.mlp
         for name in ("gate_proj", "up_proj"):
             old = getattr(mlp, name)
@@ -89,22 +95,11 @@ class CausalLMLogits(nn.Module):
     def prefill(self, ids: torch.Tensor) -> tuple:
         """``(cache, next token (B, 1))`` after the prompt ``ids (B, N)``."""
         out = self.model(input_ids=ids, use_cache=True)
-        return _cache_of(out), out.logits[:, -1:].argmax(-1)
+        return cache_of(out), out.logits[:, -1:].argmax(-1)
 
     @torch.no_grad()
     def decode(self, state: tuple) -> tuple:
         """One more token: ``(cache, token) -> (cache, next token)``."""
         cache, token = state
-        out = self.model(input_ids=token, use_cache=True, **{_cache_name(self.model): cache})
-        return _cache_of(out), out.logits[:, -1:].argmax(-1)
-
-
-def _cache_name(model: nn.Module) -> str:
-    """The forward's keyword for the KV cache: ``cache`` (transformers >= 5.x), else ``past_key_values``."""
-    import inspect
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def _cache_of(out):
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else out.past_key_values
+        out = self.model(input_ids=token, use_cache=True, **{cache_keyword(self.model): cache})
+        return cache_of(out), out.logits[:, -1:].argmax(-1)

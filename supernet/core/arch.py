@@ -21,12 +21,12 @@ Value = "int | float | str | tuple[int | float | str | None, ...]"
 KINDS = ("ordered", "categorical")
 
 
-_PLAIN = frozenset({int, float, str})
+PLAIN_TYPES = frozenset({int, float, str})
 
 
 def _scalar(value):
     """A JSON scalar as a plain Python value (numpy numbers unwrapped); TypeError for anything else."""
-    if value is None or type(value) in _PLAIN:
+    if value is None or type(value) in PLAIN_TYPES:
         return value
     if isinstance(value, (bool, np.bool_)):
         raise TypeError("booleans are not arch values")
@@ -91,7 +91,7 @@ class Arch(Mapping):
 
     @classmethod
     def from_json(cls, text: str) -> "Arch":
-        data = _parse_object(text)
+        data = parse_object(text)
         try:
             return cls(data)
         except (TypeError, ValueError):
@@ -132,7 +132,7 @@ class Dimension:
     def index(self, value) -> int | None:
         """Index of the choice equal to ``value`` (None if it is not a choice)."""
         try:
-            return self._index.get(value) if _plain_scalar(value) else None
+            return self._index.get(value) if plain_scalar(value) else None
         except TypeError:
             return None
 
@@ -163,11 +163,11 @@ class Dimension:
         return "integers" if self.integer else "values"
 
 
-def _plain_scalar(value) -> bool:
+def plain_scalar(value) -> bool:
     return isinstance(value, (int, float, str, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def _parse_object(text: str) -> dict:
+def parse_object(text: str) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

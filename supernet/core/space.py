@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .arch import _PLAIN, Arch, Dimension, _parse_object, _plain_scalar
+from .arch import PLAIN_TYPES, Arch, Dimension, parse_object, plain_scalar
 from .errors import SupernetError
 
 
@@ -130,12 +130,12 @@ class SearchSpace:
     def _check_shape(dim: Dimension, value) -> None:
         what = dim.describe()
         if dim.length is None:
-            if not _plain_scalar(value):
+            if not plain_scalar(value):
                 raise SupernetError(f"arch field {dim.name} must be one of {list(dim.choices)}")
             return
         if not isinstance(value, (list, tuple)) or len(value) != dim.length:
             raise SupernetError(f"arch field {dim.name} must be a list of {dim.length} {what} from {list(dim.choices)}")
-        if not all(type(v) in _PLAIN or v is None or _plain_scalar(v) for v in value):
+        if not all(type(v) in PLAIN_TYPES or v is None or plain_scalar(v) for v in value):
             raise SupernetError(f"arch field {dim.name} must hold {what} from {list(dim.choices)}")
 
     def _canonical(self, values: Mapping[str, object]) -> Arch:
@@ -244,7 +244,7 @@ class SearchSpace:
                     text = fh.read()
             except OSError as exc:
                 raise SupernetError(f"cannot read arch file {text_or_path!r}: {exc.strerror}") from None
-        data = _parse_object(text)
+        data = parse_object(text)
         if isinstance(data.get("arch"), dict):  # an arch.json written by export
             data = data["arch"]
         return self.make(data)

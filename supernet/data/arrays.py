@@ -52,7 +52,7 @@ class DataBundle(SplitBatches):
         return calibration_batches(self.train, batch_size, n_batches, seed)
 
 
-def _mnist1d(samples: int, val_fraction: float, seed: int) -> DataBundle:
+def load_mnist1d(samples: int, val_fraction: float, seed: int) -> DataBundle:
     from mnist1d.data import get_dataset_args, make_dataset
     args = get_dataset_args()
     args.num_samples = samples
@@ -77,14 +77,14 @@ def _split(x, y, fraction: float, seed: int) -> tuple[Split, Split]:
     return pick(order[n_val:]), pick(order[:n_val])
 
 
-def _from_arrays(name: str, x, y, val_fraction: float, seed: int, num_classes: int | None = None) -> DataBundle:
+def from_arrays(name: str, x, y, val_fraction: float, seed: int, num_classes: int | None = None) -> DataBundle:
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y).astype(np.int64)
     rest, test = _split(x, y, 0.2, seed + 1)
     train, val = _split(rest.x.numpy(), rest.y.numpy(), val_fraction, seed)
     return DataBundle(name, train, val, test, num_classes or int(y.max()) + 1)
 
 
-def _npz(path: str, val_fraction: float, seed: int) -> DataBundle:
+def load_npz(path: str, val_fraction: float, seed: int) -> DataBundle:
     if not os.path.isfile(path):
         raise SupernetError(f"data file {path!r} does not exist")
     if not zipfile.is_zipfile(path):

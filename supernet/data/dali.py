@@ -25,7 +25,7 @@ from PIL import Image
 from ..core.errors import SupernetError
 from .base import shard_rows
 from .image_transforms import random_crop_box
-from .imagefolder import _AUGMENT_STREAM, ImageFolderData, _TrainKeys
+from .imagefolder import AUGMENT_STREAM, ImageFolderData, TrainKeys
 
 INSTALL = "pip install nvidia-dali-cuda120 (or nvidia-dali-cuda130, matching torch's CUDA)"
 
@@ -58,7 +58,7 @@ class DaliImageFolderData(ImageFolderData):
             raise RuntimeError("call set_image_size(size) before drawing batches")
         lo, hi = shard_rows(batch_size, shard)
         files = self._splits["train"]
-        keys = _TrainKeys(len(files), self.steps_per_epoch(batch_size), batch_size, seed, start_step, (lo, hi))
+        keys = TrainKeys(len(files), self.steps_per_epoch(batch_size), batch_size, seed, start_step, (lo, hi))
         pipe = _pipeline(hi - lo, self.threads, self.device.index or 0, self.image_size, self.in_channels,
                          tuple(255 * m for m in self.mean), tuple(255 * s for s in self.std))
         pipe.build()
@@ -67,7 +67,7 @@ class DaliImageFolderData(ImageFolderData):
             anchors, shapes, flips = [], [], []
             for path, (_, step, pos) in zip(paths, batch):
                 width, height = _size(path)
-                rng = np.random.default_rng([seed, _AUGMENT_STREAM, step, pos])
+                rng = np.random.default_rng([seed, AUGMENT_STREAM, step, pos])
                 top, left, h, w = random_crop_box(height, width, rng, self.scale)
                 anchors.append(np.array([left, top], dtype=np.float32))
                 shapes.append(np.array([w, h], dtype=np.float32))

@@ -19,7 +19,7 @@ SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
-class _Files:
+class ImageFiles:
     """One split: paths relative to the root (bytes, in a numpy array so that forked workers
     do not touch a refcount per path) and their class indices."""
 
@@ -29,36 +29,36 @@ class _Files:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def select(self, idx: np.ndarray) -> "_Files":
-        return _Files(self.paths[idx], self.labels[idx])
+    def select(self, idx: np.ndarray) -> "ImageFiles":
+        return ImageFiles(self.paths[idx], self.labels[idx])
 
 
 # -- scanning -----------------------------------------------------------------------------
-def _scan(root: Path, val_fraction: float, seed: int):
+def scan_images(root: Path, val_fraction: float, seed: int):
     """Classes, the three splits, notes for describe(), skipped files and the first train image's (mode, size)."""
     if not root.is_dir():
         raise SupernetError(f"image folder {str(root)!r} does not exist; give a folder holding train/<class>/ images")
     if not (root / "train").is_dir():
         raise SupernetError(f"{str(root)!r} has no train/ folder; put images in {root}/train/<class>/*.png|jpg")
-    classes = _class_folders(root / "train")
+    classes = class_folders(root / "train")
     if not classes:
         raise SupernetError(f"{root}/train has no class folders; put each class's images in {root}/train/<class>/")
     skipped: list[tuple[str, str]] = []
-    train, first = _scan_split(root, "train", classes, skipped)
+    train, first = scan_split(root, "train", classes, skipped)
     splits, notes = {"train": train}, {}
     if (root / "val").is_dir():
-        splits["val"], notes["val_source"] = _scan_split(root, "val", classes, skipped)[0], "val/"
+        splits["val"], notes["val_source"] = scan_split(root, "val", classes, skipped)[0], "val/"
     else:
         splits["train"], splits["val"] = _hold_out(train, val_fraction, seed, root)
         notes["val_source"] = f"held out {val_fraction:g} of train/ (seed {seed})"
     if (root / "test").is_dir():
-        splits["test"], notes["test_source"] = _scan_split(root, "test", classes, skipped)[0], "test/"
+        splits["test"], notes["test_source"] = scan_split(root, "test", classes, skipped)[0], "test/"
     else:
         splits["test"], notes["test_source"] = splits["val"], "same as val (no test/ folder)"
     return classes, splits, notes, skipped, first
 
 
-def _class_folders(folder: Path) -> list[str]:
+def class_folders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
@@ -72,10 +72,10 @@ def _image_files(folder: Path) -> list[Path]:
     return found
 
 
-def _scan_split(root: Path, split: str, classes: list[str], skipped: list) -> tuple[_Files, tuple]:
+def scan_split(root: Path, split: str, classes: list[str], skipped: list) -> tuple[ImageFiles, tuple]:
     """Verify every image of ``root/split``; unreadable ones go to ``skipped``. Returns the files and
     the first readable image's (mode, size)."""
-    found = _class_folders(root / split)
+    found = class_folders(root / split)
     if split != "train" and found != classes:
         missing, extra = sorted(set(classes) - set(found)), sorted(set(found) - set(classes))
         raise SupernetError(f"{root}/{split} has class folders that differ from train/'s (missing {missing}, "
@@ -97,7 +97,7 @@ def _scan_split(root: Path, split: str, classes: list[str], skipped: list) -> tu
         first = first or good[0][1]
         paths += [os.fsencode(os.path.relpath(f, root)) for f, _ in good]
         labels += [label] * len(good)
-    return _Files(np.array(paths, dtype=bytes), np.array(labels, dtype=np.int64)), first
+    return ImageFiles(np.array(paths, dtype=bytes), np.array(labels, dtype=np.int64)), first
 
 
 def _verify_all(files: list[Path]) -> list:
@@ -116,7 +116,7 @@ def _verify(path: Path) -> tuple[str, tuple[int, int]] | str:
         return f"{type(exc).__name__}: {exc}"
 
 
-def _hold_out(train: _Files, fraction: float, seed: int, root: Path) -> tuple[_Files, _Files]:
+def _hold_out(train: ImageFiles, fraction: float, seed: int, root: Path) -> tuple[ImageFiles, ImageFiles]:
     """Hold out ``fraction`` of each class (:func:`held_out`); both parts keep the scan order."""
     is_val = held_out(train.labels, fraction, seed, root)
     return train.select(np.flatnonzero(~is_val)), train.select(np.flatnonzero(is_val))

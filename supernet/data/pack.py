@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..core.errors import SupernetError
-from .image_scan import SPLITS, _class_folders, _scan_split
+from .image_scan import SPLITS, class_folders, scan_split
 from .image_transforms import channels_of
 
 FORMAT = "supernet-packed/1"
@@ -130,13 +130,13 @@ def pack_imagefolder(source: str | os.PathLike, out: str | os.PathLike, size: in
         raise SupernetError(f"--out {str(out)!r} must lie outside the image folder {str(root)!r} and not contain it")
     if not (root / "train").is_dir():
         raise SupernetError(f"{str(root)!r} has no train/ folder; give an image folder with train/<class>/ images")
-    classes, skipped, splits = _class_folders(root / "train"), [], {}
+    classes, skipped, splits = class_folders(root / "train"), [], {}
     if not classes:
         raise SupernetError(f"{root}/train has no class folders; put each class's images in {root}/train/<class>/")
     first = None
     for split in SPLITS:
         if (root / split).is_dir():
-            splits[split], found = _scan_split(root, split, classes, skipped)
+            splits[split], found = scan_split(root, split, classes, skipped)
             first = first or found
     channels = channels_of(first[0])
     out.parent.mkdir(parents=True, exist_ok=True)

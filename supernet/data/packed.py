@@ -34,7 +34,7 @@ from .base import shard_rows
 from .batch_transforms import crop_resize_batch, normalise_batch
 from .image_scan import SPLITS, held_out
 from .image_transforms import centre_square_box, random_crop_box
-from .imagefolder import _AUGMENT_STREAM, _CALIBRATION_STREAM, SquareImages, _mean_std, _TrainKeys
+from .imagefolder import AUGMENT_STREAM, CALIBRATION_STREAM, SquareImages, mean_std, TrainKeys
 from .pack import FORMAT
 
 PREFIX = "packed:"
@@ -69,7 +69,7 @@ class PackedData(SquareImages):
         self._splits = self._layout(val_fraction, seed)
         self.native_size = int(self._index["train"][0, 4:6].min())
         self.flip = self.in_channels == 3 if flip is None else bool(flip)
-        self.mean, self.std = _mean_std(mean, std, self.in_channels)
+        self.mean, self.std = mean_std(mean, std, self.in_channels)
         self.image_size: int | None = None
         self._maps: dict = {}
 
@@ -102,7 +102,7 @@ class PackedData(SquareImages):
                       shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Endless augmented batches ``(x (B, C, S, S) float32 on the device, y (B,) int64)`` from ``start_step``."""
         stored, rows = self._rows("train")
-        keys = _TrainKeys(len(rows), self.steps_per_epoch(batch_size), batch_size, seed, start_step,
+        keys = TrainKeys(len(rows), self.steps_per_epoch(batch_size), batch_size, seed, start_step,
                           shard_rows(batch_size, shard))
         return self._stream(stored, rows, keys, seed, self.device)
 
@@ -115,7 +115,7 @@ class PackedData(SquareImages):
 
     def calibration_batches(self, n_batches: int, batch_size: int, seed: int) -> list[torch.Tensor]:
         stored, rows = self._rows("train")
-        order = np.random.default_rng([seed, _CALIBRATION_STREAM]).permutation(len(rows))
+        order = np.random.default_rng([seed, CALIBRATION_STREAM]).permutation(len(rows))
         pick = order[:min(len(rows), n_batches * batch_size)]
         keys = [[(int(i), -1, -1) for i in pick[lo:lo + batch_size]] for lo in range(0, len(pick), batch_size)]
         return [x for x, _ in self._stream(stored, rows, keys, 0, torch.device("cpu"))]
@@ -160,7 +160,7 @@ class PackedData(SquareImages):
             shard, offset, h, w, h0, w0 = (int(v) for v in index[rows[i]])
             flip = False
             if step >= 0:
-                rng = np.random.default_rng([seed, _AUGMENT_STREAM, step, pos])
+                rng = np.random.default_rng([seed, AUGMENT_STREAM, step, pos])
                 top, left, bh, bw = random_crop_box(h0, w0, rng, self.scale)
                 flip = self.flip and rng.random() < 0.5
             else:

@@ -7,7 +7,8 @@ from ..core.arch import Arch
 from ..core.contract import hook
 from ..core.placement import Placement
 from ..core.task import task_of_run
-from ..io.checkpoint import checkpoint_data, load_checkpoint, resolve_checkpoint
+from ..io.checkpoint import load_checkpoint, resolve_checkpoint
+from .recalibrated import checkpoint_data
 from .subnet import evaluate_arch
 
 

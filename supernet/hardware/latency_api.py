@@ -1,18 +1,17 @@
 """Latency commands as Python functions: build a device table, measure one arch, find the table of
-this device, and the latency cost used by search (table + a learned correction it is given)."""
+this device. The search's latency cost (the table corrected by a learned model) sits beside that model,
+:func:`predictors.latency.latency_cost`."""
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 
-from ..core.arch import Arch
 from ..core.errors import SupernetError
 from ..core.registry import config_from_dict, config_to_dict, get_space, space_config
 from ..io.checkpoint import resolve_checkpoint
 from ..io.files import read_json
 from .rounds import MeasureConfig, fingerprint, fingerprint_id, measure_subnet
-from .latency_table import LatencyTable, build_table, count_unit_kernels, table_path
+from .latency_table import LatencyTable, build_table, table_path
 
 DEFAULT_DIR = Path("latency")
 
@@ -80,18 +79,3 @@ def _matches_here(path: Path) -> bool:
         return True
     except SupernetError:
         return False
-
-
-def latency_cost(table: LatencyTable, space, predictor_cls, scale: float = 1.0):
-    """``arch -> predicted ms``: the table sum corrected by ``predictor_cls(space, units=..., kernels=...)``
-    fitted on the table's whole-subnet measurements (e.g. :class:`predictors.latency.TableLatencyPredictor`),
-    times ``scale`` (the drift correction of :mod:`supernet.hardware.drift`); cached per arch. A table
-    built before kernel counts were stored has them counted now."""
-    archs, ms = table.measured(space)
-    kernels = table.kernels if table.kernels else count_unit_kernels(table, space, table.cfg.batch)
-    model = predictor_cls(space, units=table.units, kernels=kernels).fit(archs, ms)
-
-    @lru_cache(maxsize=None)
-    def cost(arch: Arch) -> float:
-        return scale * float(model.predict([arch])[0][0])
-    return cost

@@ -20,9 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..core.errors import SupernetError
-from ..core.options import saved_space_options
-from ..core.registry import build_supernet, config_from_dict, get_space
-from ..data.load import load_data
+from ..core.registry import build_supernet, config_from_dict
 from .files import atomic_dir, atomic_write_json, read_json
 
 WEIGHTS, CONFIG, TRAINER = "weights.safetensors", "config.json", "trainer.pt"
@@ -137,18 +135,3 @@ def load_trainer_state(folder: Path, device: torch.device | str = "cpu") -> dict
         raise SupernetError(f"{str(folder)!r} has no {TRAINER}; cannot resume training from it") from None
     except Exception as exc:  # torch raises many types for a corrupted file
         raise SupernetError(f"trainer state in {str(folder)!r} is unreadable ({type(exc).__name__})") from None
-
-
-def checkpoint_data(meta: dict, calib_batches: int):
-    """The data a checkpoint was trained on (from its saved config) and its fixed BN-calibration
-    batches (``calib_batches`` >= 1 batches of 256 training inputs)."""
-    if calib_batches < 1:
-        raise SupernetError(f"--calib-batches must be >= 1, got {calib_batches}")
-    train = meta["train"]
-    options = get_space(meta["space"]).make_options(saved_space_options(train)) if "space" in meta else None
-    data = load_data(train["data"], samples=train.get("samples"), val_fraction=train.get("val_fraction", 0.1),
-                     seed=train["seed"], workers=train.get("data_workers", 2),
-                     reader=options.reader_options() if options is not None else {})
-    if meta.get("image_size"):
-        data.set_image_size(meta["image_size"])
-    return data, data.calibration_batches(calib_batches, 256, train["seed"])

@@ -18,30 +18,13 @@ from ..core.arch import Arch
 from ..core.contract import hook
 from ..core.errors import SupernetError
 from ..core.registry import config_from_dict, config_to_dict, get_space
-from ..layers.calibration import calibrate_bn
-from .checkpoint import checkpoint_data, load_checkpoint, load_weights, resolve_checkpoint, run_of
+from .checkpoint import load_weights
 from .files import atomic_dir, atomic_write_json, read_json
-from .runs import check_apart, check_writable
+from .runs import check_writable
 
 
 INPUT_NOTE = ("input_shape is what the exported model takes, (batch, ...); data.input_shape is one example as the data "
               "stores it, before preprocessing")
-
-
-def export_from_checkpoint(checkpoint: str | os.PathLike, arch: Arch | str, out: str | os.PathLike, *,
-                           onnx: bool = True, overwrite: bool = False, calib_batches: int = 8,
-                           extra: dict | None = None) -> Path:
-    """Recalibrate BN for ``arch`` on the checkpoint's training data (on the CPU), then
-    :func:`export_subnet`. ``out`` may not be, contain or sit inside the checkpoint's run."""
-    check_apart(out, [run_of(checkpoint)])
-    check_writable(out)
-    model, meta = load_checkpoint(checkpoint)
-    arch = model.space.load_arch(arch) if isinstance(arch, str) else model.space.make(arch)
-    _, calib = checkpoint_data(meta, calib_batches)
-    calibrate_bn(model, lambda x: model(model.prepare_input(x, arch), arch), calib)
-    # the data it was trained on (normalisation included) and the checkpoint `supernet finetune` distils from
-    extra = {"data": meta.get("data"), "checkpoint": str(resolve_checkpoint(checkpoint).resolve()), **(extra or {})}
-    return export_subnet(model, meta["space"], arch, out, onnx=onnx, overwrite=overwrite, extra=extra)
 
 
 def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | os.PathLike, *,

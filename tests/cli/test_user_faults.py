@@ -20,7 +20,8 @@ from supernet.api import resume_training, train
 from supernet.cli.main import main
 from supernet.core.errors import SupernetError
 from supernet.data.load import load_data
-from supernet.io.export import export_from_checkpoint, load_exported
+from supernet.evaluation.recalibrated import export_from_checkpoint
+from supernet.io.export import load_exported
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ STAGES = {  # stage -> the stages (besides itself) it may import
     "supernet.core": set(),
     "supernet.layers": BASE,
     "supernet.data": BASE,
-    "supernet.io": BASE | {"supernet.layers", "supernet.data"},
+    "supernet.io": BASE,  # disk only: loading data or recalibrating BN is orchestration (evaluation)
     "supernet.evaluation": BASE | {"supernet.layers", "supernet.data", "supernet.io"},
     "supernet.hardware": BASE | {"supernet.layers", "supernet.data", "supernet.io"},
     "supernet.training": BASE | {"supernet.layers", "supernet.data", "supernet.io", "supernet.evaluation"},
@@ -121,3 +121,14 @@ def test_architecture_page_lists_every_stage():
     text = (REPO / "docs" / "architecture.md").read_text()
     for name in STAGES:
         assert re.search(rf"`{re.escape(name.replace('.', '/'))}", text), name
+
+
+def test_no_private_name_is_imported_across_modules():
+    """A name with a leading underscore stays in its module: another module that needs it gets a public name."""
+    crossing = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in PACKAGES):
+                crossing += [f"{name}: {a.name}" for a in node.names if a.name.startswith("_")
+                             and not a.name.startswith("__")]
+    assert not crossing, crossing

@@ -109,3 +109,23 @@ def test_changelog_lists_every_moved_module():
     text = (REPO / "CHANGELOG.md").read_text()
     for old, new in MOVED.items():
         assert f"| `{old}` | {', '.join(f'`{n}`' for n in new)} |" in text, old
+
+
+def test_every_result_file_is_cited_from_readme_or_docs_results():
+    """benchmarks/results/ holds only what README or docs/results/*.md cite (by name or shell pattern)."""
+    docs = [REPO / "README.md", *sorted((REPO / "docs" / "results").glob("*.md"))]
+    cited = set()
+    for doc in docs:
+        for match in PATH.finditer(doc.read_text()):
+            pattern = match.group(1) + ("*" if doc.read_text()[match.end():match.end() + 1] == "*" else "")
+            cited |= {p for alt in expand_braces(pattern) for p in REPO.glob(alt)}
+        cited |= {REPO / "benchmarks" / "results" / name
+                  for name in re.findall(r"`([\w.-]+\.(?:json|csv))`", doc.read_text())}
+    files = set((REPO / "benchmarks" / "results").iterdir())
+    assert not files - cited, sorted(str(f.relative_to(REPO)) for f in files - cited)
+
+
+def test_no_tracked_file_is_ignored():
+    ignored = subprocess.run(["git", "ls-files", "--cached", "--ignored", "--exclude-standard"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert not ignored, ignored

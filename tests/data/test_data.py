@@ -4,7 +4,8 @@ import torch
 
 from supernet.core.errors import SupernetError
 from supernet.data.base import BatchStream, calibration_batches
-from supernet.io.checkpoint import checkpoint_data, load_data
+from supernet.data.load import load_data
+from supernet.evaluation.recalibrated import checkpoint_data
 
 
 def _rows(split):

@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 from tests.support.latency_sim import SimulatedTimer
 
-from predictors.latency import TableLatencyPredictor
+from predictors.latency import latency_cost
 from supernet.core.registry import get_space, space_config
 from supernet.hardware.drift import MIN_DRIFT, check_drift, compare
 from supernet.hardware.front import budget_notes, pooled, sessions_of
 from supernet.hardware.rounds import MeasureConfig
 from supernet.hardware.latency_table import REFERENCE_ROUNDS, LatencyTable, build_table
-from supernet.hardware.latency_api import latency_cost
 from supernet.nas.search_config import SearchConfig, SearchResult
 
 CFG = MeasureConfig(target="cpu", threads=1, warmup=0, repeats=5, min_seconds=0.0, rounds=5, unit_rounds=3)
@@ -48,8 +47,8 @@ def test_a_machine_20_percent_slower_is_detected_and_corrected(space, tmp_path):
     drift = check_drift(table, space, timer=timer)
     assert drift.status == "corrected" and drift.scale == pytest.approx(1.2, rel=0.03)
     assert "% slower" in drift.message and f"scaled by {drift.scale:.3f}" in drift.message
-    plain = latency_cost(table, space, TableLatencyPredictor)
-    corrected = latency_cost(table, space, TableLatencyPredictor, drift.scale)
+    plain = latency_cost(table, space)
+    corrected = latency_cost(table, space, drift.scale)
     rng = np.random.default_rng(5)
     archs = [space.sample(rng) for _ in range(20)]
     now = np.array([1.2 * timer.true_ms(space.build_static(a), space.example_input(a)) for a in archs])
@@ -109,7 +108,7 @@ def test_search_on_a_slowed_machine_warns_corrects_and_flags(trained, tmp_path):
     space = load_checkpoint(trained)[0].space
     timer = SimulatedTimer(seed=3, noise=0.02, spike_p=0.05, burst_p=0.1)
     path = build_latency(str(trained), CFG, archs=12, folder=tmp_path / "lat", progress=False, timer=timer)
-    cost = latency_cost(find_table("cpu", space, path), space, TableLatencyPredictor)
+    cost = latency_cost(find_table("cpu", space, path), space)
     budget = 1.2 * (cost(space.smallest()) + cost(space.largest())) / 2
     timer.speed = 1.2
     config = SearchConfig(objectives=("accuracy", "latency"), budgets={"latency": budget}, target="cpu",

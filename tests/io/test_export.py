@@ -6,7 +6,8 @@ import pytest
 import torch
 from tests.support import archs_of, input_for
 
-from supernet.io.export import export_from_checkpoint, export_subnet, load_exported
+from supernet.evaluation.recalibrated import export_from_checkpoint
+from supernet.io.export import export_subnet, load_exported
 from supernet.layers.calibration import calibrate_bn
 
 

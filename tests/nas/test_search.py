@@ -296,7 +296,7 @@ def test_tabular_space_only_yields_table_archs():
 def test_latency_budget_uses_the_table_and_measures_the_front(trained, tmp_path, monkeypatch):  # noqa: F811
     from supernet.api import search as search_checkpoint
     from supernet.hardware.rounds import MeasureConfig
-    from supernet.hardware.latency_api import build_latency, find_table, latency_cost
+    from supernet.hardware.latency_api import build_latency, find_table
     fast_cpu = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
     from supernet.io.checkpoint import load_checkpoint
     space = load_checkpoint(trained)[0].space
@@ -309,8 +309,8 @@ def test_latency_budget_uses_the_table_and_measures_the_front(trained, tmp_path,
         search_checkpoint(trained, fast(budgets={"latency": 5}, target="cpu"), tmp_path / "none", progress=False)
     path = build_latency(str(trained), fast_cpu, archs=8, folder=tmp_path / "lat", progress=False)
     table = find_table("cpu", space, None, tmp_path / "lat")
-    from predictors.latency import TableLatencyPredictor
-    cost = latency_cost(table, space, TableLatencyPredictor)
+    from predictors.latency import latency_cost
+    cost = latency_cost(table, space)
     low, high = cost(space.smallest()), cost(space.largest())
     budget = (low + high) / 2
     result = search_checkpoint(trained, fast(objectives=("accuracy", "latency"), budgets={"latency": budget},

@@ -12,7 +12,8 @@ from supernet.api import train
 from supernet.cli.main import main
 from supernet.core.errors import SupernetError
 from supernet.io.checkpoint import resolve_checkpoint
-from supernet.io.export import export_from_checkpoint, load_exported
+from supernet.evaluation.recalibrated import export_from_checkpoint
+from supernet.io.export import load_exported
 from supernet.training.train_config import FinetuneConfig
 from supernet.training.finetune import finetune
 
