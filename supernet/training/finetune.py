@@ -32,8 +32,8 @@ from ..core.placement import Placement
 from ..core.registry import config_to_dict
 from ..core.signals import interruptible
 from ..core.task import task_of_run
+from ..evaluation.recalibrated import checkpoint_data
 from ..io.checkpoint import (
-    checkpoint_data,
     load_checkpoint,
     load_checkpoint_into,
     load_trainer_state,
