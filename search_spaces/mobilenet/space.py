@@ -17,13 +17,13 @@ class MobileNetSpace(SearchSpace):
 
     def __init__(self, config: MobileNetConfig):
         self.config = config
-        slots = config.stages * config.max_depth
+        slots = config.slots
         super().__init__([Dimension("ks", config.kernels, slots), Dimension("e", config.expands, slots),
-                          Dimension("d", config.depths, config.stages), Dimension("r", config.resolutions)])
+                          Dimension("d", config.depths, config.searched_stages), Dimension("r", config.resolutions)])
 
     def inactive(self, values) -> dict[str, set[int]]:
-        depth, d = self.config.max_depth, values["d"]
-        off = {s * depth + j for s in range(self.config.stages) for j in range(d[s], depth)}
+        c, d = self.config, values["d"]
+        off = {i for s in range(c.searched_stages) for i in c.stage_slots(s)[d[s]:]}
         return {"ks": off, "e": off}
 
     def input_shape(self, arch: Arch) -> tuple[int, ...]:
@@ -51,4 +51,5 @@ class MobileNetSpace(SearchSpace):
     def cardinality(self) -> int:
         c = self.config
         per_block = len(c.kernels) * len(c.expands)
-        return sum(per_block ** d for d in c.depths) ** c.stages * len(c.resolutions)
+        return (sum(per_block ** d for d in c.depths) ** c.searched_stages * per_block ** c.fixed_stages
+                * len(c.resolutions))
