@@ -9,6 +9,7 @@ from supernet.core.space import SearchSpace
 
 from .config import MobileNetConfig
 from .latency import all_units, units
+from .ofa_specialized import PREFIX, pick_arch
 from .static import build_static
 
 
@@ -25,6 +26,14 @@ class MobileNetSpace(SearchSpace):
         c, d = self.config, values["d"]
         off = {i for s in range(c.searched_stages) for i in c.stage_slots(s)[d[s]:]}
         return {"ks": off, "e": off}
+
+    def load_arch(self, text_or_path: str) -> Arch:
+        """As :meth:`SearchSpace.load_arch`, plus ``ofa:ID``: OFA's published pick ``ID`` (an
+        ``ofa_specialized`` net config, e.g. ``ofa:note10_lat-22ms_top1-76.6_finetune-25``) when it is
+        an arch of this space (:mod:`.ofa_specialized`)."""
+        if isinstance(text_or_path, str) and text_or_path.startswith(PREFIX):
+            return pick_arch(self, text_or_path[len(PREFIX):])
+        return super().load_arch(text_or_path)
 
     def input_shape(self, arch: Arch) -> tuple[int, ...]:
         """Shape of one input (no batch axis) at the arch's resolution."""
