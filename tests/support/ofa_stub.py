@@ -38,3 +38,45 @@ def import_ofa():
         raise ImportError(f"OFA's package is not installed ({exc}): pip install --no-deps ofa=={OFA_VERSION}") from exc
     DynamicSeparableConv2d.KERNEL_TRANSFORM_MODE = 1  # how OFA's published supernets are built and loaded
     return networks
+
+
+CHOICES = dict(ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4])
+
+
+def build_ofa_net(net: str, seed: int = 0):
+    """OFA's own supernet ``net`` (by its published name) with random weights that make every part
+    count: OFA's init, then BN affine and running statistics, the kernel transformation matrices
+    (identity at init) and the classifier perturbed from ``seed``, so that logits are O(1). Eval mode."""
+    import torch
+    networks = import_ofa()
+    width = float(net.rsplit("_w", 1)[1])
+    cls = networks.OFAProxylessNASNets if net.startswith("ofa_proxyless") else networks.OFAMobileNetV3
+    torch.manual_seed(seed)
+    model = cls(n_classes=1000, dropout_rate=0.1, width_mult=width, **CHOICES)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for key, t in model.state_dict().items():
+            if key.endswith("_matrix"):
+                t.add_(torch.randn(t.shape, generator=g) * 0.1)
+            elif key.endswith("running_mean"):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+            elif key.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            elif key.endswith("bn.weight"):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            elif key.endswith("bn.bias"):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+            elif key.startswith("classifier.") and key.endswith("weight"):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.5)
+    return model.eval()
+
+
+def save_ofa_checkpoint(model, path) -> None:
+    """``model``'s weights as OFA's published checkpoint files hold them: ``{"state_dict": ...}``."""
+    import torch
+    torch.save({"state_dict": model.state_dict()}, path)
+
+
+def set_ofa_arch(model, ofa_arch: dict) -> None:
+    """``set_active_subnet`` with an arch in OFA's format (``to_ofa_arch``)."""
+    model.set_active_subnet(ks=ofa_arch["ks"], e=ofa_arch["e"], d=ofa_arch["d"])
