@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -62,11 +64,10 @@ def ofa_key(key: str, config: MobileNetConfig) -> str:
     return f"{head[rest]}.{leaf}"
 
 
+@lru_cache(maxsize=8)
 def expected_shapes(config: MobileNetConfig) -> dict[str, tuple[tuple[int, ...], str, tuple[int, ...]]]:
-    """``{canonical OFA key: (OFA shape, our key, our shape)}`` of the net ``config`` describes
-    (built on the meta device: no memory, no time)."""
-    with torch.device("meta"):
-        state = MobileNetSupernet(config).state_dict()
+    """``{canonical OFA key: (OFA shape, our key, our shape)}`` of the net ``config`` describes."""
+    state = MobileNetSupernet(config).state_dict()  # on the CPU: faster than the meta device's first use
     out = {}
     for key, tensor in state.items():
         shape = tuple(tensor.shape)
@@ -85,15 +86,17 @@ def read_ofa_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            raise SupernetError(f"OFA weights {str(path)!r} need code to load (torch.load(weights_only=True) refused: "
-                                f"{_short(first)}); an OFA checkpoint holds only tensors: re-save its state_dict "
+        text = str(exc)
+        if "weights_only" in text.lower() or "Unsupported global" in text:
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", text) or re.search(r"(Unsupported operand \S+)", text)
+            what = f"it names {found.group(1)}" if found else _short(text.splitlines()[0])
+            raise SupernetError(f"OFA weights {str(path)!r} need code to load, which torch.load(weights_only=True) "
+                                f"refuses ({what}); an OFA checkpoint holds only tensors: re-save its state_dict "
                                 "with torch.save") from None
-        raise SupernetError(f"OFA weights {str(path)!r} are damaged or not a torch file ({_short(first)})") from None
+        raise SupernetError(f"OFA weights {str(path)!r} are damaged or not a torch file ({_short(text)})") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, IndexError) as exc:
         raise SupernetError(f"OFA weights {str(path)!r} are truncated or not a torch checkpoint "
-                            f"({type(exc).__name__}: {_short(str(exc))})") from None
+                            f"({type(exc).__name__}: {_short(str(exc).split('. ')[0])})") from None
     state = data.get("state_dict", data) if isinstance(data, dict) else None
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SupernetError(f"OFA weights {str(path)!r} hold no state dict of tensors (expected a dict with "
