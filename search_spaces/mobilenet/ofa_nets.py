@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from supernet.core.arch import Arch
+from supernet.core.errors import SupernetError
 
 from .blocks import make_divisible
 from .config import MobileNetConfig
@@ -47,7 +48,6 @@ OFA_NETS = {
 
 def with_resolutions(config: MobileNetConfig, resolutions) -> MobileNetConfig:
     """``config`` holding the resolutions ``resolutions`` (each one OFA's nets support)."""
-    from supernet.core.errors import SupernetError
     bad = sorted(set(resolutions) - set(OFA_RESOLUTIONS))
     if bad or not resolutions:
         raise SupernetError(f"resolution {bad[0] if bad else 'list'} is not one OFA's supernets support: "

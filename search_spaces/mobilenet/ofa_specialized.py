@@ -102,7 +102,9 @@ def pick_arch(space, pick_id: str) -> Arch:
     """The arch of OFA's pick ``pick_id`` in ``space`` (a mobilenet space); one clear error otherwise."""
     picks = table()
     if pick_id not in picks:
-        raise SupernetError(f"unknown OFA pick {pick_id!r}; OFA's picks are: {', '.join(picks)}")
+        fit = fitting(space.config)
+        raise SupernetError(f"unknown OFA pick {pick_id!r}; the {len(fit)} of OFA's {len(picks)} picks that are archs "
+                            f"of this space: {', '.join(PREFIX + p for p in fit) if fit else 'none'}")
     pick = picks[pick_id]
     why = _misfit(space.config, pick)
     if why is not None:

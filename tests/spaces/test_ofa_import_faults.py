@@ -98,3 +98,33 @@ def test_old_key_spellings_and_no_step_counters_import(states, tmp_path, capsys)
     assert torch.equal(model.blocks[4].depthwise.weight, states[W10]["blocks.5.conv.depth_conv.conv.conv.weight"])
     again = cli(["import", "ofa", "--net", W10, "--weights", str(path), "--out", str(out)])
     assert again == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_unknown_source_and_help(tmp_path, capsys):
+    import subprocess
+    import sys
+    assert cli(["import", "tensorflow", "--net", "x", "--weights", str(tmp_path / "f"), "--out", str(tmp_path / "r")]) == 2
+    assert "no importer for 'tensorflow'" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    code = ("import sys\nfrom supernet.cli import main\ntry:\n    main(['import', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and "examples:" in result.stdout and "supernet import ofa" in result.stdout, result.stderr
+
+
+def test_ofa_picks_refused_in_one_line():
+    from search_spaces.mobilenet.ofa_nets import OFA_NETS
+    from search_spaces.mobilenet.space import MobileNetSpace
+    from supernet.core.errors import SupernetError
+    space = MobileNetSpace(OFA_NETS[W10])
+    cases = {"ofa:nope": "unknown OFA pick 'nope'; the 24 of OFA's 50 picks that are archs of this space",
+             "ofa:cpu_lat-10ms_top1-71.1_finetune-25": "a subnet of ofa_proxyless_d234_e346_k357_w1.3",
+             "ofa:note10_lat-30ms_top1-78.4_finetune-75": f"a subnet of {W12}"}
+    for name, expected in cases.items():
+        with pytest.raises(SupernetError) as err:
+            space.load_arch(name)
+        assert expected in str(err.value) and "\n" not in str(err.value)
+        assert "ofa:note10_lat-22ms_top1-76.6_finetune-25" in str(err.value)  # the picks that do fit
+    w12 = MobileNetSpace(OFA_NETS[W12])
+    with pytest.raises(SupernetError, match="resolution 260 px is not one of the space's"):
+        w12.load_arch("ofa:note10_lat-64ms_top1-80.2_finetune-75")
+    assert w12.load_arch("ofa:note10_lat-30ms_top1-78.4_finetune-75")["r"] == 224
