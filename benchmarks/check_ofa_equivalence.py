@@ -16,7 +16,9 @@ Writes the largest absolute difference of each check per net, and whether all ar
 to ``benchmarks/results/ofa_equivalence.json``. The unit test (``tests/spaces/test_ofa_import.py``)
 runs a subset of this grid in CI.
 
-    python -m benchmarks.check_ofa_equivalence                     # the full grid (~5 min, 1 thread)
+    python -m benchmarks.check_ofa_equivalence                     # the full grid, 3 nets in one run
+    python -m benchmarks.check_ofa_equivalence --nets ofa_mbv3_d234_e346_k357_w1.0   # one net per run (~6 min
+        each on 2 shared cores); runs with the same settings add their nets to the same JSON
     python -m benchmarks.check_ofa_equivalence --random 2 --no-export   # a quick look
 """
 from __future__ import annotations
@@ -100,6 +102,10 @@ def main(argv=None) -> int:
     nets = args.nets or list(OFA_NETS)
     out = {"ofa_version": OFA_VERSION, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
            "threads": args.threads, "batch": args.batch, "tolerance": TOLERANCE, "dtype": "float32", "nets": {}}
+    previous = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
+    if args.nets and {k: v for k, v in previous.items() if k not in ("nets", "all_within_tolerance")} == {
+            k: v for k, v in out.items() if k != "nets"}:
+        out["nets"] = previous.get("nets", {})  # same settings: --nets runs add up (each net in its own run)
     with tempfile.TemporaryDirectory() as tmp:
         for net in nets:
             out["nets"][net] = check_net(net, args.random, not args.no_export, args.batch, Path(tmp))

@@ -106,3 +106,23 @@ def test_ofa_picks_are_the_archs_ofa_names(imported):
         ofa_stub.set_ofa_arch(ofa, to_ofa_arch(ours.config, arch))
         config = ofa.get_active_net_config()
         assert compact(config, {"image_size": arch["r"]}) == table()[pick]
+
+
+@torch.no_grad()
+def test_the_ofa_variant_is_ofa_w10_without_kernel_transform():
+    """The ``ofa`` variant (trained from scratch before this import existed) is OFA's MobileNetV3 w1.0
+    built with ``KERNEL_TRANSFORM_MODE = None``: same tensors, same logits."""
+    from search_spaces.mobilenet import VARIANTS
+    from search_spaces.mobilenet.ofa_import import canonical, convert_state
+    from supernet.core.registry import build_supernet
+    try:
+        ofa = ofa_stub.build_ofa_net(NETS[0], seed=5, kernel_transform=False)
+        state = convert_state({canonical(k): v for k, v in ofa.state_dict().items()}, "ofa", VARIANTS["ofa"], "x")
+        ours = build_supernet("mobilenet", VARIANTS["ofa"])
+        ours.load_state_dict(state)
+        ours.eval()
+        for arch in archs(ours.space, 1):
+            x = torch.randn(1, 3, arch["r"], arch["r"], generator=torch.Generator().manual_seed(3))
+            assert (ours(x, arch) - ofa_logits(ofa, ours.config, arch, x)).abs().max() <= 1e-4
+    finally:
+        ofa_stub.import_ofa()  # back to KERNEL_TRANSFORM_MODE = 1

@@ -43,15 +43,18 @@ def import_ofa():
 CHOICES = dict(ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4])
 
 
-def build_ofa_net(net: str, seed: int = 0):
+def build_ofa_net(net: str, seed: int = 0, kernel_transform: bool = True):
     """OFA's own supernet ``net`` (by its published name) with random weights that make every part
     count: OFA's init, then BN affine and running statistics, the kernel transformation matrices
-    (identity at init) and the classifier perturbed from ``seed``, so that logits are O(1). Eval mode."""
+    (identity at init) and the classifier perturbed from ``seed``, so that logits are O(1). Eval mode.
+    ``kernel_transform=False``: built with ``KERNEL_TRANSFORM_MODE = None`` (plain centre kernels)."""
     import torch
     networks = import_ofa()
+    from ofa.imagenet_classification.elastic_nn.modules.dynamic_op import DynamicSeparableConv2d
     width = float(net.rsplit("_w", 1)[1])
     cls = networks.OFAProxylessNASNets if net.startswith("ofa_proxyless") else networks.OFAMobileNetV3
     torch.manual_seed(seed)
+    DynamicSeparableConv2d.KERNEL_TRANSFORM_MODE = 1 if kernel_transform else None  # read when built and run
     model = cls(n_classes=1000, dropout_rate=0.1, width_mult=width, **CHOICES)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
