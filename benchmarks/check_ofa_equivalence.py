@@ -34,8 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks import RESULTS
 
 TOLERANCE = 1e-4
 RESOLUTIONS = (128, 160, 192, 224)
@@ -93,7 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-export", action="store_true", help="logits only")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--nets", nargs="+", help="default: all three")
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ofa_equivalence.json"))
+    p.add_argument("--out", default=str(RESULTS / "ofa_equivalence.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from search_spaces.mobilenet.ofa_nets import OFA_NETS
