@@ -46,3 +46,12 @@ def test_existing_variants_keep_their_networks():
     p13 = OFA_NETS["ofa_proxyless_d234_e346_k357_w1.3"]
     assert (p13.stem_channels, p13.first_channels, p13.widths, p13.head_expand) == (
         40, 24, (32, 56, 104, 128, 248, 416), 1664)
+
+
+def test_ofa_flops_picks_have_the_flops_ofa_names():
+    """OFA names its FLOPs-budget picks by their multiply-adds (``flops-389M``...): our exact count agrees."""
+    from search_spaces.mobilenet.costs import count_macs
+    config = OFA_NETS["ofa_mbv3_d234_e346_k357_w1.2"]
+    space = MobileNetSpace(config)
+    for pick, millions in (("flops-389M_top1-79.1_finetune-75", 389), ("flops-482M_top1-79.6_finetune-75", 482)):
+        assert round(count_macs(config, space.load_arch(f"ofa:{pick}")) / 1e6) == millions
