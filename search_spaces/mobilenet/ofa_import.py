@@ -156,7 +156,7 @@ def convert_state(state: dict[str, torch.Tensor], net: str, config: MobileNetCon
         tensor = state.get(key)
         if tensor is None:  # an optional BN step counter
             tensor = torch.zeros((), dtype=torch.long)
-        ours[our_key] = tensor.reshape(our_shape).clone()
+        ours[our_key] = tensor.reshape(our_shape)  # a view of the tensor just read from the file
     return ours
 
 
