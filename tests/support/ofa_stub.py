@@ -13,8 +13,9 @@ import types
 OFA_VERSION = "0.1.0.post202307202001"  # the version the Makefile installs (--no-deps)
 
 
-def _stand_in() -> None:
-    """Register ``torchvision``, ``torchvision.transforms`` (+ ``functional``) stand-ins unless present."""
+def _stand_in() -> list[str]:
+    """Register ``torchvision``, ``torchvision.transforms`` (+ ``functional``) stand-ins where absent;
+    returns the names registered."""
     names = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional",
              "torchvision.datasets", "torchvision.transforms.transforms")
     vision, transforms, functional, datasets, transforms_mod = (types.ModuleType(n) for n in names)
@@ -22,20 +23,27 @@ def _stand_in() -> None:
     transforms.RandomResizedCrop = transforms_mod.RandomResizedCrop = stub
     transforms.functional, transforms.transforms, vision.transforms, vision.datasets = (
         functional, transforms_mod, transforms, datasets)
+    added = [m.__name__ for m in (vision, transforms, functional, datasets, transforms_mod) if m.__name__ not in sys.modules]
     for module in (vision, transforms, functional, datasets, transforms_mod):
         sys.modules.setdefault(module.__name__, module)
+    return added
 
 
 def import_ofa():
     """The ``ofa`` package's elastic networks module (``OFAMobileNetV3``, ``OFAProxylessNASNets``, ...).
 
-    Raises ImportError with the install line when the package is missing."""
-    _stand_in()
+    Raises ImportError with the install line when the package is missing. The stand-ins leave
+    ``sys.modules`` once ``ofa`` is imported, so nothing else (transformers' ``find_spec`` checks) sees a
+    torchvision without a spec."""
+    added = _stand_in()
     try:
         from ofa.imagenet_classification.elastic_nn import networks
         from ofa.imagenet_classification.elastic_nn.modules.dynamic_op import DynamicSeparableConv2d
     except ImportError as exc:
         raise ImportError(f"OFA's package is not installed ({exc}): pip install --no-deps ofa=={OFA_VERSION}") from exc
+    finally:
+        for name in added:
+            sys.modules.pop(name, None)
     DynamicSeparableConv2d.KERNEL_TRANSFORM_MODE = 1  # how OFA's published supernets are built and loaded
     return networks
 
