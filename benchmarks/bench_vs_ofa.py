@@ -7,7 +7,7 @@ SGD with gradient clipping at 5, in fp32 and in bf16 autocast + channels-last:
 
 - **OFA**: ``ofa``'s ``OFAMobileNetV3`` (the registry's ``ofa`` package; it imports torchvision's
   transforms at import time, so this script puts an import-only stand-in for ``torchvision`` into
-  its own process before importing it: nothing of torchvision runs, and it is never a dependency of
+  its own process before importing it, ``tests/support/ofa_stub.py``: nothing of torchvision runs, and it is never a dependency of
   the project), ``set_active_subnet(ks, e, d)`` per arch, on one fixed batch already on the device
   (the model's step alone, as OFA's harness was timed);
 - **ours**: ``supernet.train`` itself (what ``supernet train`` runs), reading a packed folder of
@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,18 +57,12 @@ def fixed_variant(size: int, classes: int):
 
 
 def import_ofa():
-    """``OFAMobileNetV3``, with an import-only stand-in for the torchvision modules ``ofa`` imports."""
-    vision, transforms, functional = (types.ModuleType(n) for n in
-                                      ("torchvision", "torchvision.transforms", "torchvision.transforms.functional"))
-    transforms.RandomResizedCrop = type("RandomResizedCrop", (), {"__init__": lambda self, *a, **k: None})
-    transforms.functional, vision.transforms = functional, transforms
-    for module in (vision, transforms, functional):
-        sys.modules.setdefault(module.__name__, module)
+    """``OFAMobileNetV3``, through the import-only torchvision stand-in of ``tests/support/ofa_stub.py``."""
+    from tests.support.ofa_stub import import_ofa as stand_in_import
     try:
-        from ofa.imagenet_classification.elastic_nn.networks import OFAMobileNetV3
+        return stand_in_import().OFAMobileNetV3
     except ImportError as exc:
-        raise SystemExit(f"error: OFA's package is not installed ({exc}): pip install --no-deps ofa") from None
-    return OFAMobileNetV3
+        raise SystemExit(f"error: {exc}") from None
 
 
 def _sync(device: torch.device) -> None:

@@ -4,7 +4,7 @@ One import line for everything README shows; the API mirrors the CLI: ``train``
 (``supernet train``), ``evaluate`` (``supernet eval``), ``search`` (``supernet search``),
 ``export`` (``supernet export``), ``build_latency`` / ``measure_arch`` (``supernet latency``),
 ``space_names`` (``supernet spaces``), ``finetune`` (``supernet finetune``), ``pack_data``
-(``supernet data pack``); plus ``load_exported`` to
+(``supernet data pack``), ``import_ofa`` / ``import_weights`` (``supernet import``); plus ``load_exported`` to
 use an export and ``run_search`` to search any space with any evaluator (``RayEvaluator`` spreads
 it over Ray actors; ``train(..., scale=ScaleConfig(workers))`` trains on Ray Train workers).
 Torch-heavy parts, and Ray, load on first use. The stages live in subpackages
@@ -24,6 +24,7 @@ _LAZY = {
     "TrainConfig": "training.train_config", "ScaleConfig": "training.train_config", "FinetuneConfig": "training.train_config",
     "train": "api", "resume_training": "api", "evaluate": "api", "search": "api", "export": "api",
     "export_from_search": "api", "finetune": "api", "run_search": "api", "pack_data": "api",
+    "import_weights": "api", "import_ofa": "api",
     "load_exported": "io.export", "CheckpointEvaluator": "evaluation.checkpoint",
     "SearchConfig": "nas.search_config", "SearchResult": "nas.search_config", "SearchWarning": "nas.search_config",
     "hypervolume": "nas.pareto", "TooManyFailures": "nas.store", "pick_from_search": "nas.outputs",

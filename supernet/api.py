@@ -34,7 +34,7 @@ from .training.run import removed_on_failure, run_folder, train_here
 from .training.setup import resolved_config
 
 __all__ = ["train", "resume_training", "evaluate", "export", "export_from_search", "finetune", "search",
-           "run_search", "pack_data"]
+           "run_search", "pack_data", "import_weights", "import_ofa"]
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -91,6 +91,40 @@ def resume_training(run_dir: str | os.PathLike, device: str | None = None, scale
     if device is not None:
         cfg = replace(cfg, device=device)
     return train(cfg, run_dir, resume=True, scale=scale)
+
+
+# -- import ------------------------------------------------------------------------------------
+def import_weights(source: str, net: str, weights: str | os.PathLike, out: str | os.PathLike, *,
+                   resolutions: Iterable[int] | None = None, overwrite: bool = False) -> Path:
+    """A run folder at ``out`` from another project's supernet file ``weights`` (``supernet import``):
+    ``source`` names the project (``ofa``), ``net`` its network (e.g. ``ofa_mbv3_d234_e346_k357_w1.0``);
+    the converter a space registered for them (:func:`supernet.core.registry.register_importer`) maps
+    the file's tensors onto the space's supernet, read without executing code. ``resolutions``
+    narrows the run's input sizes (default: those the net was trained on). The folder holds what
+    ``supernet train`` writes, so every command accepts it; on any error nothing is written."""
+    from dataclasses import asdict
+
+    from .core.registry import config_to_dict, get_space, importers
+    from .io.imported import check_out, file_digest, save_imported
+    table = importers(source)
+    if not table:
+        known = sorted(importers())
+        raise SupernetError(f"no importer for {source!r}; known sources: {', '.join(known) or 'none'}")
+    if net not in table:
+        raise SupernetError(f"{source} has no net {net!r}; choose one of: {', '.join(sorted(table))}")
+    out = check_out(out, weights, overwrite)
+    space, variant, config, state = table[net](weights, None if resolutions is None else tuple(resolutions))
+    train_cfg = TrainConfig(data=None, space=space, variant=variant)
+    meta = {"space": space, "variant": variant, "space_config": config_to_dict(config), "train": asdict(train_cfg),
+            "data": None, "total_steps": 0, "task": get_space(space).task, "image_size": max(getattr(config, "resolutions", [0])) or None,
+            "imported": {"source": source, "net": net, "weights": str(Path(weights).resolve()),
+                         "bytes": Path(weights).stat().st_size, "sha256": file_digest(weights)}}
+    return save_imported(out, space, config, state, meta, overwrite=overwrite)
+
+
+def import_ofa(net: str, weights: str | os.PathLike, out: str | os.PathLike, **options) -> Path:
+    """:func:`import_weights` from OFA (``supernet import ofa --net NET --weights FILE --out RUN``)."""
+    return import_weights("ofa", net, weights, out, **options)
 
 
 # -- evaluate and export -------------------------------------------------------------------------

@@ -1,20 +1,24 @@
 """``mobilenet``: OFA MobileNetV3-style space for 1-D signals and 2-D images.
 
 Dimensions (OFA's arch format): ``ks`` and ``e`` per block slot (stages x max depth),
-``d`` per stage, ``r`` the input resolution. The space reads data as it is stored: a signal
+``d`` per stage, ``r`` the input resolution. OFA's published supernets are variants named as OFA names
+them (:mod:`.ofa_nets`), and ``supernet import ofa`` reads their files (:mod:`.ofa_import`). The space reads data as it is stored: a signal
 ``(L,)`` or ``(C, L)``, an image ``(H, W)`` or ``(C, H, W)``; the channels and classes come from
 the data (:func:`fit_data`), the variant from its shape and size (:func:`choose_variant`).
 """
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 from supernet.core.data_info import DataInfo
 from supernet.core.errors import SupernetError
-from supernet.core.registry import register_space
+from supernet.core.registry import register_importer, register_space
 
 from .config import MobileNetConfig
 from .model import MobileNetSupernet
+from .ofa_import import import_ofa_mobilenet
+from .ofa_nets import OFA_NETS
 from .space import MobileNetSpace
 from .static import build_static
 
@@ -40,6 +44,16 @@ VARIANTS = {
                               first_channels=8, widths=(8, 16), strides=(2, 1), use_se=(True, False),
                               hswish=(True, False), head_expand=32, head_features=32, kernels=(3, 5),
                               expands=(2, 3), depths=(1, 2), resolutions=(12, 16), dropout=0.0),
+    # every option OFA's nets use, small: kernel transforms (3 -> 5 -> 7), ReLU6, no feature mix,
+    # BN eps 1e-3 and a last one-block stage (as ProxylessNAS)
+    "tiny_proxyless": MobileNetConfig(ndim=2, in_channels=3, num_classes=5, stem_channels=16, stem_stride=2,
+                                      first_channels=8, widths=(8, 16, 24), strides=(2, 1, 1),
+                                      use_se=(False,) * 3, hswish=(False,) * 3, head_expand=32,
+                                      head_features=0, kernels=(3, 5, 7), expands=(2, 3), depths=(1, 2),
+                                      resolutions=(12, 16), dropout=0.0, kernel_transform=True, relu6=True,
+                                      bn_eps=1e-3, fixed_stages=1),
+    # OFA's published supernets, exactly (``supernet import ofa`` loads their weights)
+    **OFA_NETS,
 }
 
 
@@ -80,3 +94,5 @@ def fit_data(config: MobileNetConfig, info: DataInfo, options=None) -> MobileNet
 register_space("mobilenet", VARIANTS, config_cls=MobileNetConfig, build_space=MobileNetSpace,
                build_supernet=build_supernet, build_static=build_static, default_variant="ofa",
                task="classification", choose_variant=choose_variant, fit_data=fit_data)
+for _net in OFA_NETS:
+    register_importer("ofa", _net, partial(import_ofa_mobilenet, _net))

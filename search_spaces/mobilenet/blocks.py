@@ -25,8 +25,9 @@ def se_channels(channels: int) -> int:
     return make_divisible(channels // 4)
 
 
-def activation(hswish: bool) -> nn.Module:
-    return nn.Hardswish() if hswish else nn.ReLU()
+def activation(hswish: bool, relu6: bool = False) -> nn.Module:
+    """h-swish or ReLU (MobileNetV3's per-stage choice), or ReLU6 everywhere (ProxylessNAS)."""
+    return nn.ReLU6() if relu6 else nn.Hardswish() if hswish else nn.ReLU()
 
 
 def _spatial_mean(x: torch.Tensor) -> torch.Tensor:
@@ -78,22 +79,26 @@ class ElasticMBConv(nn.Module):
     """Expand 1x1 -> depthwise kxk -> squeeze-excite -> project 1x1, residual when shapes allow.
 
     ``forward(x, kernel, expand)``: the hidden width is ``make_divisible(in * expand)``;
-    the depthwise kernel is the centred ``kernel x kernel`` window of the largest one.
+    the depthwise kernel is the centred ``kernel x kernel`` window of the largest one, or with
+    ``transform_kernels`` (OFA's kernel transformation) that window through learned matrices
+    (:class:`~supernet.layers.elastic.ElasticConv`).
     """
 
     def __init__(self, ndim: int, cin: int, cout: int, stride: int, max_kernel: int, max_expand: int,
-                 use_se: bool, hswish: bool):
+                 use_se: bool, hswish: bool, relu6: bool = False, eps: float = 1e-5,
+                 transform_kernels: tuple[int, ...] = ()):
         super().__init__()
         self.cin, self.cout, self.stride = cin, cout, stride
         hidden = make_divisible(cin * max_expand)
         self.expand = ElasticConv(ndim, cin, hidden, 1)
-        self.expand_bn = ElasticBatchNorm(ndim, hidden)
-        self.depthwise = ElasticConv(ndim, hidden, hidden, max_kernel, stride, depthwise=True)
-        self.depthwise_bn = ElasticBatchNorm(ndim, hidden)
+        self.expand_bn = ElasticBatchNorm(ndim, hidden, eps)
+        self.depthwise = ElasticConv(ndim, hidden, hidden, max_kernel, stride, depthwise=True,
+                                     transform_kernels=transform_kernels)
+        self.depthwise_bn = ElasticBatchNorm(ndim, hidden, eps)
         self.se = ElasticSE(ndim, hidden) if use_se else None
         self.project = ElasticConv(ndim, hidden, cout, 1)
-        self.project_bn = ElasticBatchNorm(ndim, cout)
-        self.act = activation(hswish)
+        self.project_bn = ElasticBatchNorm(ndim, cout, eps)
+        self.act = activation(hswish, relu6)
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor, kernel: int, expand: int,
@@ -140,17 +145,17 @@ class StaticMBConv(nn.Module):
     """The plain MBConv block that :class:`ElasticMBConv` extracts to."""
 
     def __init__(self, ndim: int, cin: int, cout: int, stride: int, kernel: int, hidden: int,
-                 use_se: bool, hswish: bool):
+                 use_se: bool, hswish: bool, relu6: bool = False, eps: float = 1e-5):
         super().__init__()
         conv, bn = _CONV[ndim], _BN[ndim]
         self.expand = conv(cin, hidden, 1, bias=False)
-        self.expand_bn = bn(hidden)
+        self.expand_bn = bn(hidden, eps)
         self.depthwise = conv(hidden, hidden, kernel, stride, kernel // 2, groups=hidden, bias=False)
-        self.depthwise_bn = bn(hidden)
+        self.depthwise_bn = bn(hidden, eps)
         self.se = StaticSE(ndim, hidden) if use_se else None
         self.project = conv(hidden, cout, 1, bias=False)
-        self.project_bn = bn(cout)
-        self.act = activation(hswish)
+        self.project_bn = bn(cout, eps)
+        self.act = activation(hswish, relu6)
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,41 +168,48 @@ class StaticMBConv(nn.Module):
 
 
 class Stem(nn.Module):
-    """Fixed stem: conv kxk (stride) + BN + h-swish, then a depthwise-separable block."""
+    """Fixed stem: conv kxk (stride) + BN + h-swish, then a depthwise-separable block (depthwise + BN +
+    ReLU, project + BN); ``relu6``: ReLU6 for both activations (ProxylessNAS)."""
 
-    def __init__(self, ndim: int, cin: int, channels: int, first_channels: int, stride: int):
+    def __init__(self, ndim: int, cin: int, channels: int, first_channels: int, stride: int,
+                 relu6: bool = False, eps: float = 1e-5):
         super().__init__()
         conv, bn = _CONV[ndim], _BN[ndim]
         self.conv = conv(cin, channels, 3, stride, 1, bias=False)
-        self.bn = bn(channels)
-        self.act = nn.Hardswish()
+        self.bn = bn(channels, eps)
+        self.act = activation(True, relu6)
         self.depthwise = conv(channels, channels, 3, 1, 1, groups=channels, bias=False)
-        self.depthwise_bn = bn(channels)
+        self.depthwise_bn = bn(channels, eps)
+        self.block_act = activation(False, relu6)
         self.project = conv(channels, first_channels, 1, bias=False)
-        self.project_bn = bn(first_channels)
+        self.project_bn = bn(first_channels, eps)
         self.residual = channels == first_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (B, cin, *S) -> (B, C, *S/stride); CPU training runs channels-last (see supernet.layers.layout)
         x = self.act(self.bn(layout.training_layout(self.conv(layout.training_layout(x)))))
-        h = self.project_bn(self.project(torch.relu(self.depthwise_bn(self.depthwise(x)))))
+        h = self.project_bn(self.project(self.block_act(self.depthwise_bn(self.depthwise(x)))))
         return x + h if self.residual else h
 
 
 class Head(nn.Module):
-    """Fixed head: 1x1 expand + BN + h-swish, global pool, feature mix + h-swish, dropout, linear."""
+    """Fixed head: 1x1 expand + BN + h-swish, global pool, feature mix + h-swish, dropout, linear.
+    ``features=0``: no feature mix (ProxylessNAS: the 1x1 conv is the last layer before the pool);
+    ``relu6``: ReLU6 for h-swish."""
 
-    def __init__(self, ndim: int, cin: int, expand: int, features: int, num_classes: int, dropout: float):
+    def __init__(self, ndim: int, cin: int, expand: int, features: int, num_classes: int, dropout: float,
+                 relu6: bool = False, eps: float = 1e-5):
         super().__init__()
         self.expand = _CONV[ndim](cin, expand, 1, bias=False)
-        self.expand_bn = _BN[ndim](expand)
-        self.act = nn.Hardswish()
-        self.mix = nn.Linear(expand, features, bias=False)
+        self.expand_bn = _BN[ndim](expand, eps)
+        self.act = activation(True, relu6)
+        self.mix = nn.Linear(expand, features, bias=False) if features else None
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(features, num_classes)
+        self.classifier = nn.Linear(features or expand, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.expand_bn(self.expand(x)))  # (B, cin, *S) -> (B, expand, *S)
         x = x.flatten(2).mean(-1)  # (B, expand)
-        x = self.act(self.mix(x))  # (B, features)
+        if self.mix is not None:
+            x = self.act(self.mix(x))  # (B, features)
         return self.classifier(self.dropout(x))  # (B, num_classes)

@@ -41,8 +41,9 @@ def _tally(config: MobileNetConfig, arch: Arch) -> tuple[int, int]:
             add(_conv(n, 1, mid, hidden, 1), hidden)
         add(_conv(n, size, hidden, b.cout, 1), 2 * b.cout)
     add(_conv(n, size, c.widths[-1], c.head_expand, 1), 2 * c.head_expand)
-    add((c.head_expand * c.head_features,) * 2)
-    add((c.head_features * c.num_classes,) * 2, c.num_classes)
+    if c.head_features:
+        add((c.head_expand * c.head_features,) * 2)
+    add(((c.head_features or c.head_expand) * c.num_classes,) * 2, c.num_classes)
     return macs, params
 
 

@@ -11,27 +11,31 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from .blocks import Head, StaticMBConv, Stem, make_divisible
+from .blocks import make_divisible
 from .config import BlockSpec, MobileNetConfig, block_plan, conv_out_size
+from .static import build_block, build_head, build_stem
 
 Unit = tuple[str, Callable[[], nn.Module], tuple[int, ...]]  # (key, build module, input shape without batch)
 
 
+def _style(c: MobileNetConfig) -> str:
+    """Key suffix of the options that change a unit's ops (empty for MobileNetV3's, so older tables keep theirs)."""
+    return "-relu6" if c.relu6 else ""
+
+
 def _stem(c: MobileNetConfig, r: int) -> Unit:
-    return (f"stem@{r}", lambda: Stem(c.ndim, c.in_channels, c.stem_channels, c.first_channels, c.stem_stride),
-            (c.in_channels,) + (r,) * c.ndim)
+    return f"stem{_style(c)}@{r}", lambda: build_stem(c), (c.in_channels,) + (r,) * c.ndim
 
 
 def _block(c: MobileNetConfig, b: BlockSpec, size: int) -> Unit:
     hidden = make_divisible(b.cin * b.expand)
-    key = f"mb:{b.cin}-{b.cout}-s{b.stride}-k{b.kernel}-h{hidden}-se{int(b.use_se)}-hs{int(b.hswish)}@{size}"
-    build = lambda: StaticMBConv(c.ndim, b.cin, b.cout, b.stride, b.kernel, hidden, b.use_se, b.hswish)
-    return key, build, (b.cin,) + (size,) * c.ndim
+    key = f"mb:{b.cin}-{b.cout}-s{b.stride}-k{b.kernel}-h{hidden}-se{int(b.use_se)}-hs{int(b.hswish)}{_style(c)}@{size}"
+    return key, lambda: build_block(c, b), (b.cin,) + (size,) * c.ndim
 
 
 def _head(c: MobileNetConfig, size: int) -> Unit:
-    return (f"head@{size}", lambda: Head(c.ndim, c.widths[-1], c.head_expand, c.head_features, c.num_classes, 0.0),
-            (c.widths[-1],) + (size,) * c.ndim)
+    mix = "" if c.head_features else "-nomix"
+    return f"head{_style(c)}{mix}@{size}", lambda: build_head(c, 0.0), (c.widths[-1],) + (size,) * c.ndim
 
 
 def units(config: MobileNetConfig, arch) -> list[Unit]:
@@ -53,7 +57,7 @@ def all_units(config: MobileNetConfig) -> Iterator[Unit]:
         size, cin = conv_out_size(r, c.stem_stride), c.first_channels
         candidates = [_stem(c, r)]
         for s, width in enumerate(c.widths):
-            for first in (True, False):
+            for first in (True, False)[:2 if s < c.searched_stages else 1]:
                 stride = c.strides[s] if first else 1
                 block_in = cin if first else width
                 at = size if first else conv_out_size(size, c.strides[s])

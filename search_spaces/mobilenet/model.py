@@ -8,11 +8,11 @@ from torch import nn
 from supernet.core.arch import Arch
 from supernet.layers.cuts import cut_plan, cut_together
 
-from .blocks import ElasticMBConv, Head, Stem
+from .blocks import ElasticMBConv
 from .config import MobileNetConfig, block_plan
 from .costs import count_macs, count_params
 from .space import MobileNetSpace
-from .static import build_static
+from .static import build_head, build_static, build_stem
 
 
 class MobileNetSupernet(nn.Module):
@@ -22,15 +22,16 @@ class MobileNetSupernet(nn.Module):
         super().__init__()
         self.config, self.space = config, MobileNetSpace(config)
         c = config
-        self.stem = Stem(c.ndim, c.in_channels, c.stem_channels, c.first_channels, c.stem_stride)
+        self.stem = build_stem(c)
         blocks, cin = [], c.first_channels
+        transforms = c.kernels if c.kernel_transform else ()
         for s, width in enumerate(c.widths):
-            for j in range(c.max_depth):
+            for j in range(len(c.stage_slots(s))):
                 blocks.append(ElasticMBConv(c.ndim, cin, width, c.strides[s] if j == 0 else 1, max(c.kernels),
-                                            max(c.expands), c.use_se[s], c.hswish[s]))
+                                            max(c.expands), c.use_se[s], c.hswish[s], c.relu6, c.bn_eps, transforms))
                 cin = width
         self.blocks = nn.ModuleList(blocks)
-        self.head = Head(c.ndim, c.widths[-1], c.head_expand, c.head_features, c.num_classes, c.dropout)
+        self.head = build_head(c)
 
     def prepare_input(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         """A data batch as the subnet takes it: ``(B, *S)`` gets its channel axis, ``(B, C, *S)`` is resized

@@ -9,6 +9,7 @@ from supernet.core.space import SearchSpace
 
 from .config import MobileNetConfig
 from .latency import all_units, units
+from .ofa_specialized import PREFIX, pick_arch
 from .static import build_static
 
 
@@ -17,14 +18,22 @@ class MobileNetSpace(SearchSpace):
 
     def __init__(self, config: MobileNetConfig):
         self.config = config
-        slots = config.stages * config.max_depth
+        slots = config.slots
         super().__init__([Dimension("ks", config.kernels, slots), Dimension("e", config.expands, slots),
-                          Dimension("d", config.depths, config.stages), Dimension("r", config.resolutions)])
+                          Dimension("d", config.depths, config.searched_stages), Dimension("r", config.resolutions)])
 
     def inactive(self, values) -> dict[str, set[int]]:
-        depth, d = self.config.max_depth, values["d"]
-        off = {s * depth + j for s in range(self.config.stages) for j in range(d[s], depth)}
+        c, d = self.config, values["d"]
+        off = {i for s in range(c.searched_stages) for i in c.stage_slots(s)[d[s]:]}
         return {"ks": off, "e": off}
+
+    def load_arch(self, text_or_path: str) -> Arch:
+        """As :meth:`SearchSpace.load_arch`, plus ``ofa:ID``: OFA's published pick ``ID`` (an
+        ``ofa_specialized`` net config, e.g. ``ofa:note10_lat-22ms_top1-76.6_finetune-25``) when it is
+        an arch of this space (:mod:`.ofa_specialized`)."""
+        if isinstance(text_or_path, str) and text_or_path.startswith(PREFIX):
+            return pick_arch(self, text_or_path[len(PREFIX):])
+        return super().load_arch(text_or_path)
 
     def input_shape(self, arch: Arch) -> tuple[int, ...]:
         """Shape of one input (no batch axis) at the arch's resolution."""
@@ -51,4 +60,5 @@ class MobileNetSpace(SearchSpace):
     def cardinality(self) -> int:
         c = self.config
         per_block = len(c.kernels) * len(c.expands)
-        return sum(per_block ** d for d in c.depths) ** c.stages * len(c.resolutions)
+        return (sum(per_block ** d for d in c.depths) ** c.searched_stages * per_block ** c.fixed_stages
+                * len(c.resolutions))

@@ -15,7 +15,7 @@ EXAMPLES = """examples:
 def add(p) -> None:
     p.add_argument("checkpoint", help="run folder or checkpoint folder")
     p.add_argument("--arch", action="append", required=True,
-                   help="largest | smallest | median | arch JSON file | inline JSON (repeatable)")
+                   help="largest | smallest | median | arch JSON file | inline JSON | a name the space defines (mobilenet: ofa:ID, an OFA pick) (repeatable)")
     p.add_argument("--split", choices=["val", "test"], action="append", help="splits to score (default: val and test)")
     p.add_argument("--calib-batches", type=CALIB_BATCHES, default=8,
                    help="batches of 256 training inputs for BN recalibration")

@@ -18,7 +18,7 @@ def add(p) -> None:
     p.add_argument("checkpoint", nargs="?", help="run folder or checkpoint folder (default with --from-search: "
                    "the checkpoint the search ran on)")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--arch", help="largest | smallest | median | arch JSON file | inline JSON")
+    which.add_argument("--arch", help="largest | smallest | median | arch JSON file | inline JSON | a name the space defines (mobilenet: ofa:ID, an OFA pick)")
     which.add_argument("--from-search", metavar="RUN", help="pick the arch from a `supernet search` run folder")
     p.add_argument("--pick", default="max-accuracy-under-budget",
                    choices=PICKS,

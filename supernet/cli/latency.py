@@ -27,7 +27,7 @@ def add(p) -> None:
     build.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     measure = actions.add_parser("measure", help="measure one arch's extracted subnet", epilog=EXAMPLES,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    measure.add_argument("--arch", required=True, help="largest | smallest | median | arch JSON file | inline JSON")
+    measure.add_argument("--arch", required=True, help="largest | smallest | median | arch JSON file | inline JSON | a name the space defines (mobilenet: ofa:ID, an OFA pick)")
     measure.add_argument("--mode", default="forward", choices=("forward", "generate"),
                          help="forward: one call on an example batch | generate (LLM subnets): --prefill-tokens, then "
                               "--decode-tokens new tokens with the KV cache (default: %(default)s)")

@@ -16,7 +16,7 @@ from .common import Parser
 
 # command -> module of this package
 COMMANDS = {"train": "train", "eval": "evaluate", "export": "export", "search": "search", "finetune": "finetune",
-            "latency": "latency", "data": "data", "spaces": "spaces"}
+            "latency": "latency", "data": "data", "spaces": "spaces", "import": "import_weights"}
 
 
 def command(name: str):

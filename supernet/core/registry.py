@@ -91,6 +91,22 @@ def register_space(name: str, variants: dict[str, Any], *, config_cls: type, bui
                                default_variant, task, choose_variant, fit_data, options, dict(train_defaults or {}))
 
 
+_IMPORTERS: dict[str, dict[str, Callable]] = {}
+
+
+def register_importer(source: str, net: str, convert: Callable) -> None:
+    """Register how ``supernet import SOURCE --net NET`` reads another project's weights:
+    ``convert(weights_path, resolutions) -> (space, variant, config, state_dict)``, ``resolutions``
+    None for the net's own. Reads files without executing code; raises SupernetError on bad input."""
+    _IMPORTERS.setdefault(source, {})[net] = convert
+
+
+def importers(source: str | None = None) -> dict:
+    """The registered importers: ``{source: {net: convert}}``, or ``{net: convert}`` of ``source``."""
+    _load_all()
+    return {s: dict(nets) for s, nets in _IMPORTERS.items()} if source is None else dict(_IMPORTERS.get(source, {}))
+
+
 _LOADED = False
 
 

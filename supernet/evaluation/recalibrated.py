@@ -25,6 +25,11 @@ def checkpoint_data(meta: dict, calib_batches: int):
     if calib_batches < 1:
         raise SupernetError(f"--calib-batches must be >= 1, got {calib_batches}")
     train = meta["train"]
+    if not train.get("data"):  # a run of imported weights (supernet import) records no data
+        source = meta.get("imported", {})
+        raise SupernetError(f"this run holds weights imported from {source.get('source', 'elsewhere')} "
+                            f"({source.get('net', '?')}) and no data set to recalibrate BN or score on; "
+                            "give it data, or continue training it on yours")
     options = get_space(meta["space"]).make_options(saved_space_options(train)) if "space" in meta else None
     data = load_data(train["data"], samples=train.get("samples"), val_fraction=train.get("val_fraction", 0.1),
                      seed=train["seed"], workers=train.get("data_workers", 2),

@@ -89,7 +89,12 @@ class ElasticConv(nn.Module):
     """
 
     def __init__(self, ndim: int, in_channels: int, out_channels: int, kernel_size: int,
-                 stride: int = 1, depthwise: bool = False, bias: bool = False):
+                 stride: int = 1, depthwise: bool = False, bias: bool = False,
+                 transform_kernels: tuple[int, ...] = ()):
+        """``transform_kernels``: the kernel sizes (largest = ``kernel_size``) chained by learned
+        transforms, OFA's ``KERNEL_TRANSFORM_MODE=1``: each smaller one is ``M @ centre(next larger)``
+        over the flattened taps, ``M`` the parameter ``"{larger}to{smaller}_matrix"`` (identity at
+        init); empty: a smaller kernel is the plain centre of the largest."""
         super().__init__()
         self.ndim = _check_ndim(ndim)
         if depthwise and in_channels != out_channels:
@@ -100,25 +105,58 @@ class ElasticConv(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_channels, per_group_in, *([kernel_size] * ndim)))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         nn.init.kaiming_normal_(self.weight, mode="fan_out")
+        self.transform_kernels = tuple(sorted(set(transform_kernels)))
+        if self.transform_kernels and self.transform_kernels[-1] != kernel_size:
+            raise ValueError(f"transform_kernels must end at the kernel size {kernel_size}")
+        for small, large in zip(self.transform_kernels, self.transform_kernels[1:]):
+            self.register_parameter(f"{large}to{small}_matrix", nn.Parameter(torch.eye(small ** ndim)))
+
+    def transform_chain(self, kernel_size: int) -> list[tuple[int, int]]:
+        """``(larger, smaller)`` steps from the largest kernel down to ``kernel_size`` (none without
+        transforms, or at the largest kernel)."""
+        ks = self.transform_kernels
+        return [(ks[i], ks[i - 1]) for i in range(len(ks) - 1, 0, -1) if ks[i] > kernel_size]
 
     def window_index(self, in_channels: int, out_channels: int, kernel_size: int) -> tuple[slice, ...]:
-        """The active window of ``weight``: ``(out, in, taps...)``; its first entry also cuts ``bias``."""
+        """The active window of ``weight``: ``(out, in, taps...)``; its first entry also cuts ``bias``.
+        With kernel transforms the taps stay whole (:meth:`kernel` cuts and transforms them)."""
         per_group_in = WHOLE if self.depthwise else first(in_channels, self.in_channels)
-        taps = (centre(self.kernel_size, kernel_size),) * self.ndim
+        active = self.kernel_size if self.transform_chain(kernel_size) else kernel_size
+        taps = (centre(self.kernel_size, active),) * self.ndim
         return (first(out_channels, self.out_channels), per_group_in) + taps
 
     def cuts(self, in_channels: int, out_channels: int, kernel_size: int,
              unit_axis: int | None = None) -> dict[str, Cut]:
         """What :meth:`sliced` and :meth:`forward` cut, as :func:`window` arguments (``unit_axis=2``:
-        the ``(out, in, 1, k)`` kernel of the 1-D training layout)."""
+        the ``(out, in, 1, k)`` kernel of the 1-D training layout), transform matrices included."""
         index = self.window_index(in_channels, out_channels, kernel_size)
         cuts = {"weight": (self.weight, index, unit_axis)}
         if self.bias is not None:
             cuts["bias"] = (self.bias, index[:1], None)
+        for large, small in self.transform_chain(kernel_size):
+            name = f"{large}to{small}_matrix"
+            cuts[name] = (getattr(self, name), (WHOLE, WHOLE), None)
         return cuts
 
+    def kernel(self, tensors: dict[str, torch.Tensor], kernel_size: int) -> torch.Tensor:
+        """The active kernel from this call's cut tensors: the cut weight, through each transform of
+        :meth:`transform_chain` (``w_small = reshape(flat(centre(w_large)) @ M^T)``, as OFA's
+        ``DynamicSeparableConv2d.get_active_filter``)."""
+        weight = tensors["weight"]
+        for large, small in self.transform_chain(kernel_size):
+            taps = (centre(large, small),) * self.ndim
+            cropped = weight[(WHOLE,) * (weight.dim() - self.ndim) + taps].contiguous()
+            flat = F.linear(cropped.view(-1, small ** self.ndim), tensors[f"{large}to{small}_matrix"])
+            weight = flat.view(*cropped.shape)
+        return weight
+
     def sliced(self, in_channels: int, out_channels: int, kernel_size: int) -> dict[str, torch.Tensor]:
-        return {name: window(*cut) for name, cut in self.cuts(in_channels, out_channels, kernel_size).items()}
+        """The active tensors under the static conv's names (``weight``, ``bias``)."""
+        cut = {name: window(*c) for name, c in self.cuts(in_channels, out_channels, kernel_size).items()}
+        state = {"weight": self.kernel(cut, kernel_size)}
+        if self.bias is not None:
+            state["bias"] = cut["bias"]
+        return state
 
     def forward(self, x: torch.Tensor, out_channels: int | None = None, kernel_size: int | None = None,
                 tensors: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -131,7 +169,7 @@ class ElasticConv(nn.Module):
         if tensors is None:
             cuts = self.cuts(in_channels, out_channels, kernel_size, 2 if as_2d else None)
             tensors = {name: window(*cut) for name, cut in cuts.items()}
-        weight, bias = tensors["weight"], tensors.get("bias")
+        weight, bias = self.kernel(tensors, kernel_size), tensors.get("bias")
         if as_2d:
             return layout.conv1d_as_2d(x, weight, bias, self.stride, kernel_size // 2, 1, groups)
         # (B, in, *S) -> (B, out, *S / stride)
