@@ -1,0 +1,142 @@
+"""Import OFA's published ``ofa_resnet50`` supernet (``OFAResNets``) into the ``resnet`` space.
+
+``convert_ofa_resnet50(checkpoint) -> (config, state_dict)`` maps OFA's checkpoint (the dict with
+``state_dict`` that ``ofa.model_zoo.ofa_net("ofa_resnet50", pretrained=True)`` downloads, or that
+state dict itself) onto :class:`~search_spaces.resnet.model.ResNetSupernet`'s keys; every tensor is
+kept as it is (our layers slice the same leading channels as OFA's ``get_active_filter``).
+``read_ofa_checkpoint(path)`` reads the file without executing code; ``import_ofa_resnet50(weights,
+out)`` writes a run folder (``checkpoints/step-0000000``) that eval, search, export, finetune and
+``train --init`` accept.
+
+Key map (OFA -> ours); OFA's older checkpoint spelling (``conv.weight`` for ``conv.conv.weight``,
+``bn.`` for ``bn.bn.``, ``.linear.`` for ``.linear.linear.``) is accepted as OFA's own
+``OFAResNets.load_state_dict`` accepts it::
+
+    input_stem.0.conv.conv.weight        stem.conv0.weight       (input_stem.0.bn.bn.*: stem.bn0.*)
+    input_stem.1.conv.conv.conv.weight   stem.conv1.weight       (input_stem.1.conv.bn.bn.*: stem.bn1.*)
+    input_stem.2.conv.conv.weight        stem.conv2.weight       (input_stem.2.bn.bn.*: stem.bn2.*)
+    blocks.i.convN.conv.conv.weight      blocks.i.convN.weight   (blocks.i.convN.bn.bn.*: blocks.i.bnN.*)
+    blocks.i.downsample.conv.conv.weight blocks.i.down_conv.weight (...downsample.bn.bn.*: blocks.i.down_bn.*)
+    classifier.linear.linear.{weight,bias} head.classifier.{weight,bias}
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+
+from supernet.core.errors import SupernetError
+
+from .config import ResNetConfig
+
+NET = "ofa_resnet50"
+OFA_RESNET50 = ResNetConfig()  # depth_list [0,1,2], expand_ratio_list [0.2,0.25,0.35], width_mult_list [0.65,0.8,1.0]
+OPTIONAL = ("num_batches_tracked",)  # BN counters: not used by eval; zero when a checkpoint lacks them
+
+_STEM = {"conv0": "input_stem.0.conv.conv", "bn0": "input_stem.0.bn.bn", "conv1": "input_stem.1.conv.conv.conv",
+         "bn1": "input_stem.1.conv.bn.bn", "conv2": "input_stem.2.conv.conv", "bn2": "input_stem.2.bn.bn"}
+_BLOCK = {"conv1": "conv1.conv.conv", "bn1": "conv1.bn.bn", "conv2": "conv2.conv.conv", "bn2": "conv2.bn.bn",
+          "conv3": "conv3.conv.conv", "bn3": "conv3.bn.bn", "down_conv": "downsample.conv.conv",
+          "down_bn": "downsample.bn.bn"}
+
+
+def ofa_key(key: str) -> str:
+    """OFA's name of our supernet key ``key`` (``stem.bn0.weight`` -> ``input_stem.0.bn.bn.weight``)."""
+    parts = key.split(".")
+    if parts[0] == "stem":
+        return f"{_STEM[parts[1]]}.{parts[2]}"
+    if parts[0] == "blocks":
+        return f"blocks.{parts[1]}.{_BLOCK[parts[2]]}.{parts[3]}"
+    if parts[:2] == ["head", "classifier"]:
+        return f"classifier.linear.linear.{parts[2]}"
+    raise KeyError(key)
+
+
+def _legacy(key: str) -> str:
+    """OFA's ``OFAResNets.load_state_dict`` renaming of an older checkpoint key (first rule that applies)."""
+    if ".linear." in key:
+        return key.replace(".linear.", ".linear.linear.")
+    if "bn." in key:
+        return key.replace("bn.", "bn.bn.")
+    if "conv.weight" in key:
+        return key.replace("conv.weight", "conv.conv.weight")
+    return key
+
+
+def expected_state(config: ResNetConfig = OFA_RESNET50) -> dict[str, torch.Tensor]:
+    """Our supernet's state dict as shapes and dtypes only (built on the meta device: no memory, no init)."""
+    from .model import ResNetSupernet
+    with torch.device("meta"):
+        return ResNetSupernet(config).state_dict()
+
+
+def _tensors(checkpoint, name: str) -> dict[str, torch.Tensor]:
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not state or not all(isinstance(k, str) for k in state):
+        raise SupernetError(f"{name} is not an OFA checkpoint: expected a dict with 'state_dict' (name -> tensor)")
+    bad = next((k for k, v in state.items() if not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise SupernetError(f"{name}: entry {bad!r} is a {type(state[bad]).__name__}, not a tensor")
+    return state
+
+
+def convert_ofa_resnet50(checkpoint, name: str = "the checkpoint") -> tuple[ResNetConfig, dict[str, torch.Tensor]]:
+    """``(config, state_dict)`` of our ``resnet`` supernet (variant ``ofa``) holding OFA's ``ofa_resnet50``
+    weights. Raises :class:`SupernetError` naming the first missing, unexpected or misshapen key."""
+    state = _tensors(checkpoint, name)
+    expected = expected_state(OFA_RESNET50)
+    ours_of = {ofa_key(k): k for k in expected}
+    if not any(k.startswith("input_stem.") or _legacy(k) in ours_of for k in state):
+        raise SupernetError(f"{name} is not an {NET} checkpoint (no input_stem.* keys; its first key is "
+                            f"{next(iter(state))!r}): pass the --net it was saved for")
+    out = {}
+    for key, tensor in state.items():
+        ours = ours_of.get(key) or ours_of.get(_legacy(key))
+        if ours is None:
+            raise SupernetError(f"{name}: unexpected key {key!r} for {NET} (is it another network or width?)")
+        if tuple(tensor.shape) != tuple(expected[ours].shape):
+            raise SupernetError(f"{name}: {key} has shape {tuple(tensor.shape)}, {NET} needs "
+                                f"{tuple(expected[ours].shape)} (is it another network or width?)")
+        if tensor.is_floating_point() != expected[ours].is_floating_point():
+            raise SupernetError(f"{name}: {key} has dtype {tensor.dtype}, {NET} needs {expected[ours].dtype}")
+        out[ours] = tensor.float() if tensor.is_floating_point() else tensor.to(expected[ours].dtype)
+    for ours, spec in expected.items():
+        if ours not in out:
+            if not ours.endswith(OPTIONAL):
+                raise SupernetError(f"{name}: missing key {ofa_key(ours)!r} for {NET} (a truncated or other checkpoint?)")
+            out[ours] = torch.zeros(spec.shape, dtype=spec.dtype)
+    return OFA_RESNET50, {k: out[k] for k in expected}
+
+
+def read_ofa_checkpoint(path: str | os.PathLike) -> dict:
+    """OFA's checkpoint file, read with ``torch.load(weights_only=True)`` (no code runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SupernetError(f"OFA checkpoint {str(path)!r} does not exist or is not a file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SupernetError(f"OFA checkpoint {str(path)!r} cannot be read without executing code "
+                            f"(weights_only refused it: {first[:160]})") from None
+    except Exception as exc:  # noqa: BLE001  (torch raises many types for a damaged file)
+        raise SupernetError(f"OFA checkpoint {str(path)!r} is truncated or damaged ({type(exc).__name__}); "
+                            "download it again") from None
+
+
+def import_ofa_resnet50(weights: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Convert the OFA checkpoint file ``weights`` and write the run folder ``out`` (its checkpoint at step 0);
+    nothing is written when the file is refused."""
+    from supernet.core.registry import config_to_dict, build_supernet
+    from supernet.io.checkpoint import save_checkpoint
+    from supernet.io.runs import prepare_run_dir
+    config, state = convert_ofa_resnet50(read_ofa_checkpoint(weights), name=str(weights))
+    model = build_supernet("resnet", config)
+    model.load_state_dict(state)
+    run = prepare_run_dir(out, "import", overwrite=overwrite, protect=[weights])
+    meta = {"space": "resnet", "variant": "ofa", "space_config": config_to_dict(config),
+            "imported": {"from": "ofa", "net": NET, "weights": str(Path(weights).resolve())}}
+    save_checkpoint(run, 0, model, meta, None)
+    return run
