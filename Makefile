@@ -14,6 +14,7 @@ $(BIN)/supernet: setup.cfg pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	PIP_CONSTRAINT=constraints.txt $(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps ofa==0.1.0.post202307202001  # test-only: OFA's own nets for the bit-for-bit checks
 	touch $(BIN)/supernet
 
 install: $(BIN)/supernet

@@ -13,16 +13,19 @@ from dataclasses import replace
 
 from supernet.core.data_info import DataInfo
 from supernet.core.errors import SupernetError
+from supernet.core import registry
 from supernet.core.registry import register_space
 
 from .config import ResNetConfig
 from .model import ResNetSupernet
+from .ofa_import import NET as OFA_NET, OFA_RESNET50, import_ofa_file
 from .space import ResNetSpace
 from .static import build_static
 
 VARIANTS = {
-    # OFA's ofa_resnet50: ResNet-50 stages (256, 512, 1024, 2048) x (2, 2, 4, 2) + d blocks, ImageNet head.
-    "ofa": ResNetConfig(),
+    # OFA's ofa_resnet50: ResNet-50 stages (256, 512, 1024, 2048) x (2, 2, 4, 2) + d blocks, ImageNet head,
+    # the resolutions OFA trained on (128..224 px in steps of 4).
+    "ofa": OFA_RESNET50,
     # 28-32 px images (MNIST, small photos): two stages, narrow widths.
     "small": ResNetConfig(num_classes=10, stem_width=32, widths=(64, 128), base_depths=(1, 1), strides=(1, 2),
                           resolutions=(24, 28, 32)),
@@ -57,3 +60,5 @@ def fit_data(config: ResNetConfig, info: DataInfo, options=None) -> ResNetConfig
 register_space("resnet", VARIANTS, config_cls=ResNetConfig, build_space=ResNetSpace,
                build_supernet=build_supernet, build_static=build_static, default_variant="ofa",
                task="classification", choose_variant=choose_variant, fit_data=fit_data)
+if hasattr(registry, "register_importer"):  # `supernet import ofa --net ofa_resnet50` where the engine has it
+    registry.register_importer("ofa", OFA_NET, import_ofa_file)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -32,7 +33,9 @@ from supernet.core.errors import SupernetError
 from .config import ResNetConfig
 
 NET = "ofa_resnet50"
-OFA_RESNET50 = ResNetConfig()  # depth_list [0,1,2], expand_ratio_list [0.2,0.25,0.35], width_mult_list [0.65,0.8,1.0]
+OFA_RESOLUTIONS = tuple(range(128, 225, 4))  # what OFA trained its supernets on (continuous sizes, step 4)
+# OFA's ofa_net("ofa_resnet50"): depth_list [0,1,2], expand_ratio_list [0.2,0.25,0.35], width_mult_list [0.65,0.8,1.0]
+OFA_RESNET50 = ResNetConfig(resolutions=OFA_RESOLUTIONS)
 OPTIONAL = ("num_batches_tracked",)  # BN counters: not used by eval; zero when a checkpoint lacks them
 
 _STEM = {"conv0": "input_stem.0.conv.conv", "bn0": "input_stem.0.bn.bn", "conv1": "input_stem.1.conv.conv.conv",
@@ -54,8 +57,13 @@ def ofa_key(key: str) -> str:
     raise KeyError(key)
 
 
-def _legacy(key: str) -> str:
-    """OFA's ``OFAResNets.load_state_dict`` renaming of an older checkpoint key (first rule that applies)."""
+def _ofa_name(key: str, known) -> str:
+    """The model's key of a checkpoint key, as OFA's ``OFAResNets.load_state_dict`` finds it: the key itself
+    when ``known``, else the first renaming of an older spelling that applies (a ``module.`` prefix of
+    ``DataParallel`` dropped first)."""
+    key = key[len("module."):] if key.startswith("module.") else key
+    if key in known:
+        return key
     if ".linear." in key:
         return key.replace(".linear.", ".linear.linear.")
     if "bn." in key:
@@ -82,20 +90,37 @@ def _tensors(checkpoint, name: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def convert_ofa_resnet50(checkpoint, name: str = "the checkpoint") -> tuple[ResNetConfig, dict[str, torch.Tensor]]:
-    """``(config, state_dict)`` of our ``resnet`` supernet (variant ``ofa``) holding OFA's ``ofa_resnet50``
-    weights. Raises :class:`SupernetError` naming the first missing, unexpected or misshapen key."""
+def with_resolutions(resolutions=None) -> ResNetConfig:
+    """OFA's ``ofa_resnet50`` config holding ``resolutions`` (default: all it was trained on), each one
+    OFA's supernets support (128..224 px in steps of 4)."""
+    if resolutions is None:
+        return OFA_RESNET50
+    bad = sorted(set(resolutions) - set(OFA_RESOLUTIONS))
+    if bad or not resolutions:
+        raise SupernetError(f"resolution {bad[0] if bad else 'list'} is not one {NET} supports: choose among "
+                            "128..224 px in steps of 4")
+    return replace(OFA_RESNET50, resolutions=tuple(sorted(set(resolutions))))
+
+
+def convert_ofa_resnet50(checkpoint, name: str = "the checkpoint",
+                         resolutions=None) -> tuple[ResNetConfig, dict[str, torch.Tensor]]:
+    """``(config, state_dict)`` of our ``resnet`` supernet (variant ``ofa``, narrowed to ``resolutions``)
+    holding OFA's ``ofa_resnet50`` weights (``checkpoint``: ``{'state_dict': ...}`` or the state dict).
+    Raises :class:`SupernetError` naming the first missing, unexpected or misshapen key."""
+    config = with_resolutions(resolutions)
     state = _tensors(checkpoint, name)
-    expected = expected_state(OFA_RESNET50)
+    expected = expected_state(config)
     ours_of = {ofa_key(k): k for k in expected}
-    if not any(k.startswith("input_stem.") or _legacy(k) in ours_of for k in state):
+    if not any(_ofa_name(k, ours_of).startswith("input_stem.") for k in state):
         raise SupernetError(f"{name} is not an {NET} checkpoint (no input_stem.* keys; its first key is "
                             f"{next(iter(state))!r}): pass the --net it was saved for")
     out = {}
     for key, tensor in state.items():
-        ours = ours_of.get(key) or ours_of.get(_legacy(key))
+        ours = ours_of.get(_ofa_name(key, ours_of))
         if ours is None:
             raise SupernetError(f"{name}: unexpected key {key!r} for {NET} (is it another network or width?)")
+        if ours in out:
+            raise SupernetError(f"{name} holds {ofa_key(ours)!r} twice (as {key!r} too)")
         if tuple(tensor.shape) != tuple(expected[ours].shape):
             raise SupernetError(f"{name}: {key} has shape {tuple(tensor.shape)}, {NET} needs "
                                 f"{tuple(expected[ours].shape)} (is it another network or width?)")
@@ -107,7 +132,7 @@ def convert_ofa_resnet50(checkpoint, name: str = "the checkpoint") -> tuple[ResN
             if not ours.endswith(OPTIONAL):
                 raise SupernetError(f"{name}: missing key {ofa_key(ours)!r} for {NET} (a truncated or other checkpoint?)")
             out[ours] = torch.zeros(spec.shape, dtype=spec.dtype)
-    return OFA_RESNET50, {k: out[k] for k in expected}
+    return config, {k: out[k] for k in expected}
 
 
 def read_ofa_checkpoint(path: str | os.PathLike) -> dict:
@@ -126,13 +151,22 @@ def read_ofa_checkpoint(path: str | os.PathLike) -> dict:
                             "download it again") from None
 
 
-def import_ofa_resnet50(weights: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def import_ofa_file(weights: str | os.PathLike, resolutions=None) -> tuple[str, str, ResNetConfig, dict]:
+    """``(space, variant, config, state_dict)`` from OFA's ``ofa_resnet50`` checkpoint file: the converter
+    ``supernet import ofa --net ofa_resnet50`` calls (``register_importer("ofa", "ofa_resnet50", ...)``)."""
+    with_resolutions(resolutions)  # refused before the file is read
+    config, state = convert_ofa_resnet50(read_ofa_checkpoint(weights), str(weights), resolutions)
+    return "resnet", "ofa", config, state
+
+
+def import_ofa_resnet50(weights: str | os.PathLike, out: str | os.PathLike, *, resolutions=None,
+                        overwrite: bool = False) -> Path:
     """Convert the OFA checkpoint file ``weights`` and write the run folder ``out`` (its checkpoint at step 0);
     nothing is written when the file is refused."""
     from supernet.core.registry import config_to_dict, build_supernet
     from supernet.io.checkpoint import save_checkpoint
     from supernet.io.runs import prepare_run_dir
-    config, state = convert_ofa_resnet50(read_ofa_checkpoint(weights), name=str(weights))
+    _, _, config, state = import_ofa_file(weights, resolutions)
     model = build_supernet("resnet", config)
     model.load_state_dict(state)
     run = prepare_run_dir(out, "import", overwrite=overwrite, protect=[weights])

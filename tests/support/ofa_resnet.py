@@ -12,7 +12,10 @@ RESOLUTIONS = (128, 160, 192, 224)
 
 def ofa_networks():
     """OFA's elastic networks module (None when OFA's package is not installed)."""
-    return import_ofa("ofa.imagenet_classification.elastic_nn.networks")
+    try:
+        return import_ofa()
+    except ImportError:
+        return None
 
 
 def random_ofa_resnet50(seed: int = 0):
