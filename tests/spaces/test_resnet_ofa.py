@@ -51,6 +51,18 @@ def test_logits_equal_ofa(pair, r):
         assert (got - want).abs().max() <= TOL, (arch, float((got - want).abs().max()))
 
 
+@pytest.mark.parametrize("r", [140, 212])
+def test_logits_equal_ofa_at_odd_feature_sizes(pair, r):
+    """Resolutions OFA trained on besides the four above, whose feature maps reach a stride-2 block at an odd
+    size (140: 35 px, 212: 53 px): where the shortcut's ceil-mode average pool matters."""
+    net, ours = pair
+    for i, arch in enumerate(O.archs(ours.space, 1, seed=r)):
+        arch, x = ours.space.make(arch.replace(r=r)), O.image(r, seed=i)
+        with torch.no_grad():
+            got = ours(x, arch)
+        assert (got - O.ofa_logits(net, arch, x)).abs().max() <= TOL, arch
+
+
 def test_exported_subnet_equals_ofa_static_subnet(pair, tmp_path):
     """Import from a file into a run folder, export from it (safetensors + ONNX), run both against
     OFA's ``get_active_subnet(preserve_weight=True)``."""
