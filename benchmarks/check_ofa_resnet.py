@@ -52,7 +52,7 @@ def check(n_archs: int, seed: int) -> dict:
     ours = build_supernet("resnet", config)
     ours.load_state_dict(state)
     ours.eval()
-    cases, exports = [], []
+    cases = []
     import onnxruntime as ort
     with tempfile.TemporaryDirectory() as tmp:
         for i, base in enumerate(O.archs(ours.space, n_archs, seed)):

@@ -161,16 +161,31 @@ def import_ofa_file(weights: str | os.PathLike, resolutions=None) -> tuple[str, 
 
 def import_ofa_resnet50(weights: str | os.PathLike, out: str | os.PathLike, *, resolutions=None,
                         overwrite: bool = False) -> Path:
-    """Convert the OFA checkpoint file ``weights`` and write the run folder ``out`` (its checkpoint at step 0);
-    nothing is written when the file is refused."""
-    from supernet.core.registry import config_to_dict, build_supernet
-    from supernet.io.checkpoint import save_checkpoint
-    from supernet.io.runs import prepare_run_dir
-    _, _, config, state = import_ofa_file(weights, resolutions)
+    """Convert the OFA checkpoint file ``weights`` and write the run folder ``out``: ``config.json``,
+    ``log.jsonl`` and ``checkpoints/step-0000000`` (weights + config), the files ``supernet train`` writes,
+    with ``imported`` (source, net, file) and no training data recorded. The folder is built beside
+    ``out`` and renamed (nothing is written when the file is refused). Where the engine has
+    ``supernet.api.import_weights`` (``supernet import ofa``), that is the command's path; this is its
+    stand-alone twin for this space."""
+    from supernet.core.registry import build_supernet, config_to_dict
+    from supernet.io.checkpoint import write_checkpoint
+    from supernet.io.files import atomic_dir, atomic_write_json, atomic_write_text
+    from supernet.io.runs import check_apart, check_writable
+    check_apart(out, [weights])
+    check_writable(out)
+    if Path(out).exists() and any(Path(out).iterdir()) and not overwrite:
+        raise SupernetError(f"run folder {str(out)!r} already exists; pass overwrite=True or choose another folder")
+    _, variant, config, state = import_ofa_file(weights, resolutions)
     model = build_supernet("resnet", config)
     model.load_state_dict(state)
-    run = prepare_run_dir(out, "import", overwrite=overwrite, protect=[weights])
-    meta = {"space": "resnet", "variant": "ofa", "space_config": config_to_dict(config),
-            "imported": {"from": "ofa", "net": NET, "weights": str(Path(weights).resolve())}}
-    save_checkpoint(run, 0, model, meta, None)
-    return run
+    meta = {"space": "resnet", "variant": variant, "space_config": config_to_dict(config), "data": None,
+            "total_steps": 0, "task": "classification", "image_size": max(config.resolutions),
+            "imported": {"source": "ofa", "net": NET, "weights": str(Path(weights).resolve()),
+                         "bytes": Path(weights).stat().st_size}}
+    with atomic_dir(Path(out)) as tmp:
+        step = tmp / "checkpoints" / "step-0000000"
+        step.mkdir(parents=True)
+        write_checkpoint(step, 0, model, meta, None)
+        atomic_write_json(tmp / "config.json", meta)
+        atomic_write_text(tmp / "log.jsonl", "")
+    return Path(out)

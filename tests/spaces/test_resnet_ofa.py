@@ -67,7 +67,7 @@ def test_exported_subnet_equals_ofa_static_subnet(pair, tmp_path):
     """Import from a file into a run folder, export from it (safetensors + ONNX), run both against
     OFA's ``get_active_subnet(preserve_weight=True)``."""
     ort = pytest.importorskip("onnxruntime")
-    net, ours = pair
+    net, _ = pair
     weights = tmp_path / "ofa_resnet50.pth"
     torch.save(O.ofa_checkpoint(net), weights)
     run = import_ofa_resnet50(weights, tmp_path / "run")
@@ -171,6 +171,12 @@ def test_damaged_files_are_one_line_and_write_nothing(tmp_path):
         assert not (tmp_path / "run").exists()
     with pytest.raises(SupernetError):
         read_ofa_checkpoint(tmp_path)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("mine")
+    with pytest.raises(SupernetError) as exc:
+        import_ofa_resnet50(good, taken)
+    assert "already exists" in _one_line(exc) and (taken / "keep.txt").read_text() == "mine"
 
 
 # -- the space's own rules ------------------------------------------------------------------------------
