@@ -23,22 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from search_spaces.resnet.ofa_import import convert_ofa_resnet50
+from supernet.core.registry import build_supernet
+from supernet.io.export import export_subnet, load_exported
+from supernet.io.files import atomic_write_json
+from tests.support import ofa_resnet as O
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from search_spaces.resnet.ofa_import import convert_ofa_resnet50  # noqa: E402
-from supernet.core.registry import build_supernet  # noqa: E402
-from supernet.io.export import export_subnet, load_exported  # noqa: E402
-from supernet.io.files import atomic_write_json  # noqa: E402
-from tests.support import ofa_resnet as O  # noqa: E402
-
 TOL = 1e-4
 
 

@@ -164,9 +164,9 @@ def import_ofa_resnet50(weights: str | os.PathLike, out: str | os.PathLike, *, r
     """Convert the OFA checkpoint file ``weights`` and write the run folder ``out``: ``config.json``,
     ``log.jsonl`` and ``checkpoints/step-0000000`` (weights + config), the files ``supernet train`` writes,
     with ``imported`` (source, net, file) and no training data recorded. The folder is built beside
-    ``out`` and renamed (nothing is written when the file is refused). Where the engine has
-    ``supernet.api.import_weights`` (``supernet import ofa``), that is the command's path; this is its
-    stand-alone twin for this space."""
+    ``out`` and renamed (nothing is written when the file is refused). Where the engine has the
+    ``supernet import ofa`` command (its importer registry calls :func:`import_ofa_file`), that is the
+    command's path; this is its stand-alone twin for this space."""
     from supernet.core.registry import build_supernet, config_to_dict
     from supernet.io.checkpoint import write_checkpoint
     from supernet.io.files import atomic_dir, atomic_write_json, atomic_write_text

@@ -39,6 +39,7 @@ def pair():
     return net, ours.eval()
 
 
+@pytest.mark.slow  # ResNet-50 forwards on the CPU
 @pytest.mark.parametrize("r", O.RESOLUTIONS)
 def test_logits_equal_ofa(pair, r):
     net, ours = pair
@@ -51,6 +52,7 @@ def test_logits_equal_ofa(pair, r):
         assert (got - want).abs().max() <= TOL, (arch, float((got - want).abs().max()))
 
 
+@pytest.mark.slow  # ResNet-50 forwards on the CPU
 @pytest.mark.parametrize("r", [140, 212])
 def test_logits_equal_ofa_at_odd_feature_sizes(pair, r):
     """Resolutions OFA trained on besides the four above, whose feature maps reach a stride-2 block at an odd
@@ -63,6 +65,7 @@ def test_logits_equal_ofa_at_odd_feature_sizes(pair, r):
         assert (got - O.ofa_logits(net, arch, x)).abs().max() <= TOL, arch
 
 
+@pytest.mark.slow  # ResNet-50 forwards on the CPU
 def test_exported_subnet_equals_ofa_static_subnet(pair, tmp_path):
     """Import from a file into a run folder, export from it (safetensors + ONNX), run both against
     OFA's ``get_active_subnet(preserve_weight=True)``."""
@@ -87,6 +90,7 @@ def test_exported_subnet_equals_ofa_static_subnet(pair, tmp_path):
         assert (got_onnx - want).abs().max() <= TOL
 
 
+@pytest.mark.slow  # ResNet-50 forwards on the CPU
 def test_ofa_variant_costs_match_torch_counters(pair):
     _, ours = pair
     for arch in (ours.space.largest(), ours.space.smallest()):
