@@ -132,3 +132,28 @@ def test_no_tracked_file_is_ignored():
     ignored = subprocess.run(["git", "ls-files", "--cached", "--ignored", "--exclude-standard"], cwd=REPO,
                              capture_output=True, text=True, check=True).stdout.split()
     assert not ignored, ignored
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_markdown_link_reaches_its_file_and_heading():
+    bad = []
+    for f in tracked(".md"):
+        text = (REPO / f).read_text()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, frag = target.partition("#")
+            doc = (REPO / f).parent / path if path else REPO / f
+            if not doc.exists():
+                bad.append(f"{f}: {target} (no such file)")
+                continue
+            if frag and doc.suffix == ".md":
+                headings = {anchor(h) for h in re.findall(r"^#+ (.+)$", doc.read_text(), flags=re.M)}
+                if frag not in headings:
+                    bad.append(f"{f}: {target} (no such heading)")
+    assert not bad, "\n".join(bad)
