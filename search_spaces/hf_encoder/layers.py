@@ -21,9 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.func import functional_call
-from transformers.modeling_layers import GradientCheckpointingLayer
 
-from ..hf_compat import EncoderLayout
+from ..hf_compat import EncoderLayout, GradientCheckpointingLayer
 
 ROWS, COLUMNS = ("query", "key", "value", "fc1"), ("out", "fc2")
 
