@@ -49,7 +49,10 @@ def fit_data(config: HfEncoderConfig, info: DataInfo, options: HfEncoderOptions 
     fields = {"teacher": options.teacher, "gradient_checkpointing": options.gradient_checkpointing}
     if options.image_size is not None:
         fields["image_size"] = options.image_size
-    config = with_model(config, options.model, **fields) if options.model is not None else replace(config, **fields)
+    if options.model is not None:
+        config = with_model(config, options.model, **fields)
+    else:  # a built-in random model (tests, examples): its classifier sized to the data's classes
+        config = replace(config, **fields, num_labels=info.num_classes or config.num_labels)
     text = len(info.sample_shape) == 1 and info.max_token is not None
     if config.kind == "text" and not text:
         raise SupernetError(f"the model is a text classifier ({config.architecture}); the data {info.name!r} has "
