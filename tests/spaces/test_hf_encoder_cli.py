@@ -10,7 +10,7 @@ from tests.support.hf_encoder import save_kind
 from supernet.cli.main import main
 from supernet.io.export import load_exported
 
-pytestmark = pytest.mark.filterwarnings("ignore")
+pytestmark = [pytest.mark.filterwarnings("ignore"), pytest.mark.slow]
 WORDS = ["cat", "dog", "sun", "sea", "park", "roof", "lake", "mat"]
 
 

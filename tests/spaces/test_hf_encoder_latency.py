@@ -10,6 +10,7 @@ from supernet.hardware.latency_table import LatencyTable, build_table
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["tiny", "tiny_vit"])
 @pytest.mark.parametrize("target", ["cpu", "onnxruntime-cpu"])
 def test_table_covers_every_arch(tmp_path, variant, target):

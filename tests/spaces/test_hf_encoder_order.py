@@ -28,6 +28,7 @@ def test_order_keeps_the_full_model_and_sorts_units(tmp_path, kind):
     assert any(not torch.equal(p, torch.arange(len(p))) for p in list(head_perm) + list(neuron_perm))
 
 
+@pytest.mark.slow
 def test_order_lowers_the_smallest_subnets_loss(tmp_path):
     """Three small BERTs trained on a keyword task: the smallest subnet (1 of 4 heads, 16 of 64 channels per
     layer) loses less on held-out data after ordering than in the stored order, on average."""
