@@ -50,12 +50,12 @@ def scores(measured: np.ndarray, predicted: np.ndarray) -> dict:
 
 
 def bench(variant: str, target: str, batch: int, args, out_dir: Path) -> dict:
-    space = get_space("mobilenet").build_space(space_config("mobilenet", variant))
+    space = get_space(args.space).build_space(space_config(args.space, variant))
     cfg = MeasureConfig(target=target, threads=args.threads, batch=batch, warmup=args.warmup,
                         repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds)
     start = time.perf_counter()
-    table = LatencyTable("mobilenet", space.config.to_dict(), cfg)
-    build_table(table, space, out_dir / f"{variant}-{target}-t{args.threads}-b{batch}.json", n_archs=args.fit,
+    table = LatencyTable(args.space, space.config.to_dict(), cfg)
+    build_table(table, space, out_dir / f"{'' if args.space == 'mobilenet' else args.space + '-'}{variant}-{target}-t{args.threads}-b{batch}.json", n_archs=args.fit,
                 seed=1)
     built = time.perf_counter() - start
     rng = np.random.default_rng([2, 0])
@@ -67,7 +67,7 @@ def bench(variant: str, target: str, batch: int, args, out_dir: Path) -> dict:
     fit_archs, fit_ms = table.measured(space)
     model = TableLatencyPredictor(space, units=table.units, kernels=table.kernels).fit(fit_archs, fit_ms)
     table_ms, predicted = model.table_only(test), model.predict(test)[0]
-    return {"space": f"mobilenet/{variant}", "target": target, "units": len(table.units), "fit_archs": len(fit_ms),
+    return {"space": f"{args.space}/{variant}", "target": target, "units": len(table.units), "fit_archs": len(fit_ms),
             "test_archs": len(test), "build_seconds": built, "latency_ms_range": [float(measured.min()), float(measured.max())],
             "table_only": scores(measured, table_ms), "table_plus_correction": scores(measured, predicted),
             "repeatability": {"archs": len(diffs), "median_rel_diff": float(np.median(diffs)),
@@ -103,6 +103,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median over rounds)")
     parser.add_argument("--unit-rounds", type=int, default=7, help="interleaved rounds for the table's units")
     parser.add_argument("--repeat-archs", type=int, default=20)
+    parser.add_argument("--space", default="mobilenet", help="registered space (e.g. hf_encoder with --variants default)")
     parser.add_argument("--variants", nargs="+")
     parser.add_argument("--targets", nargs="+")
     parser.add_argument("--out", default="benchmarks/results/bench_latency.json")

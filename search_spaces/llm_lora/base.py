@@ -15,7 +15,7 @@ from torch import nn
 from supernet.core.errors import SupernetError
 
 from .config import LlmLoraConfig, hf_config
-from .identity import matches, model_hash, tokenizer_files
+from ..hf_identity import matches, model_hash, tokenizer_files
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -134,11 +134,15 @@ def _add_space_options(p) -> None:
 def space_options(args) -> dict:
     """The space options given on the command line (the flags of ``--space``'s options, ``--space-option``)."""
     given = {k.split(":", 1)[1]: v for k, v in vars(args).items() if k.startswith("space_option:")}
-    owners = {name: space for space, cls in space_option_classes().items() for name in (f.name for f in fields(cls))}
+    owners: dict[str, list[str]] = {}  # option name -> the spaces that have it (e.g. --model: several)
+    for space, cls in space_option_classes().items():
+        for f in fields(cls):
+            owners.setdefault(f.name, []).append(space)
     for name in given:
-        if owners.get(name) != args.space and name in owners:
-            raise SupernetError(f"{flag(name)} is an option of space {owners[name]!r}, not {args.space!r}; add "
-                                f"--space {owners[name]}")
+        if name in owners and args.space not in owners[name]:
+            spaces = sorted(owners[name])
+            raise SupernetError(f"{flag(name)} is an option of space {', '.join(map(repr, spaces))}, not "
+                                f"{args.space!r}; add --space {spaces[0]}")
     for item in args.space_option:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

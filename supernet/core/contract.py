@@ -28,6 +28,9 @@ default below when a space leaves one out):
         (default: counted on ``extract(arch)`` with ``torch.utils.flop_counter``, memoised per arch);
     supernet.before_training(batches) -> None: once, before step 0 of a fresh run (e.g. channel
         reordering; default: nothing);
+    supernet.teacher() -> None, or a frozen ``x -> logits`` (raw batches) that every arch of a training step
+        distils from instead of the step's largest arch (e.g. the pretrained model a space starts from;
+        default: None, in-place distillation);
     supernet.export_files(arch, folder, final) -> dict: the space's own export format written into
         ``folder`` (default: None, the engine writes ``model.safetensors`` and ``model.onnx``);
     supernet.trainable_params(arch) -> trainable parameters the arch uses (default: ``params(arch)``);
@@ -95,6 +98,7 @@ HOOKS: dict[str, Callable[[Any], Callable]] = {
     "params": lambda net: derived_costs(net)[1],
     "before_training": lambda net: lambda batches: None,
     "export_files": lambda net: None,
+    "teacher": lambda net: lambda: None,
     "trainable_params": lambda net: hook(net, "params"),
     "subnet_view": lambda net: net.extract,
     "preprocessing": lambda net: lambda arch: "none",

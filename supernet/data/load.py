@@ -20,7 +20,8 @@ def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.
     (NVIDIA DALI, :mod:`supernet.data.dali`). ``packed:PATH`` reads a folder written by ``supernet data
     pack`` and augments its batches on ``device`` (:mod:`supernet.data.packed`). ``text:PATH`` is a text corpus tokenised into
     blocks (:mod:`supernet.data.text`); ``reader`` holds its options (``tokenizer``, ``seq_len``,
-    ``text_field``), which a language-model space supplies from its own options.
+    ``text_field``), which a language-model space supplies from its own options; with a ``label_field`` (a text
+    classifier's options) it is a labelled .csv / .jsonl file instead (:mod:`supernet.data.text_classes`).
     """
     reader = reader or {}
     if decoder != "pil" and not name.startswith("imagefolder:"):
@@ -50,6 +51,10 @@ def load_data(name: str, *, samples: int | None = None, val_fraction: float = 0.
     if name.startswith("packed:"):
         from .packed import PackedData
         return PackedData(name[len("packed:"):], val_fraction=val_fraction, seed=seed, device=device)
+    if name.startswith("text:") and reader.get("label_field"):  # a text classifier's labelled records
+        from .text_classes import TextClassData
+        return TextClassData(name[len("text:"):], reader["tokenizer"], reader.get("seq_len", 128), val_fraction, seed,
+                             reader.get("text_field", "text"), reader["label_field"])
     if name.startswith("text:"):
         from .text import TextData
         if reader.get("tokenizer") is None:

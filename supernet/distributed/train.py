@@ -45,6 +45,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.contract import hook as space_hook
 from ..core.errors import SupernetError
 from ..core.placement import Placement
 from ..core.signals import interruptible
@@ -214,7 +215,8 @@ def _worker(config: dict) -> None:
     log, hooks = run_hooks(run_dir, cfg, setup, start, hook, quiet=True) if rank == 0 else (None, [hook])
     if log is not None:  # one line per (re)start: where a worker failure sent the run back to
         log.log({"event": "workers-started", "from_step": start, "workers": world, "time": round(time.time(), 4)})
-    trainer = Trainer(setup.model, setup.task, cfg, placement, setup.total, hooks)
+    trainer = Trainer(setup.model, setup.task, cfg, placement, setup.total, hooks,
+                      teacher=space_hook(setup.model, "teacher")())
     if state is not None:
         trainer.load_state_dict(state)
     trainer.net = DistributedDataParallel(trainer.model, device_ids=[device.index] if device.type == "cuda" else None,

@@ -128,7 +128,7 @@ def _session(module, x, cfg, path: Path, provider: str):
 
     from ..io.export import export_onnx
     if not path.exists():
-        export_onnx(module, tuple(x.shape), path)
+        export_onnx(module, tuple(x.shape), path, x.dtype)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = cfg.threads, 1
     chosen = provider

@@ -80,11 +80,11 @@ def write_export(folder: Path, net: torch.nn.Module, supernet: torch.nn.Module, 
     atomic_write_json(folder / "config.json", export_config(supernet, space, arch))
 
 
-def export_onnx(net: torch.nn.Module, shape: tuple[int, ...], path: Path) -> None:
-    """ONNX graph with a dynamic batch axis; input ``input``, output ``logits``."""
+def export_onnx(net: torch.nn.Module, shape: tuple[int, ...], path: Path, dtype: torch.dtype = torch.float32) -> None:
+    """ONNX graph with a dynamic batch axis; input ``input`` (of ``dtype``: int64 for token ids), output ``logits``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.zeros(shape),), str(path), input_names=["input"], output_names=["logits"],
+        torch.onnx.export(net, (torch.zeros(shape, dtype=dtype),), str(path), input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
 
 

@@ -14,6 +14,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..core.contract import hook
 from ..core.errors import SupernetError
 from ..core.placement import Placement
 from ..core.signals import interruptible
@@ -63,7 +64,7 @@ def train_here(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bo
     prepare_model(setup, cfg, start)
     checkpoints = CheckpointHook(run_dir, meta, cfg.checkpoint_every, saved=start)
     log, hooks = run_hooks(run_dir, cfg, setup, start, checkpoints)
-    trainer = Trainer(model, setup.task, cfg, placement, total, hooks)
+    trainer = Trainer(model, setup.task, cfg, placement, total, hooks, teacher=hook(model, "teacher")())
     if resume:
         trainer.load_state_dict(load_trainer_state(folder, placement.device))
     try:

@@ -79,7 +79,7 @@ def test_a_tokenizer_changed_after_training_is_refused(tmp_path, tokenizer, corp
 
 
 def test_identity_hash_is_read_once_then_checked_by_size_and_mtime(tmp_path, tokenizer, monkeypatch):
-    from search_spaces.llm_lora.identity import identity_files, legacy_hash, matches, model_hash
+    from search_spaces.hf_identity import identity_files, legacy_hash, matches, model_hash
     monkeypatch.setenv("SUPERNET_CACHE", str(tmp_path / "cache"))
     folder = model_dir(tmp_path, tokenizer)
     assert {"tokenizer.json", "config.json", "model.safetensors"} <= {p.name for p in identity_files(folder)}

@@ -162,7 +162,8 @@ def test_train_search_export_through_the_cli(tmp_path, tokenizer, capsys):
     assert (export / "merged" / "config.json").exists() and (export / "peft" / "adapter_config.json").exists()
     capsys.readouterr()
     assert main(["train", "--data", f"text:{corpus}", "--model", path, "--out", str(tmp_path / "bad")]) == 2
-    assert "--model is an option of space 'llm_lora', not 'mobilenet'" in capsys.readouterr().err
+    err = capsys.readouterr().err  # (hf_encoder has a --model too, when registered)
+    assert "--model is an option of space " in err and "'llm_lora'" in err and "not 'mobilenet'" in err
     assert main(["train", *common[:6], "--data", f"text:{corpus}", "--out", str(tmp_path / "bad2")]) == 2
     assert "no text field 'text'" in capsys.readouterr().err
 

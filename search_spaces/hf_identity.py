@@ -1,6 +1,7 @@
-"""The identity of a base model folder: a hash over its config, weights and tokenizer files.
+"""The identity of a Hugging Face model folder: a hash over its config, weights, tokenizer and image
+processor files (shared by the ``llm_lora`` and ``hf_encoder`` spaces).
 
-A supernet's adapters fit one base model and one tokenizer; its checkpoints record this hash and
+A supernet fits one base model and one tokenizer (or image processor); its checkpoints record this hash and
 every later command (eval, search, export) refuses a folder whose hash changed. Hashing
 gigabytes on every command would cost minutes, so each file's SHA-256 is cached under the user's
 cache folder (``$SUPERNET_CACHE``, else ``$XDG_CACHE_HOME/supernet``, else ``~/.cache/supernet``),
@@ -24,19 +25,26 @@ VERSION = "v2:"
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                    "tokenizer.model", "vocab.json", "vocab.txt", "merges.txt", "spiece.model", "chat_template.jinja")
+PROCESSOR_FILES = ("preprocessor_config.json",)
 CACHE_FILE = "file-hashes.json"
 
 
 def identity_files(folder: str | os.PathLike) -> list[Path]:
-    """``config.json``, the weights (shards and their index included) and the tokenizer files, by name."""
+    """``config.json``, the weights (shards and their index included), the tokenizer and image processor
+    files, by name."""
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and (
         p.name == "config.json" or p.suffix in WEIGHT_SUFFIXES or p.name.endswith(".index.json")
-        or p.name in TOKENIZER_FILES))
+        or p.name in TOKENIZER_FILES or p.name in PROCESSOR_FILES))
 
 
 def tokenizer_files(folder: str | os.PathLike) -> list[str]:
     """The names of the tokenizer files in ``folder`` (empty: it has no tokenizer)."""
     return sorted(p.name for p in Path(folder).iterdir() if p.name in TOKENIZER_FILES)
+
+
+def processor_files(folder: str | os.PathLike) -> list[str]:
+    """The names of the image processor files in ``folder`` (empty: it has none)."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.name in PROCESSOR_FILES)
 
 
 def model_hash(folder: str | os.PathLike) -> str:

@@ -1,0 +1,38 @@
+"""The ``hf_encoder`` space's own training options: the pretrained model, the input size, the text fields,
+the teacher and checkpointing.
+
+Torch-free, so ``supernet train --help`` lists them without importing torch (the
+``supernet.space_options`` entry point names this class).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from supernet.core.options import SpaceOptions
+
+from .config import TEACHERS
+
+
+@dataclass(frozen=True)
+class HfEncoderOptions(SpaceOptions):
+    model: str | None = field(default=None, metadata={
+        "help": "Hugging Face classification model folder (ViT, DeiT, BERT, RoBERTa; config.json + safetensors, with "
+                "its tokenizer or image processor)", "path": True})
+    seq_len: int = field(default=128, metadata={
+        "help": "tokens per example of text data (truncated / padded)", "range": (2, True, 10**6, True, True)})
+    text_field: str = field(default="text", metadata={"help": "field (JSONL) or column (CSV) of the text"})
+    label_field: str = field(default="label", metadata={"help": "field (JSONL) or column (CSV) of the label"})
+    image_size: int | None = field(default=None, metadata={
+        "help": "image side the subnets take (default: the model's; another side interpolates the position "
+                "embeddings, bicubic)", "range": (1, True, 10**5, True, True)})
+    teacher: str = field(default="pretrained", metadata={
+        "help": "what students distil from: the pretrained model, frozen (DynaBERT), or the largest arch of the same "
+                "step (inplace)", "choices": TEACHERS})
+    gradient_checkpointing: bool = field(default=False, metadata={
+        "help": "recompute each layer's activations in the backward pass (transformers' checkpointing): less "
+                "memory, about one more forward of time"})
+
+    def reader_options(self) -> dict:
+        """The text-classification reader's options: the model's tokenizer, the length, the fields."""
+        return {"tokenizer": self.model, "seq_len": self.seq_len, "text_field": self.text_field,
+                "label_field": self.label_field}

@@ -1,0 +1,145 @@
+"""hf_encoder: the supernet is the user's pretrained classifier run by transformers' own layers.
+
+Largest arch == stock model (logits, fp32) for BERT, RoBERTa, ViT and DeiT loaded from folders (sharded
+safetensors too); every subnet's export (static module, ONNX, hf/ folder) == the supernet's forward.
+"""
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from tests.support.hf_encoder import KINDS, save_kind
+
+from search_spaces.hf_compat import encoder_class, encoder_logits
+from search_spaces.hf_encoder.config import with_model
+from supernet.core.registry import build_supernet, space_config
+from supernet.io.export import export_subnet, load_exported
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def supernet_over(folder):
+    cfg = with_model(space_config("hf_encoder", "default"), str(folder))
+    return build_supernet("hf_encoder", cfg).eval()
+
+
+def batch(net, n=4, seed=0):
+    return net.space.example_input(net.space.largest(), n, torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shard", [None, "20KB"])
+def test_largest_equals_stock_model(tmp_path, kind, shard):
+    folder = save_kind(tmp_path / kind, kind, shard)
+    assert (shard is None) == (not list(folder.glob("*.index.json")))
+    net = supernet_over(folder)
+    stock = encoder_class(net.config.architecture).from_pretrained(folder).eval()
+    x = batch(net)
+    with torch.no_grad():
+        ours, theirs = net(x, net.space.largest()), encoder_logits(stock, x, net.config.kind, net.config.pad_id)
+    assert ours.shape == (4, 3)
+    assert (ours - theirs).abs().max() <= 1e-5
+    if net.config.kind == "text":  # padding is masked: the padded example's logits do not depend on pad content
+        assert (x == net.config.pad_id).any()
+
+
+@pytest.mark.parametrize("kind", ["bert", "vit"])
+def test_other_head_counts_and_depths(tmp_path, kind):
+    """A config the tests did not default to: 3 layers of 6 heads (head width 4), MLP 40."""
+    folder = save_kind(tmp_path / kind, kind, hidden=24, layers=3, heads=6, intermediate=40)
+    net = supernet_over(folder)
+    assert net.config.heads == (2, 3, 4, 6) and net.config.widths == (10, 20, 30, 40)
+    stock = encoder_class(net.config.architecture).from_pretrained(folder).eval()
+    x = batch(net)
+    with torch.no_grad():
+        assert (net(x, net.space.largest()) - encoder_logits(stock, x, net.config.kind, net.config.pad_id)
+                ).abs().max() <= 1e-5
+        rng = np.random.default_rng(0)
+        for arch in [net.space.smallest()] + [net.space.sample(rng) for _ in range(3)]:
+            assert (net.extract(arch).eval()(x) - net(x, arch)).abs().max() <= 1e-5
+
+
+def test_subnets_differ_and_use_fewer_heads(tmp_path):
+    net = supernet_over(save_kind(tmp_path / "b", "bert"))
+    x, space = batch(net), net.space
+    small = space.make({"depth": 2, "heads": [1, 1], "mlp_width": [64, 64]})
+    with torch.no_grad():
+        assert (net(x, small) - net(x, space.largest())).abs().max() > 1e-4
+    static = net.extract(small)
+    assert static.model.bert.encoder.layer[0].attention.self.query.weight.shape == (8, 32)
+
+
+def _hf_model(folder):
+    sys.path.insert(0, str(folder))
+    try:
+        import importlib
+        import load_subnet
+        importlib.reload(load_subnet)
+        return load_subnet.load_subnet(folder)
+    finally:
+        sys.path.remove(str(folder))
+
+
+@pytest.mark.parametrize("kind", ["bert", "vit"])
+def test_export_equals_forward(tmp_path, kind):
+    import onnxruntime as ort
+    net = supernet_over(save_kind(tmp_path / kind, kind))
+    space, x = net.space, batch(net)
+    uniform = space.make({"depth": 1, "heads": [4, 4] if kind == "bert" else [2, 2], "mlp_width": [32, 32]})
+    mixed = space.make({"depth": 2, "heads": [1, 4], "mlp_width": [16, 64]})
+    for name, arch in {"uniform": uniform, "mixed": mixed}.items():
+        out = tmp_path / f"export_{name}"
+        export_subnet(net, "hf_encoder", arch, out)
+        with torch.no_grad():
+            ref = net(x, arch)
+            assert (load_exported(out)(x) - ref).abs().max() <= 1e-5
+            onnx = ort.InferenceSession(str(out / "model.onnx")).run(None, {"input": x.numpy()})[0]
+            assert np.abs(onnx - ref.numpy()).max() <= 1e-5
+            hf = _hf_model(out / "hf")
+            assert (encoder_logits(hf, x, net.config.kind, net.config.pad_id) - ref).abs().max() <= 1e-5
+        meta = json.loads((out / "config.json").read_text())
+        assert meta["stock_loadable"] == (name == "uniform")
+        if name == "uniform":  # stock transformers alone, no project code
+            stock = encoder_class(net.config.architecture).from_pretrained(out / "hf").eval()
+            with torch.no_grad():
+                assert (encoder_logits(stock, x, net.config.kind, net.config.pad_id) - ref).abs().max() <= 1e-5
+            assert stock.config.num_hidden_layers == 1
+        assert (out / "hf" / ("tokenizer.json" if kind == "bert" else "preprocessor_config.json")).exists()
+
+
+def test_interpolated_positions_for_another_image_size(tmp_path):
+    folder = save_kind(tmp_path / "v", "vit")
+    cfg = with_model(space_config("hf_encoder", "default"), str(folder), image_size=24)
+    net = build_supernet("hf_encoder", cfg).eval()
+    assert cfg.interpolate and net.space.input_shape(net.space.largest()) == (3, 24, 24)
+    x = batch(net)
+    stock = encoder_class(cfg.architecture).from_pretrained(folder).eval()
+    with torch.no_grad():
+        theirs = stock(pixel_values=x, interpolate_pos_encoding=True).logits
+        assert (net(x, net.space.largest()) - theirs).abs().max() <= 1e-5
+        arch = net.space.smallest()
+        assert (net.extract(arch).eval()(x) - net(x, arch)).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("variant", ["tiny", "tiny_vit"])
+def test_gradient_checkpointing_gives_the_same_gradients_and_bf16_runs(variant):
+    from dataclasses import replace
+    cfg = space_config("hf_encoder", variant)
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        net = build_supernet("hf_encoder", replace(cfg, gradient_checkpointing=checkpointing)).train()
+        assert all(layer.gradient_checkpointing == checkpointing for layer in net.layers)
+        arch = net.space.make({"depth": 2, "heads": [2, 4], "mlp_width": [32, 64]})
+        x = batch(net)
+        torch.manual_seed(1)  # the same dropout masks (checkpointing replays the RNG state)
+        net(x, arch).square().sum().backward()
+        grads.append({n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    assert all(torch.allclose(grads[0][n], grads[1][n], atol=1e-6) for n in grads[0])
+    net.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        low = net(x, arch)
+    with torch.no_grad():
+        assert low.dtype == torch.bfloat16 and (low.float() - net(x, arch)).abs().max() < 0.1

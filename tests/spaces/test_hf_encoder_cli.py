@@ -1,0 +1,89 @@
+"""hf_encoder end to end through the CLI: train on labelled text (fixed pretrained teacher, and in place), export,
+and a latency-budgeted search on a tiny BERT."""
+import csv
+import json
+
+import pytest
+import torch
+from tests.support.hf_encoder import save_kind
+
+from supernet.cli.main import main
+from supernet.io.export import load_exported
+
+pytestmark = [pytest.mark.filterwarnings("ignore"), pytest.mark.slow]
+WORDS = ["cat", "dog", "sun", "sea", "park", "roof", "lake", "mat"]
+
+
+def run(*argv):
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hfenc")
+    folder = save_kind(root / "bert", "bert")
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for i in range(96):
+        label = i % 3
+        words = [WORDS[int(j)] for j in torch.randint(0, len(WORDS), (6,), generator=g)]
+        words.insert(int(torch.randint(0, 6, (1,), generator=g)), ["cat", "sun", "lake"][label])
+        rows.append((" ".join(words), ["a", "b", "c"][label]))
+    data = root / "data.csv"
+    with open(data, "w", newline="") as fh:
+        csv.writer(fh).writerows([("text", "label"), *rows])
+    common = ["--space", "hf_encoder", "--space-option", f"model={folder}", "--space-option", "seq_len=12",
+              "--data", f"text:{data}", "--steps", "3", "--batch-size", "8", "--optimizer", "adamw", "--lr", "1e-4",
+              "--warmup-steps", "1", "--threads", "1", "--calib-batches", "1", "--no-tensorboard", "--no-progress"]
+    assert run("train", *common, "--out", root / "run") == 0
+    assert run("train", *common, "--space-option", "teacher=inplace", "--out", root / "inplace") == 0
+    return root, folder
+
+
+def logged_steps(run_dir):
+    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()
+            if '"step"' in line and "loss/largest" in line]
+
+
+def test_training_distils_from_the_pretrained_teacher_or_in_place(trained):
+    root, _ = trained
+    fixed, inplace = logged_steps(root / "run"), logged_steps(root / "inplace")
+    assert len(fixed) == 3 and len(inplace) == 3
+    # a fixed teacher: every arch (the largest too) distils, so its logged loss is a divergence, near 0 at step 0
+    # (the largest arch IS the pretrained model before the first update); in place, the largest learns the labels
+    assert fixed[0]["loss/largest"] < 1e-4 < inplace[0]["loss/largest"]
+    config = json.loads((root / "run" / "config.json").read_text())
+    assert config["space_config"]["teacher"] == "pretrained" and config["space_config"]["model_hash"]
+    assert config["data"]["class_names"] == ["a", "b", "c"]
+
+
+def test_export_of_the_trained_run_loads_and_matches(trained):
+    root, _ = trained
+    out = root / "export"
+    assert run("export", root / "run", "--arch", "smallest", "--out", out) == 0
+    assert {"model.safetensors", "model.onnx", "hf", "arch.json", "config.json"} <= {p.name for p in out.iterdir()}
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["format"] == "hf-encoder" and meta["stock_loadable"] is False
+    x = torch.randint(5, 60, (2, 12))
+    import onnxruntime as ort
+    with torch.no_grad():
+        ours = load_exported(out)(x)
+    onnx = ort.InferenceSession(str(out / "model.onnx")).run(None, {"input": x.numpy()})[0]
+    assert abs(onnx - ours.numpy()).max() <= 1e-5
+
+
+@pytest.mark.parametrize("target", ["cpu", "onnxruntime-cpu"])
+def test_latency_table_and_budgeted_search(trained, target):
+    root, _ = trained
+    tables, out = root / f"latency-{target}", root / f"search-{target}"
+    assert run("latency", "build", root / "run", "--target", target, "--threads", "1", "--archs", "5",
+               "--warmup", "1", "--repeats", "3", "--rounds", "1", "--out", tables, "--no-progress") == 0
+    table_file = next(tables.glob(f"{target}-*.json"))
+    table = json.loads(table_file.read_text())
+    assert len(table["units"]) == 1 + 4 * 4 and len(table["archs"]) == 5  # base + heads x widths
+    assert run("search", root / "run", "--objectives", "accuracy,latency", "--max-latency-ms", "1000", "--target",
+               target, "--latency-table", table_file, "--evaluations", "5", "--initial", "3", "--per-round", "2",
+               "--uncertain", "1", "--out", out, "--threads", "1") == 0
+    rows = list(csv.DictReader(open(out / "evaluations.csv")))
+    assert len(rows) >= 3 and all(float(r["latency"]) > 0 for r in rows)
+    assert (out / "pareto.json").exists() and "latency_table" in (out / "config.json").read_text()
