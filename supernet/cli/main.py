@@ -8,6 +8,7 @@ torch nor the search (``supernet --help`` is fast).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from importlib import import_module
 
@@ -39,7 +40,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# optional packages that log at import time (torchao, which executorch brings, and torch's pytree warning
+# about it): the CLI's stderr is its one-line errors, so these loggers keep to errors
+QUIET_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
 def main(argv: list[str] | None = None) -> int:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv[0] if argv and argv[0] in COMMANDS else "").parse_args(argv)
     try:
