@@ -72,7 +72,7 @@ def test_quick_bench_writes_its_report_and_resumes(tmp_path):
 
 
 def test_regret_is_the_best_truth_under_the_budget_minus_the_truth_of_the_ranked_best():
-    from trust_report import regret, regret_budgets
+    from benchmarks.trust_report import regret, regret_budgets
     cost = {"a": 1, "b": 2, "c": 3, "d": 4}
     truth = {"a": 0.90, "b": 0.95, "c": 0.93, "d": 0.97}
     ranking = {"a": 0.80, "b": 0.70, "c": 0.85, "d": 0.85}  # c and d tie: the cheaper, c, is picked
