@@ -12,9 +12,10 @@ This file imports only torch and transformers: merged LLM exports ship a copy be
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
-from torch import nn
-from transformers.modeling_layers import GradientCheckpointingLayer  # the layer transformers checkpoints
+if TYPE_CHECKING:
+    from torch import nn
 
 TESTED = ("5.0", "5.26")  # transformers >= TESTED[0], < TESTED[1]; keep setup.cfg's bound equal
 
@@ -26,15 +27,25 @@ __all__ = ["GradientCheckpointingLayer", "TESTED", "cache_keyword", "cache_of", 
            "encoder_subnet_config"]
 
 
+def __getattr__(name: str):
+    """``GradientCheckpointingLayer`` (the layer transformers checkpoints), imported on first use: importing
+    this module stays torch-free, so ``supernet train --help`` can list the spaces' options without torch."""
+    if name == "GradientCheckpointingLayer":
+        from transformers.modeling_layers import GradientCheckpointingLayer
+        return GradientCheckpointingLayer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The decoder layers of a causal LM (``model.model.layers`` in Llama, Mistral, Qwen2 and kin)."""
     return model.model.layers
 
 
-def set_checkpointing(model: nn.Module, enable: bool, unit: type = GradientCheckpointingLayer) -> None:
+def set_checkpointing(model: nn.Module, enable: bool, unit: type | None = None) -> None:
     """Non-reentrant gradient checkpointing of ``model``'s layers through transformers, with ``unit``
     (a wrapper of each decoder layer) the checkpointed unit and the library layer inside it not again.
     transformers 5 names it ``activation_checkpointing_*``, earlier releases ``gradient_checkpointing_*``."""
+    unit = unit or __getattr__("GradientCheckpointingLayer")
     kwargs = {"use_reentrant": False}
     if enable and hasattr(model, "activation_checkpointing_enable"):
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
@@ -176,6 +187,7 @@ def encoder_subnet_config(config, layout: EncoderLayout, depth: int, heads: list
 def encoder_checkpointing(model, layers, enable: bool) -> None:
     """Gradient checkpointing through transformers (non-reentrant); the wrappers in ``layers`` are the
     checkpointed units and the library layers inside them (``.layer``) are not checkpointed again."""
+    unit = unit or __getattr__("GradientCheckpointingLayer")
     kwargs = {"use_reentrant": False}
     if enable and hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)

@@ -1,5 +1,6 @@
 """The README's figures are the stored ones, and the pipeline that produced them still
 reproduces the stored figures of its quick run (``make check-readme`` runs the same checks)."""
+import pytest
 import copy
 import json
 
@@ -14,6 +15,7 @@ def test_readme_shows_the_stored_figures():
     assert "demo figures differ" in readme_figures.check_readme(changed)[0]
 
 
+@pytest.mark.slow
 def test_quick_run_reproduces_its_stored_figures_under_two_forced_cpu_capabilities():
     """The check passes whichever kernels torch dispatches to (forced here: AVX2 and the plain default), and
     still fails when the numerics change: a loss of the first steps moved by 1e-4, or, on the stored numerics

@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 from benchmarks.bench_trust import seed_mean
 from benchmarks.trust_jobs import compare, pick_archs
 
+pytestmark = pytest.mark.slow  # every test here takes seconds: make test-fast leaves them out
+
 
 def test_compare_joins_on_arch_keys_not_on_order():
     rng = np.random.default_rng(0)

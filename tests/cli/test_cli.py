@@ -12,6 +12,7 @@ def test_help_has_examples(command):
     assert result.returncode == 0 and "examples:" in result.stdout and "supernet " + command in result.stdout
 
 
+@pytest.mark.slow
 def test_eval_reports_accuracy_flops_params(trained):  # noqa: F811
     result = cli("eval", trained, "--arch", "smallest", "--arch", "largest", "--split", "val")
     assert result.returncode == 0, result.stderr
@@ -19,6 +20,7 @@ def test_eval_reports_accuracy_flops_params(trained):  # noqa: F811
     assert len(rows) == 2 and rows[0]["flops"] < rows[1]["flops"] and 0 <= rows[0]["val_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_invalid_arch_json(trained, tmp_path):  # noqa: F811
     bad = tmp_path / "a.json"
     bad.write_text("{ks: [3]")
@@ -27,12 +29,14 @@ def test_invalid_arch_json(trained, tmp_path):  # noqa: F811
     assert_one_line_error(cli("eval", trained, "--arch", tmp_path / "none.json"), "cannot read arch file")
 
 
+@pytest.mark.slow
 def test_unknown_space_and_data(tmp_path):
     assert_one_line_error(cli("train", "--space", "nope", "--data", "mnist1d", "--out", tmp_path / "r"),
                           "unknown space 'nope'")
     assert_one_line_error(cli("train", "--data", "missing.npz", "--out", tmp_path / "r2"), "does not exist")
 
 
+@pytest.mark.slow
 def test_corrupted_and_wrong_shape_checkpoints(trained, tmp_path):  # noqa: F811
     import shutil
 
@@ -49,6 +53,7 @@ def test_corrupted_and_wrong_shape_checkpoints(trained, tmp_path):  # noqa: F811
     assert_one_line_error(cli("eval", ckpt, "--arch", "smallest"), "has shape")
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_and_nothing_half_written(trained, tmp_path):  # noqa: F811
     assert_one_line_error(cli("export", tmp_path / "nothing", "--arch", "smallest", "--out", tmp_path / "e"),
                           "does not exist")

@@ -38,6 +38,7 @@ def test_an_unwritable_out_is_one_line(trained, tmp_path, capsys, command):  # n
 
 
 # 5. fine-tuning repeats itself and resumes exactly
+@pytest.mark.slow
 def test_finetune_is_repeatable_and_resumes_exactly(trained, tmp_path):  # noqa: F811
     source = export(trained, "smallest", tmp_path / "export", onnx=False)
     config = FinetuneConfig(steps=6, checkpoint_every=2, calib_batches=1, device="cpu")
@@ -66,6 +67,7 @@ def test_one_class_data_is_refused(tmp_path, capsys):
 
 
 # 7. a run killed before its first checkpoint: the advice leads somewhere
+@pytest.mark.slow
 def test_a_run_without_checkpoint_is_restarted_with_overwrite(npz_data, tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
@@ -80,6 +82,7 @@ def test_a_run_without_checkpoint_is_restarted_with_overwrite(npz_data, tmp_path
     assert status == 0
 
 
+@pytest.mark.slow
 def test_resume_of_a_started_run_without_checkpoint_names_overwrite(npz_data, tmp_path):
     run = train(tiny_cfg(npz_data, steps=2), tmp_path / "run")
     import shutil
@@ -116,6 +119,7 @@ def test_the_api_names_wrong_types(trained, tmp_path):  # noqa: F811
 
 
 # 12. a search that runs out of archs says so
+@pytest.mark.slow
 def test_a_search_that_exhausts_its_budget_says_how_many_archs_fit():
     space = SearchSpace([Dimension("width", (16, 24, 32, 48, 64)), Dimension("depth", (1, 2, 3, 4))])
     costs = {"flops": lambda a: a["width"] * a["depth"]}
@@ -129,6 +133,7 @@ def test_a_search_that_exhausts_its_budget_says_how_many_archs_fit():
 
 
 # 13. smaller ones
+@pytest.mark.slow
 def test_search_interrupt_names_the_resume_command(trained, tmp_path):  # noqa: F811
     out = tmp_path / "s"
     proc = subprocess.Popen([sys.executable, "-m", "supernet.cli", "search", str(trained), "--evaluations", "200",

@@ -57,6 +57,7 @@ def test_train_out_overlapping_its_data_is_refused(tmp_path, capsys, where):
     assert Path(npz).exists()
 
 
+@pytest.mark.slow
 def test_export_from_search_inside_the_search_run_is_refused(trained, tmp_path, capsys):  # noqa: F811
     search = tmp_path / "search"
     assert main(["search", str(trained), "--evaluations", "6", "--initial", "1", "--per-round", "2",
@@ -75,6 +76,7 @@ def test_export_from_search_inside_the_search_run_is_refused(trained, tmp_path, 
 
 
 # -- interruptions and resume ----------------------------------------------------------------
+@pytest.mark.slow
 def test_sigint_saves_a_resumable_checkpoint_and_resume_logs_each_step_once(tmp_path):
     rng = np.random.default_rng(0)
     data = save_npz(tmp_path / "d.npz", rng.standard_normal((1000, 12)), rng.integers(0, 3, 1000))
@@ -106,6 +108,7 @@ def test_sigint_saves_a_resumable_checkpoint_and_resume_logs_each_step_once(tmp_
     assert evals == sorted(set(evals)) and evals[-1] == 60
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_logs_no_step_twice(npz_data, tmp_path):
     import shutil
     run = train(tiny_cfg(npz_data, steps=8, checkpoint_every=4), tmp_path / "run")
@@ -115,6 +118,7 @@ def test_resume_after_a_kill_logs_no_step_twice(npz_data, tmp_path):
     assert [r["step"] for r in rows if "loss/largest" in r] == list(range(8))
 
 
+@pytest.mark.slow
 def test_resume_removes_stale_temp_folders(npz_data, tmp_path):
     run = train(tiny_cfg(npz_data, steps=4, checkpoint_every=2), tmp_path / "run")
     stale = run / "checkpoints" / ".step-0000006.tmp-abc123"
@@ -127,6 +131,7 @@ def test_resume_removes_stale_temp_folders(npz_data, tmp_path):
     assert not stale.exists() and (run / "checkpoints" / "step-0000006").is_dir()
 
 
+@pytest.mark.slow
 def test_resume_with_other_options_is_refused(npz_data, tmp_path, capsys):
     run = train(tiny_cfg(npz_data, steps=2), tmp_path / "run")
     status, err = run_main(["train", "--resume", "--out", run, "--steps", 40], capsys)
@@ -182,6 +187,7 @@ def test_split_without_its_labels_is_refused(tmp_path):
         load_data(path)
 
 
+@pytest.mark.slow
 def test_relative_data_path_then_eval_from_another_folder(npz_data, tmp_path, capsys, monkeypatch):
     work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
     work.mkdir()
@@ -250,6 +256,7 @@ def test_negative_budget_is_one_line_not_usage(tmp_path, capsys):
     assert_refused(status, err, "unrecognized arguments")
 
 
+@pytest.mark.slow
 def test_threads_minus_one_end_to_end(tmp_path):
     assert_one_line_error(cli("train", "--threads", "-1", "--out", tmp_path / "r"), "--threads must be >= 1")
     assert_one_line_error(cli("latency", "measure", "mobilenet", "--arch", "smallest", "--batch", "0"),

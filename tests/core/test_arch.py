@@ -42,6 +42,7 @@ def test_canonical_points_and_json_round_trip(name, variant):
         assert space.decode(space.encode(arch)) == arch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,variant", tiny_variants())
 def test_cardinality_counts_distinct_canonical_archs(name, variant):
     space = space_of(name, variant)

@@ -24,6 +24,7 @@ def every_space_variant():
             or v == get_space(n).default_variant]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,variant", every_space_variant())
 def test_every_registered_space_meets_the_contract(name, variant):
     assert contract_problems(name, variant) == []
@@ -89,6 +90,7 @@ def test_device_errors_are_one_line():
         Placement.make("cpu", "fp8")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_reduced_precision_training_resumes_exactly_on_cpu(npz_data, tmp_path, precision):
     kw = dict(device="cpu", precision=precision)
@@ -105,6 +107,7 @@ def test_reduced_precision_training_resumes_exactly_on_cpu(npz_data, tmp_path, p
     assert all(np.isfinite(r["loss/largest"]) for r in b)
 
 
+@pytest.mark.slow
 def test_checkpoint_of_one_precision_loads_and_evaluates_in_another(npz_data, tmp_path):
     from safetensors.torch import load_file
 
@@ -136,6 +139,7 @@ def test_front_door_exports_everything_readme_imports():
     json.dumps(supernet.__all__)
 
 
+@pytest.mark.slow
 def test_image_folder_runs_through_train_eval_search_and_export(tmp_path):
     from tests.support import write_images
 

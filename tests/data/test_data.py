@@ -12,6 +12,7 @@ def _rows(split):
     return {tuple(r) for r in split.x.flatten(1).numpy().round(5)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,shape,classes", [("mnist1d", (1, 40), 10), ("digits", (1, 8, 8), 10),
                                                 ("mnist", (1, 28, 28), 10)])
 def test_builtin_data_has_disjoint_splits(name, shape, classes):

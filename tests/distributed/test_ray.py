@@ -28,6 +28,8 @@ from supernet.io.checkpoint import load_checkpoint, resolve_checkpoint
 from supernet.nas.search_config import SearchConfig
 from supernet.training.train_config import ScaleConfig, TrainConfig
 
+pytestmark = pytest.mark.slow  # every test here takes seconds: make test-fast leaves them out
+
 ray = pytest.importorskip("ray")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actors get this module's functions by value
 STEPS, EVERY = 24, 4

@@ -78,6 +78,7 @@ def test_gpu_targets_are_refused_in_one_line_where_they_cannot_run(space, target
         assert "ExecutionProvider" in problem and "pip install onnxruntime-gpu" in problem and "\n" not in problem
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_gpu_target_without_a_gpu(tmp_path):
     import torch
     from tests.support import assert_one_line_error, cli
@@ -119,6 +120,7 @@ def test_correction_learns_a_launch_bound_device_from_kernel_counts(space, tmp_p
     assert err(with_k) < 0.005 and err(without) > 2 * err(with_k)
 
 
+@pytest.mark.slow
 def test_table_covers_every_arch_and_round_trips(space, tmp_path):
     path = table_path(tmp_path, FAST)
     assert path.name.startswith("cpu-") and path.suffix == ".json"
@@ -132,6 +134,7 @@ def test_table_covers_every_arch_and_round_trips(space, tmp_path):
     assert loaded.arch_sum(space, space.largest()) > loaded.arch_sum(space, space.smallest())
 
 
+@pytest.mark.slow
 def test_build_resumes_without_remeasuring(space, tmp_path):
     path = tmp_path / "t.json"
     table = build_table(LatencyTable("mobilenet", space.config.to_dict(), FAST), space, path, n_archs=3,
@@ -171,6 +174,7 @@ def test_correction_learns_a_fixed_overhead(space, tmp_path):
     assert np.array_equal(again.predict(archs[20:])[0], predicted)
 
 
+@pytest.mark.slow
 def test_bench_latency_runs_small_and_keeps_cases_it_did_not_rerun(tmp_path):
     import subprocess
     import sys

@@ -30,6 +30,7 @@ def built(space, tmp_path, timer, n_archs=16):
     return build_table(table, space, tmp_path / "t.json", n_archs=n_archs, progress=False, timer=timer)
 
 
+@pytest.mark.slow
 def test_table_stores_its_reference_arch_and_kernel_counts(space, tmp_path):
     table = built(space, tmp_path, SimulatedTimer(noise=0.02))
     ref = table.reference
@@ -40,6 +41,7 @@ def test_table_stores_its_reference_arch_and_kernel_counts(space, tmp_path):
     assert set(table.kernels) == set(table.units) and min(table.kernels.values()) > 0
 
 
+@pytest.mark.slow
 def test_a_machine_20_percent_slower_is_detected_and_corrected(space, tmp_path):
     timer = SimulatedTimer(seed=1, noise=0.02, spike_p=0.05)
     table = built(space, tmp_path, timer)
@@ -56,6 +58,7 @@ def test_a_machine_20_percent_slower_is_detected_and_corrected(space, tmp_path):
     assert err(np.array([corrected(a) for a in archs])) < 0.03 < 0.12 < err(np.array([plain(a) for a in archs]))
 
 
+@pytest.mark.slow
 def test_a_steady_machine_leaves_predictions_alone(space, tmp_path):
     timer = SimulatedTimer(seed=2, noise=0.03, spike_p=0.1, drift=1e-5)
     table = built(space, tmp_path, timer)
@@ -74,6 +77,7 @@ def test_drift_tolerance_grows_with_the_spread_of_either_measurement():
     assert compare({"median_ms": 1.0}, {"median_ms": 1.04}).status == "steady"  # below MIN_DRIFT
 
 
+@pytest.mark.slow
 def test_a_table_without_reference_is_reported_unchecked(space, tmp_path):
     table = built(space, tmp_path, SimulatedTimer())
     table.reference = None
@@ -93,6 +97,7 @@ def test_spread_pools_every_round_of_every_session_and_checks_the_budget():
     assert "latency_vs_budget" not in pooled(sessions, None)
 
 
+@pytest.mark.slow
 def test_sessions_run_in_fresh_processes(space):
     archs = [space.smallest(), space.largest()]
     cfg = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0, rounds=2)
@@ -101,6 +106,7 @@ def test_sessions_run_in_fresh_processes(space):
     assert all(s[1]["median_ms"] > 0 for s in results)
 
 
+@pytest.mark.slow
 def test_search_on_a_slowed_machine_warns_corrects_and_flags(trained, tmp_path):  # noqa: F811
     from supernet.api import search
     from supernet.hardware.latency_api import build_latency, find_table

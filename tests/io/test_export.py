@@ -11,6 +11,7 @@ from supernet.io.export import export_subnet, load_exported
 from supernet.layers.calibration import calibrate_bn
 
 
+@pytest.mark.slow
 def test_export_equals_supernet_and_onnx(tiny1d, tmp_path):
     model = tiny1d
     for i, arch in enumerate(archs_of(model.space, n_random=3)):

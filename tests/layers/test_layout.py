@@ -87,6 +87,7 @@ def test_the_1d_layers_keep_the_state_dict_of_torch_nn():
         bn(torch.randn(4, 8, 2, 6))  # a real 2-D batch is not a 1-D one
 
 
+@pytest.mark.slow
 def test_bench_layout_times_both_layouts_and_checks_them_against_float64(tmp_path):
     import json
     from benchmarks import bench_layout

@@ -116,6 +116,7 @@ def test_config_mistakes_name_the_fix(change, message):
 
 
 # -- determinism, resume, cache ------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["predictor", "nsga2", "random"])
 def test_same_seed_same_search(tmp_path, strategy):
     search(tmp_path / "a", strategy=strategy)
@@ -125,6 +126,7 @@ def test_same_seed_same_search(tmp_path, strategy):
     assert a == b and a != c
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy, stop_after", [("predictor", 9), ("predictor", 13), ("nsga2", 21)])
 def test_resume_after_an_interruption_equals_an_uninterrupted_search(tmp_path, strategy, stop_after):
     search(tmp_path / "full", strategy=strategy)
@@ -146,6 +148,7 @@ def test_resume_refuses_another_config(tmp_path):
         run_search(SPACE, Synthetic(), fast(seed=5), costs=COSTS, out=tmp_path / "run", resume=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["predictor", "nsga2"])
 def test_an_arch_is_never_evaluated_twice(tmp_path, strategy):
     evaluator = Synthetic()
@@ -197,6 +200,7 @@ def test_run_folder_schema(tmp_path):
     assert log[1]["tau/accuracy"] is not None and log[-1]["hypervolume"] >= log[0]["hypervolume"] > 0
 
 
+@pytest.mark.slow
 def test_docstring_example_searches_a_user_space(tmp_path, monkeypatch):
     import supernet.nas.loop as module
     code = module.__doc__.split("::\n\n")[1].split("\n\nA metric")[0]
@@ -209,6 +213,7 @@ def test_docstring_example_searches_a_user_space(tmp_path, monkeypatch):
 
 
 # -- CLI and export --from-search --------------------------------------------------------
+@pytest.mark.slow
 def test_search_cli_and_export_each_pick(trained, tmp_path, capsys):  # noqa: F811
     from supernet.io.checkpoint import load_checkpoint
     model, _ = load_checkpoint(trained)
@@ -259,6 +264,7 @@ def test_export_from_search_needs_a_search_run(tmp_path, capsys):
 
 
 # -- the benchmark script ----------------------------------------------------------------
+@pytest.mark.slow
 def test_bench_search_runs_small(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, "-m", "benchmarks.bench_search", "--synthetic", "--pool-size",
@@ -273,6 +279,7 @@ def test_bench_search_runs_small(tmp_path):
     assert len((tmp_path / "pool.csv").read_text().splitlines()) == 81
 
 
+@pytest.mark.slow
 def test_bench_pool_is_the_same_with_worker_processes(tmp_path):
     from benchmarks.bench_search import SyntheticEvaluator, build_pool, pool_archs
     evaluate = SyntheticEvaluator("tiny")
@@ -293,6 +300,7 @@ def test_tabular_space_only_yields_table_archs():
     assert tab.smallest() == SPACE.smallest() and tab.largest() == SPACE.largest() and tab.sample(rng) in table
 
 
+@pytest.mark.slow
 def test_latency_budget_uses_the_table_and_measures_the_front(trained, tmp_path, monkeypatch):  # noqa: F811
     from supernet.api import search as search_checkpoint
     from supernet.hardware.rounds import MeasureConfig
@@ -323,6 +331,7 @@ def test_latency_budget_uses_the_table_and_measures_the_front(trained, tmp_path,
     assert all(r["latency_measured_ms"] > 0 and len(r["latency_sessions_ms"]) == 2 for r in measured["front"])
 
 
+@pytest.mark.slow
 def test_bench_label_noise_compares_val_and_test_of_the_same_archs(trained, tmp_path):  # noqa: F811
     out = tmp_path / "noise.json"
     result = subprocess.run([sys.executable, "-m", "benchmarks.bench_label_noise", "--checkpoint",
@@ -372,6 +381,7 @@ class Failing(Synthetic):
         return {"accuracy": float("nan")} if self.mode == "nan" else {"flops_only": 1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["predictor", "nsga2", "random"])
 @pytest.mark.parametrize("mode, status, text", [("raise", "error", "ValueError: simulated crash"),
                                                 ("nan", "invalid", "no finite 'accuracy'"),
@@ -388,6 +398,7 @@ def test_failing_evaluations_are_recorded_and_never_retried(tmp_path, strategy, 
                                 for r in result.front)
 
 
+@pytest.mark.slow
 def test_resume_does_not_retry_failures(tmp_path):
     stopping = Failing("raise")
     stopping.stop_after = 15
@@ -400,6 +411,7 @@ def test_resume_does_not_retry_failures(tmp_path):
     assert not failed & set(rest.calls) and len(rows_of(tmp_path / "run")) == 30
 
 
+@pytest.mark.slow
 def test_a_slow_evaluation_times_out_and_the_search_goes_on(tmp_path):
     evaluator = Failing("sleep", every=3)
     result = search(tmp_path / "run", evaluator, evaluations=12, eval_timeout=0.2, max_failures=12)
@@ -461,6 +473,7 @@ def cell_latency(arch):
     return 0.5 + sum(COST[o] for o in arch["op"])
 
 
+@pytest.mark.slow
 def test_a_budget_met_by_a_handful_of_archs_is_accepted():
     budget = 0.5 + 0.1  # met by the all-none arch and the 8 with one skip: 9 of 390,625
     result = run_search(CELL, lambda a: {"accuracy": 1 - cell_latency(a) / 50}, SearchConfig(
@@ -469,6 +482,7 @@ def test_a_budget_met_by_a_handful_of_archs_is_accepted():
     assert result.front and all(r["latency"] <= budget for r in result.front)
 
 
+@pytest.mark.slow
 def test_an_unmeetable_budget_names_the_smallest_cost_found_and_the_callers_option():
     config = SearchConfig(objectives=("accuracy", "latency"), budgets={"latency": 0.4}, evaluations=12)
     with pytest.raises(SupernetError, match=r"smallest latency found is 0.5 \(not proven minimal\); raise "
@@ -479,6 +493,7 @@ def test_an_unmeetable_budget_names_the_smallest_cost_found_and_the_callers_opti
                    option_names={"budgets.latency": "--max-latency-ms"})
 
 
+@pytest.mark.slow
 def test_a_budget_on_an_evaluated_metric_no_arch_meets_warns_with_the_closest(tmp_path):
     def evaluator(arch):
         return {**Synthetic()(arch), "latency": 1e-5 * COSTS["flops"](arch) + 0.3}
@@ -489,6 +504,7 @@ def test_a_budget_on_an_evaluated_metric_no_arch_meets_warns_with_the_closest(tm
 
 
 # -- objectives, reference point, hypervolume ----------------------------------------------
+@pytest.mark.slow
 def test_your_own_objective_takes_a_direction(tmp_path):
     def evaluator(arch):
         return {**Synthetic()(arch), "energy": COSTS["params"](arch) / 1000}
@@ -503,6 +519,7 @@ def test_your_own_objective_takes_a_direction(tmp_path):
         search(objectives=("accuracy:min", "flops"))
 
 
+@pytest.mark.slow
 def test_reference_point_is_recorded_and_hypervolume_is_public(tmp_path):
     from supernet.nas.pareto import hypervolume
     point = {"accuracy": 0.5, "flops": 60000}
@@ -547,6 +564,7 @@ def test_canonical_hook_merges_equivalent_archs_and_string_choices_search():
     assert {r["arch"]["width"] for r in result.evaluations} <= {0.5, 1.0, 1.5}
 
 
+@pytest.mark.slow
 def test_readme_bring_your_own_space_example_runs(tmp_path, monkeypatch):
     text = (REPO / "README.md").read_text()
     section = text.split("### Bring your own space")[1]
@@ -562,6 +580,7 @@ def test_readme_bring_your_own_space_example_runs(tmp_path, monkeypatch):
     assert all("disconnected cell" in r["error"] for r in rows if r["status"] == "error")
 
 
+@pytest.mark.slow
 def test_bench_categorical_runs_small(tmp_path):
     out = tmp_path / "cat.json"
     result = subprocess.run([sys.executable, "-m", "benchmarks.bench_categorical", "--tasks", "1", "--seeds",
@@ -575,6 +594,7 @@ def test_bench_categorical_runs_small(tmp_path):
     assert len(data["tasks"]["0"]["search"]["nsga2"]["0"]) == 20  # one hypervolume per evaluation prefix
 
 
+@pytest.mark.slow
 def test_search_reports_its_reference_point_marks_the_pick_and_names_the_split(tmp_path):
     import os
 

@@ -55,6 +55,7 @@ def fitted(space, data):
 
 
 # -- predictors ---------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_predictor_ranks_held_out_archs(fitted, data, name):
     _, _, test_archs, test_y = data
@@ -73,6 +74,7 @@ def test_single_models_report_zero_std_and_ensemble_a_positive_one(fitted, data)
     assert np.all(np.isfinite(std)) and np.all(std >= 0) and std.mean() > 0
 
 
+@pytest.mark.slow
 def test_ensemble_mean_is_member_mean_and_std_their_spread(space, data):
     archs, y, test_archs, _ = data
     ens = EnsemblePredictor(space, seed=3, members=["ridge", "gbt"], bootstrap=False).fit(archs, y)
@@ -83,6 +85,7 @@ def test_ensemble_mean_is_member_mean_and_std_their_spread(space, data):
     np.testing.assert_allclose(std, np.abs(ridge - gbt) / 2, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_predictions(space, data, fitted, name):
     archs, y, test_archs, _ = data
@@ -91,6 +94,7 @@ def test_same_seed_same_predictions(space, data, fitted, name):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mlp", "gbt", "ensemble"])
 def test_seed_changes_randomised_models(space, data, fitted, name):
     archs, y, test_archs, _ = data
@@ -98,6 +102,7 @@ def test_seed_changes_randomised_models(space, data, fitted, name):
     assert not np.array_equal(fitted[name].predict(test_archs)[0], other.predict(test_archs)[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_save_load_round_trip_predicts_identically(space, data, fitted, name, tmp_path):
     path = tmp_path / f"{name}.json"
@@ -234,6 +239,7 @@ def test_bench_script_rejects_a_bad_pool(tmp_path, capsys):
     assert not (tmp_path / "b.json").exists()
 
 
+@pytest.mark.slow
 def test_gbt_picks_a_deeper_tree_when_dimensions_interact(space):
     rng = np.random.default_rng(5)
     archs = list(dict.fromkeys(space.sample(rng) for _ in range(400)))[:240]
@@ -274,6 +280,7 @@ def test_vectorised_features_equal_a_per_arch_reference(space):
     assert ordinal.tolist() == expected  # chosen values; inactive positions hold 0 already
 
 
+@pytest.mark.slow
 def test_auto_picks_the_predictor_that_ranks_best_when_each_wins_once():
     """Three synthetic targets, each won by another model on held-out archs; auto's CV must pick that one."""
     space = SearchSpace([Dimension(f"x{i}", (0, 1, 2, 3, 4)) for i in range(6)])

@@ -37,6 +37,7 @@ def mlp_cfg(data, **kw):
                                  device="cpu", seed=0), **kw})
 
 
+@pytest.mark.slow
 def test_flat_features_go_through_train_eval_search_export_and_finetune(digits64, tmp_path):
     run = train(mlp_cfg(digits64), tmp_path / "run")
     meta = json.loads((run / "config.json").read_text())
@@ -99,6 +100,7 @@ def test_a_shared_depth_fills_the_layers_it_turns_on(digits64, tmp_path):
     assert (run / "checkpoints").is_dir()
 
 
+@pytest.mark.slow
 def test_a_space_file_registers_through_supernet_spaces_alone(tmp_path):
     env = {**os.environ, "SUPERNET_SPACES": str(EXAMPLE_SPACE)}
     listing = subprocess.run([sys.executable, "-m", "supernet.cli", "spaces"], env=env, capture_output=True,

@@ -16,6 +16,8 @@ from supernet.layers.lora import LoraLinear
 
 from tests.support.llm import TEXT, load_module
 
+pytestmark = pytest.mark.slow  # every test here takes seconds: make test-fast leaves them out
+
 WINDOW, SEQ = 6, 16  # every family's sequences are longer than the sliding window
 FAMILIES = {"llama": {}, "mistral": {"sliding_window": WINDOW},
             "qwen2": {"use_sliding_window": True, "sliding_window": WINDOW, "max_window_layers": 1}}

@@ -17,6 +17,8 @@ from tests.support import assert_refused, run_main
 
 from search_spaces.llm_lora.testing import train_tokenizer
 
+pytestmark = pytest.mark.slow  # every test here takes seconds: make test-fast leaves them out
+
 TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 

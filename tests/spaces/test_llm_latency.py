@@ -7,6 +7,8 @@ from search_spaces.llm_lora.testing import train_tokenizer
 from supernet.core.errors import SupernetError
 from supernet.hardware.rounds import MeasureConfig, measure, measure_subnet
 
+pytestmark = pytest.mark.slow  # every test here takes seconds: make test-fast leaves them out
+
 FAST = dict(threads=1, warmup=1, repeats=3, rounds=2, min_seconds=0.0)
 
 

@@ -12,6 +12,8 @@ from supernet.core.registry import build_supernet, space_config
 from supernet.layers.lora import LoraLinear, LoraSlice, lora_merged, sliced_tensors
 from tests.support.llm import TEXT, load_module, model_dir, supernet_over
 
+pytestmark = pytest.mark.slow  # every test here takes seconds: make test-fast leaves them out
+
 
 @pytest.fixture(scope="module")
 def tokenizer():

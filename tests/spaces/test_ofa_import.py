@@ -49,6 +49,7 @@ def ofa_logits(ofa, config, arch, x):
     return ofa(x)
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_logits_equal_ofa(imported):
     net, ofa, ours = imported
@@ -77,6 +78,7 @@ def test_kernel_transform_is_what_makes_it_match(imported):
     assert (plain.eval()(x, arch) - ofa_logits(ofa, ours.config, arch, x)).abs().max() > 1e-2
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_export_equals_ofa_active_subnet(imported, tmp_path):
     import onnxruntime as ort

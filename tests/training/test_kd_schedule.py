@@ -38,6 +38,7 @@ def test_each_step_gets_its_phase_switching_at_the_rounded_fraction():
         task.distill(torch.zeros(2, 3), torch.zeros(2, 3))
 
 
+@pytest.mark.slow
 def test_training_switches_at_the_stated_step(npz_data, tmp_path):
     rows = step_losses(train(tiny_cfg(npz_data, kd="none:0.5,kl"), tmp_path / "warm"))  # 8 steps: switch at 4
     assert [("kd/mean_divergence" in r) for r in rows] == [False] * 4 + [True] * 4
@@ -48,6 +49,7 @@ def test_training_switches_at_the_stated_step(npz_data, tmp_path):
         assert a == pytest.approx(b, rel=1e-6, abs=1e-7)
 
 
+@pytest.mark.slow
 def test_resume_is_exact_across_the_switch(npz_data, tmp_path):
     cfg = tiny_cfg(npz_data, kd="none:0.7,alpha")  # 8 steps: labels for steps 0-5, alpha from step 6
     full = train(cfg, tmp_path / "full")

@@ -13,6 +13,7 @@ from tests.support import step_losses, tiny_cfg
 
 
 
+@pytest.mark.slow
 def test_sandwich_run_writes_checkpoint_logs_and_learns(npz_data, tmp_path):
     run = train(tiny_cfg(npz_data, steps=30, lr=0.1), tmp_path / "run")
     ckpt = resolve_checkpoint(run)
@@ -26,6 +27,7 @@ def test_sandwich_run_writes_checkpoint_logs_and_learns(npz_data, tmp_path):
     assert meta["step"] == 30 and meta["variant"] == "tiny"
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(npz_data, tmp_path):
     full = train(tiny_cfg(npz_data), tmp_path / "full")
     part = train(tiny_cfg(npz_data, steps=8), tmp_path / "part")
