@@ -187,7 +187,6 @@ def encoder_subnet_config(config, layout: EncoderLayout, depth: int, heads: list
 def encoder_checkpointing(model, layers, enable: bool) -> None:
     """Gradient checkpointing through transformers (non-reentrant); the wrappers in ``layers`` are the
     checkpointed units and the library layers inside them (``.layer``) are not checkpointed again."""
-    unit = unit or __getattr__("GradientCheckpointingLayer")
     kwargs = {"use_reentrant": False}
     if enable and hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
