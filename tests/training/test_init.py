@@ -3,7 +3,6 @@ classifier replaced when the classes differ; every mismatch is one line with not
 import hashlib
 import json
 import shutil
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -55,7 +54,7 @@ def loaded(c):
 
 def test_init_loads_every_tensor_then_trains_and_records_its_source(source, tmp_path):
     data = toy(tmp_path / "b.npz", 3, seed=1)
-    model, meta = loaded(cfg(data, variant=None, init=str(source)))
+    model, _ = loaded(cfg(data, variant=None, init=str(source)))
     want, _ = load_checkpoint(source)
     got = model.state_dict()
     assert set(got) == set(want.state_dict()) and any("running_mean" in k for k in got)  # BN statistics included
