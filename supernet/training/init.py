@@ -39,6 +39,8 @@ class InitSource:
     def read(cls, path: str, space: str, variant: str | None) -> "InitSource":
         """The checkpoint of ``path`` (a run folder: its latest), refused unless it is a supernet of ``space``
         (and of ``variant`` when one is given)."""
+        if not Path(path).exists():
+            raise SupernetError(f"--init {str(path)!r} does not exist; give a run or checkpoint folder of the same space")
         folder = resolve_checkpoint(path).resolve()
         meta = read_json(folder / CONFIG, "init checkpoint config")
         if "space" not in meta or "space_config" not in meta:
