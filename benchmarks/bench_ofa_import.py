@@ -1,7 +1,9 @@
 """Memory and time of ``supernet import ofa`` and of searching the imported OFA supernet, at 224 px, here.
 
 Each step runs in a fresh process (``python -m supernet.cli ...``); its wall time and peak resident
-set (``ru_maxrss`` of that child, from ``os.wait4``: Python, torch and the step itself) are recorded:
+set (``ru_maxrss`` of that child, from ``os.wait4``: Python, torch and the step itself) are recorded,
+with its CPU time (user + system: what a shared machine's load inflates least) and the 1-minute
+load average when it started and ended:
 
 1. ``import``: ``supernet import ofa --net NET --weights FILE --out RUN --resolutions 224``;
 2. ``search-imported``: ``supernet search RUN --max-flops ...`` straight on the imported run (it needs
@@ -69,6 +71,7 @@ def run_measured(args: list[str], threads: int) -> dict:
     with ``os.wait4``, not a maximum over every child of this process), exit status and last output line."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": str(threads)}
+    load = os.getloadavg()[0]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(args, stdout=out, stderr=err, text=True, env=env, cwd=REPO)
@@ -77,8 +80,10 @@ def run_measured(args: list[str], threads: int) -> dict:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         lines = (err.read() or out.read()).strip().splitlines()
-    return {"rc": proc.returncode, "seconds": round(wall, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-            "last_line": lines[-1][:300] if lines else "", "command": " ".join(a for a in args[2:])}
+    return {"rc": proc.returncode, "seconds": round(wall, 1), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "load_average_1min": [round(load, 1),
+            round(os.getloadavg()[0], 1)], "last_line": lines[-1][:300] if lines else "",
+            "command": " ".join(a if len(a) < 200 else "<script>" for a in args[2:])}
 
 
 def cpu_model() -> str:
