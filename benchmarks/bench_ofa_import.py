@@ -17,9 +17,9 @@ load average when it started and ended:
 
 ``--weights FILE`` is OFA's own file (``ofa_net(NET, pretrained=True)`` saves it as
 ``.torch/ofa_nets/NET``); without it the file is written here with random weights in OFA's format
-(``{"state_dict": ...}`` of OFA's ``OFAMobileNetV3``), for which OFA's package must be installed
-(``pip install --no-deps ofa``; it imports torchvision at import, so a stand-in module is put in
-its place in that one process, nothing of it runs). Writes ``benchmarks/results/bench_ofa_import.json``.
+(``{"state_dict": ...}`` of OFA's ``OFAMobileNetV3``, built by ``tests/support/ofa_stub.py``), for
+which OFA's package must be installed (``pip install --no-deps ofa``; it imports torchvision at
+import, so that module puts an import-only stand-in in its place in that one process). Writes ``benchmarks/results/bench_ofa_import.json``.
 
 Example::
 
@@ -46,24 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 NET = "ofa_mbv3_d234_e346_k357_w1.2"
 
-RANDOM_WEIGHTS = r"""
-import sys, types, torch
-vision, transforms, functional = (types.ModuleType(n) for n in
-                                  ("torchvision", "torchvision.transforms", "torchvision.transforms.functional"))
-transforms.RandomResizedCrop = type("RandomResizedCrop", (), {"__init__": lambda self, *a, **k: None})
-transforms.functional, vision.transforms = functional, transforms
-for module in (vision, transforms, functional):
-    sys.modules.setdefault(module.__name__, module)
-from ofa.imagenet_classification.elastic_nn.networks import OFAMobileNetV3
-torch.manual_seed(0)
-width = float(sys.argv[1].rsplit("_w", 1)[1])
-net = OFAMobileNetV3(dropout_rate=0, width_mult=width, ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6],
-                     depth_list=[2, 3, 4])
-for m in net.modules():  # BN statistics as a trained net has them, not the constructor's 0 / 1
-    if isinstance(m, torch.nn.BatchNorm2d):
-        m.running_mean.normal_(0, 0.1); m.running_var.uniform_(0.5, 2.0)
-torch.save({"epoch": 0, "state_dict": net.state_dict()}, sys.argv[2])
-"""
+RANDOM_WEIGHTS = ("import sys; from tests.support.ofa_stub import build_ofa_net, save_ofa_checkpoint; "
+                  "save_ofa_checkpoint(build_ofa_net(sys.argv[1]), sys.argv[2])")
 
 
 def run_measured(args: list[str], threads: int) -> dict:

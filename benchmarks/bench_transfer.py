@@ -29,7 +29,7 @@ import torch
 
 from supernet.api import evaluate, train
 from supernet.io.files import atomic_write_json
-from supernet.training.config import TrainConfig
+from supernet.training.train_config import TrainConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUBNETS = ("largest", "median", "smallest")

@@ -13,7 +13,7 @@ from supernet.api import resume_training, train
 from supernet.cli.main import main
 from supernet.core.errors import SupernetError
 from supernet.io.checkpoint import load_checkpoint, resolve_checkpoint
-from supernet.training.config import TrainConfig
+from supernet.training.train_config import TrainConfig
 from supernet.training.init import load_init
 from supernet.training.setup import build_setup, prepare_model, resolved_config
 
@@ -166,3 +166,36 @@ def test_cli_trains_from_init(source, tmp_path):
     assert main(["train", "--init", str(source), "--data", data, "--steps", "2", "--batch-size", "32",
                  "--no-tensorboard", "--no-progress", "--calib-batches", "1", "--out", str(out)]) == 0
     assert json.loads((out / "config.json").read_text())["init"]["classes"] == [3, 4]
+
+
+def classifier_variants():
+    """Every registered classification space's test variants (mobilenet 1-D / 2-D, resnet, ...)."""
+    from supernet.core.registry import get_space
+    from tests.support import tiny_variants
+    return [(s, v) for s, v in tiny_variants() if get_space(s).task == "classification"]
+
+
+@pytest.mark.parametrize("space,variant", classifier_variants())
+def test_every_classifier_space_gets_a_fresh_head_for_other_classes(space, variant, tmp_path):
+    """No training: a checkpoint of the variant fitted to 7 classes, planned and loaded into one fitted to 3."""
+    from supernet.core.data_info import DataInfo
+    from supernet.core.registry import build_supernet, config_to_dict, get_space, space_config
+    from supernet.io.checkpoint import write_checkpoint
+    from supernet.training.init import InitSource
+    entry = get_space(space)
+    shape = build_supernet(space, space_config(space, variant)).space.input_shape(
+        build_supernet(space, space_config(space, variant)).space.largest())
+    fitted = {n: entry.fitted(space_config(space, variant), DataInfo("toy", tuple(shape), n)) for n in (7, 3)}
+    torch.manual_seed(0)
+    source = build_supernet(space, fitted[7])
+    meta = {"space": space, "variant": variant, "space_config": config_to_dict(fitted[7])}
+    write_checkpoint(tmp_path, 5, source, meta, None)
+    torch.manual_seed(1)
+    model = build_supernet(space, fitted[3])
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    record = InitSource.read(str(tmp_path), space, None).plan(model, 3)
+    load_init(model, record)
+    assert record["classes"] == [7, 3] and 1 <= len(record["replaced"]) <= 2
+    for name, tensor in model.state_dict().items():
+        want = fresh[name] if name in record["replaced"] else source.state_dict()[name]
+        assert torch.equal(tensor, want), name
