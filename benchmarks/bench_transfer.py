@@ -12,8 +12,8 @@ difference (init minus scratch, points), with the mean and the range over seeds.
 
 Example::
 
-    python -m benchmarks.bench_transfer --threads 1                       # ~10-15 min on 2 shared cores
-    python -m benchmarks.bench_transfer --target-per-class 30 --out benchmarks/results/bench_transfer_small.json
+    python -m benchmarks.bench_transfer --threads 1     # 32 min on 2 cores that other jobs loaded to 25-30
+    python -m benchmarks.bench_transfer --target-per-class 30 --out /tmp/transfer_small.json   # 30 images per class
     python -m benchmarks.bench_transfer --steps-source 20 --steps 10 --seeds 0 --out /tmp/t.json  # a quick try
 """
 from __future__ import annotations
