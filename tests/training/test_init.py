@@ -183,9 +183,12 @@ def test_every_classifier_space_gets_a_fresh_head_for_other_classes(space, varia
     from supernet.io.checkpoint import write_checkpoint
     from supernet.training.init import InitSource
     entry = get_space(space)
-    shape = build_supernet(space, space_config(space, variant)).space.input_shape(
-        build_supernet(space, space_config(space, variant)).space.largest())
-    fitted = {n: entry.fitted(space_config(space, variant), DataInfo("toy", tuple(shape), n)) for n in (7, 3)}
+    probe = build_supernet(space, space_config(space, variant)).space
+    x = probe.example_input(probe.largest(), 2, torch.Generator().manual_seed(0))  # images, signals or token ids
+    tokens = None if x.is_floating_point() else int(x.max())
+    options = entry.make_options({"seq_len": x.shape[1]} if tokens is not None else {})  # a text classifier's length
+    fitted = {n: entry.fitted(space_config(space, variant), DataInfo("toy", tuple(x.shape[1:]), n, tokens), options)
+              for n in (7, 3)}
     torch.manual_seed(0)
     source = build_supernet(space, fitted[7])
     meta = {"space": space, "variant": variant, "space_config": config_to_dict(fitted[7])}
