@@ -57,6 +57,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike | None = None, resume: bool =
     (:mod:`supernet.distributed.train`); the run folder is the same either way. Every option is
     checked before anything is written; a run that fails before its first checkpoint leaves no
     folder behind; SIGINT/SIGTERM write a checkpoint and raise a SupernetError naming how to resume.
+    ``cfg.init`` starts from the weights of another run of the same space (:mod:`supernet.training.init`);
+    a run is resumed with the init it started from, or refused.
     """
     if not isinstance(cfg, TrainConfig):
         raise SupernetError(f"train needs a TrainConfig, got {type(cfg).__name__}")
@@ -70,6 +72,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike | None = None, resume: bool =
     if resume and not has_checkpoint(run_dir):
         raise SupernetError(f"{str(run_dir)!r} holds no checkpoint to resume from (the run stopped before its first); "
                             "start it again: the same command with --overwrite instead of --resume")
+    if resume and cfg.init != read_json(run_dir / "config.json", "run config")["train"].get("init"):
+        raise SupernetError("--init starts a new run from another run's weights, --resume continues the run in --out "
+                            "from its own: give one of them")
     with removed_on_failure(run_dir, resume):
         if scale is None:
             return train_here(cfg, placement, run_dir, resume)

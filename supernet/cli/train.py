@@ -27,6 +27,8 @@ EXAMPLES = """examples:
   supernet train --data packed:data/imagenet-256 --device cuda --precision bf16 --channels-last --out runs/in
   supernet train --data imagefolder:data/imagenet --decoder dali --device cuda --out runs/in-dali
   supernet train --resume --out runs/mnist1d               # continue an interrupted run exactly
+  supernet train --init runs/ofa --data imagefolder:data/flowers --steps 2000 --out runs/flowers
+                                                           # start from a trained or imported supernet (OFA's)
   supernet train --space llm_lora --model models/tiny-llama --data text:corpus/ --seq-len 128 \\
       --batch-size 16 --grad-accum 2 --optimizer adamw --lr 1e-3 --steps 300 --out runs/llm
   supernet train --workers 2 --out runs/ddp                # 2 Ray Train workers (DDP) on a local Ray instance
@@ -42,6 +44,9 @@ TRAIN_HELP = {
     "val_fraction": "share of the non-test examples held out as the validation split that search scores on",
     "space": "registered search space (see `supernet spaces`)",
     "variant": "space variant; default: the space chooses one for the data (see `supernet spaces`)",
+    "init": "start from the weights of RUN (a run or checkpoint folder of the same space, ours or imported, e.g. "
+            "by `supernet import ofa`) instead of a fresh initialisation; the variant is the init's, and the "
+            "classifier is replaced (initialised fresh) when the data's number of classes differs",
     "epochs": "training epochs", "steps": "total optimizer steps (overrides --epochs)",
     "batch_size": "examples per step", "optimizer": "sgd (Nesterov) | adamw", "lr": "peak learning rate",
     "momentum": "SGD momentum", "weight_decay": "weight decay (not on biases or norms)",
@@ -157,6 +162,9 @@ def space_options(args) -> dict:
 def run(args) -> None:
     from ..api import resume_training, train
     scale = _scale(args)
+    if args.resume and args.init is not None:
+        raise SupernetError("--init starts a new run from another run's weights, --resume continues the run in --out "
+                            "from its own: give one of them")
     if args.resume:
         _refuse_options_on_resume(args)
         out = resume_training(args.out, device=None if args.device == "auto" else args.device, scale=scale)

@@ -8,6 +8,7 @@ supernet, so a mismatch is one clear line instead of a traceback at step 0.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from ..data.load import data_path, load_data
 from ..io.runs import RunLog, truncate_log
 from .train_config import TrainConfig
 from .hooks import EpochEvalHook, LogHook
+from .init import InitSource, init_message, load_init
 from .sampling import check_shared
 
 
@@ -44,13 +46,14 @@ def resolved_config(cfg: TrainConfig) -> TrainConfig:
     options = get_space(cfg.space).make_options(cfg.space_options)
     path = data_path(cfg.data)
     data = cfg.data if path is None else cfg.data[:len(cfg.data) - len(path)] + str(Path(path).expanduser().resolve())
-    return replace(cfg, data=data, space_options=options.to_dict() if options is not None else {})
+    init = None if cfg.init is None else str(InitSource.read(cfg.init, cfg.space, cfg.variant).folder)
+    return replace(cfg, data=data, space_options=options.to_dict() if options is not None else {}, init=init)
 
 
 def input_paths(cfg: TrainConfig) -> list[str]:
     """Files and folders a run reads: its data, and paths among its space options (e.g. a base model)."""
     options = get_space(cfg.space).make_options(cfg.space_options)
-    return [p for p in [data_path(cfg.data), *(options.input_paths() if options else [])] if p]
+    return [p for p in [data_path(cfg.data), *(options.input_paths() if options else []), cfg.init] if p]
 
 
 def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
@@ -65,8 +68,9 @@ def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
     if entry.task == "classification" and info.num_classes is not None and info.num_classes < 2:
         raise SupernetError(f"the data {info.name!r} has {info.num_classes} class; a classifier needs at least 2 "
                             "(an image folder holds one subfolder per class under train/)")
-    variant = cfg.variant or entry.variant_for(info)
-    space_cfg = entry.fitted(space_config(cfg.space, variant), info, options)
+    source = None if cfg.init is None else InitSource.read(cfg.init, cfg.space, cfg.variant)
+    variant = source.variant if source else cfg.variant or entry.variant_for(info)
+    space_cfg = entry.fitted(source.config() if source else space_config(cfg.space, variant), info, options)
     torch.manual_seed(cfg.seed)
     model = build_supernet(cfg.space, space_cfg)
     space_cfg = model.config  # as built: e.g. with the base model's hash filled in
@@ -81,6 +85,8 @@ def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
                      alpha_max=cfg.alpha_max, alpha_clamp=cfg.alpha_clamp)
     meta = {"space": cfg.space, "variant": variant, "space_config": config_to_dict(space_cfg), "train": asdict(cfg),
             "data": data.describe(), "total_steps": total, "task": task.kind, "image_size": image_size}
+    if source is not None:  # checked now, loaded before step 0 (prepare_model)
+        meta["init"] = source.plan(model, info.num_classes if entry.task == "classification" else None)
     return Setup(data, model, task, meta, per_epoch, total)
 
 
@@ -113,9 +119,12 @@ def check_fits(model: torch.nn.Module, data, info, space: str, variant: str) -> 
 
 
 def prepare_model(setup: Setup, cfg: TrainConfig, start: int) -> None:
-    """Before step 0 of a fresh run, what the space computes from data once (its ``before_training`` hook,
-    e.g. the importance order of MLP channels, saved with the first checkpoint; a resumed run loads it)."""
-    if start == 0:
+    """Before step 0 of a fresh run: the ``--init`` weights (:mod:`.init`), else what the space computes from
+    data once (its ``before_training`` hook, e.g. the importance order of MLP channels, saved with the first
+    checkpoint; a resumed run loads it)."""
+    if start == 0 and "init" in setup.meta:
+        load_init(setup.model, setup.meta["init"])
+    elif start == 0:
         hook(setup.model, "before_training")(setup.data.calibration_batches(cfg.calib_batches, 256, cfg.seed))
 
 
@@ -125,6 +134,10 @@ def run_hooks(run_dir: Path, cfg: TrainConfig, setup: Setup, start: int, checkpo
     log (with progress on stderr unless ``quiet``), evaluate each epoch and checkpoint (``checkpoints``, last)."""
     truncate_log(run_dir / "log.jsonl", start)
     log = RunLog(run_dir, cfg.tensorboard, purge_step=start or None)
+    if start == 0 and "init" in setup.meta:
+        log.log({"event": "init", **setup.meta["init"]})
+        if not quiet:
+            print(init_message(setup.meta["init"]), file=sys.stderr, flush=True)
     calib = setup.data.calibration_batches(cfg.calib_batches, 256, cfg.seed)
     return log, [LogHook(log, cfg, start, setup.total, quiet),
                  EpochEvalHook(setup.data, calib, log, setup.per_epoch, setup.total), checkpoints]

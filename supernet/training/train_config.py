@@ -44,6 +44,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     space: str = "mobilenet"
     variant: str | None = None
+    init: str | None = None  # a run or checkpoint folder of the same space whose weights start this run (.init)
     epochs: int = 16
     steps: int | None = None
     batch_size: int = 128
