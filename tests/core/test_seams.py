@@ -48,7 +48,7 @@ def test_contract_names_what_a_broken_space_lacks():
         problems = contract_problems("broken_test_space", "tiny")
     finally:
         _SPACES.pop("broken_test_space")
-    assert "space lacks example_input()" in problems and "unknown task kind 'translation'" in problems
+    assert "space: space lacks example_input()" in problems and "task: unknown task kind 'translation'" in problems
 
 
 def test_language_model_distillation_runs_per_token_over_the_last_axis():
