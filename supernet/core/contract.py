@@ -6,16 +6,16 @@ registers itself with :func:`supernet.core.registry.register_space` (a ``tiny`` 
 kind, optionally ``choose_variant`` / ``fit_data`` / ``options``; a name no other file registers) and
 is named in the ``supernet.spaces`` entry-point group or in ``SUPERNET_SPACES`` (a module name or a
 ``.py`` path; a path is imported again in every process the engine spawns).
-:func:`contract_problems` checks a registered space against every rule of :data:`RULES`, each
-problem prefixed by the rule's name; the shared tests run it on every space. ``docs/example_space.py``
-is a worked example (an elastic MLP over flat features).
+:func:`supernet.core.contract_check.contract_problems` checks a registered space against every
+rule (``contract_check.RULES``), each problem prefixed by the rule's name; the shared tests run it
+on every space. ``docs/example_space.py`` is a worked example (an elastic MLP over flat features).
 
 Required members are read off the two protocols (:func:`required`); optional ones are the
 :data:`HOOKS`, each with its owner and its default, which :func:`hook` supplies when an owner leaves
 one out. The engine finds an optional member only through :func:`hook`; it never probes with
 ``hasattr``. Nothing else is assumed of a space: the config may name its fields freely (no
 ``num_classes`` is read), and any activation works (a ReLU unit that is dead on one batch is not
-a missing gradient: the shared gradient test draws batches until every unit is reached).
+a missing gradient: the shared gradient check counts against the static subnet on the same batch).
 """
 from __future__ import annotations
 
@@ -231,9 +231,3 @@ def _counters(net: torch.nn.Module) -> tuple[Callable[[Arch], int], Callable[[Ar
         return counted_costs(static, net.space.example_input(arch, 1, torch.Generator().manual_seed(0)))
     return (lambda arch: counted(arch)[0]), (lambda arch: counted(arch)[1])
 
-
-def contract_problems(name: str, variant: str) -> list[str]:
-    """Every way the registered space ``name``/``variant`` breaks the contract (empty: none), each
-    prefixed by the name of the rule it breaks (:data:`supernet.core.contract_check.RULES`)."""
-    from .contract_check import problems_of
-    return problems_of(name, variant)

@@ -43,8 +43,9 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
-def problems_of(name: str, variant: str) -> list[str]:
-    """See :func:`supernet.core.contract.contract_problems`."""
+def contract_problems(name: str, variant: str) -> list[str]:
+    """Every way the registered space ``name``/``variant`` breaks the contract (empty: none), each
+    prefixed by the name of the rule it breaks (:data:`RULES`)."""
     from .registry import build_supernet, get_space, space_config
     from .task import TASKS
     entry = get_space(name)

@@ -8,7 +8,7 @@ import torch
 from tests.support import step_losses, tiny_cfg
 
 from supernet.api import resume_training, train
-from supernet.core.contract import contract_problems
+from supernet.core.contract_check import contract_problems
 from supernet.core.errors import SupernetError
 from supernet.core.losses import adaptive_alpha_divergence
 from supernet.core.placement import Placement, resolve_device

@@ -13,7 +13,8 @@ from tests.support import EXAMPLE_SPACE
 
 from supernet import FinetuneConfig, SearchConfig, SearchSpace, SupernetError, TrainConfig
 from supernet.api import evaluate, export, finetune, search, train
-from supernet.core.contract import contract_problems, hook
+from supernet.core.contract import hook
+from supernet.core.contract_check import contract_problems
 from supernet.core.registry import _SPACES, get_space, register_space
 from supernet.io.export import load_exported
 

@@ -15,7 +15,8 @@ import pytest
 from tests.support.latency_sim import SimulatedTimer
 from tests.support.space_checks import check_counts, check_extract_equals_forward, check_gradients, make
 
-from supernet.core.contract import contract_problems, describe_preprocessing
+from supernet.core.contract import describe_preprocessing
+from supernet.core.contract_check import contract_problems
 from supernet.core.registry import _FILES, _SPACES, import_space_module
 
 SOURCE = Path(__file__).with_name("user_relu_mlp.py")
