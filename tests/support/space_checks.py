@@ -9,6 +9,7 @@ from supernet.core.registry import build_supernet, space_config
 
 from . import archs_of, input_for
 
+
 def make(name, variant):
     torch.manual_seed(0)
     model = build_supernet(name, space_config(name, variant))
@@ -38,7 +39,7 @@ def check_gradients(model):
     subnet's; the outputs' last axis is the static subnet's (no config field is read).
 
     Where the arch trains all of its static subnet's parameters, the supernet's non-zero gradient
-    elements are counted against the static subnet's on the same batch: a unit that the batch
+    elements are counted against the static subnet's on the same batch (at least as many): a unit that the batch
     leaves dead (ReLU) has zero gradients in both, so any activation passes, while a slice whose
     gradient does not flow (detached, or another slice than extract's) is missed. A space that
     trains adapters on a frozen base (its trainable parameters are not the static subnet's) must
@@ -58,7 +59,9 @@ def check_gradients(model):
         if n_trainable == n_params:
             static(x).square().mean().backward()
             reached = nonzero_grads(static)
-            assert abs(touched - reached) <= n_params // 1000 and reached > n_params // 2, (arch, touched, reached)
+            # at least the static subnet's (more where a static weight is computed from several supernet
+            # tensors, e.g. OFA's kernel transformation matrices)
+            assert touched >= reached - n_params // 1000 and reached > n_params // 2, (arch, touched, reached)
         else:
             assert touched >= 0.98 * n_trainable, (arch, touched, n_trainable)
         assert not any(p.grad is not None for p in model.parameters() if not p.requires_grad)
