@@ -8,18 +8,28 @@ Use it without installing anything::
 (``digits64.npz`` holds ``x`` of shape ``(N, 64)`` and ``y``; ``tests/spaces/test_example_space.py`` makes one from
 scikit-learn's digits and runs this space through train, eval, search, export and finetune.)
 
-What a space provides (``supernet/core/contract.py`` lists every rule, ``contract_problems`` checks them):
+What a space provides (``supernet/core/contract.py`` lists every rule in two protocols and one table of
+optional hooks with their defaults; ``contract_problems`` checks them and names the rule each problem breaks):
 
-1. a config (a frozen dataclass: it round-trips through ``config.json`` by itself);
-2. a :class:`SearchSpace` with its dimensions, which positions an arch leaves unused (``inactive``), the
-   input shape of one example, an example batch and the static network of an arch;
-3. a supernet (``nn.Module``): ``prepare_input`` (data batch -> the static net's input), ``forward(x,
-   arch)`` and ``extract(arch)``, both through one slicing rule (the elastic layers' ``sliced``);
-4. ``register_space`` with a ``tiny`` variant (the shared tests run it) and, optionally, ``fit_data``
-   (here: the data decides the number of features and classes).
+1. a config (a frozen dataclass: it round-trips through ``config.json`` by itself); its fields are yours
+   (nothing in the engine reads a field by name: ``num_classes`` here is this space's choice);
+2. a :class:`SearchSpace` that keeps its config as ``.config`` (latency tables record it), with its
+   dimensions, which positions an arch leaves unused (``inactive``: the checker flags a position that
+   changes nothing yet is not declared), the input shape of one example, an example batch and the
+   static network of an arch;
+3. a supernet (``nn.Module``) with ``.space`` and ``.config``: ``prepare_input`` (data batch -> the static
+   net's input; ``arch.json`` describes what it changes unless a ``preprocessing(arch)`` method says it),
+   ``forward(x, arch)`` and ``extract(arch)``, both through one slicing rule (the elastic layers' ``sliced``);
+4. ``register_space`` with a ``tiny`` variant (the shared tests run it), a name no other file registers,
+   and, optionally, ``fit_data`` (here: the data decides the number of features and classes).
 
 FLOPs and parameters need no formulas: the engine counts them on ``extract(arch)``. Write ``flops`` /
-``params`` methods only to override that (e.g. to count what a flop counter cannot see).
+``params`` methods only to override that (e.g. to count what a flop counter cannot see); the checker
+compares them with the count. Any activation works: GELU here is a choice, ReLU passes the shared
+tests too (their gradient check compares with the static subnet on the same batch, so units a batch
+leaves dead are no error). A latency table needs ``latency_units(arch)`` / ``all_latency_units()``
+on the space, ``(key, build, input shape)`` per unit (``tests/spaces/user_relu_mlp.py`` has them);
+without them latency is measured on whole subnets.
 """
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ _LAZY = {
     "RayEvaluator": "distributed.evaluate",
     "build_latency": "hardware.latency_api", "measure_arch": "hardware.latency_api",
     "space_names": "core.registry", "register_space": "core.registry", "build_supernet": "core.registry",
-    "space_config": "core.registry", "contract_problems": "core.contract", "SpaceOptions": "core.options",
+    "space_config": "core.registry", "contract_problems": "core.contract_check", "SpaceOptions": "core.options",
     "Trainer": "training.trainer", "Placement": "core.placement", "make_task": "core.task",
     "ClassificationTask": "core.task", "LanguageModelTask": "core.task",
 }

@@ -21,7 +21,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "supernet.checkpoint": ("supernet.io.checkpoint",),
     "supernet.cli_finetune": ("supernet.cli.finetune",),
     "supernet.cli_latency": ("supernet.cli.latency",),
-    "supernet.contract": ("supernet.core.contract",),
+    "supernet.contract": ("supernet.core.contract", "supernet.core.contract_check"),
     "supernet.device": ("supernet.core.placement",),
     "supernet.elastic": ("supernet.layers.elastic",),
     "supernet.errors": ("supernet.core.errors",),

@@ -12,7 +12,7 @@ EXAMPLES = """examples:
   supernet latency build runs/imagenet --target cuda-graph --batch 1   # a GPU as deployed: one CUDA graph per net
   supernet latency build runs/imagenet --target ort-cuda --batch 64    # ONNX Runtime's CUDA provider (onnxruntime-gpu)
   supernet latency measure runs/llm --arch median --mode generate --prefill-tokens 128 --decode-tokens 32
-  supernet search runs/mnist1d --max-latency-ms 3 --target cpu            # uses latency/cpu-<profile>.json"""
+  supernet search runs/mnist1d --max-latency-ms 3 --target cpu            # uses latency/cpu-<space>-<variant>-<hash>-<profile>.json"""
 
 
 def add(p) -> None:

@@ -1,77 +1,62 @@
-"""The contract of a search space: everything the engine calls on a space and its supernet.
+"""The contract of a search space: everything the engine calls on a space, its supernet, an evaluator,
+a predictor and a generating subnet, with the default of every optional part, in this one file.
 
-A new space is one file that implements the two protocols below, registers itself with
-:func:`supernet.core.registry.register_space` (a ``tiny`` variant, its task kind, optionally
-``choose_variant`` / ``fit_data`` / ``options``) and is named in the ``supernet.spaces``
-entry-point group or in ``SUPERNET_SPACES``. :func:`contract_problems` checks a registered
-space against every rule below; the shared tests run it on every space. ``docs/example_space.py``
-is a worked example (an elastic MLP over flat features).
+A new space is one file that implements :class:`SpaceProtocol` and :class:`SupernetProtocol`,
+registers itself with :func:`supernet.core.registry.register_space` (a ``tiny`` variant, its task
+kind, optionally ``choose_variant`` / ``fit_data`` / ``options``; a name no other file registers) and
+is named in the ``supernet.spaces`` entry-point group or in ``SUPERNET_SPACES`` (a module name or a
+``.py`` path; a path is imported again in every process the engine spawns).
+:func:`supernet.core.contract_check.contract_problems` checks a registered space against every
+rule (``contract_check.RULES``), each problem prefixed by the rule's name; the shared tests run it
+on every space. ``docs/example_space.py`` is a worked example (an elastic MLP over flat features).
 
-Space (a :class:`supernet.core.space.SearchSpace` subclass), required:
-    sample(rng), smallest(), largest(), median(), make(values), load_arch(text),
-    encode(arch) -> int array, decode(x), cardinality(), inactive(values),
-    input_shape(arch) -> the shape of one input of the arch's static subnet, no batch axis, any rank
-        (``(64,)`` flat features, ``(3, 224, 224)`` an image, ``(T,)`` token ids),
-    example_input(arch, batch, generator) -> a batch of that shape ``(batch, *input_shape(arch))``,
-    build_static(arch) -> fresh static module (latency), with the state-dict keys of ``extract``.
-
-Supernet (a ``torch.nn.Module``), required:
-    space, config (a dataclass, or with ``to_dict()`` and a ``config_cls.from_dict``: it must round-trip),
-    prepare_input(x, arch) -> the static subnet's input, shape ``(batch, *input_shape(arch))``, from a
-        batch as the data gives it (e.g. resized to the arch's resolution, a channel axis added),
-    forward(x, arch) -> outputs whose last axis the task distils over (``x`` as prepare_input returns it),
-    extract(arch) -> static standalone module computing the same function as forward.
-
-Optional hooks (:data:`HOOKS`; the engine calls them through :func:`hook`, which supplies the
-default below when a space leaves one out):
-    supernet.flops(arch), supernet.params(arch) -> exact multiply-adds and parameters
-        (default: counted on ``extract(arch)`` with ``torch.utils.flop_counter``, memoised per arch);
-    supernet.before_training(batches) -> None: once, before step 0 of a fresh run (e.g. channel
-        reordering; default: nothing);
-    supernet.teacher() -> None, or a frozen ``x -> logits`` (raw batches) that every arch of a training step
-        distils from instead of the step's largest arch (e.g. the pretrained model a space starts from;
-        default: None, in-place distillation);
-    supernet.export_files(arch, folder, final) -> dict: the space's own export format written into
-        ``folder`` (default: None, the engine writes ``model.safetensors`` and ``model.onnx``);
-    supernet.trainable_params(arch) -> trainable parameters the arch uses (default: ``params(arch)``);
-    supernet.subnet_view(arch) -> the module that evaluation scores (and recalibrates) for ``arch``, taking
-        ``prepare_input``'s output (default: ``extract(arch)``); a space whose static subnet would copy a
-        large frozen base (an LLM) returns a view that computes the arch through the supernet itself, so
-        eval and search hold one copy of the weights;
-    supernet.preprocessing(arch) -> one line for ``arch.json`` saying what ``prepare_input`` does
-        (default: ``"none"``);
-    supernet.eval_batch_size() -> examples per evaluation batch (default: 500); a space whose outputs per
-        example are large (an LLM's logits: sequence x vocabulary) bounds its evaluation memory with it;
-    space.load_exported(folder) -> the module of an export in the space's own format (default: None,
-        the engine loads ``model.safetensors`` into ``build_static``);
-    space.input_size() -> the square side that streamed image data is decoded to (default: None, as stored);
-    space.latency_units(arch), space.all_latency_units() -> units of a latency table (default: none,
-        so latency is measured on whole subnets).
+Required members are read off the two protocols (:func:`required`); optional ones are the
+:data:`HOOKS`, each with its owner and its default, which :func:`hook` supplies when an owner leaves
+one out. The engine finds an optional member only through :func:`hook`; it never probes with
+``hasattr``. Nothing else is assumed of a space: the config may name its fields freely (no
+``num_classes`` is read), and any activation works (a ReLU unit that is dead on one batch is not
+a missing gradient: the shared gradient check counts against the static subnet on the same batch).
 """
 from __future__ import annotations
 
-import dataclasses
 import weakref
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
 
 from .arch import Arch
 
-SPACE_METHODS = ("sample", "smallest", "largest", "median", "make", "load_arch", "encode", "decode", "cardinality",
-                 "inactive", "input_shape", "example_input", "build_static")
-SUPERNET_METHODS = ("prepare_input", "forward", "extract")
-
 
 @runtime_checkable
 class SpaceProtocol(Protocol):
+    """A space (a :class:`supernet.core.space.SearchSpace` subclass gives all but the last three and
+    ``config``).
+
+    ``config`` is the config the space was built from (``build_space(config)``): latency tables
+    record it, so a table is never used for another variant. ``inactive(values)`` names the
+    positions an arch leaves unused (e.g. the widths of layers beyond its depth), so that archs
+    differing only there compare equal; the checker flags an unused position left undeclared.
+    ``input_shape(arch)`` is one input of the static subnet without the batch axis, any rank
+    (``(64,)`` flat features, ``(3, 224, 224)`` an image, ``(T,)`` token ids);
+    ``example_input(arch, batch, generator)`` a batch of it; ``build_static(arch)`` a fresh static
+    module with the state-dict keys of ``extract(arch)`` (latency is measured on it).
+    """
+
+    config: Any
+
     def sample(self, rng: np.random.Generator) -> Arch: ...
     def smallest(self) -> Arch: ...
     def largest(self) -> Arch: ...
+    def median(self) -> Arch: ...
+    def make(self, values) -> Arch: ...
+    def load_arch(self, text_or_path: str) -> Arch: ...
     def encode(self, arch: Arch) -> np.ndarray: ...
     def decode(self, x) -> Arch: ...
+    def cardinality(self) -> int: ...
+    def inactive(self, values) -> dict[str, set[int]]: ...
     def input_shape(self, arch: Arch) -> tuple[int, ...]: ...
     def example_input(self, arch: Arch, batch: int = 1, generator: torch.Generator | None = None) -> torch.Tensor: ...
     def build_static(self, arch: Arch) -> torch.nn.Module: ...
@@ -79,7 +64,17 @@ class SpaceProtocol(Protocol):
 
 @runtime_checkable
 class SupernetProtocol(Protocol):
-    space: Any
+    """A supernet (a ``torch.nn.Module``).
+
+    ``config``: a dataclass, or with ``to_dict()`` and a ``config_cls.from_dict``; it must round-trip.
+    ``prepare_input(x, arch)``: the static subnet's input ``(batch, *input_shape(arch))`` from a batch as
+    the data gives it (resized to the arch's resolution, a channel axis added, flattened...); say what it
+    does in the ``preprocessing`` hook (else ``arch.json`` describes the shapes it saw change).
+    ``forward(x, arch)``: outputs whose last axis the task distils over (``x`` as prepare_input returns
+    it). ``extract(arch)``: a static standalone module computing the same function as forward.
+    """
+
+    space: SpaceProtocol
     config: Any
 
     def prepare_input(self, x: torch.Tensor, arch: Arch) -> torch.Tensor: ...
@@ -87,35 +82,124 @@ class SupernetProtocol(Protocol):
     def extract(self, arch: Arch) -> torch.nn.Module: ...
 
 
+@runtime_checkable
+class EvaluatorProtocol(Protocol):
+    """What a search evaluates with: ``evaluate_many(archs) -> results`` (one per arch, in order: a
+    metrics mapping or a :class:`supernet.evaluation.evaluators.Failure`). Optional: ``evaluate_iter``
+    (:data:`HOOKS`). A plain callable ``arch -> metrics`` is wrapped by
+    :func:`supernet.evaluation.evaluators.as_evaluator`."""
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> list: ...
+
+
+def required(protocol: type) -> tuple[str, ...]:
+    """The members a protocol requires: its annotated attributes, then its methods, in declaration order."""
+    attrs = [n for n in protocol.__dict__.get("__annotations__", {})]
+    methods = [n for n, v in protocol.__dict__.items() if callable(v) and not n.startswith("_")]
+    return tuple(attrs + methods)
+
+
 # -- optional hooks and their defaults --------------------------------------------------------
+@dataclass(frozen=True)
+class Hook:
+    """An optional member: who may define it, and ``default(owner)``, what the engine uses when the owner
+    does not (a function, a value, or None: the engine's own behaviour). ``attribute``: a value, not a
+    method."""
+
+    owner: str  # "space" | "supernet" | "evaluator" | "predictor" | "subnet" (a generating static module)
+    default: Callable[[Any], Any]
+    attribute: bool = False
+
+
 def _no_units(*args) -> list:
     return []
 
 
-HOOKS: dict[str, Callable[[Any], Callable]] = {
-    # name -> default(owner) returning the function the engine calls
-    "flops": lambda net: derived_costs(net)[0],
-    "params": lambda net: derived_costs(net)[1],
-    "before_training": lambda net: lambda batches: None,
-    "export_files": lambda net: None,
-    "teacher": lambda net: lambda: None,
-    "trainable_params": lambda net: hook(net, "params"),
-    "subnet_view": lambda net: net.extract,
-    "preprocessing": lambda net: lambda arch: "none",
-    "eval_batch_size": lambda net: lambda: 500,
-    "load_exported": lambda space: None,
-    "input_size": lambda space: lambda: None,
-    "latency_units": lambda space: _no_units,
-    "all_latency_units": lambda space: _no_units,
+HOOKS: dict[str, Hook] = {
+    # supernet.flops(arch) / params(arch): exact multiply-adds and parameters (default: counted on
+    # extract(arch) with torch.utils.flop_counter, memoised per arch; the checker compares a space's own)
+    "flops": Hook("supernet", lambda net: derived_costs(net)[0]),
+    "params": Hook("supernet", lambda net: derived_costs(net)[1]),
+    # before_training(batches): once before step 0 of a fresh run (e.g. channel reordering)
+    "before_training": Hook("supernet", lambda net: lambda batches: None),
+    # export_files(arch, folder, final) -> dict: the space's own export format (None: safetensors + ONNX)
+    "export_files": Hook("supernet", lambda net: None),
+    # teacher() -> None, or a frozen x -> logits (raw batches) that every arch of a training step distils from
+    # instead of the step's largest arch (e.g. the pretrained model a space starts from; default: in place)
+    "teacher": Hook("supernet", lambda net: lambda: None),
+    # trainable_params(arch): the trainable parameters the arch uses (default: params(arch))
+    "trainable_params": Hook("supernet", lambda net: hook(net, "params")),
+    # subnet_view(arch): what evaluation scores and recalibrates, taking prepare_input's output (an LLM
+    # returns a view through the supernet itself, so eval holds one copy of the base weights)
+    "subnet_view": Hook("supernet", lambda net: net.extract),
+    # preprocessing(arch) -> the line arch.json shows for what prepare_input does to data (default: None,
+    # described by export from the shapes prepare_input changes: see describe_preprocessing)
+    "preprocessing": Hook("supernet", lambda net: None),
+    # eval_batch_size() -> examples per evaluation batch
+    "eval_batch_size": Hook("supernet", lambda net: lambda: 500),
+    # space.load_exported(folder): the module of an export in the space's own format (None: the engine's)
+    "load_exported": Hook("space", lambda space: None),
+    # space.input_size(): the square side streamed images are decoded to (None: as stored)
+    "input_size": Hook("space", lambda space: lambda: None),
+    # space.latency_units(arch) / all_latency_units(): [(key, build() -> module, input shape without batch)]
+    # of a latency table (default none: latency is measured on whole subnets)
+    "latency_units": Hook("space", lambda space: _no_units),
+    "all_latency_units": Hook("space", lambda space: _no_units),
+    # evaluator.evaluate_iter(archs): results one by one as they finish (default: evaluate_many's, at the end)
+    "evaluate_iter": Hook("evaluator", lambda ev: lambda archs: iter(ev.evaluate_many(archs))),
+    # predictor.chosen: after fit, which model an automatic predictor chose (logged; default None)
+    "chosen": Hook("predictor", lambda predictor: None, attribute=True),
+    # subnet.prefill(ids) -> state and subnet.decode(state) -> state: a generating module (an LLM's),
+    # timed by --latency-mode generate (default None: the subnet does not generate)
+    "prefill": Hook("subnet", lambda module: None),
+    "decode": Hook("subnet", lambda module: None),
 }
-SPACE_HOOKS = ("load_exported", "input_size", "latency_units", "all_latency_units")  # the others: the supernet's
+SPACE_HOOKS = tuple(n for n, h in HOOKS.items() if h.owner == "space")
+SUPERNET_HOOKS = tuple(n for n, h in HOOKS.items() if h.owner == "supernet")
 
 
 def hook(owner: Any, name: str):
-    """The optional hook ``name`` of a space or supernet: its own method, else the declared default
-    (a function, or None for ``export_files`` / ``load_exported``: the engine's format)."""
+    """The optional member ``name`` of ``owner``: its own, else the declared default of :data:`HOOKS`
+    (a function, or None for ``export_files`` / ``load_exported`` / ``preprocessing``: the engine's own
+    way, and for ``prefill`` / ``decode`` of a module that does not generate)."""
+    spec = HOOKS[name]
     own = getattr(owner, name, None)
-    return own if callable(own) else HOOKS[name](owner)
+    if spec.attribute:
+        return own if own is not None else spec.default(owner)
+    return own if callable(own) else spec.default(owner)
+
+
+def results_of(evaluator: EvaluatorProtocol, archs: Sequence[Arch]) -> Iterator:
+    """The evaluator's results for ``archs`` as they come (its ``evaluate_iter``, else ``evaluate_many``)."""
+    return iter(hook(evaluator, "evaluate_iter")(archs))
+
+
+def describe_preprocessing(net: torch.nn.Module, arch: Arch, sample_shape: Sequence[int] | None = None) -> str:
+    """The ``preprocessing`` line of ``arch.json``: the supernet's own hook, else what ``prepare_input`` is
+    seen doing to a batch of the data's ``sample_shape`` (default: the arch's input shape): ``"none"``
+    when it returns the batch unchanged, else the shapes (or values) it changes."""
+    own = hook(net, "preprocessing")
+    if own is not None:
+        return own(arch)
+    shape = tuple(net.space.input_shape(arch))
+    sample = tuple(sample_shape) if sample_shape is not None else shape
+    x = net.space.example_input(arch, 2, torch.Generator().manual_seed(0))
+    if sample != shape:
+        if int(np.prod(sample)) == int(np.prod(shape)):
+            x = x.reshape(2, *sample)
+        elif x.is_floating_point():
+            x = torch.randn((2, *sample), generator=torch.Generator().manual_seed(0), dtype=x.dtype)
+        else:
+            return f"prepare_input turns each example of shape {sample} into {shape}"
+    weight = next(iter(net.parameters()), None)
+    x = x.to(weight.device) if weight is not None else x
+    with torch.no_grad():
+        y = net.prepare_input(x, arch)
+    if tuple(y.shape) == tuple(x.shape) and torch.equal(y, x):
+        return "none"
+    change = (f"each example of shape {sample} into {tuple(y.shape[1:])}" if tuple(y.shape[1:]) != sample
+              else "the values of each example (same shape)")
+    return f"prepare_input turns {change}; the space does not say more (a preprocessing(arch) hook would)"
 
 
 _DERIVED: "weakref.WeakKeyDictionary[torch.nn.Module, tuple]" = weakref.WeakKeyDictionary()
@@ -130,104 +214,20 @@ def derived_costs(net: torch.nn.Module) -> tuple[Callable[[Arch], int], Callable
     return _DERIVED[net]
 
 
+def counted_costs(static: torch.nn.Module, x: torch.Tensor) -> tuple[int, int]:
+    """``(multiply-adds, parameters)`` of a static module on one input ``x`` (the math attention kernel,
+    whose products the counter sees)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+        static(x)
+    return counter.get_total_flops() // 2, sum(p.numel() for p in static.parameters())
+
+
 def _counters(net: torch.nn.Module) -> tuple[Callable[[Arch], int], Callable[[Arch], int]]:
     @lru_cache(maxsize=65536)
     def counted(arch: Arch) -> tuple[int, int]:
-        from torch.utils.flop_counter import FlopCounterMode
         static = net.extract(arch).eval()
-        x = net.space.example_input(arch, 1, torch.Generator().manual_seed(0))
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            static(x)
-        return counter.get_total_flops() // 2, sum(p.numel() for p in static.parameters())
+        return counted_costs(static, net.space.example_input(arch, 1, torch.Generator().manual_seed(0)))
     return (lambda arch: counted(arch)[0]), (lambda arch: counted(arch)[1])
 
-
-# -- the checker --------------------------------------------------------------------------------
-def contract_problems(name: str, variant: str) -> list[str]:
-    """Every way the registered space ``name``/``variant`` breaks the contract (empty: none)."""
-    from .registry import build_supernet, get_space, space_config
-    from .task import TASKS
-    entry = get_space(name)
-    problems = [] if entry.task in TASKS else [f"unknown task kind {entry.task!r}"]
-    config = space_config(name, variant)
-    problems += _config_problems(entry, config)
-    model = build_supernet(name, config)
-    if not isinstance(model, torch.nn.Module):
-        return problems + ["build_supernet does not return a torch.nn.Module"]
-    problems += [f"supernet lacks {m}()" for m in SUPERNET_METHODS if not callable(getattr(model, m, None))]
-    space = getattr(model, "space", None)
-    if space is None:
-        return problems + ["supernet has no .space"]
-    problems += [f"space lacks {m}()" for m in SPACE_METHODS if not callable(getattr(space, m, None))]
-    owners = {h: space if h in SPACE_HOOKS else model for h in HOOKS}
-    problems += [f"optional hook {h} is not callable" for h, owner in owners.items()
-                 if getattr(owner, h, None) is not None and not callable(getattr(owner, h))]
-    problems += _options_problems(entry)
-    if problems:
-        return problems
-    if not _round_trips(entry, model.config):
-        problems.append("config does not round-trip through to_dict / from_dict (a dataclass does by default)")
-    for arch in (space.smallest(), space.largest()):
-        problems += _arch_problems(model, space, arch)
-    return list(dict.fromkeys(problems))
-
-
-def _config_problems(entry, config) -> list[str]:
-    if dataclasses.is_dataclass(config) or (callable(getattr(config, "to_dict", None))
-                                            and callable(getattr(entry.config_cls, "from_dict", None))):
-        return []
-    return ["config must be a dataclass, or define to_dict() with a config_cls.from_dict()"]
-
-
-def _round_trips(entry, config) -> bool:
-    from .registry import config_from_dict, config_to_dict
-    try:
-        return config_from_dict(entry.name, config_to_dict(config)) == config
-    except Exception:  # noqa: BLE001  (any failure is the problem reported)
-        return False
-
-
-def _options_problems(entry) -> list[str]:
-    from .options import SpaceOptions
-    if entry.options is None:
-        return []
-    if not (isinstance(entry.options, type) and issubclass(entry.options, SpaceOptions)):
-        return ["options must be a SpaceOptions dataclass (supernet.core.options)"]
-    try:
-        entry.options.from_dict({})
-    except Exception as exc:  # noqa: BLE001
-        return [f"options cannot be built from their defaults ({type(exc).__name__}: {exc})"]
-    return []
-
-
-def _arch_problems(model, space, arch: Arch) -> list[str]:
-    """Shapes, encoding round trips and extract == forward for one arch."""
-    problems, shape = [], tuple(space.input_shape(arch))
-    what = "smallest" if arch == space.smallest() else "largest"
-    if space.decode(space.encode(arch)) != arch:
-        problems.append(f"decode(encode({what})) != {what}")
-    if space.make(arch.to_dict()) != arch:
-        problems.append(f"make({what}.to_dict()) != {what}")
-    x = space.example_input(arch, 2, torch.Generator().manual_seed(0))
-    if tuple(x.shape) != (2, *shape):
-        return problems + [f"example_input shape {tuple(x.shape)} disagrees with input_shape {shape} ({what})"]
-    static = space.build_static(arch)
-    extracted = model.extract(arch)
-    if set(static.state_dict()) != set(extracted.state_dict()):
-        problems.append(f"build_static and extract have different state-dict keys ({what})")
-    model.eval()
-    with torch.no_grad():
-        prepared = model.prepare_input(x, arch)
-        if tuple(prepared.shape) != (2, *shape):
-            return problems + [f"prepare_input turns {tuple(x.shape)} into {tuple(prepared.shape)}; it must return "
-                               f"(batch, *input_shape(arch)) = (2, {', '.join(map(str, shape))}), the shape the "
-                               f"static subnet and its export take ({what})"]
-        try:
-            same = torch.allclose(extracted.eval()(prepared).float(), model(prepared, arch).float(), atol=1e-4,
-                                  rtol=1e-3)
-            extracted(prepared[:1])
-        except Exception as exc:  # noqa: BLE001
-            return problems + [f"extract({what}) cannot run on (batch, *input_shape): {type(exc).__name__}: {exc}"]
-    if not same:
-        problems.append(f"extract({what}) and forward disagree on the same input")
-    return problems

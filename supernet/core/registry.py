@@ -6,7 +6,11 @@ entry-point group of the installed packages (this project's ``setup.cfg`` names
 ``search_spaces.mobilenet`` and ``search_spaces.llm_lora``; a third-party package adds its
 own the same way), plus the entries of the ``SUPERNET_SPACES`` environment variable
 (comma-separated module names importable from ``sys.path``, or paths of ``.py`` files), for a
-space used without installing it. A script may also call :func:`register_space` itself.
+space used without installing it. A script may also call :func:`register_space` itself. A name
+belongs to one source (module and file): a second source registering a taken name is an error
+naming both; the same source registering again (a module imported again) replaces its own entry.
+A process the engine spawns (fresh-process latency sessions) imports the same ``.py`` files first
+(:func:`space_files`, :func:`load_space_files`), so a space loaded from a path unpickles there.
 What a space must provide is declared in :mod:`supernet.core.contract`.
 
 Torch-free: the CLI reads the registry's names without importing torch.
@@ -14,6 +18,7 @@ Torch-free: the CLI reads the registry's names without importing torch.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -51,6 +56,7 @@ class SpaceEntry:
     fit_data: Callable[[Any, DataInfo, Any], Any] | None = None
     options: type | None = None
     train_defaults: dict = dataclasses.field(default_factory=dict)
+    source: str = ""  # "module (file)" that registered it
 
     def variant_for(self, info: DataInfo) -> str:
         """The variant the space chooses for data described by ``info`` (else its default)."""
@@ -87,8 +93,21 @@ def register_space(name: str, variants: dict[str, Any], *, config_cls: type, bui
         raise ValueError(f"space {name!r} must bring a 'tiny' variant for the shared tests")
     if default_variant not in variants:
         raise ValueError(f"space {name!r}: default variant {default_variant!r} is not one of {sorted(variants)}")
+    source = _caller_source()
+    taken = _SPACES.get(name)
+    if taken is not None and taken.source != source:
+        raise SupernetError(f"space {name!r} is registered twice: by {taken.source} and by {source}; give one of "
+                            "them another name")
     _SPACES[name] = SpaceEntry(name, dict(variants), config_cls, build_space, build_supernet, build_static,
-                               default_variant, task, choose_variant, fit_data, options, dict(train_defaults or {}))
+                               default_variant, task, choose_variant, fit_data, options, dict(train_defaults or {}),
+                               source)
+
+
+def _caller_source() -> str:
+    """``"module (file)"`` of the code that called :func:`register_space`."""
+    caller = sys._getframe(2).f_globals
+    file = caller.get("__file__")
+    return f"{caller.get('__name__', '?')} ({Path(file).resolve() if file else 'no file'})"
 
 
 _IMPORTERS: dict[str, dict[str, Callable]] = {}
@@ -118,17 +137,26 @@ def space_modules() -> list[str]:
     return list(dict.fromkeys(names))
 
 
+_FILES: dict[str, str] = {}  # resolved path of each .py file imported as a space module -> its module name
+
+
 def import_space_module(name: str) -> None:
-    """Import a module by name, or run a ``.py`` file as a module named after it."""
+    """Import a module by name, or run a ``.py`` file as a module named after it (and its path)."""
     if name.endswith(".py"):
         path = Path(name).expanduser()
         if not path.is_file():
             raise SupernetError(f"SUPERNET_SPACES names {name!r}, which is not a file")
-        module = f"supernet_user_space_{path.stem}"
+        path = path.resolve()
+        module = f"supernet_user_space_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
         spec = importlib.util.spec_from_file_location(module, path)
         loaded = importlib.util.module_from_spec(spec)
         sys.modules[module] = loaded
-        spec.loader.exec_module(loaded)
+        try:
+            spec.loader.exec_module(loaded)
+        except BaseException:
+            sys.modules.pop(module, None)
+            raise
+        _FILES[str(path)] = module
         return
     try:
         importlib.import_module(name)
@@ -137,6 +165,19 @@ def import_space_module(name: str) -> None:
             raise SupernetError(f"cannot import search space module {name!r} ({exc}); put its folder on PYTHONPATH, "
                                 "install its package, or give SUPERNET_SPACES the path of its .py file") from None
         raise
+
+
+def space_files() -> list[str]:
+    """The ``.py`` files imported as space modules in this process (for a process it spawns)."""
+    return list(_FILES)
+
+
+def load_space_files(paths: list[str]) -> None:
+    """Import the ``.py`` space files ``paths`` not imported yet here: the initializer of a spawned process,
+    so that what the parent pickled from those files (a space) unpickles."""
+    for path in paths:
+        if path not in _FILES:
+            import_space_module(path)
 
 
 def _load_all() -> None:

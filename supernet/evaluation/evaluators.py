@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Sequence
 
 from ..core.arch import Arch
+from ..core.contract import EvaluatorProtocol
 
 STATUSES = ("ok", "error", "timeout", "invalid")
 
@@ -96,8 +97,9 @@ class LocalEvaluator:
 
 
 def as_evaluator(evaluator, timeout: float | None = None):
-    """An object with ``evaluate_many``: ``evaluator`` itself if it has one, else a :class:`LocalEvaluator`."""
-    if hasattr(evaluator, "evaluate_many"):
+    """An :class:`supernet.core.contract.EvaluatorProtocol`: ``evaluator`` itself if it is one, else a
+    :class:`LocalEvaluator` of the callable."""
+    if isinstance(evaluator, EvaluatorProtocol):
         return evaluator
     if not callable(evaluator):
         from ..core.errors import SupernetError

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.registry import load_space_files, space_files
 from ..io.files import atomic_write_json, read_json
 from .rounds import measure_subnets, spread
 from .timers import Timer
@@ -30,8 +31,10 @@ SESSIONS = 2
 
 
 def in_fresh_process(space, archs, cfg) -> list[dict]:
-    """:func:`measure_subnets` run in a new (spawned) Python process."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+    """:func:`measure_subnets` run in a new (spawned) Python process, which first imports the space files
+    this one loaded from paths (``SUPERNET_SPACES=file.py``), so that the space unpickles there."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=load_space_files,
+                             initargs=(space_files(),)) as pool:
         return pool.submit(measure_subnets, space, archs, cfg).result()
 
 

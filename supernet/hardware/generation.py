@@ -14,6 +14,7 @@ import time
 import numpy as np
 import torch
 
+from ..core.contract import hook
 from ..core.errors import SupernetError
 
 
@@ -28,7 +29,8 @@ def prompt_ids(x: torch.Tensor, length: int) -> torch.Tensor:
 def time_generation(module: torch.nn.Module, x: torch.Tensor, cfg) -> list[tuple[float, float]]:
     """``(prefill seconds, decode seconds)`` of ``cfg.repeats`` generations of ``cfg.decode`` tokens after a
     ``cfg.prefill``-token prompt (after ``cfg.warmup`` untimed ones), on ``cfg.target`` with ``cfg.threads``."""
-    if not (callable(getattr(module, "prefill", None)) and callable(getattr(module, "decode", None))):
+    prefill, decode = hook(module, "prefill"), hook(module, "decode")
+    if prefill is None or decode is None:
         raise SupernetError("--latency-mode generate needs subnets that generate (prefill and decode with a KV "
                             "cache: an LLM space's); time this space with --latency-mode forward")
     cuda = cfg.target == "cuda"
@@ -39,8 +41,8 @@ def time_generation(module: torch.nn.Module, x: torch.Tensor, cfg) -> list[tuple
     try:
         with torch.inference_mode():
             for _ in range(cfg.warmup):
-                _generate(module, ids, cfg.decode, cuda)
-            return [_generate(module, ids, cfg.decode, cuda) for _ in range(cfg.repeats)]
+                _generate(prefill, decode, ids, cfg.decode, cuda)
+            return [_generate(prefill, decode, ids, cfg.decode, cuda) for _ in range(cfg.repeats)]
     finally:
         torch.set_num_threads(previous)
 
@@ -53,15 +55,15 @@ def generation_summary(runs: list[tuple[float, float]], decode: int, summarise) 
     return result
 
 
-def _generate(module, ids: torch.Tensor, new_tokens: int, cuda: bool) -> tuple[float, float]:
+def _generate(prefill, decode, ids: torch.Tensor, new_tokens: int, cuda: bool) -> tuple[float, float]:
     """``(prefill seconds, decode seconds)`` of one generation."""
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     sync()
     start = time.perf_counter()
-    state = module.prefill(ids)
+    state = prefill(ids)
     sync()
     middle = time.perf_counter()
     for _ in range(new_tokens):
-        state = module.decode(state)
+        state = decode(state)
     sync()
     return middle - start, time.perf_counter() - middle

@@ -17,13 +17,15 @@ DEFAULT_DIR = Path("latency")
 
 
 def resolve_space(source: str, variant: str | None = None):
-    """``(space name, space)`` from a checkpoint / run folder, or from a registered space name."""
+    """``(space name, variant, space)`` from a checkpoint / run folder, or from a registered space name."""
     if os.path.exists(source):
         meta = read_json(resolve_checkpoint(source) / "config.json", "checkpoint config")
         name, cfg = meta["space"], config_from_dict(meta["space"], meta["space_config"])
+        variant = meta.get("variant")
     else:
         name, cfg = source, space_config(source, variant)
-    return name, get_space(name).build_space(cfg)
+        variant = variant or get_space(name).default_variant
+    return name, variant, get_space(name).build_space(cfg)
 
 
 def build_latency(source: str, cfg: MeasureConfig, *, variant: str | None = None, archs: int = 60,
@@ -31,8 +33,8 @@ def build_latency(source: str, cfg: MeasureConfig, *, variant: str | None = None
     """Measure the unit table, ``archs`` whole subnets and the reference arch on ``cfg.target``
     (``timer``: a stand-in clock); resumable. Returns the file."""
     cfg.check()
-    name, space = resolve_space(source, variant)
-    path = table_path(folder, cfg)
+    name, variant, space = resolve_space(source, variant)
+    path = table_path(folder, cfg, name, variant, config_to_dict(space.config))
     table = LatencyTable(name, config_to_dict(space.config), cfg)
     if path.exists():
         table = LatencyTable.load(path)
@@ -45,7 +47,7 @@ def build_latency(source: str, cfg: MeasureConfig, *, variant: str | None = None
 def measure_arch(source: str, arch: str | dict, cfg: MeasureConfig, variant: str | None = None) -> dict:
     """Latency of one arch's extracted static subnet on ``cfg.target``, with the device fingerprint."""
     cfg.check()
-    _, space = resolve_space(source, variant)
+    _, _, space = resolve_space(source, variant)
     arch = space.load_arch(arch) if isinstance(arch, str) else space.make(arch)
     fp = fingerprint(cfg)
     result = measure_subnet(space, arch, cfg)
@@ -54,14 +56,16 @@ def measure_arch(source: str, arch: str | dict, cfg: MeasureConfig, variant: str
 
 def find_table(target: str, space, path: str | os.PathLike | None = None,
                folder: str | os.PathLike = DEFAULT_DIR) -> LatencyTable:
-    """The table to use: ``path``, else the one in ``folder`` measured on this device for ``target``."""
+    """The table to use: ``path``, else the one in ``folder`` measured on this device for ``target`` and for
+    this space variant (its config; the file names say both, :func:`table_path`)."""
     if path is None:
         candidates = sorted(Path(folder).glob(f"{target}-*.json"))
         here = [p for p in candidates if _matches_here(p)]
         if not here:
             raise SupernetError(f"no latency table for target {target!r} on this device in {str(folder)!r}; "
                                 f"build one with `supernet latency build CHECKPOINT --target {target}`")
-        path = here[0]
+        mine = [p for p in here if LatencyTable.load(p).space_config == config_to_dict(space.config)]
+        path = (mine or here)[0]
     table = LatencyTable.load(path)
     if table.cfg.target != target:
         raise SupernetError(f"latency table {str(path)!r} is for target {table.cfg.target!r}, not {target!r}")

@@ -14,6 +14,8 @@ after every chunk of measurements.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -50,8 +52,16 @@ def unit_sum(units: dict[str, float], space: SearchSpace, arch: Arch) -> float:
                             "build` for this space variant") from None
 
 
-def table_path(folder: str | Path, cfg: MeasureConfig) -> Path:
-    return Path(folder) / f"{cfg.target}-{fingerprint_id(fingerprint(cfg))}.json"
+def table_path(folder: str | Path, cfg: MeasureConfig, space: str | None = None, variant: str | None = None,
+               space_config: dict | None = None) -> Path:
+    """``<folder>/<target>-<space>-<variant>-<config hash>-<device profile>.json``: one file per space variant
+    (two configs of one variant, e.g. fitted to other data, differ in the hash) and device profile;
+    ``<target>-<device profile>.json`` without a space."""
+    profile = fingerprint_id(fingerprint(cfg))
+    if space is None:
+        return Path(folder) / f"{cfg.target}-{profile}.json"
+    digest = hashlib.sha1(json.dumps(space_config or {}, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return Path(folder) / f"{cfg.target}-{space}-{variant or 'custom'}-{digest}-{profile}.json"
 
 
 class LatencyTable:

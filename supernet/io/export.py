@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import save_file
 
 from ..core.arch import Arch
-from ..core.contract import hook
+from ..core.contract import describe_preprocessing, hook
 from ..core.errors import SupernetError
 from ..core.registry import config_from_dict, config_to_dict, get_space
 from .checkpoint import load_weights
@@ -59,13 +59,16 @@ def export_config(supernet: torch.nn.Module, space: str, arch: Arch) -> dict:
 
 def write_arch_json(folder: Path, supernet: torch.nn.Module, space: str, arch: Arch, extra: dict | None) -> None:
     """``arch.json``: the arch, its exact costs, the input shape the exported module takes and what
-    ``prepare_input`` does to data first (``preprocessing``), plus ``extra``."""
+    ``prepare_input`` does to data first (``preprocessing``: the space's own line, else what it is seen
+    doing to a batch of the data's shape, from ``extra["data"]``), plus ``extra``."""
+    sample_shape = ((extra or {}).get("data") or {}).get("input_shape")
     atomic_write_json(folder / "arch.json", {"space": space, "arch": arch.to_dict(),
                                              "flops": hook(supernet, "flops")(arch),
                                              "params": hook(supernet, "params")(arch),
                                              "input_shape": [1, *supernet.space.input_shape(arch)],
                                              "input_note": INPUT_NOTE,
-                                             "preprocessing": hook(supernet, "preprocessing")(arch), **(extra or {})})
+                                             "preprocessing": describe_preprocessing(supernet, arch, sample_shape),
+                                             **(extra or {})})
 
 
 def write_export(folder: Path, net: torch.nn.Module, supernet: torch.nn.Module, space: str, arch: Arch, *,

@@ -45,6 +45,7 @@ import numpy as np
 from pymoo.optimize import minimize
 
 from ..core.arch import Arch
+from ..core.contract import hook
 from ..core.errors import SupernetError
 from ..core.space import SearchSpace, space_signature
 from ..io.files import atomic_write_json, read_json
@@ -96,8 +97,8 @@ def _guided(run: SearchRun, prior: list, seen: set, rng: np.random.Generator, n:
         y = np.array([e.metrics[name] for e in prior], dtype=float)
         predictors[name] = run.factory(cfg.predictor, plan.space, cfg.seed).fit([e.arch for e in prior], y)
         scales[name] = float(y.std()) or 1.0
-        if getattr(predictors[name], "chosen", None):
-            run.chosen[name] = predictors[name].chosen
+        if hook(predictors[name], "chosen"):
+            run.chosen[name] = hook(predictors[name], "chosen")
     scorer = Scorer(plan, known, _predictions(predictors, scales))
     decoder = Decoder(plan.space)
     problem = SearchProblem(plan, scorer, decoder)

@@ -1,4 +1,9 @@
-"""The searchable metrics by name, with their direction; ``name:min`` / ``name:max`` declares a user's own."""
+"""The searchable metrics by name, with their direction and kind; ``name:min`` / ``name:max`` declares a user's own.
+
+Every metric says whether it is a **quality** (what the picks maximise: accuracy, or a language
+model's validation loss, minimised) or a **cost** (what budgets bound: FLOPs, parameters, latency).
+A user's ``name:max`` is a quality and ``name:min`` a cost (``energy:min``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,12 +14,27 @@ from ..core.errors import SupernetError
 # -- metrics -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Metric:
-    """A searchable quantity; ``unavailable`` (a message) blocks its use until it exists."""
+    """A searchable quantity; ``kind`` is ``quality`` or ``cost`` (default: a maximised metric is a quality,
+    a minimised one a cost); ``unavailable`` (a message) blocks its use until it exists."""
 
     name: str
     maximise: bool
     label: str
     unavailable: str | None = None
+    kind: str = ""
+
+    def __post_init__(self):
+        if not self.kind:
+            object.__setattr__(self, "kind", "quality" if self.maximise else "cost")
+        if self.kind not in KINDS:
+            raise ValueError(f"metric {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+
+    @property
+    def quality(self) -> bool:
+        return self.kind == "quality"
+
+
+KINDS = ("quality", "cost")
 
 
 METRICS: dict[str, Metric] = {}
@@ -27,7 +47,7 @@ def register_metric(metric: Metric) -> None:
 
 for _metric in (Metric("accuracy", True, "accuracy"), Metric("flops", False, "FLOPs (MACs)"),
                 Metric("params", False, "parameters"), Metric("latency", False, "latency (ms)"),
-                Metric("loss", False, "validation loss")):
+                Metric("loss", False, "validation loss", kind="quality")):
     register_metric(_metric)
 
 

@@ -12,19 +12,17 @@ PICKS = ("best-accuracy", "knee", "max-accuracy-under-budget")
 
 
 # -- picks -----------------------------------------------------------------------------
-COSTS = ("flops", "params", "latency")
-
-
 def _accuracy_first(rows: list[dict], plan: SearchPlan) -> dict:
-    """The best row by the quality objective: accuracy (highest), or the task's score that replaces it
-    (e.g. validation ``loss`` of a language model, lowest); ties to the smaller first cost."""
+    """The best row by the first quality objective (a metric's declared kind, :mod:`supernet.nas.metrics`):
+    accuracy (highest), or the task's score that replaces it (e.g. validation ``loss`` of a language
+    model, lowest); ties to the smaller first cost objective."""
     rows = [r for r in rows if r.get("status", "ok") == "ok"]
-    quality = next((m for m in plan.objectives if m.name not in COSTS), None)
+    quality = next((m for m in plan.objectives if m.quality), None)
     if quality is None or not rows:
         raise SupernetError("this pick needs a search with accuracy (or loss) among its objectives and at least "
                             "one candidate")
     sign = 1.0 if quality.maximise else -1.0
-    cost = next((m.name for m in plan.objectives if m.name in COSTS), None)
+    cost = next((m.name for m in plan.objectives if not m.quality), None)
     return max(rows, key=lambda r: (sign * r[quality.name], -(r[cost] if cost else 0), -r["index"]))
 
 

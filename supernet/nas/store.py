@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..core.arch import Arch
+from ..core.contract import results_of
 from ..core.errors import SupernetError
 from .plan import SearchPlan
 
@@ -102,8 +103,7 @@ class EvaluationStore:
     def _run(self, archs: list[Arch], round_: int, labels: Mapping[Arch, str]) -> None:
         done = 0
         try:
-            stream = getattr(self.evaluator, "evaluate_iter", None)
-            results = stream(archs) if stream else self.evaluator.evaluate_many(archs)
+            results = results_of(self.evaluator, archs)  # its evaluate_iter, else evaluate_many's
             for arch, result in zip(archs, results):
                 self._record(arch, round_, labels[arch], result)
                 done += 1

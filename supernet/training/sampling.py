@@ -16,6 +16,11 @@ CANDIDATES = 32  # random archs among which flops-even picks the one nearest its
 WORST_OF = 3  # worst-up: equal-cost candidates per random slot, of which the trainer trains the hardest
 
 
+class Candidates(tuple):
+    """A training slot that is not one arch but equal-cost candidates, of which the trainer trains the one
+    with the highest loss on the step's batch (``worst-up``); any other member of a step is an :class:`Arch`."""
+
+
 def step_rng(seed: int, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, step])
 
@@ -31,7 +36,7 @@ def step_archs(space: SearchSpace, strategy: str, num_random: int, seed: int, st
     alone. ``largest-random``: [largest, num_random random], the sandwich without its smallest
     member (the random archs cover the small end). ``worst-up``
     (AttentiveNAS): the sandwich, but each random slot is a tuple of ``WORST_OF`` candidates
-    near one cost target (:func:`cost_group`), of which the trainer trains the one with the
+    near one cost target (:func:`cost_group`, a :class:`Candidates`), of which the trainer trains the one with the
     highest loss on the step's batch.
 
     ``share``: single-value dimensions drawn once per step, after the archs, and given to
@@ -72,7 +77,7 @@ def share_values(space: SearchSpace, archs: list[Arch], names: Sequence[str], rn
     def shared(arch: Arch) -> Arch:
         role = -1 if arch == largest else 0 if arch == smallest else None
         return space.make(_filled(space, {**arch.to_dict(), **drawn}, role, rng))
-    return [tuple(map(shared, a)) if isinstance(a, tuple) else shared(a) for a in archs]
+    return [Candidates(map(shared, a)) if isinstance(a, Candidates) else shared(a) for a in archs]
 
 
 def _filled(space: SearchSpace, values: dict, role: int | None, rng: np.random.Generator) -> dict:
@@ -114,13 +119,13 @@ def cost_even(space: SearchSpace, cost: Callable[[Arch], float], rng: np.random.
 
 
 def cost_group(space: SearchSpace, cost: Callable[[Arch], float], rng: np.random.Generator, k: int,
-               candidates: int = CANDIDATES) -> tuple[Arch, ...]:
+               candidates: int = CANDIDATES) -> Candidates:
     """``k`` archs of about one cost: a target ``t ~ U(cost(smallest), cost(largest))``, then
     for each of the ``k`` its own ``candidates`` uniform draws and the one nearest ``t``
     (AttentiveNAS: a FLOPs target first, then archs that meet it)."""
     low, high = cost(space.smallest()), cost(space.largest())
     target = rng.uniform(low, high)
-    return tuple(_nearest(space, cost, rng, target, candidates) for _ in range(k))
+    return Candidates(_nearest(space, cost, rng, target, candidates) for _ in range(k))
 
 
 def _nearest(space, cost, rng, target: float, candidates: int) -> Arch:

@@ -32,7 +32,7 @@ from ..core.errors import SupernetError
 from ..core.placement import Placement
 from ..core.signals import deferred_interrupts
 from ..core.task import Task
-from .sampling import SANDWICHES, step_archs
+from .sampling import SANDWICHES, Candidates, step_archs
 
 
 class Hook(Protocol):
@@ -130,8 +130,10 @@ class Trainer:
         sampling = "plan" if self.plan is not None else self.cfg.sampling
         members = [[arch, role] for arch, role in zip(archs, roles(sampling, len(archs)))]
         for i, (arch, role) in enumerate(members):
-            if isinstance(arch, tuple):
+            if isinstance(arch, Candidates):  # worst-up: train the hardest of the slot's candidates
                 arch = members[i][0] = self._hardest(arch, x, y, None if labels_only else teacher, (step, i), task)
+            elif not isinstance(arch, Arch):
+                raise TypeError(f"a step member is an Arch, or Candidates for worst-up; got {type(arch).__name__}")
             with self._accumulate_only(not last or i < len(members) - 1):
                 with self.placement.autocast():
                     outputs = self.net(self.model.prepare_input(x, arch), arch)
@@ -155,7 +157,7 @@ class Trainer:
             record["kd/mean_divergence"] = sum(record[f"loss/{r}"] for r in students) / len(students)
         return record
 
-    def _hardest(self, candidates: tuple[Arch, ...], x: torch.Tensor, y: torch.Tensor, teacher, key, task) -> Arch:
+    def _hardest(self, candidates: Candidates, x: torch.Tensor, y: torch.Tensor, teacher, key, task) -> Arch:
         """worst-up: the candidate with the highest loss on this batch (its divergence from
         ``teacher``, or its label loss without one), from no-grad forwards. Picked on the step's
         first micro-batch and kept for the others; the losses are averaged over ranks first, so

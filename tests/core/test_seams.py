@@ -8,7 +8,7 @@ import torch
 from tests.support import step_losses, tiny_cfg
 
 from supernet.api import resume_training, train
-from supernet.core.contract import contract_problems
+from supernet.core.contract_check import contract_problems
 from supernet.core.errors import SupernetError
 from supernet.core.losses import adaptive_alpha_divergence
 from supernet.core.placement import Placement, resolve_device
@@ -48,7 +48,7 @@ def test_contract_names_what_a_broken_space_lacks():
         problems = contract_problems("broken_test_space", "tiny")
     finally:
         _SPACES.pop("broken_test_space")
-    assert "space lacks example_input()" in problems and "unknown task kind 'translation'" in problems
+    assert "space: space lacks example_input()" in problems and "task: unknown task kind 'translation'" in problems
 
 
 def test_language_model_distillation_runs_per_token_over_the_last_axis():

@@ -11,9 +11,10 @@ import pytest
 import torch
 from tests.support import EXAMPLE_SPACE
 
-from supernet import FinetuneConfig, SearchConfig, SupernetError, TrainConfig
+from supernet import FinetuneConfig, SearchConfig, SearchSpace, SupernetError, TrainConfig
 from supernet.api import evaluate, export, finetune, search, train
-from supernet.core.contract import contract_problems, hook
+from supernet.core.contract import hook
+from supernet.core.contract_check import contract_problems
 from supernet.core.registry import _SPACES, get_space, register_space
 from supernet.io.export import load_exported
 
@@ -132,22 +133,94 @@ def broken(name, **changes):
 def test_the_checker_passes_the_example_and_flags_each_broken_rule():
     assert contract_problems("elastic_mlp", "tiny") == []
     reshaping = broken("reshaping", prepare_input=lambda self, x, arch: x.reshape(len(x), 1, -1))
-    assert any("prepare_input turns (2, 12) into (2, 1, 12)" in p for p in reshaping), reshaping
+    assert any(p.startswith("prepare-input: prepare_input turns (2, 12) into (2, 1, 12)") for p in reshaping), reshaping
     wrong_static = broken("wrong_static", extract=lambda self, arch: torch.nn.Sequential(
         torch.nn.Linear(12, 3)))
-    assert any("build_static and extract have different state-dict keys" in p for p in wrong_static), wrong_static
+    assert any(p.startswith("static-build: build_static and extract have different state-dict keys")
+               for p in wrong_static), wrong_static
     drifting = broken("drifting", forward=lambda self, x, arch: get_space("elastic_mlp").build_supernet.forward(
         self, x, arch) + 1.0)
-    assert any("extract(smallest) and forward disagree" in p for p in drifting), drifting
+    assert "extract: extract(smallest) and forward disagree on the same input" in drifting, drifting
     not_a_hook = broken("not_a_hook", flops=5)
-    assert "optional hook flops is not callable" in not_a_hook
+    assert "hooks: optional hook flops is not callable" in not_a_hook
 
     class PlainConfig:  # neither a dataclass nor to_dict / from_dict
         def __init__(self):
             self.in_features, self.num_classes, self.widths, self.max_depth = 12, 3, (8, 16), 2
 
     plain = broken("plain_config", config_cls=PlainConfig, variant=PlainConfig())
-    assert any("config must be a dataclass" in p for p in plain), plain
+    assert any(p.startswith("config: config must be a dataclass") for p in plain), plain
+
+
+def test_the_checker_lists_a_state_dict_mismatch_inside_extract_instead_of_raising_it():
+    """extract loads the slices into the static build: keys that disagree raise there, and are listed."""
+    def extract(self, arch):
+        net = get_space("elastic_mlp").build_supernet.extract(self, arch)
+        renamed = {f"layer.{k}": v for k, v in net.state_dict().items()}
+        net.load_state_dict(renamed)  # the space's own error: unexpected / missing keys
+        return net
+    problems = broken("renaming", extract=extract)
+    assert any(p.startswith("static-build: build_static(smallest) / extract(smallest) raise RuntimeError")
+               for p in problems), problems
+
+
+def test_the_checker_flags_a_wrong_flops_or_params_formula():
+    base = get_space("elastic_mlp").build_supernet
+    counted = lambda self, arch: hook(base(self.config), "flops")(arch)  # noqa: E731
+    assert broken("right_flops", flops=counted) == []
+    wrong = broken("wrong_flops", flops=lambda self, arch: counted(self, arch) * 2)
+    assert any(p.startswith("flops: flops(smallest) = ") and "counts" in p for p in wrong), wrong
+    params = broken("wrong_params", params=lambda self, arch: 7)
+    assert any(p.startswith("params: params(largest) = 7, but extract(largest) counts") for p in params), params
+
+
+def test_the_checker_flags_unused_positions_that_inactive_does_not_declare():
+    entry = get_space("elastic_mlp")
+    space_cls = type("Undeclared", (entry.build_space,), {"inactive": lambda self, values: {}})
+    register_space("undeclared", {"tiny": entry.variants["tiny"]}, config_cls=entry.config_cls,
+                   build_space=space_cls, build_supernet=lambda cfg: _with_space(entry.build_supernet(cfg),
+                                                                                 space_cls(cfg)),
+                   build_static=entry.build_static, default_variant="tiny")
+    try:
+        problems = contract_problems("undeclared", "tiny")
+    finally:
+        _SPACES.pop("undeclared")
+    assert any(p.startswith("inactive: width[1] changes nothing in the smallest arch") for p in problems), problems
+
+
+def test_the_checker_flags_a_latency_unit_of_the_wrong_shape_and_a_space_without_config():
+    entry = get_space("elastic_mlp")
+    unit = ("hidden", lambda: torch.nn.Linear(12, 8), (5,))  # declared input (5,), the layer takes 12 features
+    units = type("BadUnits", (entry.build_space,), {"latency_units": lambda self, arch: [unit],
+                                                     "all_latency_units": lambda self: [unit]})
+
+    class NoConfig(SearchSpace):  # the example's space, its config kept under another name
+        def __init__(self, cfg):
+            self.settings = cfg
+            super().__init__(entry.build_space(cfg).dimensions)
+
+        def inactive(self, values):
+            return {"width": set(range(values["depth"], self.settings.max_depth))}
+
+        def input_shape(self, arch):
+            return (self.settings.in_features,)
+
+        def example_input(self, arch, batch=1, generator=None):
+            return torch.randn((batch, self.settings.in_features), generator=generator)
+
+        def build_static(self, arch):
+            return entry.build_static(self.settings, arch)
+    for name, space_cls, rule in (("bad_units", units, "latency-units: unit 'hidden' of smallest cannot run on its "
+                                                        "declared input shape (1, 5): RuntimeError: mat1 and mat2"),
+                                  ("no_config", NoConfig, "space: space lacks config")):
+        register_space(name, {"tiny": entry.variants["tiny"]}, config_cls=entry.config_cls, build_space=space_cls,
+                       build_supernet=lambda cfg, cls=space_cls: _with_space(entry.build_supernet(cfg), cls(cfg)),
+                       build_static=entry.build_static, default_variant="tiny")
+        try:
+            problems = contract_problems(name, "tiny")
+        finally:
+            _SPACES.pop(name)
+        assert any(p.startswith(rule) for p in problems), problems
 
 
 def test_the_checker_flags_an_example_input_of_another_shape():
@@ -161,7 +234,8 @@ def test_the_checker_flags_an_example_input_of_another_shape():
         problems = contract_problems("lying", "tiny")
     finally:
         _SPACES.pop("lying")
-    assert any("example_input shape (2, 1, 12) disagrees with input_shape (12,)" in p for p in problems), problems
+    assert any(p.startswith("example-input: example_input shape (2, 1, 12) disagrees with input_shape (12,)")
+               for p in problems), problems
 
 
 def _with_space(net, space):

@@ -1,78 +1,22 @@
-"""Shared tests every registered space gets through its ``tiny`` variants."""
+"""Shared tests every registered space gets through its ``tiny`` variants (the checks: tests/support/space_checks.py)."""
 import pytest
-import torch
-from tests.support import archs_of, input_for, tiny_variants
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
-
-from supernet.core.contract import hook
-from supernet.core.registry import build_supernet, space_config
-
-
-def make(name, variant):
-    torch.manual_seed(0)
-    model = build_supernet(name, space_config(name, variant))
-    with torch.no_grad():  # zero-initialised trainable tensors (LoRA's B) would block their partners' gradients
-        for p in model.parameters():
-            if p.requires_grad and p.dim() > 1 and not p.any():
-                p.normal_(0, 0.02)
-    return model
-
-
-def perturb_bn(model):
-    """Non-trivial BN statistics so that equality tests see them."""
-    g = torch.Generator().manual_seed(1)
-    for name, buf in model.named_buffers():
-        if name.endswith("running_mean"):
-            buf.copy_(torch.randn(buf.shape, generator=g) * 0.1)
-        elif name.endswith("running_var"):
-            buf.copy_(torch.rand(buf.shape, generator=g) + 0.5)
+from tests.support import tiny_variants
+from tests.support.space_checks import check_counts, check_extract_equals_forward, check_gradients, make
 
 
 @pytest.mark.parametrize("name,variant", tiny_variants())
 def test_every_active_parameter_gets_a_gradient(name, variant):
-    model = make(name, variant)
-    for arch in archs_of(model.space):
-        model.zero_grad(set_to_none=True)
-        model.train()
-        out = model(input_for(model, arch), arch)
-        assert out.shape[0] == 4 and out.shape[-1] == model.config.num_classes
-        out.square().mean().backward()
-        state = model.extract(arch).state_dict()
-        grads = {n: p.grad for n, p in model.named_parameters()}
-        touched = sum(int((g != 0).sum()) for g in grads.values() if g is not None)
-        n_params = hook(model, "params")(arch)
-        assert n_params == sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k)
-        # the trainable parameters the arch uses are exactly those that got gradients (all of the
-        # extracted subnet's, unless the space freezes a base model and trains adapters)
-        n_trainable = hook(model, "trainable_params")(arch)
-        assert touched >= 0.98 * n_trainable  # a few exact zeros (ReLU) are allowed
-        assert not any(p.grad is not None for p in model.parameters() if not p.requires_grad)
+    check_gradients(make(name, variant))
 
 
 @pytest.mark.parametrize("name,variant", tiny_variants())
 def test_extract_equals_forward(name, variant):
-    model = make(name, variant)
-    with torch.no_grad():
-        perturb_bn(model)
-    model.eval()
-    for arch in archs_of(model.space, n_random=3):
-        x = input_for(model, arch)
-        static = model.extract(arch).eval()
-        assert torch.allclose(static(x), model(x, arch), atol=1e-5)
-        assert "Elastic" not in "".join(type(m).__name__ for m in static.modules())
+    check_extract_equals_forward(make(name, variant))
 
 
 @pytest.mark.parametrize("name,variant", tiny_variants() + [("mobilenet", "mnist1d"), ("mobilenet", "ofa")])
 def test_flops_and_params_match_torch_counters(name, variant):
-    model = make(name, variant)
-    for arch in archs_of(model.space, n_random=2):
-        static = model.extract(arch).eval()
-        # the math attention kernel, whose products the counter sees (it does not count fused kernels)
-        with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
-            static(input_for(model, arch, batch=1))
-        assert hook(model, "flops")(arch) * 2 == counter.get_total_flops()
-        assert hook(model, "params")(arch) == sum(p.numel() for p in static.parameters())
+    check_counts(make(name, variant))
 
 
 def test_default_2d_variant_matches_ofa_choices():
