@@ -3,6 +3,7 @@
 calibrated by MinMax over a :class:`Batches` reader), timed in ONNX Runtime's CPU provider."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 EXTRA = "onnxruntime"
@@ -29,9 +30,15 @@ def quantize(fp32: Path, int8: Path, batches) -> Path:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     from ...io.files import atomic_file
-    with atomic_file(int8) as tmp:
-        quantize_static(str(fp32), str(tmp), batches_reader(batches), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    root = logging.getLogger()  # quantize_static logs its pre-processing advice on the root logger for every model
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with atomic_file(int8) as tmp:
+            quantize_static(str(fp32), str(tmp), batches_reader(batches), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     return Path(int8)
 
 
