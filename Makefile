@@ -13,7 +13,7 @@ $(BIN)/supernet: setup.cfg pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	PIP_CONSTRAINT=constraints.txt $(BIN)/pip install -q -e '.[test]'
+	PIP_CONSTRAINT=constraints.txt $(BIN)/pip install -q -e '.[test,openvino,executorch]'
 	# OFA's own package, only for the tests that check imported OFA supernets against it (never at run time;
 	# --no-deps: it would pull torchvision, which tests/support/ofa_stub.py stands in for at import)
 	$(BIN)/pip install -q --no-deps ofa==0.1.0.post202307202001

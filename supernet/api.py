@@ -264,6 +264,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     out = Path(out) if out is not None else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
     saved = config if not resume else _saved_search_config(saved_run)
     evaluator, costs, table = _latency(evaluator, saved, latency_table, source)
+    evaluator = _int8(evaluator, saved, source)
     budget = saved.resolved().budgets.get("latency") if table is not None else None
 
     def run(chosen):
@@ -326,6 +327,16 @@ def _latency(evaluator, saved, latency_table, source: dict):
     table = find_table(saved.target, evaluator.space, latency_table)
     source.update(latency_table=str(latency_table or "latency/"), latency_profile=table.fingerprint)
     return evaluator, costs, table
+
+
+def _int8(evaluator, saved, source: dict):
+    """On an int8 target, the evaluator scoring each arch's quantised model (:mod:`supernet.evaluation.int8`)."""
+    from .evaluation.int8 import BACKENDS, Int8Evaluator
+    backend = BACKENDS.get(getattr(saved, "target", None)) if saved is not None else None
+    if backend is None:
+        return evaluator
+    source.update(score="int8 model, quantised on the calibration batches", int8_backend=backend)
+    return Int8Evaluator(evaluator, backend)
 
 
 def _hold_latency(table, space, costs: dict, source: dict, measure=None, timer=None):

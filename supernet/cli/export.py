@@ -10,7 +10,9 @@ EXAMPLES = """examples:
   supernet export runs/mnist1d --arch smallest --out exports/small
   supernet export runs/mnist1d --arch arch.json --out exports/mine --no-onnx
   supernet export --from-search runs/search-20M --pick knee --out exports/knee
-  supernet export --from-search runs/search-20M --pick max-accuracy-under-budget --max-flops 1M --out exports/1m"""
+  supernet export --from-search runs/search-20M --pick max-accuracy-under-budget --max-flops 1M --out exports/1m
+  supernet export runs/mnist1d --arch smallest --out exports/ov --format openvino      (+ model.xml/.bin)
+  supernet export runs/mnist1d --arch smallest --out exports/et --format executorch    (+ model.pte, XNNPACK)"""
 
 
 def add(p) -> None:
@@ -29,10 +31,20 @@ def add(p) -> None:
     p.add_argument("--out", required=True, help="export folder to create")
     p.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument("--format", action="append", choices=["openvino", "executorch"], default=[],
+                   help="also write the subnet in a runtime's own format beside model.onnx (repeatable): "
+                        "openvino (model.xml + model.bin, needs supernet[openvino]), executorch (model.pte with "
+                        "the XNNPACK delegate, needs supernet[executorch])")
 
 
 def run(args) -> None:
+    from ..hardware.runtimes.formats import FORMATS, write_format
+    from ..hardware.timers import target_problem
     from ..nas.quantities import parse_quantity
+    for fmt in args.format:  # refused before anything is written
+        problem = target_problem(FORMATS[fmt][0])
+        if problem:
+            raise SupernetError(problem.replace(f"target {FORMATS[fmt][0]!r}", f"--format {fmt}"))
     budgets = {n: parse_quantity(getattr(args, f"max_{n}"), f"--max-{n}")
                for n in ("flops", "params") if getattr(args, f"max_{n}") is not None}
     if args.from_search:
@@ -49,4 +61,6 @@ def run(args) -> None:
         if args.checkpoint is None:
             raise SupernetError("export needs CHECKPOINT (a run folder or checkpoint folder)")
         out = export(args.checkpoint, args.arch, args.out, onnx=not args.no_onnx, overwrite=args.overwrite)
+    for fmt in args.format:
+        print(f"wrote {write_format(out, fmt)}")
     print(f"exported: {out}")

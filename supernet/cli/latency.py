@@ -38,7 +38,8 @@ def add(p) -> None:
     for q in (build, measure):
         q.add_argument("source", help="training run / checkpoint folder, or a registered space name")
         q.add_argument("--variant", help="space variant when SOURCE is a space name")
-        q.add_argument("--target", default="cpu", help="cpu | onnxruntime-cpu | cuda | cuda-graph | ort-cuda | "
+        q.add_argument("--target", default="cpu", help="cpu | onnxruntime-cpu | onnxruntime-cpu-int8 | "
+                       "openvino-cpu | openvino-cpu-int8 | executorch-xnnpack | cuda | cuda-graph | ort-cuda | "
                        "ort-tensorrt (default: %(default)s)")
         q.add_argument("--threads", type=THREADS, default=2, help="CPU threads, fixed and recorded (default: %(default)s)")
         q.add_argument("--batch", type=whole(1, 10**5), default=1, help="batch size (default: %(default)s)")

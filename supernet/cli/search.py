@@ -29,8 +29,9 @@ def add(p) -> None:
     p.add_argument("--max-params", help="parameter budget, e.g. 500K")
     p.add_argument("--max-latency-ms", help="latency budget in ms on --target (uses the table of `supernet latency "
                    "build`; the front is then measured for real)")
-    p.add_argument("--target", help="hardware target of latency: cpu | onnxruntime-cpu | cuda | cuda-graph | "
-                   "ort-cuda | ort-tensorrt")
+    p.add_argument("--target", help="hardware target of latency: cpu | onnxruntime-cpu | onnxruntime-cpu-int8 | "
+                   "openvino-cpu | openvino-cpu-int8 | executorch-xnnpack | cuda | cuda-graph | ort-cuda | ort-tensorrt "
+                   "(an -int8 target scores each arch's int8 model)")
     p.add_argument("--latency-mode", default="forward", choices=("forward", "generate"),
                    help="forward: one call on an example batch | generate (LLM spaces): a prompt of --prefill-tokens, "
                         "then --decode-tokens new tokens with the KV cache (default: %(default)s)")

@@ -34,9 +34,13 @@ class CheckpointEvaluator:
         if self._data is None:
             self._data = checkpoint_data(self.meta, self.calib_batches)
 
-    def __call__(self, arch: Arch) -> dict:
+    def loaded_data(self):
+        """``(data, calibration batches)``, built on first use."""
         self.load_data()
-        data, calib = self._data
+        return self._data
+
+    def __call__(self, arch: Arch) -> dict:
+        data, calib = self.loaded_data()
         result = evaluate_arch(self.model, arch, calib, data, ["val"], self.task, self.placement)
         name = self.task.score_name
         return {name: result[f"val_{name}"], "flops": result["flops"], "params": result["params"]}

@@ -1,7 +1,8 @@
 """Latency on a named hardware target: measurement in interleaved rounds, device fingerprints.
 
 Targets (:mod:`supernet.hardware.timers`): ``cpu`` (PyTorch eager, thread count fixed and
-recorded), ``onnxruntime-cpu`` (the ONNX export of the module), ``cuda`` (eager, CUDA events),
+recorded), ``onnxruntime-cpu`` (the ONNX export of the module; ``-int8`` quantised), ``openvino-cpu``
+(``-int8``), ``executorch-xnnpack``, ``cuda`` (eager, CUDA events),
 ``cuda-graph`` (a captured CUDA graph replayed), ``ort-cuda`` and ``ort-tensorrt`` (ONNX
 Runtime's CUDA and TensorRT execution providers), always on a static module (an extracted
 subnet or one table unit), never on the sliced supernet.
@@ -35,7 +36,7 @@ from tqdm import tqdm
 
 from ..core.errors import SupernetError
 from .generation import generation_summary, time_generation
-from .timers import TARGETS, Timer, real_timer, target_problem
+from .timers import TARGETS, Timer, needs_file, real_timer, target_problem
 
 MODES = ("forward", "generate")
 
@@ -88,12 +89,21 @@ def fingerprint(cfg: MeasureConfig) -> dict:
     if cfg.target.startswith(("onnxruntime", "ort-")):
         import onnxruntime
         fp["onnxruntime"] = onnxruntime.__version__
+    fp.update(runtime_versions(cfg.target))
     if cfg.target in ("cuda", "cuda-graph", "ort-cuda", "ort-tensorrt"):
         fp["gpu"] = torch.cuda.get_device_name(0)
     if cfg.target == "ort-tensorrt":
         import tensorrt
         fp["tensorrt"] = tensorrt.__version__
     return fp
+
+
+def runtime_versions(target: str) -> dict:
+    """Versions of the deployment runtime a target runs on (OpenVINO, NNCF, ExecuTorch), if any."""
+    from importlib.metadata import version
+    packages = {"openvino-cpu": ["openvino"], "openvino-cpu-int8": ["openvino", "nncf"],
+                "executorch-xnnpack": ["executorch"]}.get(target, [])
+    return {name: version(name) for name in packages}
 
 
 def fingerprint_id(fp: dict) -> str:
@@ -128,7 +138,7 @@ def measure(module: torch.nn.Module, input_shape: tuple[int, ...] | torch.Tensor
         x = torch.randn((cfg.batch,) + tuple(input_shape))
     if cfg.mode == "generate":
         return generation_summary(time_generation(module, x, cfg), cfg.decode, summarise)
-    if onnx_path is not None or not cfg.target.startswith(("onnxruntime", "ort-")):
+    if onnx_path is not None or not needs_file(cfg.target):
         return summarise(timer(module, x, cfg, onnx_path))
     with tempfile.TemporaryDirectory() as tmp:
         return summarise(timer(module, x, cfg, Path(tmp) / "m.onnx"))

@@ -12,7 +12,15 @@ real timers, one per target:
 - ``ort-cuda``: ONNX Runtime's CUDA execution provider (``onnxruntime-gpu``), input and output bound
   on the GPU (I/O binding) so the host copy is not timed;
 - ``ort-tensorrt``: ONNX Runtime's TensorRT execution provider (``onnxruntime-gpu`` + ``tensorrt``),
-  engine built in the warm-up, I/O bound on the GPU.
+  engine built in the warm-up, I/O bound on the GPU;
+- ``onnxruntime-cpu-int8``: the ONNX export quantised to int8 (static, QDQ), ONNX Runtime's CPU provider;
+- ``openvino-cpu`` / ``openvino-cpu-int8``: the ONNX export read by OpenVINO (int8: NNCF's post-training
+  quantisation), compiled for its CPU plugin (:mod:`supernet.hardware.runtimes.openvino`);
+- ``executorch-xnnpack``: a ``.pte`` program lowered with the XNNPACK delegate, run by ExecuTorch's
+  runtime (:mod:`supernet.hardware.runtimes.executorch`).
+
+The runtimes are optional extras (``pip install 'supernet[openvino]'``, ``supernet[executorch]``);
+a target whose runtime is missing is refused in one line naming its extra.
 
 :func:`target_problem` says in one line why a target cannot run here (no GPU, the package or the
 execution provider missing), or None. Any other callable with the timer signature can stand in for
@@ -27,7 +35,11 @@ from typing import Callable
 import torch
 
 GPU_TARGETS = ("cuda", "cuda-graph", "ort-cuda", "ort-tensorrt")
-TARGETS = ("cpu", "onnxruntime-cpu") + GPU_TARGETS
+RUNTIME_TARGETS = {"onnxruntime-cpu-int8": (("onnxruntime",), None), "openvino-cpu": (("openvino",), "openvino"),
+                   "openvino-cpu-int8": (("openvino", "nncf"), "openvino"),
+                   "executorch-xnnpack": (("executorch",), "executorch")}  # target: (packages, extra)
+TARGETS = ("cpu", "onnxruntime-cpu") + tuple(RUNTIME_TARGETS) + GPU_TARGETS
+INT8_TARGETS = ("onnxruntime-cpu-int8", "openvino-cpu-int8")
 ORT_PROVIDERS = {"onnxruntime-cpu": "CPUExecutionProvider", "ort-cuda": "CUDAExecutionProvider",
                  "ort-tensorrt": "TensorrtExecutionProvider"}
 INSTALL = {"ort-cuda": "pip install onnxruntime-gpu (in place of onnxruntime)",
@@ -41,6 +53,10 @@ def target_problem(target: str) -> str | None:
     if target in GPU_TARGETS and not torch.cuda.is_available():
         return (f"target {target!r} needs a CUDA GPU, and none is visible here; use --target cpu or "
                 "onnxruntime-cpu, or run on a GPU machine")
+    if target in RUNTIME_TARGETS:
+        from .runtimes import missing
+        packages, extra = RUNTIME_TARGETS[target]
+        return next(filter(None, (missing(p, target, extra) for p in packages)), None)
     provider = ORT_PROVIDERS.get(target)
     if provider is None:
         return None
@@ -53,6 +69,11 @@ def target_problem(target: str) -> str | None:
         return (f"target {target!r} needs ONNX Runtime's {provider}, and this onnxruntime "
                 f"{onnxruntime.__version__} offers only {offered}: {INSTALL.get(target, 'reinstall onnxruntime')}")
     return None
+
+
+def needs_file(target: str) -> bool:
+    """Whether ``target``'s clock writes a model file (ONNX, IR, ``.pte``) and so needs a path."""
+    return target not in ("cpu",) + GPU_TARGETS[:2]
 
 
 def timed(call, cfg) -> list[float]:
@@ -178,6 +199,16 @@ def real_timer(target: str) -> Timer:
         return time_cuda
     if target == "cuda-graph":
         return time_cuda_graph
+    if target == "onnxruntime-cpu-int8":
+        from .runtimes.ort_int8 import time_ort_int8
+        return time_ort_int8
+    if target.startswith("openvino-cpu"):
+        from .runtimes.openvino import time_openvino
+        int8 = target.endswith("int8")
+        return lambda module, x, cfg, path: time_openvino(module, x, cfg, path, int8)
+    if target == "executorch-xnnpack":
+        from .runtimes.executorch import time_executorch
+        return time_executorch
     provider = ORT_PROVIDERS[target]
     if target == "onnxruntime-cpu":
         return lambda module, x, cfg, path: time_onnx(module, x, cfg, path, provider)

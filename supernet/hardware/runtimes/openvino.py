@@ -1,0 +1,66 @@
+"""OpenVINO on CPU: the ONNX export read by OpenVINO, compiled for the CPU plugin, timed with an
+infer request; int8 by NNCF's post-training quantisation (``nncf.quantize``) of that model.
+
+Threads: ``INFERENCE_NUM_THREADS = cfg.threads``, one stream, the LATENCY hint (one request at a time,
+as an application serving one input does). The IR (``model.xml`` + ``model.bin``) is what
+``supernet export --format openvino`` writes (:func:`save_ir`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+EXTRA = "openvino"
+
+
+def read(module, x, onnx_path: Path, int8: bool = False, batches=None):
+    """The OpenVINO model of ``module`` (exported to ``onnx_path`` first when missing); with ``int8``, NNCF's
+    post-training quantisation calibrated on ``batches`` (numpy arrays; default: seeded random ones)."""
+    import openvino as ov
+
+    from ...io.export import export_onnx
+    from . import calibration_batches
+    onnx_path = Path(onnx_path)
+    if not onnx_path.exists():
+        export_onnx(module, tuple(x.shape), onnx_path)
+    model = ov.Core().read_model(str(onnx_path))
+    if int8:
+        import nncf
+        data = batches if batches is not None else calibration_batches(x)
+        model = nncf.quantize(model, nncf.Dataset(data), subset_size=len(data))
+    return model
+
+
+def compile_cpu(model, threads: int):
+    import openvino as ov
+    return ov.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+                                                  "PERFORMANCE_HINT": "LATENCY"})
+
+
+def time_openvino(module, x, cfg, onnx_path: Path, int8: bool = False) -> list[float]:
+    """Per-call seconds of one synchronous ``infer`` of the compiled model (input copied in, output out)."""
+    from ..timers import timed
+    ir = Path(onnx_path).with_suffix(".int8.xml" if int8 else ".xml")
+    if ir.exists():
+        import openvino as ov
+        model = ov.Core().read_model(str(ir))
+    else:
+        model = read(module, x, onnx_path, int8)
+        if int8:  # quantised once per file: later rounds reuse it
+            save(model, ir)
+    request = compile_cpu(model, cfg.threads).create_infer_request()
+    feed = {0: x.numpy()}
+    for _ in range(cfg.warmup):
+        request.infer(feed)
+    return timed(lambda: request.infer(feed), cfg)
+
+
+def save(model, xml: Path) -> None:
+    import openvino as ov
+    ov.save_model(model, str(xml), compress_to_fp16=False)
+
+
+def save_ir(onnx_path: Path, xml: Path, int8_batches=None, module=None, x=None) -> None:
+    """``xml`` + ``.bin``: the OpenVINO IR of an ONNX file (fp32 weights), or with ``int8_batches`` its
+    NNCF int8 model calibrated on them."""
+    model = read(module, x, onnx_path, int8=int8_batches is not None, batches=int8_batches)
+    save(model, xml)

@@ -1,0 +1,82 @@
+"""Deployment runtimes as latency targets (OpenVINO, ExecuTorch + XNNPACK, ONNX Runtime int8) and export
+in their own formats; each target is refused in one line naming its extra when its package is missing."""
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from supernet.core.errors import SupernetError
+from supernet.core.registry import get_space, space_config
+from supernet.hardware.rounds import MeasureConfig, fingerprint, measure
+from tests.support import assert_refused, run_main
+
+RUNTIMES = {"openvino-cpu": ("openvino", "openvino"), "openvino-cpu-int8": ("nncf", "openvino"),
+            "executorch-xnnpack": ("executorch", "executorch"), "onnxruntime-cpu-int8": ("onnxruntime", None)}
+SLOW = {"executorch-xnnpack"}  # lowering a program takes tens of seconds on 2 shared cores
+
+
+@pytest.fixture
+def space():
+    return get_space("mobilenet").build_space(space_config("mobilenet", "tiny"))
+
+
+@pytest.mark.parametrize("target", sorted(RUNTIMES))
+def test_a_runtime_target_is_refused_in_one_line_naming_its_extra(target, monkeypatch):
+    package, extra = RUNTIMES[target]
+    monkeypatch.setitem(sys.modules, package, None)  # `import package` now raises ImportError
+    with pytest.raises(SupernetError) as info:
+        MeasureConfig(target=target).check()
+    message = str(info.value)
+    fix = f"pip install 'supernet[{extra}]'" if extra else f"pip install {package}"  # onnxruntime: a core dependency
+    assert fix in message and target in message and "\n" not in message
+
+
+def test_export_refuses_a_missing_runtime_before_writing(trained, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    status, err = run_main(["export", trained, "--arch", "smallest", "--out", tmp_path / "e", "--format", "openvino"],
+                           capsys)
+    assert_refused(status, err, "--format openvino needs openvino, which is not installed here: "
+                                "pip install 'supernet[openvino]'")
+    assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("target", [pytest.param(t, marks=pytest.mark.slow) if t in SLOW else t
+                                    for t in sorted(RUNTIMES)])
+def test_each_installed_runtime_times_a_tiny_subnet(space, target, tmp_path):
+    pytest.importorskip(RUNTIMES[target][0], reason=f"{RUNTIMES[target][0]} is not installed")
+    cfg = MeasureConfig(target=target, threads=1, warmup=1, repeats=3, min_seconds=0.0)
+    small, large = space.smallest(), space.largest()
+    times = [measure(space.build_static(a), space.input_shape(a), cfg, tmp_path / f"{i}.onnx")
+             for i, a in enumerate((small, large))]
+    assert all(0 < t["median_ms"] <= t["p90_ms"] and t["repeats"] == 3 for t in times)
+    written = {p.name for p in tmp_path.iterdir()}
+    expected = {"executorch-xnnpack": "0.pte", "openvino-cpu-int8": "0.int8.xml",
+                "onnxruntime-cpu-int8": "0.int8.onnx"}.get(target, "0.onnx")
+    assert expected in written, written  # timed on the runtime's own file
+    assert fingerprint(cfg).get(RUNTIMES[target][0] if target != "onnxruntime-cpu-int8" else "onnxruntime")
+
+
+@pytest.mark.parametrize("fmt", ["openvino", pytest.param("executorch", marks=pytest.mark.slow)])
+def test_export_writes_the_runtime_format_and_it_computes_the_same_logits(trained, tmp_path, fmt, capsys):
+    from supernet.io.export import load_exported
+    pytest.importorskip(fmt, reason=f"the {fmt} extra is not installed")
+    out = tmp_path / "e"
+    status, _ = run_main(["export", trained, "--arch", "median", "--out", out, "--format", fmt], capsys)
+    assert status in (0, None)
+    net = load_exported(out)
+    import json
+    shape = json.loads((out / "arch.json").read_text())["input_shape"]
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = net(x).numpy()
+    if fmt == "openvino":
+        import openvino as ov
+        assert (out / "model.xml").exists() and (out / "model.bin").exists() and (out / "model.onnx").exists()
+        f32 = {"INFERENCE_PRECISION_HINT": "f32"}  # the IR itself; the CPU plugin may run bf16 by default
+        got = ov.Core().compile_model(str(out / "model.xml"), "CPU", f32)({0: x.numpy()})[0]
+    else:
+        from supernet.hardware.runtimes.executorch import load
+        got = load(out / "model.pte").execute([x])[0].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp file left behind
