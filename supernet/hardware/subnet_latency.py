@@ -11,6 +11,8 @@ class MeasuredLatency:
     model): the search predicts latency from these real measurements like any measured metric.
     Each result also holds ``latency_spread`` (the relative range of the arch's interleaved rounds:
     the same arch measured again), and in ``generate`` mode ``prefill_ms`` and ``decode_ms_per_token``.
+    Every subnet is timed with ``threads`` torch threads: the search's ``--threads``, passed down by the
+    front door (``supernet.api.search``), 2 when it gives none.
     """
 
     def __init__(self, inner, target: str, threads: int = 2, mode: str = "forward", prefill: int = 128,
