@@ -32,6 +32,16 @@ def spy(monkeypatch, module, name: str) -> list[int]:
     return seen
 
 
+def count_placements(monkeypatch) -> list[str]:
+    """Record every Placement the code builds from options (``make``, ``for_workers``)."""
+    built = []
+    for name in ("make", "for_workers"):
+        real = getattr(Placement, name)
+        monkeypatch.setattr(Placement, name, classmethod(
+            lambda cls, *a, _real=real, _name=name, **k: (built.append(_name), _real(*a, **k))[1]))
+    return built
+
+
 @pytest.fixture(scope="module")
 def mlp_run(tmp_path_factory):
     """A few steps of the docs' example space (no latency units: a latency search times every subnet)."""
@@ -48,6 +58,7 @@ def test_a_latency_search_times_every_subnet_with_the_search_threads(mlp_run, tm
     import supernet.evaluation.checkpoint as checkpoint
     import supernet.hardware.timers as timers
     clock, evaluations = spy(monkeypatch, timers, "timed"), spy(monkeypatch, checkpoint, "evaluate_arch")
+    built = count_placements(monkeypatch)
     before = torch.get_num_threads()
     config = SearchConfig(objectives=("accuracy", "latency"), target="cpu", evaluations=6, initial=2, per_round=2, uncertain=1,
                           generations=2, population=8)
@@ -56,14 +67,16 @@ def test_a_latency_search_times_every_subnet_with_the_search_threads(mlp_run, tm
     assert all("latency" in row for row in result.evaluations)
     assert clock and set(clock) == {threads}  # every timed subnet, at --threads (it was 2 whatever --threads said)
     assert evaluations and set(evaluations) == {threads}
+    assert built == ["make"]  # one placement for the command, decided by the front door
     assert torch.get_num_threads() == before  # restored: the API leaves the process as it found it
 
 
 def test_evaluate_computes_with_its_threads_and_restores_them(trained, monkeypatch):
     import supernet.api as api
     seen, before, threads = spy(monkeypatch, api, "evaluate_arch"), torch.get_num_threads(), other_than_now()
+    built = count_placements(monkeypatch)
     rows = evaluate(trained, ["smallest", "largest"], splits=["val"], calib_batches=1, device="cpu", threads=threads)
-    assert len(rows) == 2 and seen == [threads, threads]
+    assert len(rows) == 2 and seen == [threads, threads] and built == ["make"]
     assert torch.get_num_threads() == before
 
 
