@@ -28,7 +28,7 @@ from .evaluation.recalibrated import export_from_checkpoint as export
 from .io.checkpoint import has_checkpoint, load_checkpoint, resolve_checkpoint, run_of
 from .io.files import read_json
 from .io.runs import check_apart
-from .training.train_config import FinetuneConfig, ScaleConfig, TrainConfig
+from .training.train_config import FinetuneConfig, ScaleConfig, TrainConfig, with_space_defaults
 from .training.run import removed_on_failure, run_folder, train_here
 from .training.setup import resolved_config
 
@@ -112,7 +112,8 @@ def import_weights(source: str, net: str, weights: str | os.PathLike, out: str |
         raise SupernetError(f"{source} has no net {net!r}; choose one of: {', '.join(sorted(table))}")
     out = check_out(out, weights, overwrite)
     space, variant, config, state = table[net](weights, None if resolutions is None else tuple(resolutions))
-    train_cfg = TrainConfig(data=None, space=space, variant=variant)
+    train_cfg = with_space_defaults(TrainConfig(data=None, space=space, variant=variant),
+                                    get_space(space).train_defaults)
     meta = {"space": space, "variant": variant, "space_config": config_to_dict(config), "train": asdict(train_cfg),
             "data": None, "total_steps": 0, "task": get_space(space).task, "image_size": max(getattr(config, "resolutions", [0])) or None,
             "imported": {"source": source, "net": net, "weights": str(Path(weights).resolve()),
