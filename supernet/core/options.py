@@ -112,6 +112,15 @@ def same_option(owner, name: str, **changes):
     return dataclasses.field(default=default, metadata={**f.metadata, **changes})
 
 
+def as_range(allowed) -> Range:
+    """A :class:`Range`, or one from the positional tuple ``(low, low allowed?, high, high allowed?, whole?)`` that
+    a space's options written before :class:`Range` may still declare."""
+    if isinstance(allowed, Range):
+        return allowed
+    low, low_ok, high, high_ok, whole = allowed
+    return Range(low, high, low_ok, high_ok, whole)
+
+
 def check_fields(obj, names=None) -> None:
     """Every field of ``obj`` (or those in ``names``) against its metadata: a ``range`` (None passes: unset),
     ``choices``, and ``bool`` fields a bool. One clear line for the first that fails."""
@@ -120,7 +129,7 @@ def check_fields(obj, names=None) -> None:
             continue
         value = getattr(obj, f.name)
         if "range" in f.metadata and value is not None:
-            check_number(f.name, value, f.metadata["range"])
+            check_number(f.name, value, as_range(f.metadata["range"]))
         if "choices" in f.metadata and value not in f.metadata["choices"]:
             raise SupernetError(f"{flag(f.name)} must be one of {list(f.metadata['choices'])}, got {value!r}")
         if str(f.type) == "bool" and not isinstance(value, bool):

@@ -77,3 +77,16 @@ def test_a_range_names_the_flag_and_its_ends():
         TrainConfig(optimizer="adam").check()
     with pytest.raises(SupernetError, match=r"^--steps must be >= 1 and <= 1000000000, got 0$"):
         FinetuneConfig(steps=0).check()
+
+
+def test_a_space_option_declared_with_the_old_positional_range_is_still_checked():
+    from dataclasses import dataclass, field
+
+    from supernet.core.options import SpaceOptions
+
+    @dataclass(frozen=True)
+    class Old(SpaceOptions):
+        size: int = field(default=8, metadata={"help": "a size", "range": (1, True, 64, True, True)})
+    assert Old.from_dict({"size": 64}).size == 64
+    with pytest.raises(SupernetError, match=r"^--size must be >= 1 and <= 64, got 65$"):
+        Old.from_dict({"size": 65})
