@@ -29,7 +29,7 @@ import torch
 from supernet.core.registry import build_supernet, space_config
 from supernet.core.task import make_task
 from supernet.io.files import atomic_write_json
-from supernet.training.train_config import TrainConfig
+from supernet.training.train_config import TrainConfig, with_space_defaults
 from supernet.training.trainer import Trainer
 
 CASES = [("ofa", 128, 32), ("mnist1d", 40, 128)]
@@ -61,7 +61,7 @@ def time_pair(supernet, arch, x, repeats: int, min_seconds: float) -> tuple[list
 
 def time_sandwich(supernet, x, y, repeats: int) -> float:
     """Median wall time of one real training step (:meth:`Trainer.step`: 4 archs, KD, clip, optimizer)."""
-    cfg = TrainConfig(num_random=2, device="cpu")
+    cfg = with_space_defaults(TrainConfig(num_random=2, device="cpu"))
     trainer = Trainer(supernet, make_task("classification", label_smoothing=cfg.label_smoothing), cfg,
                       cfg.placement(), total_steps=repeats + 1)
     times = []

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from search_spaces.hf_encoder import testing
 from supernet.io.files import atomic_write_json

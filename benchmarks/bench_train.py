@@ -53,7 +53,7 @@ from supernet.core.registry import build_supernet, get_space, space_config  # no
 from supernet.core.task import make_task  # noqa: E402
 from supernet.data.load import load_data  # noqa: E402
 from supernet.io.files import atomic_write_json  # noqa: E402
-from supernet.training.train_config import TrainConfig
+from supernet.training.train_config import TrainConfig, with_space_defaults
 from supernet.training.trainer import Trainer  # noqa: E402
 
 
@@ -70,10 +70,10 @@ def cases(device: str, folder_for, packed_for=None) -> list[dict]:
 
 
 def config(case: dict, device: str, precision: str, steps: int) -> TrainConfig:
-    return TrainConfig(data=case["data"], variant=case["variant"], batch_size=case["batch"], steps=steps,
-                       device=device, precision=precision, channels_last=case["channels_last"],
-                       data_workers=case["data_workers"], checkpoint_every=0, calib_batches=1, tensorboard=False,
-                       progress=False, warmup_steps=1)
+    return with_space_defaults(TrainConfig(
+        data=case["data"], variant=case["variant"], batch_size=case["batch"], steps=steps, device=device,
+        precision=precision, channels_last=case["channels_last"], data_workers=case["data_workers"],
+        checkpoint_every=0, calib_batches=1, tensorboard=False, progress=False, warmup_steps=1))
 
 
 def bare_step(cfg: TrainConfig, steps: int, warmup: int) -> float:

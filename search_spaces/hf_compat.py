@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 TESTED = ("5.0", "5.26")  # transformers >= TESTED[0], < TESTED[1]; keep setup.cfg's bound equal
 
-__all__ = ["GradientCheckpointingLayer", "TESTED", "cache_keyword", "cache_of", "decoder_layers", "quiet_progress",
+__all__ = ["TESTED", "cache_keyword", "cache_of", "decoder_layers", "quiet_progress",
            "set_checkpointing",
            # encoders (hf_encoder)
            "ENCODER_CLASSES", "ENCODER_LAYOUTS", "EncoderLayout", "encoder_checkpointing", "encoder_class",

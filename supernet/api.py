@@ -1,8 +1,9 @@
 """The public Python API, one function per CLI subcommand: the front door that composes the stages.
 
 It is the one place that chooses between computing here and on Ray (``scale``, ``ray_address``,
-``eval_workers``), that turns ``device`` / ``precision`` into the run's one
-:class:`~supernet.core.placement.Placement`, and that hands the search its predictors
+``eval_workers``), that turns ``device`` / ``precision`` / ``channels_last`` / ``threads`` into the command's
+one :class:`~supernet.core.placement.Placement` (built once per command, then passed down; its
+``threads()`` block is where torch's CPU thread count is set), and that hands the search its predictors
 (:func:`predictors.make_predictor`). Lower stages never import it.
 """
 from __future__ import annotations
@@ -12,8 +13,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
-
-import torch
 
 from .core.arch import Arch
 from .core.contract import hook
@@ -29,7 +28,7 @@ from .evaluation.recalibrated import export_from_checkpoint as export
 from .io.checkpoint import has_checkpoint, load_checkpoint, resolve_checkpoint, run_of
 from .io.files import read_json
 from .io.runs import check_apart
-from .training.train_config import FinetuneConfig, ScaleConfig, TrainConfig
+from .training.train_config import FinetuneConfig, ScaleConfig, TrainConfig, with_space_defaults
 from .training.run import removed_on_failure, run_folder, train_here
 from .training.setup import resolved_config
 
@@ -66,8 +65,6 @@ def train(cfg: TrainConfig, out: str | os.PathLike | None = None, resume: bool =
     if scale is not None:
         scale.check(cfg)
     placement = cfg.placement() if scale is None else cfg.worker_placement(scale.gpus_per_worker > 0)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     run_dir = run_folder(cfg, out, resume, overwrite, protect)
     if resume and not has_checkpoint(run_dir):
         raise SupernetError(f"{str(run_dir)!r} holds no checkpoint to resume from (the run stopped before its first); "
@@ -77,7 +74,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike | None = None, resume: bool =
                             "from its own: give one of them")
     with removed_on_failure(run_dir, resume):
         if scale is None:
-            return train_here(cfg, placement, run_dir, resume)
+            with placement.threads():
+                return train_here(cfg, placement, run_dir, resume)
         from .distributed.train import train_on_ray
         return train_on_ray(cfg, scale, placement, run_dir, resume)
 
@@ -119,7 +117,8 @@ def import_weights(source: str, net: str, weights: str | os.PathLike, out: str |
         raise SupernetError(f"{source} has no net {net!r}; choose one of: {', '.join(sorted(table))}")
     out = check_out(out, weights, overwrite)
     space, variant, config, state = table[net](weights, None if resolutions is None else tuple(resolutions))
-    train_cfg = TrainConfig(data=None, space=space, variant=variant)
+    train_cfg = with_space_defaults(TrainConfig(data=None, space=space, variant=variant),
+                                    get_space(space).train_defaults)
     meta = {"space": space, "variant": variant, "space_config": config_to_dict(config), "train": asdict(train_cfg),
             "data": None, "total_steps": 0, "task": get_space(space).task, "image_size": max(getattr(config, "resolutions", [0])) or None,
             "imported": {"source": source, "net": net, "weights": str(Path(weights).resolve()),
@@ -135,20 +134,22 @@ def import_ofa(net: str, weights: str | os.PathLike, out: str | os.PathLike, **o
 # -- evaluate and export -------------------------------------------------------------------------
 def evaluate(checkpoint: str | os.PathLike, archs: Iterable[Arch | str | dict] | str | dict | Arch,
              splits=("val", "test"), calib_batches: int = 8, device: str = "auto", precision: str = "fp32",
-             channels_last: bool = False) -> list[dict]:
+             channels_last: bool = False, threads: int | None = None) -> list[dict]:
     """Evaluate archs of a trained supernet; one dict per arch with the task's score per split
-    (e.g. ``val_accuracy``), FLOPs (MACs) and params. BN is recalibrated per arch on ``device``.
+    (e.g. ``val_accuracy``), FLOPs (MACs) and params. BN is recalibrated per arch on ``device``, with
+    ``threads`` torch CPU threads (None: torch's choice; ``--threads``).
 
     An arch is an :class:`Arch`, a dict, JSON text, a JSON file path, or ``largest|smallest|median``;
     ``archs`` is one of them or a list of them.
     """
-    placement = Placement.make(device, precision, channels_last)
-    model, meta = load_checkpoint(checkpoint)
-    archs = [_arch(model.space, a) for a in ([archs] if isinstance(archs, (str, dict, Arch)) else list(archs))]
-    data, calib = checkpoint_data(meta, calib_batches)
-    model, task = placement.model(model), task_of_run(meta)
-    return [{"arch": arch.to_dict(), **evaluate_arch(model, arch, calib, data, splits, task, placement)}
-            for arch in archs]
+    placement = Placement.make(device, precision, channels_last, threads)
+    with placement.threads():
+        model, meta = load_checkpoint(checkpoint)
+        archs = [_arch(model.space, a) for a in ([archs] if isinstance(archs, (str, dict, Arch)) else list(archs))]
+        data, calib = checkpoint_data(meta, calib_batches)
+        model, task = placement.model(model), task_of_run(meta)
+        return [{"arch": arch.to_dict(), **evaluate_arch(model, arch, calib, data, splits, task, placement)}
+                for arch in archs]
 
 
 def _arch(space: SearchSpace, value) -> Arch:
@@ -188,17 +189,24 @@ def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, checkp
              budgets: dict | None = None) -> Path:
     """Fine-tune the subnet of ``export`` (or of the arch ``pick`` chooses from the search ``from_search``,
     exported first into ``out/source``) with distillation from its supernet's largest subnet; ``out`` ends
-    up an export folder. See :func:`supernet.training.finetune.finetune`."""
+    up an export folder, computed on ``config``'s device, precision and threads (with ``resume``: the saved
+    config's). See :func:`supernet.training.finetune.finetune`."""
     from .training.finetune import finetune as finetune_export
+    from .training.finetune import saved_finetune
     if export is not None and from_search is not None:
         raise SupernetError("give EXPORT or --from-search, not both")
+    config = saved_finetune(out)[2] if resume else (config or FinetuneConfig())
+    config.check()
+    placement = config.placement()
     make = None
     if export is None and from_search is not None:
         def make(folder: Path) -> Path:
             return export_from_search(from_search, pick, folder, budgets=budgets, checkpoint=checkpoint,
                                       onnx=False)[0]
-    return finetune_export(export, out, checkpoint=checkpoint, config=config, resume=resume, overwrite=overwrite,
-                           onnx=onnx, make_export=make, sources=[from_search] if from_search else [])
+    with placement.threads():
+        return finetune_export(export, out, placement=placement, checkpoint=checkpoint, config=config, resume=resume,
+                               overwrite=overwrite, onnx=onnx, make_export=make,
+                               sources=[from_search] if from_search else [])
 
 
 # -- search ---------------------------------------------------------------------------------------
@@ -214,7 +222,7 @@ def run_search(space: SearchSpace, evaluator, config=None, *, predictor_factory=
 def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | os.PathLike | None = None, *,
            resume: bool = False, overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
            calib_batches: int = 8, latency_table: str | os.PathLike | None = None, option_names=None,
-           device: str = "auto", precision: str = "fp32", channels_last: bool = False,
+           device: str = "auto", precision: str = "fp32", channels_last: bool = False, threads: int | None = None,
            ray_address: str | None = None, eval_workers: int | None = None, eval_retries: int = 1,
            latency_timer=None):
     """Predictor-guided NSGA-II over a trained supernet's archs; returns a ``SearchResult``.
@@ -235,7 +243,9 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     (:mod:`supernet.hardware.front`; ``front_latency.json``, ``pareto.json``'s ``latency_check``,
     the result's warnings). ``latency_timer`` replaces the target's clock in all of it (a
     simulated machine; measurements then stay in this process). A space without latency units
-    has every evaluated subnet timed instead.
+    has every evaluated subnet timed instead, with ``threads`` torch threads (default 2) on the ``cpu`` target.
+    ``threads`` (``--threads``) is also the evaluations' torch CPU thread count (None: torch's choice here,
+    1 per Ray actor).
     ``option_names`` maps config fields to the caller's option names in messages (the CLI's flags).
 
     ``ray_address`` (a cluster; see :mod:`supernet.distributed.cluster`) or ``eval_workers`` alone (a
@@ -253,8 +263,9 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     if checkpoint is None:
         raise SupernetError("search needs CHECKPOINT: a training run folder or a checkpoint folder")
     here = ray_address is None and eval_workers is None
-    evaluator = CheckpointEvaluator(checkpoint, calib_batches,
-                                    Placement.make(device, precision, channels_last) if here else CPU)
+    placement = Placement.make(device, precision, channels_last, threads) if here else \
+        Placement.for_workers(str(device).startswith("cuda"), precision, channels_last, threads)
+    evaluator = CheckpointEvaluator(checkpoint, calib_batches, placement if here else CPU)
     config = _score_objectives(config, evaluator.task)
     if out is not None:
         check_apart(out, [run_of(evaluator.folder)])
@@ -263,7 +274,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
               "calib_batches": calib_batches, "split": "val"}
     out = Path(out) if out is not None else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
     saved = config if not resume else _saved_search_config(saved_run)
-    evaluator, costs, table = _latency(evaluator, saved, latency_table, source)
+    evaluator, costs, table = _latency(evaluator, saved, latency_table, source, placement.cpu_threads)
     evaluator = _int8(evaluator, saved, source)
     budget = saved.resolved().budgets.get("latency") if table is not None else None
 
@@ -281,18 +292,19 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
         """Check the table against this machine now; the latency cost, scaled when it drifted."""
         return _hold_latency(table, evaluator.space, costs, source, measure, latency_timer)
     if here:
-        drift = hold() if table is not None else None
-        result = run(evaluator)
+        with placement.threads():
+            drift = hold() if table is not None else None
+            result = run(evaluator)
         if table is not None:
             from .hardware.front import measure_front
             _drift_note(result, drift)
             measure_front(result, evaluator.space, table, budget=budget, drift=drift, timer=latency_timer)
         return result
-    from .distributed.evaluate import attempts_log, search_on_ray
-    target = saved.target if saved is not None else None
-    timeout = saved.resolved().eval_timeout if saved is not None else None
-    return search_on_ray(run, evaluator, target, timeout, table, ray_address, eval_workers, eval_retries, device,
-                         precision, channels_last, hold=hold, budget=budget,
+    from .distributed.evaluate import RaySearch, attempts_log, search_on_ray
+    ray_search = RaySearch(ray_address, eval_workers, eval_retries, saved.resolved().eval_timeout if saved else None,
+                           saved.target if saved is not None else None,
+                           gpu=None if device in ("auto", None) else str(device).startswith("cuda"))
+    return search_on_ray(run, evaluator, placement, ray_search, table=table, hold=hold, budget=budget,
                          retry_log=attempts_log(out / "attempts.jsonl"))
 
 
@@ -308,8 +320,9 @@ def _resumed_source(out, checkpoint, calib_batches):
     return source.get("checkpoint"), source.get("calib_batches", calib_batches), saved_run
 
 
-def _latency(evaluator, saved, latency_table, source: dict):
-    """``(evaluator, costs, table)``: latency from a table (a cost) or measured per subnet (a metric)."""
+def _latency(evaluator, saved, latency_table, source: dict, threads: int | None = None):
+    """``(evaluator, costs, table)``: latency from a table (a cost, at the threads the table was built with), or
+    measured per subnet (a metric) with ``threads`` torch threads (None: the clock's default, 2)."""
     costs = dict(evaluator.costs)
     if saved is None or not _uses_latency(saved):
         return evaluator, costs, None
@@ -321,7 +334,8 @@ def _latency(evaluator, saved, latency_table, source: dict):
         source.update(latency="measured on each evaluated subnet", latency_target=saved.target)
         source.update(latency_mode=saved.latency_mode)
         measured = MeasuredLatency(evaluator, saved.target, mode=saved.latency_mode, prefill=saved.prefill_tokens,
-                                   decode=saved.decode_tokens)
+                                   decode=saved.decode_tokens, **({"threads": threads} if threads else {}))
+        source.update(latency_threads=measured.cfg.threads)
         return measured, costs, None  # no table: every evaluated subnet is timed
     from .hardware.latency_api import find_table
     table = find_table(saved.target, evaluator.space, latency_table)

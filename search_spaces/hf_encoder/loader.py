@@ -17,7 +17,6 @@ import json
 import os
 from pathlib import Path
 
-import torch
 from torch import nn
 
 HEADS_KEY, WIDTHS_KEY, LAYOUT_KEY = "subnet_num_heads", "subnet_intermediate_sizes", "subnet_layout"

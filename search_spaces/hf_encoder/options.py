@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from supernet.core.options import SpaceOptions
+from supernet.core.options import SpaceOptions, count
 
 from .config import TEACHERS
 
@@ -19,12 +19,12 @@ class HfEncoderOptions(SpaceOptions):
         "help": "Hugging Face classification model folder (ViT, DeiT, BERT, RoBERTa; config.json + safetensors, with "
                 "its tokenizer or image processor)", "path": True})
     seq_len: int = field(default=128, metadata={
-        "help": "tokens per example of text data (truncated / padded)", "range": (2, True, 10**6, True, True)})
+        "help": "tokens per example of text data (truncated / padded)", "range": count(2, 10**6)})
     text_field: str = field(default="text", metadata={"help": "field (JSONL) or column (CSV) of the text"})
     label_field: str = field(default="label", metadata={"help": "field (JSONL) or column (CSV) of the label"})
     image_size: int | None = field(default=None, metadata={
         "help": "image side the subnets take (default: the model's; another side interpolates the position "
-                "embeddings, bicubic)", "range": (1, True, 10**5, True, True)})
+                "embeddings, bicubic)", "range": count(1, 10**5)})
     teacher: str = field(default="pretrained", metadata={
         "help": "what students distil from: the pretrained model, frozen (DynaBERT), or the largest arch of the same "
                 "step (inplace)", "choices": TEACHERS})

@@ -22,7 +22,7 @@ from supernet.core.data_info import DataInfo
 from supernet.core.errors import SupernetError
 from supernet.core.registry import register_space
 
-from .config import LlmLoraConfig, with_model
+from .config import OPTIONS, LlmLoraConfig, with_model
 from .options import LlmLoraOptions
 
 
@@ -55,8 +55,7 @@ def fit_data(config: LlmLoraConfig, info: DataInfo, options: LlmLoraOptions | No
     if config.max_positions is not None and options.seq_len > config.max_positions:
         raise SupernetError(f"--seq-len {options.seq_len} is above the model's max_position_embeddings "
                             f"({config.max_positions}); use --seq-len {config.max_positions} or less")
-    return replace(config, seq_len=options.seq_len, base_dtype=options.base_dtype,
-                   gradient_checkpointing=options.gradient_checkpointing)
+    return replace(config, **{name: getattr(options, name) for name in OPTIONS})
 
 
 VARIANTS = {

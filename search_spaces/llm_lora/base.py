@@ -13,12 +13,10 @@ import torch
 from torch import nn
 
 from supernet.core.errors import SupernetError
+from supernet.core.placement import DTYPES
 
 from .config import LlmLoraConfig, hf_config
 from ..hf_identity import matches, model_hash, tokenizer_files
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
 
 def load_base(config: LlmLoraConfig) -> tuple[nn.Module, LlmLoraConfig]:
     """The frozen base model (eval mode, ``config.base_dtype``) and the config with its identity hash filled in

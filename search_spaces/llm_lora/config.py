@@ -9,20 +9,24 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from supernet.core.errors import SupernetError
+from supernet.core.options import PRECISION_NAMES, check_fields, count, option
 
 SUPPORTED = ("llama", "mistral", "qwen2")
-BASE_DTYPES = ("fp32", "bf16", "fp16")
 
 
 ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
 MLP = ("gate_proj", "up_proj", "down_proj")
+OPTIONS = ("seq_len", "base_dtype", "gradient_checkpointing")  # declared once here, also training options
 
 
 @dataclass(frozen=True)
 class LlmLoraConfig:
-    """The base model (a folder, or a built-in random Llama from the structural fields) and the choices."""
+    """The base model (a folder, or a built-in random Llama from the structural fields) and the choices.
+
+    The fields of :data:`OPTIONS` are also ``supernet train`` options: declared here once (default, check,
+    help), and held by :class:`~search_spaces.llm_lora.options.LlmLoraOptions` as the same fields."""
 
     model: str | None = None
     model_hash: str | None = None
@@ -34,15 +38,19 @@ class LlmLoraConfig:
     num_kv_heads: int = 2
     intermediate_size: int = 64
     tie_embeddings: bool = False
-    seq_len: int = 16
+    seq_len: int = option(16, range=count(2, 10**6), help="tokens per training sequence (text data)")
     ranks: tuple[int, ...] = (4, 8)
     width_fractions: tuple[float, ...] = (0.5, 1.0)
     max_skip: int = 1
     lora_alpha: float = 16.0
     seed: int = 0
     max_positions: int | None = None  # the base's max_position_embeddings (None: the built-in model's, any)
-    base_dtype: str = "fp32"  # the frozen base's dtype (fp32 | bf16 | fp16); adapters stay fp32
-    gradient_checkpointing: bool = False
+    base_dtype: str = option("fp32", choices=PRECISION_NAMES, help=(
+        "dtype of the frozen base weights (bf16 halves their memory; adapters stay fp32); eval, search and export "
+        "use the run's"))
+    gradient_checkpointing: bool = option(False, help=(
+        "recompute each decoder layer's activations in the backward pass (transformers' checkpointing): less "
+        "memory, about one more forward of time"))
 
     def __post_init__(self):
         if self.model is not None:
@@ -54,8 +62,7 @@ class LlmLoraConfig:
             raise ValueError(f"width fractions must be in (0, 1], got {self.width_fractions}")
         if not 0 <= self.max_skip < self.num_layers:
             raise ValueError(f"max_skip must be in [0, {self.num_layers - 1}], got {self.max_skip}")
-        if self.base_dtype not in BASE_DTYPES:
-            raise ValueError(f"base_dtype must be one of {list(BASE_DTYPES)}, got {self.base_dtype!r}")
+        check_fields(self, OPTIONS)  # the training options declared here (LlmLoraOptions holds them too)
 
     @property
     def widths(self) -> tuple[int, ...]:

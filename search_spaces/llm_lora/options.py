@@ -8,24 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from supernet.core.options import SpaceOptions
+from supernet.core.options import SpaceOptions, same_option
 
-from .config import BASE_DTYPES
+from .config import LlmLoraConfig
 
 
 @dataclass(frozen=True)
 class LlmLoraOptions(SpaceOptions):
     model: str | None = field(default=None, metadata={
         "help": "Hugging Face causal LM folder (frozen base; its tokenizer reads text: data)", "path": True})
-    seq_len: int = field(default=128, metadata={
-        "help": "tokens per training sequence (text data)", "range": (2, True, 10**6, True, True)})
+    seq_len: int = same_option(LlmLoraConfig, "seq_len", default=128)  # the built-in model's is 16
     text_field: str = field(default="text", metadata={"help": "field of each .jsonl record that holds the text"})
-    base_dtype: str = field(default="fp32", metadata={
-        "help": "dtype of the frozen base weights (bf16 halves their memory; adapters stay fp32); eval, search "
-                "and export use the run's", "choices": BASE_DTYPES})
-    gradient_checkpointing: bool = field(default=False, metadata={
-        "help": "recompute each decoder layer's activations in the backward pass (transformers' checkpointing): "
-                "less memory, about one more forward of time"})
+    base_dtype: str = same_option(LlmLoraConfig, "base_dtype")
+    gradient_checkpointing: bool = same_option(LlmLoraConfig, "gradient_checkpointing")
 
     def reader_options(self) -> dict:
         """The text reader's options: the base model's tokenizer, the sequence length, the JSON field."""

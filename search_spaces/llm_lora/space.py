@@ -64,7 +64,7 @@ class LlmLoraSpace(SearchSpace):
 
 def build_static(config: LlmLoraConfig, arch: Arch):
     """The merged subnet's structure in the base's dtype, fresh weights (latency does not depend on their values)."""
-    from .base import DTYPES
+    from supernet.core.placement import DTYPES
     space = LlmLoraSpace(config)
     depth = space.depth(arch)
     torch.manual_seed(0)

@@ -4,12 +4,8 @@ from __future__ import annotations
 import argparse
 import re
 
-from ..core.options import bounds
-
-DEVICE_HELP = "auto (a visible GPU, else the CPU) | cpu | cuda | cuda:N"
-PRECISION_HELP = "fp32 | bf16 | fp16 (autocast; weights stay fp32; fp16 adds a GradScaler)"
-CHANNELS_LAST_HELP = ("channels-last memory format for 2-D convolutions on a GPU (faster with bf16/fp16; CPU "
-                      "training always runs channels-last)")
+from ..core.options import CHANNELS_LAST_HELP, DEVICE_HELP, PRECISION_HELP, THREADS_HELP, bounds
+from ..core.options import THREADS as THREAD_RANGE
 
 
 class Parser(argparse.ArgumentParser):
@@ -39,16 +35,40 @@ def whole(low: int, high: int):
 
 CALIB_BATCHES = whole(1, 10**5)
 WORKERS = whole(1, 4096)
-THREADS = whole(1, 1024)
+THREADS = whole(int(THREAD_RANGE.low), int(THREAD_RANGE.high))
 
 
-def add_placement(p, channels_last: bool = True) -> None:
-    """``--device``, ``--precision`` (and ``--channels-last``): turned into one Placement by the API."""
+def add_placement(p, channels_last: bool = True, threads: bool = True) -> None:
+    """``--device``, ``--precision`` (and ``--channels-last``, ``--threads``): turned into one Placement by the
+    API (``supernet.core.placement.Placement.make``)."""
     p.add_argument("--device", default="auto", help=DEVICE_HELP + " (default: %(default)s)")
     p.add_argument("--precision", default="fp32", help=PRECISION_HELP + " (default: %(default)s)")
     if channels_last:
         p.add_argument("--channels-last", action="store_true", help=CHANNELS_LAST_HELP)
+    if threads:
+        p.add_argument("--threads", type=THREADS, help=THREADS_HELP)
 
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+KINDS = {"int": int, "float": float, "int | None": int, "float | None": float}
+
+
+def add_field(p, f, *, dest: str | None = None, default=None, shown=None, metavar: str | None = None,
+              choices: bool = True) -> None:
+    """The flag of a config field declared with :func:`supernet.core.options.option`: its help, its choices and
+    its type from the field (a ``bool`` becomes ``--name`` / ``--no-name``); ``default`` is the parsed value when
+    the flag is absent (``argparse.SUPPRESS``: absent from the namespace), ``shown`` the default the help names
+    (None: none named); ``choices=False`` leaves the choices to the config's own check."""
+    kw = {"dest": dest} if dest else {}
+    text = (f.metadata["help"] + ("" if shown is None else f" (default: {shown})")).replace("%", "%%")
+    if str(f.type) == "bool":
+        p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=default, help=text, **kw)
+        return
+    metavar = f.metadata.get("metavar", metavar)
+    if metavar:
+        kw["metavar"] = metavar
+    p.add_argument(flag(f.name), type=KINDS.get(str(f.type), str), default=default, choices=f.metadata.get("choices") if choices else None,
+                   help=text, **kw)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .common import CALIB_BATCHES, THREADS, add_placement
+from .common import CALIB_BATCHES, add_placement
 
 HELP = "evaluate archs: BN recalibration, accuracy, FLOPs, params"
 EXAMPLES = """examples:
@@ -19,16 +19,12 @@ def add(p) -> None:
     p.add_argument("--split", choices=["val", "test"], action="append", help="splits to score (default: val and test)")
     p.add_argument("--calib-batches", type=CALIB_BATCHES, default=8,
                    help="batches of 256 training inputs for BN recalibration")
-    p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: torch's choice)")
-    add_placement(p)
+    add_placement(p)  # --device, --precision, --channels-last, --threads
 
 
 def run(args) -> None:
     from ..api import evaluate
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
     for result in evaluate(args.checkpoint, args.arch, splits=args.split or ["val", "test"],
                            calib_batches=args.calib_batches, device=args.device, precision=args.precision,
-                           channels_last=args.channels_last):
+                           channels_last=args.channels_last, threads=args.threads):
         print(json.dumps(result))

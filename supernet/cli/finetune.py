@@ -3,8 +3,10 @@ from a frozen teacher (the supernet's largest subnet by default) or on the label
 folder is a new export."""
 from __future__ import annotations
 
+from dataclasses import fields
+
 from ..core.errors import SupernetError
-from .common import add_placement
+from .common import add_field
 
 HELP = "fine-tune an exported subnet (KL or alpha-divergence from a frozen teacher, or labels only)"
 EXAMPLES = """examples:
@@ -23,26 +25,13 @@ the --out folder is the new export (load_exported / model.onnx) and holds the ru
 def add(p) -> None:
     from ..nas.picks import PICKS
     from ..training.train_config import FinetuneConfig
-    d = FinetuneConfig()
     p.add_argument("export", nargs="?", help="export folder (written by `supernet export`) to fine-tune")
     p.add_argument("--from-search", metavar="RUN", help="fine-tune the arch a `supernet search` run picks instead")
     p.add_argument("--pick", default="max-accuracy-under-budget",
                    choices=PICKS, help="with --from-search (default: %(default)s)")
     p.add_argument("--checkpoint", help="supernet run or checkpoint folder (default: the one the export names)")
-    p.add_argument("--kd", default=d.kd, help="kl | alpha (AlphaNet's adaptive alpha-divergence) | none (labels "
-                   "only) | a schedule as `supernet train --kd` takes, e.g. kl:0.3,alpha (default: %(default)s)")
-    p.add_argument("--teacher", default=d.teacher, metavar="largest|PATH", help="largest (the supernet's largest "
-                   "subnet, BN recalibrated) or a supernet run, checkpoint or export folder of the same space, "
-                   "variant and data (default: %(default)s)")
-    for name, text in (("steps", "optimizer steps"), ("lr", "peak learning rate (cosine decay to 0)"),
-                       ("warmup_steps", "linear warm-up steps"), ("batch_size", "examples per step (default: the "
-                       "supernet's)"), ("seed", "seed of the data order"), ("checkpoint_every", "steps between "
-                       "checkpoints (0 = end only)"), ("calib_batches", "batches of 256 training inputs for BN "
-                       "recalibration (teacher and result)"), ("threads", "torch CPU threads")):
-        kind = float if name == "lr" else int
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(d, name),
-                       help=f"{text} (default: %(default)s)")
-    add_placement(p, channels_last=False)
+    for f in fields(FinetuneConfig):  # help, type and default from each field
+        add_field(p, f, default=f.default, shown=f.default if f.default is not None else None)
     p.add_argument("--out", required=True, help="new export folder (also the run folder)")
     p.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
     p.add_argument("--resume", action="store_true", help="continue the run in --out with its saved options")
@@ -54,8 +43,7 @@ def run(args) -> None:
     from ..training.train_config import FinetuneConfig
     if args.export and args.from_search:
         raise SupernetError("give EXPORT or --from-search, not both")
-    names = [f for f in FinetuneConfig.__dataclass_fields__]
-    config = FinetuneConfig(**{k: getattr(args, k) for k in names})
+    config = FinetuneConfig(**{f.name: getattr(args, f.name) for f in fields(FinetuneConfig)})
     out = finetune(args.export, args.out, checkpoint=args.checkpoint, config=config, resume=args.resume,
                    overwrite=args.overwrite, onnx=not args.no_onnx, from_search=args.from_search, pick=args.pick)
     print(f"fine-tuned: {out}")

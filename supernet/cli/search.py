@@ -5,7 +5,7 @@ import argparse
 import json
 
 from ..core.errors import SupernetError
-from .common import CALIB_BATCHES, THREADS, WORKERS, Parser, add_placement, whole
+from .common import CALIB_BATCHES, WORKERS, Parser, add_placement, whole
 
 HELP = "predictor-guided NSGA-II search under FLOPs / params / latency budgets"
 EXAMPLES = """examples:
@@ -56,8 +56,7 @@ def add(p) -> None:
     p.add_argument("--strategy", default=d.strategy, help="predictor | nsga2 (plain) | random (default: %(default)s)")
     p.add_argument("--calib-batches", type=CALIB_BATCHES, default=8,
                    help="batches of 256 training inputs for BN recalibration")
-    p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: torch's choice)")
-    add_placement(p)
+    add_placement(p)  # --device, --precision, --channels-last, --threads (also the latency clock's without a table)
     p.add_argument("--out", help="run folder (default runs/search-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
@@ -157,15 +156,12 @@ def run(args) -> None:
     import warnings
 
     from ..api import search
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
     config = None if args.resume and _defaults_only(args) else _search_config(args)
     with warnings.catch_warnings():  # printed as one `warning:` line each by _print_search
         warnings.simplefilter("ignore", UserWarning)
         _print_search(search(args.checkpoint, config, args.out, resume=args.resume, overwrite=args.overwrite,
                              progress=args.progress, tensorboard=args.tensorboard, calib_batches=args.calib_batches,
                              latency_table=args.latency_table, option_names=CLI_OPTIONS, device=args.device,
-                             precision=args.precision, channels_last=args.channels_last,
+                             precision=args.precision, channels_last=args.channels_last, threads=args.threads,
                              ray_address=args.ray_address, eval_workers=args.eval_workers,
                              eval_retries=args.eval_retries))

@@ -12,7 +12,7 @@ from dataclasses import MISSING, fields
 
 from ..core.errors import SupernetError
 from ..training.train_config import ENGINE_DEFAULTS, TrainConfig
-from .common import CHANNELS_LAST_HELP, DEVICE_HELP, PRECISION_HELP, WORKERS, Parser, flag, whole
+from .common import WORKERS, Parser, add_field, flag, whole
 
 HELP = "train a supernet"
 EXAMPLES = """examples:
@@ -35,51 +35,6 @@ EXAMPLES = """examples:
   supernet train --workers 8 --gpus-per-worker 1 --ray-address auto --out /nfs/runs/big   # on a Ray cluster
   supernet train --resume --out runs/ddp --workers 2       # continue a distributed run (or drop --workers)"""
 
-TRAIN_HELP = {
-    "data": "mnist1d | digits | mnist | path/to/file.npz | imagefolder:PATH (train/, optional val/ and test/, "
-            "one subfolder per class) | packed:PATH (an image folder packed by `supernet data pack`: no decoding, "
-            "augmented in batch on --device) | text:PATH (a .txt or .jsonl file, or a folder of them; with --model)",
-    "grad_accum": "micro-batches per optimizer step (gradient accumulation; divides --batch-size)",
-    "samples": "MNIST-1D examples to generate (train+test, 80/20); default 10000",
-    "val_fraction": "share of the non-test examples held out as the validation split that search scores on",
-    "space": "registered search space (see `supernet spaces`)",
-    "variant": "space variant; default: the space chooses one for the data (see `supernet spaces`)",
-    "init": "start from the weights of RUN (a run or checkpoint folder of the same space, ours or imported, e.g. "
-            "by `supernet import ofa`) instead of a fresh initialisation; the variant is the init's, and the "
-            "classifier is replaced (initialised fresh) when the data's number of classes differs",
-    "epochs": "training epochs", "steps": "total optimizer steps (overrides --epochs)",
-    "batch_size": "examples per step", "optimizer": "sgd (Nesterov) | adamw", "lr": "peak learning rate",
-    "momentum": "SGD momentum", "weight_decay": "weight decay (not on biases or norms)",
-    "warmup_steps": "linear warm-up steps before the cosine decay",
-    "label_smoothing": "label smoothing of the largest arch's cross-entropy",
-    "sampling": "sandwich (largest+smallest+N random, in-place KD) | uniform (one random arch, SPOS) | "
-                "flops-even (sandwich, random archs drawn evenly over the FLOPs range) | "
-                "worst-up (sandwich; each random arch the hardest on the batch of 3 near one FLOPs target) | "
-                "largest-random (largest + N random, in-place KD, no smallest)",
-    "num_random": "random archs per sandwich step",
-    "distill_weight": "weight of each distilled arch's loss beside the largest's label loss (L_largest + w sum L_k)",
-    "warm_largest": "first steps that train the largest arch alone, on the labels, before the sampling rule",
-    "share_dims": "comma-separated single-value dims drawn once per step for every arch of it, "
-                  "e.g. r (OFA's per-batch resolution); default: each arch draws its own",
-    "kd": "how the students learn from the largest: kl (KL; wins on bench_trust, see README) | alpha (AlphaNet's "
-          "adaptive alpha-divergence) | none (every arch on the labels) | a schedule KIND:F,...,KIND: KIND until "
-          "the fraction F of the steps, then the next, e.g. kl:0.3,alpha (KL for the first 30%%, then alpha) or "
-          "none:0.3,alpha",
-    "alpha_min": "negative alpha of the adaptive divergence", "alpha_max": "positive alpha",
-    "alpha_clamp": "clamp of the importance ratio w^alpha", "grad_clip": "max gradient norm (0 = off)",
-    "grad_clip_value": "clip each gradient element to [-V, V] before the norm clip (AlphaNet uses 1.0; 0 = off)",
-    "seed": "seed of data order, arch draws and init", "checkpoint_every": "steps between checkpoints (0 = end only)",
-    "calib_batches": "batches of 256 training inputs for BN recalibration",
-    "threads": "torch CPU threads (default: torch's choice)",
-    "device": DEVICE_HELP, "precision": PRECISION_HELP, "channels_last": CHANNELS_LAST_HELP,
-    "data_workers": "loader processes for imagefolder data (0 = in the main process)",
-    "decoder": "how imagefolder JPEGs are decoded: pil (loader processes) | dali (NVIDIA DALI on the GPU; "
-               "pip install nvidia-dali-cuda120 or -cuda130)",
-    "tensorboard": "write TensorBoard events", "progress": "show a progress bar",
-    "space_options": "the space's own options (its flags below, or --space-option KEY=VALUE)",
-}
-
-
 def space_option_classes() -> dict[str, type]:
     """Space name -> its options class, from the ``supernet.space_options`` entry points (torch-free modules)."""
     from importlib.metadata import entry_points
@@ -87,17 +42,13 @@ def space_option_classes() -> dict[str, type]:
 
 
 def add(p) -> None:
+    """The flags of :class:`TrainConfig`'s fields (help, choices, default from each field), the run folder's,
+    each installed space's own options and the Ray group."""
     for f in fields(TrainConfig):
-        if f.name == "space_options":
+        if f.metadata.get("cli") is False:
             continue
-        if f.type in ("bool", bool):
-            p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=f.default,
-                           help=TRAIN_HELP[f.name])
-            continue
-        kind = {"int": int, "float": float, "int | None": int, "str | None": str, "float | None": float}.get(
-            str(f.type), str)
         shown = f"the space's, else {ENGINE_DEFAULTS[f.name]}" if f.name in ENGINE_DEFAULTS else f.default
-        p.add_argument(flag(f.name), type=kind, default=f.default, help=f"{TRAIN_HELP[f.name]} (default: {shown})")
+        add_field(p, f, default=f.default, shown=None if str(f.type) == "bool" else shown, choices=False)
     p.add_argument("--out", help="run folder (default runs/train-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
@@ -122,15 +73,8 @@ def _add_space_options(p) -> None:
             if "help" not in f.metadata or f.name in seen:
                 continue
             seen.add(f.name)
-            default = "" if f.default is MISSING else f" (default: {f.default})"
-            if str(f.type) == "bool":
-                group.add_argument(flag(f.name), dest=f"space_option:{f.name}", action=argparse.BooleanOptionalAction,
-                                   default=argparse.SUPPRESS, help=f.metadata["help"] + default)
-                continue
-            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
-            group.add_argument(flag(f.name), dest=f"space_option:{f.name}", metavar=f.name.upper(), type=kind,
-                               default=argparse.SUPPRESS, choices=f.metadata.get("choices"),
-                               help=f.metadata["help"] + default)
+            add_field(group, f, dest=f"space_option:{f.name}", default=argparse.SUPPRESS, metavar=f.name.upper(),
+                      shown=None if f.default is MISSING else f.default)
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the chosen space, for a space without its own flags (repeatable; "
                         "VALUE is read as JSON when it parses, else as text)")

@@ -20,30 +20,33 @@ import os
 import tempfile
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from ..core.arch import Arch
 from ..core.errors import SupernetError
-from ..core.placement import Placement
+from ..core.placement import Placement, torch_threads
 from ..evaluation.evaluators import Failure, describe
 from .cluster import check_capacity, import_ray, ray_session, target_resource
 
 
 class _Worker:
-    """The actor: ``make()`` once, then ``evaluate(arch)`` (exceptions become a Failure, as locally)."""
+    """The actor: ``make()`` once, then ``evaluate(arch)`` (exceptions become a Failure, as locally), each
+    with ``threads`` torch threads."""
 
     def __init__(self, make: Callable[[], Callable], threads: int):
-        import torch
-        torch.set_num_threads(threads)
-        self.fn = make()
+        self.threads = threads
+        with torch_threads(threads):
+            self.fn = make()
 
     def ready(self) -> bool:
         return True
 
     def evaluate(self, arch: Arch):
         try:
-            return self.fn(arch)
+            with torch_threads(self.threads):
+                return self.fn(arch)
         except Exception as exc:  # noqa: BLE001  (a failed arch is data, not a crash)
             return Failure("error", describe(exc))
 
@@ -204,26 +207,47 @@ class CheckpointMaker:
         return evaluator
 
 
-def search_on_ray(run, evaluator, target: str | None, timeout: float | None, table, address: str | None,
-                  workers: int | None, retries: int, device: str, precision: str, channels_last: bool,
-                  hold=None, budget: float | None = None, retry_log: Callable | None = None):
+@dataclass(frozen=True)
+class RaySearch:
+    """Where a search's real evaluations run on Ray: the cluster at ``address`` (None: a local Ray instance),
+    ``workers`` actors (None: one per GPU, or CPU, of the cluster), each failed attempt tried again ``retries``
+    times, an attempt past ``timeout`` seconds failed; latency measured on a node tagged ``target:<target>``.
+    ``gpu``: the actors compute on GPUs (True), CPUs (False) or on GPUs when the cluster has one (None, the
+    front door's ``--device auto``)."""
+
+    address: str | None = None
+    workers: int | None = None
+    retries: int = 1
+    timeout: float | None = None
+    target: str | None = None
+    gpu: bool | None = None
+
+
+def search_on_ray(run, evaluator, placement: Placement, ray_search: RaySearch, *, table=None, hold=None,
+                  budget: float | None = None, retry_log: Callable | None = None):
     """``run(pool)``: the search with a :class:`RayEvaluator` of ``evaluator``'s checkpoint. When a latency
     ``table`` is used, ``hold(measure)`` first checks it against the target's node (its drift), and the
     front's latency is measured there at the end, against ``budget``.
 
-    The device is decided here, once, against the cluster (``auto``: GPUs when the cluster has one), and
-    the resulting placement travels to every actor; ``workers`` defaults to one per GPU (or CPU).
-    ``retry_log(arch, attempt, failure)`` hears of every failed attempt that is tried again."""
+    ``placement`` is the actors' (:meth:`~supernet.core.placement.Placement.for_workers`, decided by the front
+    door: precision, memory format, ``cpu_threads`` torch threads and CPUs per actor); it travels to every
+    actor as it is, bound to ``cuda`` when ``ray_search.gpu`` is None and the cluster has a GPU. ``workers``
+    defaults to one per GPU (or CPU). ``retry_log(arch, attempt, failure)`` hears of every failed attempt that
+    is tried again."""
     from ..hardware.front import measure_front
+    target, threads = ray_search.target, placement.cpu_threads or 1
     on_target = lambda s, a, cfg: measure_on_target(s, a, cfg, target)  # noqa: E731
-    with ray_session(address, cpus=workers or 1, resources={target_resource(target): 1} if target else None) as ray:
-        gpu = device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1)
-        placement = Placement.for_workers(gpu, precision, channels_last)
-        workers = workers or max(1, int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1)))
+    with ray_session(ray_search.address, cpus=(ray_search.workers or 1) * threads,
+                     resources={target_resource(target): 1} if target else None) as ray:
+        if ray_search.gpu is None and ray.cluster_resources().get("GPU", 0) >= 1:
+            placement = placement.bound("cuda")
+        gpu = placement.device.type == "cuda"
+        workers = ray_search.workers or max(1, int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1)) //
+                                            (1 if gpu else threads))
         maker = CheckpointMaker(evaluator.folder, evaluator.calib_batches, placement)
         drift = hold(on_target) if table is not None and hold is not None else None
-        pool = RayEvaluator(maker, workers, timeout=timeout, retries=retries, gpus=1 if gpu else 0,
-                            on_retry=retry_log)
+        pool = RayEvaluator(maker, workers, timeout=ray_search.timeout, retries=ray_search.retries, cpus=threads,
+                            gpus=1 if gpu else 0, on_retry=retry_log)
         try:
             result = run(pool)
         finally:

@@ -47,7 +47,7 @@ import torch
 
 from ..core.contract import hook as space_hook
 from ..core.errors import SupernetError
-from ..core.placement import Placement
+from ..core.placement import CPU, Placement
 from ..core.signals import interruptible
 from ..io.checkpoint import (
     has_checkpoint,
@@ -70,8 +70,9 @@ SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's own record, beside 
 
 def train_on_ray(cfg: TrainConfig, scale: ScaleConfig, placement: Placement, run_dir: Path, resume: bool) -> Path:
     """Train ``cfg`` on ``scale.workers`` Ray Train workers into ``run_dir`` (prepared by the caller); each
-    worker computes on ``placement`` (:meth:`~supernet.core.placement.Placement.for_workers`), bound to its GPU."""
-    setup = build_setup(cfg, Placement.make("cpu"))  # user errors surface here, before Ray starts
+    worker computes on ``placement`` (:meth:`~supernet.core.placement.Placement.for_workers`), bound to its GPU,
+    with its ``cpu_threads`` torch threads and as many Ray CPUs."""
+    setup = build_setup(cfg, CPU)  # user errors surface here, before Ray starts
     meta = {**setup.meta, "ray": asdict(scale)}
     if resume:
         remove_stale_temps(run_dir)
@@ -79,7 +80,7 @@ def train_on_ray(cfg: TrainConfig, scale: ScaleConfig, placement: Placement, run
         (run_dir / "checkpoints" / SNAPSHOT).unlink(missing_ok=True)  # the step-* folders are the truth
     else:
         atomic_write_json(run_dir / "config.json", meta)
-    threads = cfg.threads or 1
+    threads = placement.cpu_threads or 1
     with ray_session(scale.address, cpus=scale.workers * threads) as ray:
         check_capacity(ray, f"--workers {scale.workers} ({threads} CPU and {scale.gpus_per_worker:g} GPU each)",
                        scale.workers * threads, scale.workers * scale.gpus_per_worker)
@@ -148,7 +149,7 @@ def _fit(cfg: TrainConfig, scale: ScaleConfig, placement: Placement, run_dir: Pa
                                     "placement": placement},
         torch_config=TorchConfig(backend="nccl" if gpus else "gloo"),
         scaling_config=ScalingConfig(num_workers=scale.workers, use_gpu=bool(gpus),
-                                     resources_per_worker={"CPU": cfg.threads or 1, **({"GPU": gpus} if gpus else {})}),
+                                     resources_per_worker={"CPU": placement.cpu_threads or 1, **({"GPU": gpus} if gpus else {})}),
         run_config=RunConfig(name="checkpoints", storage_path=str(run_dir.resolve()),
                              failure_config=FailureConfig(max_failures=scale.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=None)))
@@ -194,17 +195,22 @@ def _worker_error(exc: BaseException) -> str:
 
 # -- on each worker ------------------------------------------------------------------------
 def _worker(config: dict) -> None:
-    """Ray Train's loop on one rank: build the run, restore the latest checkpoint, fit under DDP."""
-    import ray.train
+    """Ray Train's loop on one rank, with the placement's torch threads."""
     import ray.train.torch
+    placement = config["placement"]
+    if placement.device.type == "cuda":
+        placement = placement.bound(ray.train.torch.get_device())
+    with placement.threads():
+        _fit_rank(config, placement)
+
+
+def _fit_rank(config: dict, placement: Placement) -> None:
+    """Build the run, restore the latest checkpoint, fit under DDP."""
+    import ray.train
     from torch.nn.parallel import DistributedDataParallel
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     cfg, run_dir = TrainConfig.from_dict(config["train"]), Path(config["run_dir"])
-    torch.set_num_threads(cfg.threads or 1)
-    placement = config["placement"]
-    if placement.device.type == "cuda":
-        placement = placement.bound(ray.train.torch.get_device())
     device = placement.device
     setup = build_setup(cfg, placement)
     start, state = _restore(setup.model, run_dir, device)

@@ -5,7 +5,7 @@ import os
 
 from ..core.arch import Arch
 from ..core.contract import hook
-from ..core.placement import Placement
+from ..core.placement import CPU, Placement
 from ..core.task import task_of_run
 from ..io.checkpoint import load_checkpoint, resolve_checkpoint
 from .recalibrated import checkpoint_data
@@ -22,7 +22,7 @@ class CheckpointEvaluator:
     """
 
     def __init__(self, checkpoint: str | os.PathLike, calib_batches: int = 8, placement: Placement | None = None):
-        self.placement = placement or Placement.make("cpu")
+        self.placement = placement or CPU
         model, self.meta = load_checkpoint(checkpoint)
         self.model, self.task = self.placement.model(model), task_of_run(self.meta)
         self.folder = resolve_checkpoint(checkpoint).resolve()

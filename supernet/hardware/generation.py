@@ -16,6 +16,7 @@ import torch
 
 from ..core.contract import hook
 from ..core.errors import SupernetError
+from ..core.placement import torch_threads
 
 
 def prompt_ids(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -36,15 +37,10 @@ def time_generation(module: torch.nn.Module, x: torch.Tensor, cfg) -> list[tuple
     cuda = cfg.target == "cuda"
     module = module.cuda() if cuda else module
     ids = prompt_ids(x, cfg.prefill).to("cuda" if cuda else "cpu")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        with torch.inference_mode():
-            for _ in range(cfg.warmup):
-                _generate(prefill, decode, ids, cfg.decode, cuda)
-            return [_generate(prefill, decode, ids, cfg.decode, cuda) for _ in range(cfg.repeats)]
-    finally:
-        torch.set_num_threads(previous)
+    with torch_threads(cfg.threads), torch.inference_mode():
+        for _ in range(cfg.warmup):
+            _generate(prefill, decode, ids, cfg.decode, cuda)
+        return [_generate(prefill, decode, ids, cfg.decode, cuda) for _ in range(cfg.repeats)]
 
 
 def generation_summary(runs: list[tuple[float, float]], decode: int, summarise) -> dict:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ..core.placement import torch_threads
+
 
 def _is_view(op) -> bool:
     """True for operators whose output aliases an input without writing (views: no kernel)."""
@@ -33,11 +35,8 @@ class _Counter(TorchDispatchMode):
 
 def count_kernels(module: torch.nn.Module, x: torch.Tensor) -> int:
     """Computing ATen operators dispatched by one inference forward of ``module`` on ``x`` (eval mode)."""
-    module, counter, threads = module.eval(), _Counter(), torch.get_num_threads()
-    torch.set_num_threads(1)  # a count needs no parallelism (and small ops run slower with it on a busy CPU)
-    try:
-        with torch.inference_mode(), counter:
-            module(x)
-    finally:
-        torch.set_num_threads(threads)
+    module, counter = module.eval(), _Counter()
+    # a count needs no parallelism (and small ops run slower with it on a busy CPU)
+    with torch_threads(1), torch.inference_mode(), counter:
+        module(x)
     return counter.count

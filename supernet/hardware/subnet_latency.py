@@ -20,6 +20,9 @@ class MeasuredLatency:
     An explicit wrapper: it offers no ``evaluate_many`` (the search wraps it as any callable, with its
     timeout), so every arch the search evaluates through it is timed, whatever ``inner`` offers; of
     ``inner`` it exposes only what a search reads (:data:`FROM_INNER`).
+
+    Every subnet is timed with ``threads`` torch threads: the search's ``--threads``, passed down by the
+    front door (``supernet.api.search``), 2 when it gives none.
     """
 
     FROM_INNER = ("space", "folder", "calib_batches", "meta", "task", "costs")

@@ -34,6 +34,8 @@ from typing import Callable
 
 import torch
 
+from ..core.placement import torch_threads
+
 GPU_TARGETS = ("cuda", "cuda-graph", "ort-cuda", "ort-tensorrt")
 RUNTIME_TARGETS = {"onnxruntime-cpu-int8": (("onnxruntime",), None), "openvino-cpu": (("openvino",), "openvino"),
                    "openvino-cpu-int8": (("openvino", "nncf"), "openvino"),
@@ -88,16 +90,10 @@ def timed(call, cfg) -> list[float]:
 
 
 def time_torch(module, x, cfg, onnx_path: Path | None = None) -> list[float]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        with torch.inference_mode():
-            for _ in range(cfg.warmup):
-                module(x)
-            times = timed(lambda: module(x), cfg)
-    finally:
-        torch.set_num_threads(previous)
-    return times
+    with torch_threads(cfg.threads), torch.inference_mode():
+        for _ in range(cfg.warmup):
+            module(x)
+        return timed(lambda: module(x), cfg)
 
 
 def _events_timed(call, cfg) -> list[float]:

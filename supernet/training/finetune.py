@@ -78,7 +78,13 @@ def train_subnet(net: nn.Module, arch: Arch, supernet: nn.Module, task, cfg, pla
 
 
 # -- supernet finetune ----------------------------------------------------------------------
-def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, checkpoint=None,
+def saved_finetune(out: str | os.PathLike) -> tuple[str, str, FinetuneConfig]:
+    """``(export, checkpoint, config)`` of the fine-tuning run in ``out`` (what ``--resume`` continues)."""
+    saved = read_json(Path(out) / "finetune.json", "finetune config")
+    return saved["export"], saved["checkpoint"], FinetuneConfig.from_dict(saved["config"])
+
+
+def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, placement: Placement, checkpoint=None,
              config: FinetuneConfig | None = None, resume: bool = False, overwrite: bool = False,
              onnx: bool = True, make_export: Callable[[Path], Path] | None = None, sources=()) -> Path:
     """Fine-tune the subnet of ``export``: ``config.kd`` from ``config.teacher`` (default: KL from
@@ -92,12 +98,10 @@ def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, checkp
     reads it); ``resume=True`` continues ``out`` from its latest checkpoint with its saved options.
     """
     if resume:
-        saved = read_json(Path(out) / "finetune.json", "finetune config")
-        export, checkpoint, config = saved["export"], saved["checkpoint"], FinetuneConfig.from_dict(saved["config"])
+        export, checkpoint, config = saved_finetune(out)
         make_export = None
     config = config or FinetuneConfig()
     config.check()
-    placement = config.placement()
     if export is None and make_export is None:
         raise SupernetError("finetune needs EXPORT (a folder written by `supernet export`) or --from-search RUN")
     inputs = [export, *sources] + ([run_of(checkpoint)] if checkpoint else [])
@@ -128,8 +132,6 @@ def _finetune(export, run_dir: Path, checkpoint, config: FinetuneConfig, placeme
     record = {"export": str(export), "checkpoint": str(checkpoint), "config": asdict(config), "arch": arch.to_dict()}
     if not resume:
         atomic_write_json(run_dir / "finetune.json", record)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     trainer, data = _finetune_steps(run_dir, net, arch, supernet, meta, config, placement, resume)
     calib = data.calibration_batches(config.calib_batches, 256, meta["train"]["seed"])
     tuned = trainer.model.net

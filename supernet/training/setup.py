@@ -21,7 +21,7 @@ from ..core.registry import build_supernet, config_to_dict, get_space, space_con
 from ..core.task import make_task
 from ..data.load import data_path, load_data
 from ..io.runs import RunLog, truncate_log
-from .train_config import TrainConfig
+from .train_config import TrainConfig, with_space_defaults
 from .hooks import EpochEvalHook, LogHook
 from .init import InitSource, init_message, load_init
 from .sampling import check_shared
@@ -40,14 +40,17 @@ class Setup:
 
 
 def resolved_config(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` checked (engine options, then the space's own) with every input path absolute, so the run
-    works from any folder; nothing is written before this passes."""
+    """``cfg`` checked (engine options, then the space's own), with the space's training defaults filled in
+    (:func:`~supernet.training.train_config.with_space_defaults`: where the space is resolved) and every
+    input path absolute, so the run works from any folder; nothing is written before this passes."""
     cfg.check()
-    options = get_space(cfg.space).make_options(cfg.space_options)
+    entry = get_space(cfg.space)
+    options = entry.make_options(cfg.space_options)
     path = data_path(cfg.data)
     data = cfg.data if path is None else cfg.data[:len(cfg.data) - len(path)] + str(Path(path).expanduser().resolve())
     init = None if cfg.init is None else str(InitSource.read(cfg.init, cfg.space, cfg.variant).folder)
-    return replace(cfg, data=data, space_options=options.to_dict() if options is not None else {}, init=init)
+    return replace(with_space_defaults(cfg, entry.train_defaults), data=data,
+                   space_options=options.to_dict() if options is not None else {}, init=init)
 
 
 def input_paths(cfg: TrainConfig) -> list[str]:
@@ -57,8 +60,10 @@ def input_paths(cfg: TrainConfig) -> list[str]:
 
 
 def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
-    """Data, supernet (initialised from ``cfg.seed``), task and run metadata for ``cfg``."""
+    """Data, supernet (initialised from ``cfg.seed``), task and run metadata for ``cfg`` (the space's training
+    defaults filled in, as :func:`resolved_config` does)."""
     entry = get_space(cfg.space)
+    cfg = with_space_defaults(cfg, entry.train_defaults)
     options = entry.make_options(cfg.space_options)
     data = load_data(cfg.data, samples=cfg.samples, val_fraction=cfg.val_fraction, seed=cfg.seed,
                      workers=cfg.data_workers, pin_memory=placement.device.type == "cuda",

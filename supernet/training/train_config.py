@@ -1,91 +1,120 @@
 """The options of training (:class:`TrainConfig`), of scaling it out (:class:`ScaleConfig`) and of
-fine-tuning (:class:`FinetuneConfig`), with their checks. Torch-free, so the CLI's parser is
-built without importing torch (``supernet --help`` stays fast).
+fine-tuning (:class:`FinetuneConfig`). Each field holds its default, its check (a named range or its
+choices) and its help (:func:`supernet.core.options.option`); the CLI builds its flags from them.
+Torch-free, and free of the space registry, so the CLI's parser is built without importing torch
+(``supernet --help`` stays fast) and a plain config is built without importing any space.
 
 The engine's options only: a space's own options (``llm_lora``'s base model, sequence length and
 text field) live in ``space_options``, checked by the space's options class
-(:class:`supernet.core.options.SpaceOptions`). Device and precision are checked once, when the
-front door turns them into a :class:`~supernet.core.placement.Placement`; the distillation
+(:class:`supernet.core.options.SpaceOptions`). Device, precision and threads are checked once, when
+the front door turns them into a :class:`~supernet.core.placement.Placement`; the distillation
 (``kd``) by :func:`supernet.core.task.check_kd`, as the task is built from it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields, replace
 
 from ..core.errors import SupernetError
-from ..core.options import check_number, check_numbers, flag, saved_space_options
+from ..core.options import (
+    BATCH,
+    CALIB_BATCHES,
+    CHANNELS_LAST_HELP,
+    CLIP,
+    DEVICE_HELP,
+    FRACTION,
+    LEARNING_RATE,
+    NONNEGATIVE_STEPS,
+    OPEN_UNIT,
+    PRECISION_HELP,
+    SEED,
+    STEPS,
+    THREADS_HELP,
+    Range,
+    check_fields,
+    check_number,
+    count,
+    flag,
+    option,
+    saved_space_options,
+)
 
-# name -> (low, low allowed?, high, high allowed?, whole number?). Upper bounds are generous
-# sanity limits: a value beyond one is a typo, not a plan.
-RANGES = {
-    "samples": (10, True, 10**7, True, True), "val_fraction": (0, False, 1, False, False),
-    "epochs": (1, True, 10**6, True, True), "steps": (1, True, 10**9, True, True),
-    "batch_size": (1, True, 10**6, True, True), "lr": (0, False, 10, True, False),
-    "momentum": (0, True, 1, False, False), "weight_decay": (0, True, 1, False, False),
-    "warmup_steps": (0, True, 10**9, True, True), "label_smoothing": (0, True, 1, False, False),
-    "num_random": (0, True, 1000, True, True), "alpha_min": (-10, True, 0, False, False),
-    "alpha_max": (0, False, 10, True, False), "alpha_clamp": (0, False, 1e6, True, False),
-    "grad_clip": (0, True, 1e6, True, False), "grad_clip_value": (0, True, 1e6, True, False), "seed": (0, True, 2**32 - 1, True, True),
-    "checkpoint_every": (0, True, 10**9, True, True), "calib_batches": (1, True, 10**5, True, True),
-    "data_workers": (0, True, 256, True, True), "threads": (1, True, 1024, True, True),
-    "grad_accum": (1, True, 10**4, True, True), "distill_weight": (0, True, 100, True, False),
-    "warm_largest": (0, True, 10**9, True, True),
-}
 # Options whose default a space may set (``register_space(train_defaults=...)``, e.g. a language model's label
-# smoothing 0 and its schedule): None in a TrainConfig means the space's default, else this one.
+# smoothing 0 and its schedule): None in a TrainConfig means the space's default, else this one; filled in by
+# :func:`with_space_defaults` where the space is resolved (``training.setup``), not when a config is built.
 ENGINE_DEFAULTS = {"sampling": "sandwich", "num_random": 2, "label_smoothing": 0.1, "distill_weight": 1.0,
                    "warm_largest": 0}
+SAMPLING_HELP = ("sandwich (largest+smallest+N random, in-place KD) | uniform (one random arch, SPOS) | "
+                 "flops-even (sandwich, random archs drawn evenly over the FLOPs range) | "
+                 "worst-up (sandwich; each random arch the hardest on the batch of 3 near one FLOPs target) | "
+                 "largest-random (largest + N random, in-place KD, no smallest)")
+KD_HELP = ("how the students learn from the largest: kl (KL; wins on bench_trust, see README) | alpha (AlphaNet's "
+           "adaptive alpha-divergence) | none (every arch on the labels) | a schedule KIND:F,...,KIND: KIND until "
+           "the fraction F of the steps, then the next, e.g. kl:0.3,alpha (KL for the first 30%, then alpha) or "
+           "none:0.3,alpha")
 
 
 @dataclass
 class TrainConfig:
-    data: str = "mnist1d"
-    samples: int | None = None
-    val_fraction: float = 0.1
-    space: str = "mobilenet"
-    variant: str | None = None
-    init: str | None = None  # a run or checkpoint folder of the same space whose weights start this run (.init)
-    epochs: int = 16
-    steps: int | None = None
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    lr: float = 0.2
-    momentum: float = 0.9
-    weight_decay: float = 3e-5
-    warmup_steps: int = 100
-    label_smoothing: float | None = None
-    sampling: str | None = None
-    num_random: int | None = None
-    distill_weight: float | None = None
-    warm_largest: int | None = None
-    share_dims: str = ""
-    kd: str = "kl"
-    alpha_min: float = -1.0
-    alpha_max: float = 1.0
-    alpha_clamp: float = 5.0
-    grad_clip: float = 5.0
-    grad_clip_value: float = 0.0
-    grad_accum: int = 1
-    seed: int = 0
-    checkpoint_every: int = 500
-    calib_batches: int = 8
-    device: str = "auto"
-    precision: str = "fp32"
-    channels_last: bool = False
-    data_workers: int = 2
-    decoder: str = "pil"
-    threads: int | None = None
-    tensorboard: bool = True
-    progress: bool = True
-    space_options: dict = field(default_factory=dict)
+    """The engine's training options, each field with its default, its check and its help (``supernet train``'s
+    flags are built from them)."""
 
-    def __post_init__(self):
-        """Each option of :data:`ENGINE_DEFAULTS` left None takes the space's default, else the engine's."""
-        unset = [name for name in ENGINE_DEFAULTS if getattr(self, name) is None]
-        if unset:
-            defaults = {**ENGINE_DEFAULTS, **space_train_defaults(self.space)}
-            for name in unset:
-                setattr(self, name, defaults[name])
+    data: str = option("mnist1d", help=(
+        "mnist1d | digits | mnist | path/to/file.npz | imagefolder:PATH (train/, optional val/ and test/, "
+        "one subfolder per class) | packed:PATH (an image folder packed by `supernet data pack`: no decoding, "
+        "augmented in batch on --device) | text:PATH (a .txt or .jsonl file, or a folder of them; with --model)"))
+    samples: int | None = option(None, help="MNIST-1D examples to generate (train+test, 80/20); default 10000",
+                                 range=count(10, 10**7))
+    val_fraction: float = option(0.1, range=OPEN_UNIT, help="share of the non-test examples held out as the "
+                                 "validation split that search scores on")
+    space: str = option("mobilenet", help="registered search space (see `supernet spaces`)")
+    variant: str | None = option(None, help="space variant; default: the space chooses one for the data (see "
+                                 "`supernet spaces`)")
+    init: str | None = option(None, help=(
+        "start from the weights of RUN (a run or checkpoint folder of the same space, ours or imported, e.g. by "
+        "`supernet import ofa`) instead of a fresh initialisation; the variant is the init's, and the classifier is "
+        "replaced (initialised fresh) when the data's number of classes differs"))
+    epochs: int = option(16, range=count(1, 10**6), help="training epochs")
+    steps: int | None = option(None, range=STEPS, help="total optimizer steps (overrides --epochs)")
+    batch_size: int = option(128, range=BATCH, help="examples per step")
+    optimizer: str = option("sgd", choices=("sgd", "adamw"), help="sgd (Nesterov) | adamw")
+    lr: float = option(0.2, range=LEARNING_RATE, help="peak learning rate")
+    momentum: float = option(0.9, range=FRACTION, help="SGD momentum")
+    weight_decay: float = option(3e-5, range=FRACTION, help="weight decay (not on biases or norms)")
+    warmup_steps: int = option(100, range=NONNEGATIVE_STEPS, help="linear warm-up steps before the cosine decay")
+    label_smoothing: float | None = option(None, range=FRACTION,
+                                           help="label smoothing of the largest arch's cross-entropy")
+    sampling: str | None = option(None, help=SAMPLING_HELP)  # choices: training.sampling.STRATEGIES (check)
+    num_random: int | None = option(None, range=count(0, 1000), help="random archs per sandwich step")
+    distill_weight: float | None = option(None, range=Range(0, 100), help="weight of each distilled arch's loss "
+                                          "beside the largest's label loss (L_largest + w sum L_k)")
+    warm_largest: int | None = option(None, range=NONNEGATIVE_STEPS, help="first steps that train the largest "
+                                      "arch alone, on the labels, before the sampling rule")
+    share_dims: str = option("", help="comma-separated single-value dims drawn once per step for every arch of it, "
+                             "e.g. r (OFA's per-batch resolution); default: each arch draws its own")
+    kd: str = option("kl", help=KD_HELP)  # checked by core.task.check_kd
+    alpha_min: float = option(-1.0, range=Range(-10, 0, True, False), help="negative alpha of the adaptive divergence")
+    alpha_max: float = option(1.0, range=Range(0, 10, False, True), help="positive alpha")
+    alpha_clamp: float = option(5.0, range=Range(0, 1e6, False, True), help="clamp of the importance ratio w^alpha")
+    grad_clip: float = option(5.0, range=CLIP, help="max gradient norm (0 = off)")
+    grad_clip_value: float = option(0.0, range=CLIP, help="clip each gradient element to [-V, V] before the norm "
+                                    "clip (AlphaNet uses 1.0; 0 = off)")
+    grad_accum: int = option(1, range=count(1, 10**4), help="micro-batches per optimizer step (gradient "
+                             "accumulation; divides --batch-size)")
+    seed: int = option(0, range=SEED, help="seed of data order, arch draws and init")
+    checkpoint_every: int = option(500, range=NONNEGATIVE_STEPS, help="steps between checkpoints (0 = end only)")
+    calib_batches: int = option(8, range=CALIB_BATCHES, help="batches of 256 training inputs for BN recalibration")
+    device: str = option("auto", help=DEVICE_HELP)  # checked by core.placement.Placement.make
+    precision: str = option("fp32", help=PRECISION_HELP)  # checked by core.placement.Placement.make
+    channels_last: bool = option(False, help=CHANNELS_LAST_HELP)
+    data_workers: int = option(2, range=count(0, 256), help="loader processes for imagefolder data (0 = in the "
+                               "main process)")
+    decoder: str = option("pil", choices=("pil", "dali"), help="how imagefolder JPEGs are decoded: pil (loader "
+                          "processes) | dali (NVIDIA DALI on the GPU; pip install nvidia-dali-cuda120 or -cuda130)")
+    threads: int | None = option(None, help=THREADS_HELP)  # checked by core.placement.Placement.make
+    tensorboard: bool = option(True, help="write TensorBoard events")
+    progress: bool = option(True, help="show a progress bar")
+    space_options: dict = option(default_factory=dict, cli=False,
+                                 help="the space's own options (its flags below, or --space-option KEY=VALUE)")
 
     def check(self) -> None:
         """The engine's options (nothing is written before this passes)."""
@@ -98,11 +127,9 @@ class TrainConfig:
         if not isinstance(self.space_options, dict):
             raise SupernetError(f"space_options must be a dict of the space's options, got {self.space_options!r}")
         self.kd = check_kd(self.kd)
-        choices = {"sampling": STRATEGIES, "optimizer": ("sgd", "adamw"), "decoder": ("pil", "dali")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise SupernetError(f"{flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
-        check_numbers(self, RANGES)
+        if self.sampling is not None and self.sampling not in STRATEGIES:
+            raise SupernetError(f"--sampling must be one of {list(STRATEGIES)}, got {self.sampling!r}")
+        check_fields(self)
         if self.batch_size % self.grad_accum:
             raise SupernetError(f"--batch-size ({self.batch_size}) must be a multiple of --grad-accum "
                                 f"({self.grad_accum}): each step splits the batch into that many micro-batches")
@@ -113,15 +140,16 @@ class TrainConfig:
         return tuple(n.strip() for n in self.share_dims.split(",") if n.strip())
 
     def placement(self):
-        """The :class:`~supernet.core.placement.Placement` of ``device``, ``precision`` and ``channels_last`` on
-        this machine: the one place these options are checked and decided."""
+        """The :class:`~supernet.core.placement.Placement` of ``device``, ``precision``, ``channels_last`` and
+        ``threads`` on this machine: the one place these options are checked and decided."""
         from ..core.placement import Placement
-        return Placement.make(self.device, self.precision, self.channels_last)
+        return Placement.make(self.device, self.precision, self.channels_last, self.threads)
 
     def worker_placement(self, gpu: bool):
-        """The placement of Ray Train workers (``cuda``: each its own GPU), checked here on the driver."""
+        """The placement of Ray Train workers (``cuda``: each its own GPU; ``threads``, default 1, each),
+        checked here on the driver."""
         from ..core.placement import Placement
-        return Placement.for_workers(gpu, self.precision, self.channels_last)
+        return Placement.for_workers(gpu, self.precision, self.channels_last, self.threads)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -135,14 +163,14 @@ class TrainConfig:
         return cls(**values)
 
 
-def space_train_defaults(space: str) -> dict:
-    """The training defaults the space ``space`` registered (none for an unknown space: ``check`` names it)."""
-    from ..core.registry import get_space
-    try:
-        defaults = get_space(space).train_defaults
-    except SupernetError:
-        return {}
-    return {k: v for k, v in defaults.items() if k in ENGINE_DEFAULTS}
+def with_space_defaults(cfg: TrainConfig, space_defaults: dict | None = None) -> TrainConfig:
+    """``cfg`` with each option of :data:`ENGINE_DEFAULTS` it left None set to the space's default
+    (``space_defaults``, what the space registered as ``train_defaults``), else the engine's. Called where
+    the space is resolved (:func:`supernet.training.setup.resolved_config`); a config already filled is
+    returned as it is."""
+    defaults = {**ENGINE_DEFAULTS, **{k: v for k, v in (space_defaults or {}).items() if k in ENGINE_DEFAULTS}}
+    unset = {name: defaults[name] for name in ENGINE_DEFAULTS if getattr(cfg, name) is None}
+    return replace(cfg, **unset) if unset else cfg
 
 
 @dataclass
@@ -160,9 +188,9 @@ class ScaleConfig:
     max_failures: int = 2
 
     def check(self, cfg: TrainConfig) -> None:
-        check_number("workers", self.workers, 1, True, 4096, True, True)
-        check_number("gpus_per_worker", self.gpus_per_worker, 0, True, 64, True, False)
-        check_number("max_failures", self.max_failures, -1, True, 10**6, True, True)
+        check_number("workers", self.workers, count(1, 4096))
+        check_number("gpus_per_worker", self.gpus_per_worker, Range(0, 64))
+        check_number("max_failures", self.max_failures, count(-1, 10**6))
         if self.gpus_per_worker and cfg.device == "cpu":
             raise SupernetError("--gpus-per-worker > 0 trains on GPUs; drop --device cpu (or --gpus-per-worker)")
         if not self.gpus_per_worker and cfg.device.startswith("cuda"):
@@ -190,22 +218,26 @@ class FinetuneConfig:
     alphas) is the supernet's own; ``batch_size`` None means the supernet's.
     """
 
-    kd: str | None = "kl"
-    teacher: str = "largest"
-    steps: int = 200
-    lr: float = 0.02
-    warmup_steps: int = 0
-    batch_size: int | None = None
-    seed: int = 1
-    checkpoint_every: int = 100
-    calib_batches: int = 8
-    device: str = "auto"
-    precision: str = "fp32"
-    threads: int | None = None
+    kd: str | None = option("kl", help="kl | alpha (AlphaNet's adaptive alpha-divergence) | none (labels only) | "
+                            "a schedule as `supernet train --kd` takes, e.g. kl:0.3,alpha")  # core.task.check_kd
+    teacher: str = option("largest", metavar="largest|PATH", help="largest (the supernet's largest subnet, BN "
+                          "recalibrated) or a supernet run, checkpoint or export folder of the same space, variant "
+                          "and data")
+    steps: int = option(200, range=STEPS, help="optimizer steps")
+    lr: float = option(0.02, range=LEARNING_RATE, help="peak learning rate (cosine decay to 0)")
+    warmup_steps: int = option(0, range=NONNEGATIVE_STEPS, help="linear warm-up steps")
+    batch_size: int | None = option(None, range=BATCH, help="examples per step (default: the supernet's)")
+    seed: int = option(1, range=SEED, help="seed of the data order")
+    checkpoint_every: int = option(100, range=NONNEGATIVE_STEPS, help="steps between checkpoints (0 = end only)")
+    calib_batches: int = option(8, range=CALIB_BATCHES, help="batches of 256 training inputs for BN "
+                                "recalibration (teacher and result)")
+    device: str = option("auto", help=DEVICE_HELP)  # checked by core.placement.Placement.make
+    precision: str = option("fp32", help=PRECISION_HELP)  # checked by core.placement.Placement.make
+    threads: int | None = option(None, help=THREADS_HELP)  # checked by core.placement.Placement.make
 
     def check(self) -> None:
         from ..core.task import check_kd
-        check_numbers(self, FINETUNE_RANGES)
+        check_fields(self)
         if self.kd is not None:  # None: the supernet's own (a run saved before finetune had --kd)
             self.kd = check_kd(self.kd)
         if self.kd == "none" and self.teacher != "largest":
@@ -213,9 +245,10 @@ class FinetuneConfig:
                                 "alone; drop --teacher or use --kd kl or alpha")
 
     def placement(self):
-        """The :class:`~supernet.core.placement.Placement` of ``device`` and ``precision`` (checked here)."""
+        """The :class:`~supernet.core.placement.Placement` of ``device``, ``precision`` and ``threads`` (checked
+        here)."""
         from ..core.placement import Placement
-        return Placement.make(self.device, self.precision)
+        return Placement.make(self.device, self.precision, threads=self.threads)
 
     @classmethod
     def from_dict(cls, data: dict) -> "FinetuneConfig":
@@ -223,8 +256,3 @@ class FinetuneConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{"kd": None, **{k: v for k, v in data.items() if k in names}})
 
-
-FINETUNE_RANGES = {"steps": RANGES["steps"], "lr": RANGES["lr"], "warmup_steps": RANGES["warmup_steps"],
-                   "batch_size": RANGES["batch_size"], "seed": RANGES["seed"],
-                   "checkpoint_every": RANGES["checkpoint_every"], "calib_batches": RANGES["calib_batches"],
-                   "threads": RANGES["threads"]}

@@ -13,6 +13,7 @@ from tests.support import step_losses, tiny_cfg
 
 from supernet.api import train
 from supernet.training.sampling import step_archs
+from supernet.training.train_config import with_space_defaults
 
 REPO = Path(__file__).resolve().parents[2]
 from benchmarks.bench_trust import seed_mean
@@ -180,7 +181,7 @@ def test_worst_up_trains_the_candidate_with_the_highest_loss_on_the_batch(tiny1d
     from supernet.core.placement import CPU
     from supernet.core.task import make_task
     from supernet.training.trainer import Trainer
-    cfg = tiny_cfg("unused", sampling="worst-up")
+    cfg = with_space_defaults(tiny_cfg("unused", sampling="worst-up"))
     trainer = Trainer(tiny1d, make_task("classification"), cfg, CPU, 4)
     archs = trainer.archs(0)
     slots = [a for a in archs if isinstance(a, tuple)]

@@ -287,7 +287,7 @@ def test_license_is_the_apache_text_setup_cfg_names():
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["eval", "--help"], ["export", "--help"],
-                                  ["search", "--help"]])
+                                  ["search", "--help"], ["finetune", "--help"]])
 def test_help_imports_no_torch(argv):
     code = ("import sys\nimport supernet\nfrom supernet.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
             "assert 'torch' not in sys.modules, 'torch imported'\nassert 'ray' not in sys.modules, 'ray imported'\n"

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-import torch
 
 from supernet import Arch, Dimension, SearchSpace, run_search
 from supernet.api import train
@@ -206,13 +205,9 @@ def test_search_with_two_eval_workers_returns_the_local_front(local_ray, killed_
     run, _ = killed_run
     config = SearchConfig(objectives=("accuracy", "flops"), evaluations=12, initial=5, per_round=4, uncertain=1,
                           generations=4, population=10, predictor="ridge", seed=1)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the actors compute with one thread each: the same arithmetic here
-    try:
-        local = search(run, config, tmp_path / "local", progress=False, tensorboard=False, calib_batches=1,
-                       device="cpu")
-    finally:
-        torch.set_num_threads(threads)
+    # the actors compute with one thread each (--threads absent on Ray): the same arithmetic here
+    local = search(run, config, tmp_path / "local", progress=False, tensorboard=False, calib_batches=1,
+                   device="cpu", threads=1)
     remote = search(run, config, tmp_path / "ray", progress=False, tensorboard=False, calib_batches=1, device="cpu",
                     eval_workers=2)
     assert remote.evaluations == local.evaluations and remote.front == local.front

@@ -8,14 +8,13 @@ import torch
 from safetensors.torch import load_file
 from tests.support import tiny_cfg
 
-from supernet.api import train
+from supernet.api import finetune, train  # finetune: the front door, which decides its placement
 from supernet.cli.main import main
 from supernet.core.errors import SupernetError
 from supernet.io.checkpoint import resolve_checkpoint
 from supernet.evaluation.recalibrated import export_from_checkpoint
 from supernet.io.export import load_exported
 from supernet.training.train_config import FinetuneConfig
-from supernet.training.finetune import finetune
 
 
 @pytest.fixture(scope="module")

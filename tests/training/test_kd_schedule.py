@@ -13,6 +13,7 @@ from supernet.core.errors import SupernetError
 from supernet.core.placement import CPU
 from supernet.core.task import check_kd, make_task, phase_starts
 from supernet.training.trainer import Trainer
+from supernet.training.train_config import with_space_defaults
 
 
 def test_kd_values_and_schedules_are_checked_and_spelled_one_way():
@@ -72,7 +73,7 @@ def test_grad_clip_value_bounds_every_gradient_element(tiny1d):
     def update(clip_value):
         model = type(tiny1d)(tiny1d.config)
         model.load_state_dict(tiny1d.state_dict())
-        cfg = tiny_cfg("unused", grad_clip=0.0, grad_clip_value=clip_value, weight_decay=0.0, warmup_steps=0)
+        cfg = with_space_defaults(tiny_cfg("unused", grad_clip=0.0, grad_clip_value=clip_value, weight_decay=0.0, warmup_steps=0))
         trainer = Trainer(model, make_task("classification"), cfg, CPU, 4)
         before = [p.detach().clone() for p in model.parameters()]
         trainer.step(x, y, 0)
