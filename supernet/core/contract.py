@@ -46,7 +46,9 @@ default below when a space leaves one out):
         the engine loads ``model.safetensors`` into ``build_static``);
     space.input_size() -> the square side that streamed image data is decoded to (default: None, as stored);
     space.latency_units(arch), space.all_latency_units() -> units of a latency table (default: none,
-        so latency is measured on whole subnets).
+        so latency is measured on whole subnets);
+    space.max_tokens() -> the most token positions a subnet's input may hold, prompt and generated tokens
+        together (default: None, not bounded; an LLM's ``max_position_embeddings``).
 """
 from __future__ import annotations
 
@@ -107,8 +109,9 @@ HOOKS: dict[str, Callable[[Any], Callable]] = {
     "input_size": lambda space: lambda: None,
     "latency_units": lambda space: _no_units,
     "all_latency_units": lambda space: _no_units,
+    "max_tokens": lambda space: lambda: None,
 }
-SPACE_HOOKS = ("load_exported", "input_size", "latency_units", "all_latency_units")  # the others: the supernet's
+SPACE_HOOKS = ("load_exported", "input_size", "latency_units", "all_latency_units", "max_tokens")  # the others: the supernet's
 
 
 def hook(owner: Any, name: str):

@@ -61,7 +61,7 @@ from ..io.checkpoint import (
 from ..io.files import atomic_write_json, make_temp_dir, normal_modes
 from ..training.train_config import ScaleConfig, TrainConfig
 from ..training.hooks import CheckpointHook, Progress
-from ..training.setup import build_setup, prepare_model, run_hooks
+from ..training.setup import build_setup, prepare_model, run_hooks, saved_space_config
 from ..training.trainer import Trainer
 from .cluster import check_capacity, ray_session
 
@@ -71,7 +71,8 @@ SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's own record, beside 
 def train_on_ray(cfg: TrainConfig, scale: ScaleConfig, placement: Placement, run_dir: Path, resume: bool) -> Path:
     """Train ``cfg`` on ``scale.workers`` Ray Train workers into ``run_dir`` (prepared by the caller); each
     worker computes on ``placement`` (:meth:`~supernet.core.placement.Placement.for_workers`), bound to its GPU."""
-    setup = build_setup(cfg, Placement.make("cpu"))  # user errors surface here, before Ray starts
+    recorded = saved_space_config(run_dir) if resume else None
+    setup = build_setup(cfg, Placement.make("cpu"), recorded)  # user errors surface here, before Ray starts
     meta = {**setup.meta, "ray": asdict(scale)}
     if resume:
         remove_stale_temps(run_dir)
