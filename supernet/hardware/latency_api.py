@@ -29,10 +29,11 @@ def resolve_space(source: str, variant: str | None = None):
     return name, get_space(name).build_space(cfg)
 
 
-def build_latency(source: str, cfg: MeasureConfig, *, variant: str | None = None, archs: int = 60,
+def build_latency(source: str, cfg: MeasureConfig | None = None, *, variant: str | None = None, archs: int = 60,
                   folder: str | os.PathLike = DEFAULT_DIR, seed: int = 0, progress: bool = True, timer=None) -> Path:
     """Measure the unit table, ``archs`` whole subnets and the reference arch on ``cfg.target``
-    (``timer``: a stand-in clock); resumable. Returns the file."""
+    (default ``MeasureConfig()``: the cpu, 2 threads; ``timer``: a stand-in clock); resumable. Returns the file."""
+    cfg = cfg or MeasureConfig()
     cfg.check()
     name, space = resolve_space(source, variant)
     path = table_path(folder, cfg)
@@ -51,8 +52,10 @@ def build_latency(source: str, cfg: MeasureConfig, *, variant: str | None = None
     return path
 
 
-def measure_arch(source: str, arch: str | dict, cfg: MeasureConfig, variant: str | None = None) -> dict:
-    """Latency of one arch's extracted static subnet on ``cfg.target``, with the device fingerprint."""
+def measure_arch(source: str, arch: str | dict, cfg: MeasureConfig | None = None, variant: str | None = None) -> dict:
+    """Latency of one arch's extracted static subnet on ``cfg.target`` (default ``MeasureConfig()``: the cpu,
+    2 threads), with the device fingerprint."""
+    cfg = cfg or MeasureConfig()
     cfg.check()
     _, space = resolve_space(source, variant)
     if cfg.mode == "generate":
