@@ -6,7 +6,8 @@ Each case: the run of tests/distributed/test_ray.py's ``killed_run`` (tiny 1-D s
 24 steps, a checkpoint every 4); one worker is killed once step 10 is logged. Read from the run's
 ``log.jsonl`` and the clock: seconds from the kill to the restarted workers' ``workers-started``
 line, to the first step logged after it, and to the end; the 1-minute load average before and after.
-``--busy N`` adds N processes spinning ``while True: pass`` for that case only (killed afterwards).
+``--busy N`` adds N processes spinning ``while True: pass`` from just before the kill to the end of
+that case (then killed). ``--append`` adds the cases to those already in ``--out``.
 
     python -m benchmarks.bench_ray_recovery --busy 0 8       # writes benchmarks/results/bench_ray_recovery.json
 """
@@ -30,8 +31,7 @@ def one_case(busy: int, folder: Path) -> dict:
     import numpy as np
     import psutil
 
-    from supernet.api import train
-    from supernet.training.config import ScaleConfig, TrainConfig
+    from supernet import ScaleConfig, TrainConfig, train
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 2000)
     t = np.linspace(0, 1, 20)
@@ -39,17 +39,18 @@ def one_case(busy: int, folder: Path) -> dict:
     np.savez(folder / "toy.npz", x=x.astype(np.float32), y=y)
     cfg = TrainConfig(data=str(folder / "toy.npz"), variant="tiny", steps=24, batch_size=32, lr=0.05, warmup_steps=2,
                       checkpoint_every=4, calib_batches=1, tensorboard=False, progress=False, seed=3)
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
-    out, done = folder / f"run-busy{busy}", {}
+    out, done, spinners = folder / f"run-busy{busy}", {}, []
     try:
-        time.sleep(5 if busy else 0)
-        load_before = os.getloadavg()[0]
+        load_start = os.getloadavg()[0]
         started = time.time()
         thread = threading.Thread(target=lambda: done.update(run=train(cfg, out, scale=ScaleConfig(2))), daemon=True)
         thread.start()
         log = out / "log.jsonl"
         while thread.is_alive() and max(_steps(log), default=-1) < 10:
             time.sleep(0.05)
+        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+        time.sleep(2 if busy else 0)  # the spinners are running: the recovery happens under their load
+        load_before = os.getloadavg()[0]
         workers = [p for p in psutil.Process().children(recursive=True) if "RayTrainWorker" in " ".join(p.cmdline())]
         killed_at = time.time()
         workers[-1].kill()
@@ -58,7 +59,7 @@ def one_case(busy: int, folder: Path) -> dict:
         rows = [json.loads(line) for line in log.read_text().splitlines()]
         restart = [r for r in rows if r.get("event") == "workers-started"][1:]
         after = [r for r in rows if "loss/largest" in r and restart and r["time"] > restart[0]["time"]]
-        return {"busy_processes": busy, "load1_before": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2),
+        return {"busy_processes": busy, "load1_at_start": round(load_start, 2), "load1_at_kill": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2),
                 "finished": "run" in done, "steps_logged": len([r for r in rows if "loss/largest" in r]),
                 "seconds_to_kill": round(killed_at - started, 1),
                 "kill_to_workers_restarted_s": round(restart[0]["time"] - killed_at, 1) if restart else None,
@@ -82,10 +83,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--busy", type=int, nargs="+", default=[0, 8], help="extra busy processes per case")
     parser.add_argument("--out", default=str(RESULTS / "bench_ray_recovery.json"))
+    parser.add_argument("--append", action="store_true", help="keep the cases already in --out")
     args = parser.parse_args()
     import ray
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    cases = []
+    cases = json.loads(Path(args.out).read_text())["cases"] if args.append and Path(args.out).exists() else []
     try:
         for busy in args.busy:
             with tempfile.TemporaryDirectory() as tmp:
@@ -93,8 +95,8 @@ def main() -> None:
                 print(json.dumps(cases[-1]), flush=True)
     finally:
         ray.shutdown()
-    atomic_write_json(args.out, {"machine": f"{os.cpu_count()} CPUs (shared with other jobs)",
-                                 "time": time.strftime("%Y-%m-%d %H:%M:%S"), "cases": cases})
+        atomic_write_json(args.out, {"machine": f"{os.cpu_count()} CPUs (shared with other jobs)",
+                                     "time": time.strftime("%Y-%m-%d %H:%M:%S"), "cases": cases})
 
 
 if __name__ == "__main__":

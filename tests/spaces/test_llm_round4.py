@@ -6,11 +6,10 @@ import shutil
 
 import pytest
 import torch
-from test_llm_inputs import train_argv
-from test_llm_lora import TEXT, model_dir, supernet_over
-from test_user_faults import assert_refused, run_main
-
 from search_spaces.llm_lora.testing import train_tokenizer
+from tests.spaces.test_llm_inputs import train_argv
+from tests.support import assert_refused, run_main
+from tests.support.llm import TEXT, model_dir, supernet_over
 
 
 @pytest.fixture(scope="module")

@@ -5,23 +5,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_export import trained  # noqa: F401  (module-scoped fixture)
-from test_packed import jpeg_folder
-from test_user_faults import assert_refused, run_main
 
 from supernet import SearchConfig, SupernetError
 from supernet.api import pack_data, run_search
 from supernet.core.arch import Dimension
 from supernet.core.space import SearchSpace
 from supernet.data.load import load_data
+from tests.data.test_packed import jpeg_folder
+from tests.support import assert_refused, run_main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # 4. generation options are refused when the search measures no latency
 @pytest.mark.parametrize("given", [["--latency-mode", "generate"], ["--prefill-tokens", "64"],
                                    ["--decode-tokens", "8", "--objectives", "accuracy,flops"]])
-def test_generation_options_without_a_target_are_refused(trained, tmp_path, capsys, given):  # noqa: F811
+def test_generation_options_without_a_target_are_refused(trained, tmp_path, capsys, given):
     status, err = run_main(["search", trained, *given, "--out", tmp_path / "s"], capsys)
     assert_refused(status, err, f"{given[0]} set how latency is measured, but this search measures none without "
                                 "--target")

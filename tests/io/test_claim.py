@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from supernet.hardware.measure import MeasureConfig
-from supernet.hardware.table import table_path
+from supernet.hardware.latency_table import table_path
+from supernet.hardware.rounds import MeasureConfig
 from supernet.io.claim import CLAIM, claim, release
-from test_export import trained  # noqa: F401  (module-scoped fixture)
-from test_user_faults import assert_refused, run_main
+from tests.support import assert_refused, run_main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "supernet.cli"]
 
 
@@ -78,7 +77,7 @@ def test_a_killed_training_leaves_its_folder_free(tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000003"]
 
 
-def test_two_searches_race_for_one_folder(trained, tmp_path):  # noqa: F811
+def test_two_searches_race_for_one_folder(trained, tmp_path):
     out = tmp_path / "s"
     args = ["search", trained, "--evaluations", "400", "--calib-batches", "1", "--no-progress", "--threads", "1",
             "--out", out]
@@ -112,7 +111,7 @@ def holder(tmp_path):
         proc.wait()
 
 
-def test_export_finetune_and_latency_tables_refuse_a_held_folder(trained, tmp_path, holder, capsys):  # noqa: F811
+def test_export_finetune_and_latency_tables_refuse_a_held_folder(trained, tmp_path, holder, capsys):
     held = tmp_path / "held"
     proc = holder(held)
     status, err = run_main(["export", trained, "--arch", "smallest", "--out", held, "--no-onnx"], capsys)

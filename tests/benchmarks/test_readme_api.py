@@ -10,7 +10,7 @@ import pytest
 
 import supernet
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def api_cells() -> list[str]:
@@ -41,10 +41,9 @@ def smaller(monkeypatch, name, **fixed):
 @pytest.fixture
 def inputs(tmp_path, monkeypatch):
     """A fresh folder holding the README's inputs: data/digits, models/llama, corpus/."""
-    from test_imagefolder import write_images
-    from test_llm_lora import TEXT
-
     from search_spaces.llm_lora.testing import build_model, save_model, train_tokenizer
+    from tests.support import write_images
+    from tests.support.llm import TEXT
     write_images(tmp_path / "data" / "digits" / "train", per_class=4)
     tokenizer = train_tokenizer(TEXT, vocab_size=300)
     save_model(tmp_path / "models" / "llama", build_model(len(tokenizer), hidden=16, layers=2, intermediate=32),
