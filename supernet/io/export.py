@@ -19,9 +19,9 @@ from ..core.contract import hook
 from ..core.errors import SupernetError
 from ..core.registry import config_from_dict, config_to_dict, get_space
 from .checkpoint import load_weights
+from .claim import CLAIM
 from .files import atomic_dir, atomic_write_json, read_json
-from .claim import CLAIM, claim, release
-from .runs import check_writable, contents, make_dir
+from .runs import check_writable, claimed_folder, contents
 
 
 INPUT_NOTE = ("input_shape is what the exported model takes, (batch, ...); data.input_shape is one example as the data "
@@ -39,10 +39,7 @@ def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | 
     """
     out = Path(out)
     check_writable(out)
-    existed = out.exists()
-    make_dir(out)
-    claim(out, "export folder")  # one writer; the claim file moves with the finished folder
-    try:
+    with claimed_folder(out, "export folder"):  # one writer; the claim file moves with the finished folder
         if contents(out) and not overwrite:
             raise SupernetError(f"export folder {str(out)!r} already exists; pass --overwrite or choose another --out")
         own_format = hook(supernet, "export_files")  # e.g. Hugging Face + PEFT folders of an LLM space
@@ -53,12 +50,6 @@ def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | 
                 written = own_format(arch, tmp, out.resolve())
                 write_arch_json(tmp, supernet, space, arch, extra)
                 atomic_write_json(tmp / "config.json", {**export_config(supernet, space, arch), **written})
-    except BaseException:
-        release(out)
-        if not existed and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        raise
-    release(out)
     return out
 
 

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..core.errors import SupernetError
@@ -57,6 +58,24 @@ def prepare_run_dir(path: str | os.PathLike | None, kind: str, *, resume: bool =
 def contents(path: Path) -> list[Path]:
     """What a run folder holds, its claim file aside."""
     return [p for p in Path(path).iterdir() if p.name != CLAIM]
+
+
+@contextmanager
+def claimed_folder(out: Path, what: str):
+    """Claim ``out`` (created when missing) for the block, for writers that replace it whole at the end
+    (:func:`supernet.io.files.atomic_dir` with ``keep=CLAIM``); a folder the block created and left empty goes."""
+    out = Path(out)
+    existed = out.exists()
+    make_dir(out)
+    claim(out, what)
+    try:
+        yield out
+    except BaseException:
+        release(out)
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    release(out)
 
 
 def release_run_dir(path: str | os.PathLike | None) -> None:

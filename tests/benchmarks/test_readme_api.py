@@ -3,7 +3,6 @@
 the sizes shrink: configs get few steps and evaluations, measurements few repeats."""
 import functools
 import html
-import re
 from pathlib import Path
 
 import pytest

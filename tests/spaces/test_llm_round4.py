@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+
 from search_spaces.llm_lora.testing import train_tokenizer
 from tests.spaces.test_llm_inputs import train_argv
 from tests.support import assert_refused, run_main
