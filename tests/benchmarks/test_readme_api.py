@@ -45,7 +45,7 @@ def inputs(tmp_path, monkeypatch):
     from tests.support.llm import TEXT
     write_images(tmp_path / "data" / "digits" / "train", per_class=4)
     tokenizer = train_tokenizer(TEXT, vocab_size=300)
-    save_model(tmp_path / "models" / "llama", build_model(len(tokenizer), hidden=16, layers=2, intermediate=32),
+    save_model(tmp_path / "models" / "llama", build_model(len(tokenizer), hidden=32, layers=4, intermediate=64),
                tokenizer)
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "a.txt").write_text("".join(TEXT) * 20)
