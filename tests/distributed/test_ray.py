@@ -71,8 +71,14 @@ def step_rows(run):
 
 def train_workers():
     """This test's Ray Train worker processes (descendants of this process only)."""
-    return [p for p in psutil.Process().children(recursive=True)
-            if "RayTrainWorker" in " ".join(p.cmdline())]
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "RayTrainWorker" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:  # a process that ended (or a zombie) while we looked
+            pass
+    return found
 
 
 def progress(out):
