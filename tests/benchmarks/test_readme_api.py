@@ -3,6 +3,7 @@
 the sizes shrink: configs get few steps and evaluations, measurements few repeats."""
 import functools
 import html
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def smaller(monkeypatch, name, **fixed):
 
 @pytest.fixture
 def inputs(tmp_path, monkeypatch):
-    """A fresh folder holding the README's inputs: data/digits, models/llama, corpus/."""
+    """A fresh folder holding the README's inputs: data/digits, data/mine, models/llama, corpus/, runs/ofa."""
     from search_spaces.llm_lora.testing import build_model, save_model, train_tokenizer
     from tests.support import write_images
     from tests.support.llm import TEXT
@@ -50,6 +51,10 @@ def inputs(tmp_path, monkeypatch):
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "a.txt").write_text("".join(TEXT) * 20)
     monkeypatch.chdir(tmp_path)
+    shutil.copytree("data/digits", "data/mine")
+    from supernet import TrainConfig, train  # runs/ofa: a run of the image space to start from (import stands in)
+    train(TrainConfig(data="imagefolder:data/digits", variant="tiny2d", steps=1, batch_size=8, calib_batches=1,
+                      data_workers=0, threads=1, tensorboard=False, progress=False), "runs/ofa")
     return tmp_path
 
 
