@@ -30,7 +30,7 @@ _LAZY = {
     "hypervolume": "nas.pareto", "TooManyFailures": "nas.store", "pick_from_search": "nas.outputs",
     "Failure": "evaluation.evaluators", "LocalEvaluator": "evaluation.evaluators",
     "RayEvaluator": "distributed.evaluate",
-    "build_latency": "hardware.latency_api", "measure_arch": "hardware.latency_api",
+    "build_latency": "hardware.latency_api", "measure_arch": "hardware.latency_api", "MeasureConfig": "hardware.rounds",
     "space_names": "core.registry", "register_space": "core.registry", "build_supernet": "core.registry",
     "space_config": "core.registry", "contract_problems": "core.contract_check", "SpaceOptions": "core.options",
     "Trainer": "training.trainer", "Placement": "core.placement", "make_task": "core.task",

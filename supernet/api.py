@@ -27,7 +27,7 @@ from .evaluation.recalibrated import checkpoint_data
 from .evaluation.recalibrated import export_from_checkpoint as export
 from .io.checkpoint import has_checkpoint, load_checkpoint, resolve_checkpoint, run_of
 from .io.files import read_json
-from .io.runs import check_apart
+from .io.runs import check_apart, release_run_dir
 from .training.train_config import FinetuneConfig, ScaleConfig, TrainConfig, with_space_defaults
 from .training.run import removed_on_failure, run_folder, train_here
 from .training.setup import resolved_config
@@ -65,19 +65,22 @@ def train(cfg: TrainConfig, out: str | os.PathLike | None = None, resume: bool =
     if scale is not None:
         scale.check(cfg)
     placement = cfg.placement() if scale is None else cfg.worker_placement(scale.gpus_per_worker > 0)
-    run_dir = run_folder(cfg, out, resume, overwrite, protect)
-    if resume and not has_checkpoint(run_dir):
-        raise SupernetError(f"{str(run_dir)!r} holds no checkpoint to resume from (the run stopped before its first); "
-                            "start it again: the same command with --overwrite instead of --resume")
-    if resume and cfg.init != read_json(run_dir / "config.json", "run config")["train"].get("init"):
-        raise SupernetError("--init starts a new run from another run's weights, --resume continues the run in --out "
-                            "from its own: give one of them")
-    with removed_on_failure(run_dir, resume):
-        if scale is None:
-            with placement.threads():
-                return train_here(cfg, placement, run_dir, resume)
-        from .distributed.train import train_on_ray
-        return train_on_ray(cfg, scale, placement, run_dir, resume)
+    run_dir = run_folder(cfg, out, resume, overwrite, protect)  # claimed until the run ends
+    try:
+        if resume and not has_checkpoint(run_dir):
+            raise SupernetError(f"{str(run_dir)!r} holds no checkpoint to resume from (the run stopped before its "
+                                "first); start it again: the same command with --overwrite instead of --resume")
+        if resume and cfg.init != read_json(run_dir / "config.json", "run config")["train"].get("init"):
+            raise SupernetError("--init starts a new run from another run's weights, --resume continues the run in "
+                                "--out from its own: give one of them")
+        with removed_on_failure(run_dir, resume):
+            if scale is None:
+                with placement.threads():
+                    return train_here(cfg, placement, run_dir, resume)
+            from .distributed.train import train_on_ray
+            return train_on_ray(cfg, scale, placement, run_dir, resume)
+    finally:
+        release_run_dir(run_dir)
 
 
 def resume_training(run_dir: str | os.PathLike, device: str | None = None, scale: ScaleConfig | None = None) -> Path:
@@ -213,6 +216,13 @@ def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, checkp
 def run_search(space: SearchSpace, evaluator, config=None, *, predictor_factory=None, **options):
     """Search any space with any evaluator (:func:`supernet.nas.loop.run_search`), with this project's
     predictors (:func:`predictors.make_predictor`) unless ``predictor_factory`` is given."""
+    try:
+        return _run_search(space, evaluator, config, predictor_factory=predictor_factory, **options)
+    finally:
+        release_run_dir(options.get("out"))  # claimed by the loop (supernet.io.claim)
+
+
+def _run_search(space: SearchSpace, evaluator, config=None, *, predictor_factory=None, **options):
     from .nas.loop import run_search as search_loop
     if predictor_factory is None:
         from predictors import make_predictor as predictor_factory
@@ -281,9 +291,9 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     def run(chosen):
         try:
             with interruptible():
-                return run_search(evaluator.space, chosen, config, costs=costs, out=out, resume=resume,
-                                  overwrite=overwrite, progress=progress, tensorboard=tensorboard, source=source,
-                                  option_names=option_names)
+                return _run_search(evaluator.space, chosen, config, costs=costs, out=out, resume=resume,
+                                   overwrite=overwrite, progress=progress, tensorboard=tensorboard, source=source,
+                                   option_names=option_names)
         except KeyboardInterrupt:
             raise SupernetError(f"interrupted: every finished evaluation is saved in {out}; continue with "
                                 f"`supernet search --resume --out {out}`") from None
@@ -291,21 +301,25 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     def hold(measure=None):
         """Check the table against this machine now; the latency cost, scaled when it drifted."""
         return _hold_latency(table, evaluator.space, costs, source, measure, latency_timer)
-    if here:
-        with placement.threads():
-            drift = hold() if table is not None else None
-            result = run(evaluator)
-        if table is not None:
-            from .hardware.front import measure_front
-            _drift_note(result, drift)
-            measure_front(result, evaluator.space, table, budget=budget, drift=drift, timer=latency_timer)
-        return result
-    from .distributed.evaluate import RaySearch, attempts_log, search_on_ray
-    ray_search = RaySearch(ray_address, eval_workers, eval_retries, saved.resolved().eval_timeout if saved else None,
-                           saved.target if saved is not None else None,
-                           gpu=None if device in ("auto", None) else str(device).startswith("cuda"))
-    return search_on_ray(run, evaluator, placement, ray_search, table=table, hold=hold, budget=budget,
-                         retry_log=attempts_log(out / "attempts.jsonl"))
+    try:  # the run folder is claimed by the search loop until the front is measured too
+        if here:
+            with placement.threads():
+                drift = hold() if table is not None else None
+                result = run(evaluator)
+            if table is not None:
+                from .hardware.front import measure_front
+                _drift_note(result, drift)
+                measure_front(result, evaluator.space, table, budget=budget, drift=drift, timer=latency_timer)
+            return result
+        from .distributed.evaluate import RaySearch, attempts_log, search_on_ray
+        ray_search = RaySearch(ray_address, eval_workers, eval_retries,
+                               saved.resolved().eval_timeout if saved else None,
+                               saved.target if saved is not None else None,
+                               gpu=None if device in ("auto", None) else str(device).startswith("cuda"))
+        return search_on_ray(run, evaluator, placement, ray_search, table=table, hold=hold, budget=budget,
+                             retry_log=attempts_log(out / "attempts.jsonl"))
+    finally:
+        release_run_dir(out)
 
 
 def _resumed_source(out, checkpoint, calib_batches):
@@ -330,7 +344,10 @@ def _latency(evaluator, saved, latency_table, source: dict, threads: int | None 
         raise SupernetError("--latency-mode generate times whole generating subnets; this space's latency comes from "
                             "a table of units: use --latency-mode forward")
     if not hook(evaluator.space, "all_latency_units")():
+        from .hardware.generation import check_length
         from .hardware.subnet_latency import MeasuredLatency
+        if saved.latency_mode == "generate":
+            check_length(evaluator.space, saved.prefill_tokens, saved.decode_tokens)
         source.update(latency="measured on each evaluated subnet", latency_target=saved.target)
         source.update(latency_mode=saved.latency_mode)
         measured = MeasuredLatency(evaluator, saved.target, mode=saved.latency_mode, prefill=saved.prefill_tokens,

@@ -91,7 +91,14 @@ class LlmLoraSupernet(nn.Module):
     def extract(self, arch: Arch) -> nn.Module:
         """The merged, physically smaller Hugging Face model of ``arch`` (fp32, CPU), as ``ids -> logits``."""
         model = build_subnet_model(self.subnet_hf_config(arch))
-        model.load_state_dict({k: v.float().cpu() for k, v in self.merged_tensors(arch)})
+        state = {k: v.float().cpu() for k, v in self.merged_tensors(arch)}
+        tied = bool(getattr(model.config, "tie_word_embeddings", False))
+        missing, unexpected = model.load_state_dict(state, strict=not tied)
+        if tied:  # the LM head is the embedding (left out of merged_tensors, as save_pretrained does)
+            if unexpected or set(missing) - {"lm_head.weight"}:
+                raise RuntimeError(f"merged state of {arch} does not fit the subnet: missing {missing}, "
+                                   f"unexpected {unexpected}")
+            model.tie_weights()
         return CausalLMLogits(model.eval())
 
     def subnet_hf_config(self, arch: Arch):

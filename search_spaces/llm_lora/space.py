@@ -55,6 +55,10 @@ class LlmLoraSpace(SearchSpace):
         """The merged subnet of an export folder as ``ids -> logits`` (what ``supernet.load_exported`` returns)."""
         return CausalLMLogits(load_subnet(Path(folder) / "merged"))
 
+    def max_tokens(self):
+        """The base model's ``max_position_embeddings`` (None for the built-in model: not bounded)."""
+        return self.config.max_positions
+
     def latency_units(self, arch: Arch) -> list:
         return []  # latency is measured on the whole merged model, never from a table
 

@@ -58,7 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    for problem in _space_problems():
+        print(f"warning: {problem}", file=sys.stderr)
     return 0
+
+
+def _space_problems() -> list[str]:
+    """Space modules that failed to import, when this command used the registry (else nothing)."""
+    registry = sys.modules.get("supernet.core.registry")
+    return registry.space_problems() if registry is not None else []
 
 
 if __name__ == "__main__":

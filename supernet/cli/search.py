@@ -94,7 +94,7 @@ def _search_config(args):
 CLI_OPTIONS = {"budgets.flops": "--max-flops", "budgets.params": "--max-params", "budgets.latency": "--max-latency-ms",
                **{f: "--" + f.replace("_", "-") for f in ("evaluations", "initial", "per_round", "uncertain", "generations",
                                                           "population", "strategy", "eval_timeout", "max_failures",
-                                                          "latency_mode", "prefill_tokens", "decode_tokens")}}
+                                                          "latency_mode", "prefill_tokens", "decode_tokens", "target")}}
 
 
 SEARCH_FLAGS = ("objectives", "max_flops", "max_params", "max_latency_ms", "target", "evaluations", "initial",

@@ -12,9 +12,13 @@ def add(p) -> None:
 
 
 def run(args) -> None:
-    from ..core.registry import get_space, space_names
+    """Print every registered space's variants; a space module that failed to import is then the error."""
+    from ..core.errors import SupernetError
+    from ..core.registry import get_space, space_names, space_problems
     for name in space_names():
         entry = get_space(name)
         for variant, cfg in entry.variants.items():
             default = "  (default)" if variant == entry.default_variant else ""
             print(f"{name}  {variant:<8} {entry.build_space(cfg).cardinality():.3e} archs{default}")
+    if space_problems():
+        raise SupernetError("; ".join(space_problems()))

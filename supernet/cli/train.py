@@ -38,7 +38,13 @@ EXAMPLES = """examples:
 def space_option_classes() -> dict[str, type]:
     """Space name -> its options class, from the ``supernet.space_options`` entry points (torch-free modules)."""
     from importlib.metadata import entry_points
-    return {ep.name: ep.load() for ep in entry_points(group="supernet.space_options")}
+    found = {}
+    for ep in entry_points(group="supernet.space_options"):
+        try:
+            found[ep.name] = ep.load()
+        except Exception:  # noqa: BLE001  (a space that fails to import: the registry names it in one line)
+            pass
+    return found
 
 
 def add(p) -> None:

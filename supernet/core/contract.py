@@ -151,6 +151,9 @@ HOOKS: dict[str, Hook] = {
     "chosen": Hook("predictor", lambda predictor: None, attribute=True),
     # subnet.prefill(ids) -> state and subnet.decode(state) -> state: a generating module (an LLM's),
     # timed by --latency-mode generate (default None: the subnet does not generate)
+    # space.max_tokens() -> the most token positions a subnet's input may hold, prompt and generated tokens
+    # together (default None: not bounded; an LLM's max_position_embeddings)
+    "max_tokens": Hook("space", lambda space: lambda: None),
     "prefill": Hook("subnet", lambda module: None),
     "decode": Hook("subnet", lambda module: None),
 }

@@ -127,6 +127,7 @@ def importers(source: str | None = None) -> dict:
 
 
 _LOADED = False
+_PROBLEMS: list[str] = []
 
 
 def space_modules() -> list[str]:
@@ -181,12 +182,26 @@ def load_space_files(paths: list[str]) -> None:
 
 
 def _load_all() -> None:
+    """Import every space module; one that fails is left out and its problem kept (:func:`space_problems`),
+    so the other spaces still work."""
     global _LOADED
     if _LOADED:
         return
     _LOADED = True
     for module in space_modules():
-        import_space_module(module)
+        try:
+            import_space_module(module)
+        except SupernetError as exc:
+            _PROBLEMS.append(str(exc))
+        except Exception as exc:  # noqa: BLE001  (whatever a user's file raises, named in one line)
+            why = (str(exc).strip().splitlines() or [""])[0][:200]
+            _PROBLEMS.append(f"search space module {module!r} raised {type(exc).__name__}: {why} while importing; "
+                             "its spaces are left out (fix it, or drop it from SUPERNET_SPACES)")
+
+
+def space_problems() -> list[str]:
+    """One line per space module that failed to import (empty until the registry is first used)."""
+    return list(_PROBLEMS)
 
 
 def space_names() -> list[str]:
@@ -197,7 +212,8 @@ def space_names() -> list[str]:
 def get_space(name: str) -> SpaceEntry:
     _load_all()
     if name not in _SPACES:
-        raise SupernetError(f"unknown space {name!r}; registered spaces are {sorted(_SPACES)}")
+        broken = "".join(f"; {p}" for p in _PROBLEMS)
+        raise SupernetError(f"unknown space {name!r}; registered spaces are {sorted(_SPACES)}{broken}")
     return _SPACES[name]
 
 

@@ -139,8 +139,12 @@ def pack_imagefolder(source: str | os.PathLike, out: str | os.PathLike, size: in
             splits[split], found = scan_split(root, split, classes, skipped)
             first = first or found
     channels = channels_of(first[0])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    except OSError as exc:
+        raise SupernetError(f"--out {str(out)!r} cannot be created ({exc.strerror or type(exc).__name__}); choose a "
+                            "folder you can write to") from None
     try:
         bar = tqdm(total=sum(len(f) for f in splits.values()), desc="pack", unit="img", disable=not progress or None)
         shards = {split: _write_split(tmp, root, split, files, channels, int(size), workers, shard_mb << 20, bar)

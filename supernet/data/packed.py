@@ -66,6 +66,8 @@ class PackedData(SquareImages):
         self.device = torch.device(device)
         self._index = {s: np.load(self.root / f"{s}.index.npy") for s in meta["splits"]}
         self._labels = {s: np.load(self.root / f"{s}.labels.npy") for s in meta["splits"]}
+        for split in meta["splits"]:
+            _check_shards(self.root, split, self._index[split], self.in_channels)
         self._splits = self._layout(val_fraction, seed)
         self.native_size = int(self._index["train"][0, 4:6].min())
         self.flip = self.in_channels == 3 if flip is None else bool(flip)
@@ -180,6 +182,22 @@ class PackedData(SquareImages):
             out[b, :window.shape[0], :window.shape[1]] = window
         y = torch.as_tensor(labels[rows[[k[0] for k in keys]]], dtype=torch.long)
         return batch, torch.tensor(boxes, dtype=torch.float64), torch.tensor(flips), y
+
+
+def _check_shards(root: Path, split: str, index: np.ndarray, channels: int) -> None:
+    """Each shard file of ``split`` holds every byte its index rows point at: ``offset + h * w * channels``
+    at most its size (a file cut short by a full disk or a partial copy is refused here, not mid-training)."""
+    if len(index) == 0:
+        return
+    ends = index[:, 1] + index[:, 2] * index[:, 3] * channels
+    for shard in np.unique(index[:, 0]):
+        path = root / f"{split}-{int(shard):05d}.u8"
+        need = int(ends[index[:, 0] == shard].max())
+        have = path.stat().st_size if path.is_file() else None
+        if have is None or have < need:
+            found = "is missing" if have is None else f"holds {have} bytes"
+            raise SupernetError(f"packed shard {str(path)!r} {found} but its index needs {need}: the folder is "
+                                "damaged (cut short or partly copied); pack it again with `supernet data pack`")
 
 
 def _meta(root: Path) -> dict:

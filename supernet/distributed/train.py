@@ -61,7 +61,7 @@ from ..io.checkpoint import (
 from ..io.files import atomic_write_json, make_temp_dir, normal_modes
 from ..training.train_config import ScaleConfig, TrainConfig
 from ..training.hooks import CheckpointHook, Progress
-from ..training.setup import build_setup, prepare_model, run_hooks
+from ..training.setup import build_setup, prepare_model, run_hooks, saved_space_config
 from ..training.trainer import Trainer
 from .cluster import check_capacity, ray_session
 
@@ -72,7 +72,8 @@ def train_on_ray(cfg: TrainConfig, scale: ScaleConfig, placement: Placement, run
     """Train ``cfg`` on ``scale.workers`` Ray Train workers into ``run_dir`` (prepared by the caller); each
     worker computes on ``placement`` (:meth:`~supernet.core.placement.Placement.for_workers`), bound to its GPU,
     with its ``cpu_threads`` torch threads and as many Ray CPUs."""
-    setup = build_setup(cfg, CPU)  # user errors surface here, before Ray starts
+    recorded = saved_space_config(run_dir) if resume else None
+    setup = build_setup(cfg, CPU, recorded)  # user errors surface here, before Ray starts
     meta = {**setup.meta, "ray": asdict(scale)}
     if resume:
         remove_stale_temps(run_dir)

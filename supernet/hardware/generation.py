@@ -19,6 +19,17 @@ from ..core.errors import SupernetError
 from ..core.placement import torch_threads
 
 
+def check_length(space, prefill: int, decode: int, names: tuple[str, str] = ("--prefill-tokens",
+                                                                             "--decode-tokens")) -> None:
+    """Refuse a generation longer than the space's subnets can hold: ``prefill + decode`` positions at most
+    ``space.max_tokens()`` (an LLM's ``max_position_embeddings``)."""
+    from ..core.contract import hook
+    limit = hook(space, "max_tokens")()
+    if limit is not None and prefill + decode > limit:
+        raise SupernetError(f"{names[0]} {prefill} + {names[1]} {decode} = {prefill + decode} tokens is above the "
+                            f"model's max_position_embeddings ({limit}); use {limit} tokens or fewer in all")
+
+
 def prompt_ids(x: torch.Tensor, length: int) -> torch.Tensor:
     """A prompt of ``length`` tokens from example ids ``x (B, T)`` (repeated along T when ``T < length``)."""
     if x.is_floating_point() or x.dim() != 2:

@@ -9,9 +9,12 @@ from pathlib import Path
 from ..core.errors import SupernetError
 from ..core.registry import config_from_dict, config_to_dict, get_space, space_config
 from ..io.checkpoint import resolve_checkpoint
+from ..io.claim import claim, release
 from ..io.files import read_json
-from .rounds import MeasureConfig, fingerprint, fingerprint_id, measure_subnet
+from ..io.runs import check_writable, make_dir
+from .generation import check_length
 from .latency_table import LatencyTable, build_table, table_path
+from .rounds import MeasureConfig, fingerprint, fingerprint_id, measure_subnet
 
 DEFAULT_DIR = Path("latency")
 
@@ -28,26 +31,37 @@ def resolve_space(source: str, variant: str | None = None):
     return name, variant, get_space(name).build_space(cfg)
 
 
-def build_latency(source: str, cfg: MeasureConfig, *, variant: str | None = None, archs: int = 60,
+def build_latency(source: str, cfg: MeasureConfig | None = None, *, variant: str | None = None, archs: int = 60,
                   folder: str | os.PathLike = DEFAULT_DIR, seed: int = 0, progress: bool = True, timer=None) -> Path:
     """Measure the unit table, ``archs`` whole subnets and the reference arch on ``cfg.target``
-    (``timer``: a stand-in clock); resumable. Returns the file."""
+    (default ``MeasureConfig()``: the cpu, 2 threads; ``timer``: a stand-in clock); resumable. Returns the file."""
+    cfg = cfg or MeasureConfig()
     cfg.check()
     name, variant, space = resolve_space(source, variant)
     path = table_path(folder, cfg, name, variant, config_to_dict(space.config))
-    table = LatencyTable(name, config_to_dict(space.config), cfg)
-    if path.exists():
-        table = LatencyTable.load(path)
-        if table.space_config != config_to_dict(space.config):
-            raise SupernetError(f"{str(path)!r} holds a table of another space variant; pass another --out folder")
-    build_table(table, space, path, archs, seed, progress, timer=timer)
+    check_writable(path.parent)
+    make_dir(path.parent)
+    claim(path.parent, "latency table folder", f".{path.name}.claim")  # one builder per table file
+    try:
+        table = LatencyTable(name, config_to_dict(space.config), cfg)
+        if path.exists():
+            table = LatencyTable.load(path)
+            if table.space_config != config_to_dict(space.config):
+                raise SupernetError(f"{str(path)!r} holds a table of another space variant; pass another --out folder")
+        build_table(table, space, path, archs, seed, progress, timer=timer)
+    finally:
+        release(path.parent, f".{path.name}.claim")
     return path
 
 
-def measure_arch(source: str, arch: str | dict, cfg: MeasureConfig, variant: str | None = None) -> dict:
-    """Latency of one arch's extracted static subnet on ``cfg.target``, with the device fingerprint."""
+def measure_arch(source: str, arch: str | dict, cfg: MeasureConfig | None = None, variant: str | None = None) -> dict:
+    """Latency of one arch's extracted static subnet on ``cfg.target`` (default ``MeasureConfig()``: the cpu,
+    2 threads), with the device fingerprint."""
+    cfg = cfg or MeasureConfig()
     cfg.check()
     _, _, space = resolve_space(source, variant)
+    if cfg.mode == "generate":
+        check_length(space, cfg.prefill, cfg.decode)
     arch = space.load_arch(arch) if isinstance(arch, str) else space.make(arch)
     fp = fingerprint(cfg)
     result = measure_subnet(space, arch, cfg)

@@ -19,8 +19,9 @@ from ..core.contract import describe_preprocessing, hook
 from ..core.errors import SupernetError
 from ..core.registry import config_from_dict, config_to_dict, get_space
 from .checkpoint import load_weights
+from .claim import CLAIM
 from .files import atomic_dir, atomic_write_json, read_json
-from .runs import check_writable
+from .runs import check_writable, claimed_folder, contents
 
 
 INPUT_NOTE = ("input_shape is what the exported model takes, (batch, ...); data.input_shape is one example as the data "
@@ -38,16 +39,17 @@ def export_subnet(supernet: torch.nn.Module, space: str, arch: Arch, out: str | 
     """
     out = Path(out)
     check_writable(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise SupernetError(f"export folder {str(out)!r} already exists; pass --overwrite or choose another --out")
-    own_format = hook(supernet, "export_files")  # e.g. Hugging Face + PEFT folders of an LLM space
-    with atomic_dir(out) as tmp:
-        if own_format is None:
-            write_export(tmp, supernet.extract(arch), supernet, space, arch, onnx=onnx, extra=extra)
-        else:
-            written = own_format(arch, tmp, out.resolve())
-            write_arch_json(tmp, supernet, space, arch, extra)
-            atomic_write_json(tmp / "config.json", {**export_config(supernet, space, arch), **written})
+    with claimed_folder(out, "export folder"):  # one writer; the claim file moves with the finished folder
+        if contents(out) and not overwrite:
+            raise SupernetError(f"export folder {str(out)!r} already exists; pass --overwrite or choose another --out")
+        own_format = hook(supernet, "export_files")  # e.g. Hugging Face + PEFT folders of an LLM space
+        with atomic_dir(out, keep=CLAIM) as tmp:
+            if own_format is None:
+                write_export(tmp, supernet.extract(arch), supernet, space, arch, onnx=onnx, extra=extra)
+            else:
+                written = own_format(arch, tmp, out.resolve())
+                write_arch_json(tmp, supernet, space, arch, extra)
+                atomic_write_json(tmp / "config.json", {**export_config(supernet, space, arch), **written})
     return out
 
 

@@ -25,15 +25,18 @@ def make_temp_dir(parent: Path, prefix: str) -> Path:
 
 
 @contextmanager
-def atomic_dir(final: Path):
+def atomic_dir(final: Path, keep: str | None = None):
     """Yield a temp folder beside ``final``; when the block succeeds it is renamed to ``final``
-    (replacing it), when it fails it is removed, so ``final`` is never half-written."""
+    (replacing it), when it fails it is removed, so ``final`` is never half-written. ``keep``: a file
+    of the old ``final`` moved (renamed, so the same file) into the new one, e.g. its claim."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_dir(final.parent, f".{final.name}.tmp-")
     try:
         yield tmp
         normal_modes(tmp)
+        if keep is not None and (final / keep).exists():
+            os.replace(final / keep, tmp / keep)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

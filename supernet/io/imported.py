@@ -17,8 +17,9 @@ import torch
 from ..core.errors import SupernetError
 from ..core.registry import build_supernet
 from .checkpoint import CONFIG, write_checkpoint
+from .claim import CLAIM
 from .files import atomic_dir, atomic_write_json, atomic_write_text
-from .runs import check_apart, check_writable
+from .runs import check_apart, check_writable, claimed_folder, contents
 
 
 def check_out(out: str | os.PathLike, weights: str | os.PathLike, overwrite: bool) -> Path:
@@ -52,10 +53,13 @@ def save_imported(out: str | os.PathLike, space: str, config, state: dict[str, t
     out = Path(out)
     if out.exists() and not out.is_dir() and overwrite:
         out.unlink()
-    with atomic_dir(out) as tmp:  # replaces an existing folder only once the new one is complete
-        step_dir = tmp / "checkpoints" / "step-0000000"
-        step_dir.mkdir(parents=True)
-        write_checkpoint(step_dir, 0, model, meta, None)
-        atomic_write_json(tmp / CONFIG, meta)
-        atomic_write_text(tmp / "log.jsonl", "")
+    with claimed_folder(out, "run folder"):  # one writer (supernet.io.claim)
+        if contents(out) and not overwrite:
+            raise SupernetError(f"run folder {str(out)!r} already exists; pass --overwrite or choose another --out")
+        with atomic_dir(out, keep=CLAIM) as tmp:  # replaces an existing folder only once the new one is complete
+            step_dir = tmp / "checkpoints" / "step-0000000"
+            step_dir.mkdir(parents=True)
+            write_checkpoint(step_dir, 0, model, meta, None)
+            atomic_write_json(tmp / CONFIG, meta)
+            atomic_write_text(tmp / "log.jsonl", "")
     return out

@@ -5,9 +5,11 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..core.errors import SupernetError
+from .claim import CLAIM, claim, release
 from .files import atomic_write_text
 
 
@@ -25,24 +27,61 @@ def check_apart(out: str | os.PathLike, inputs, what: str = "--out") -> None:
 
 def prepare_run_dir(path: str | os.PathLike | None, kind: str, *, resume: bool = False,
                     overwrite: bool = False, protect=()) -> Path:
-    """Create the run folder. An existing non-empty folder is an error unless resuming or overwriting.
+    """Create and claim the run folder (:mod:`.claim`: a second writer is refused while this process
+    lives; :func:`release_run_dir` gives it up). An existing non-empty folder is an error unless
+    resuming or overwriting.
 
     ``protect`` lists input paths the folder must not be, contain or sit inside.
     """
     path = Path(path) if path else Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     check_apart(path, protect)
     check_writable(path)
-    if path.exists() and any(path.iterdir()) and not resume:
-        if not overwrite:
-            saved = "" if any((path / "checkpoints").glob("step-*")) or not (path / "config.json").exists() else \
-                " (a run that stopped before its first checkpoint: --overwrite starts it again)"
-            raise SupernetError(f"run folder {str(path)!r} already exists and is not empty{saved}; "
-                                "pass --resume to continue it, --overwrite to replace it, or choose another --out")
-        shutil.rmtree(path)
     if resume and not path.exists():
         raise SupernetError(f"cannot resume: run folder {str(path)!r} does not exist")
     make_dir(path)
+    claim(path)
+    try:
+        if contents(path) and not resume:
+            if not overwrite:
+                saved = "" if any((path / "checkpoints").glob("step-*")) or not (path / "config.json").exists() \
+                    else " (a run that stopped before its first checkpoint: --overwrite starts it again)"
+                raise SupernetError(f"run folder {str(path)!r} already exists and is not empty{saved}; "
+                                    "pass --resume to continue it, --overwrite to replace it, or choose another --out")
+            for entry in contents(path):
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    except BaseException:
+        release(path)
+        raise
     return path
+
+
+def contents(path: Path) -> list[Path]:
+    """What a run folder holds, its claim file aside."""
+    return [p for p in Path(path).iterdir() if p.name != CLAIM]
+
+
+@contextmanager
+def claimed_folder(out: Path, what: str):
+    """Claim ``out`` (created when missing) for the block, for writers that replace it whole at the end
+    (:func:`supernet.io.files.atomic_dir` with ``keep=CLAIM``); a folder the block created and left empty goes."""
+    out = Path(out)
+    existed = out.exists()
+    make_dir(out)
+    claim(out, what)
+    try:
+        yield out
+    except BaseException:
+        release(out)
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    release(out)
+
+
+def release_run_dir(path: str | os.PathLike | None) -> None:
+    """Give up this process's claim on a run folder (nothing when it holds none)."""
+    if path is not None:
+        release(path)
 
 
 def check_writable(path: str | os.PathLike, what: str = "--out") -> None:

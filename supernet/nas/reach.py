@@ -52,6 +52,21 @@ def minimise_cost(plan: SearchPlan, score: Callable[[Arch], float], rng: np.rand
     return best.get("value", math.inf), best.get("arch")
 
 
+def check_costs_work(plan: SearchPlan, archs: list[Arch]) -> None:
+    """Raise when the cost functions fail (raise, or give no finite number >= 0) on every one of ``archs``:
+    a broken cost, not a property of the archs; the message quotes the first error."""
+    if not plan.costs:
+        return
+    errors = []
+    for arch in archs:
+        error = plan.exact_costs(arch)[1]
+        if error is None:
+            return
+        errors.append(error)
+    raise SupernetError(f"every evaluation of the costs failed ({len(errors)} archs tried: the smallest, the median "
+                        f"and random ones); the first error: {errors[0].splitlines()[0][:300]}; fix the cost function")
+
+
 def check_reachable(plan: SearchPlan, rng: np.random.Generator, names: Mapping[str, str] | None = None,
                     probes: int = 64) -> Arch | None:
     """Raise at once unless some arch meets every budget that has a cost function.
@@ -65,11 +80,12 @@ def check_reachable(plan: SearchPlan, rng: np.random.Generator, names: Mapping[s
     arch (then the message says the value is not proven minimal). No budget that an arch
     found meets is rejected. ``names`` maps ``budgets.<metric>`` to the caller's option name.
     """
+    space = plan.space
+    archs = [space.smallest(), space.median()] + [space.sample(rng) for _ in range(probes)]
+    check_costs_work(plan, archs[:10])
     limited = {n: b for n, b in plan.budgets.items() if n in plan.costs}
     if not limited:
         return None
-    space = plan.space
-    archs = [space.smallest(), space.median()] + [space.sample(rng) for _ in range(probes)]
     if any(plan.cost_feasible(a) for a in archs):
         return None
     exact = _grid(space) <= ENUMERATE

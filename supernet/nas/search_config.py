@@ -95,6 +95,11 @@ class SearchConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**6:
                 raise SupernetError(f"{option_name(key, names)} must be a whole number in [1, 1000000], got {value!r}")
+        given = [k for k in ("latency_mode", "prefill_tokens", "decode_tokens") if getattr(self, k) != DEFAULTS[k]]
+        if given and self.target is None:
+            raise SupernetError(f"{', '.join(option_name(k, names) for k in given)} set how latency is measured, but "
+                                f"this search measures none without {option_name('target', names)}; add it (e.g. "
+                                f"{option_name('target', names)} cpu, with a latency objective or budget) or drop them")
         timeout = self.eval_timeout
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                     or not math.isfinite(timeout) or timeout <= 0):
@@ -110,6 +115,9 @@ class SearchConfig:
     def from_dict(cls, data: Mapping) -> "SearchConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: tuple(v) if k == "objectives" else v for k, v in data.items() if k in names})
+
+
+DEFAULTS = {f.name: f.default for f in fields(SearchConfig)}
 
 
 @dataclass

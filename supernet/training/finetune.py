@@ -43,7 +43,7 @@ from ..io.checkpoint import (
 )
 from ..io.export import load_exported, write_export
 from ..io.files import atomic_dir, atomic_write_json, read_json
-from ..io.runs import RunLog, check_apart, prepare_run_dir, truncate_log
+from ..io.runs import RunLog, check_apart, prepare_run_dir, release_run_dir, truncate_log
 from ..layers.calibration import calibrate_bn
 from .train_config import FinetuneConfig, TrainConfig
 from .hooks import CheckpointHook, LogHook
@@ -116,6 +116,8 @@ def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, placem
         if not resume and not (run_dir / "checkpoints").is_dir():
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    finally:
+        release_run_dir(run_dir)
 
 
 def _finetune(export, run_dir: Path, checkpoint, config: FinetuneConfig, placement: Placement, resume: bool,

@@ -29,7 +29,7 @@ from ..io.files import atomic_write_json
 from ..io.runs import prepare_run_dir
 from .train_config import TrainConfig
 from .hooks import CheckpointHook
-from .setup import build_setup, input_paths, prepare_model, run_hooks
+from .setup import build_setup, input_paths, prepare_model, run_hooks, saved_space_config
 from .trainer import Trainer
 
 
@@ -52,7 +52,7 @@ def removed_on_failure(run_dir: Path, resume: bool):
 def train_here(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bool) -> Path:
     """Train (or continue) ``cfg`` in ``run_dir`` on ``placement``; SIGINT / SIGTERM save a checkpoint
     and raise a SupernetError naming how to resume."""
-    setup = build_setup(cfg, placement)
+    setup = build_setup(cfg, placement, recorded=saved_space_config(run_dir) if resume else None)
     model, meta, total = setup.model, setup.meta, setup.total
     start = 0
     if resume:

@@ -17,9 +17,10 @@ import torch
 from ..core.contract import hook
 from ..core.errors import SupernetError
 from ..core.placement import Placement
-from ..core.registry import build_supernet, config_to_dict, get_space, space_config
+from ..core.registry import build_supernet, config_from_dict, config_to_dict, get_space, space_config
 from ..core.task import make_task
 from ..data.load import data_path, load_data
+from ..io.files import read_json
 from ..io.runs import RunLog, truncate_log
 from .train_config import TrainConfig, with_space_defaults
 from .hooks import EpochEvalHook, LogHook
@@ -59,9 +60,10 @@ def input_paths(cfg: TrainConfig) -> list[str]:
     return [p for p in [data_path(cfg.data), *(options.input_paths() if options else []), cfg.init] if p]
 
 
-def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
-    """Data, supernet (initialised from ``cfg.seed``), task and run metadata for ``cfg`` (the space's training
-    defaults filled in, as :func:`resolved_config` does)."""
+def build_setup(cfg: TrainConfig, placement: Placement, recorded: dict | None = None) -> Setup:
+    """Data, supernet (initialised from ``cfg.seed``), task and run metadata for ``cfg``. ``recorded``: the
+    space config a resumed run saved; the supernet is built from it (e.g. with its base model's identity
+    hash, checked again), after refusing data or options that would fit another config."""
     entry = get_space(cfg.space)
     cfg = with_space_defaults(cfg, entry.train_defaults)
     options = entry.make_options(cfg.space_options)
@@ -76,6 +78,8 @@ def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
     source = None if cfg.init is None else InitSource.read(cfg.init, cfg.space, cfg.variant)
     variant = source.variant if source else cfg.variant or entry.variant_for(info)
     space_cfg = entry.fitted(source.config() if source else space_config(cfg.space, variant), info, options)
+    if recorded is not None:
+        space_cfg = resumed_config(cfg.space, space_cfg, recorded)
     torch.manual_seed(cfg.seed)
     model = build_supernet(cfg.space, space_cfg)
     space_cfg = model.config  # as built: e.g. with the base model's hash filled in
@@ -93,6 +97,21 @@ def build_setup(cfg: TrainConfig, placement: Placement) -> Setup:
     if source is not None:  # checked now, loaded before step 0 (prepare_model)
         meta["init"] = source.plan(model, info.num_classes if entry.task == "classification" else None)
     return Setup(data, model, task, meta, per_epoch, total)
+
+
+def saved_space_config(run_dir: Path) -> dict:
+    """The space config a run folder recorded when it started (its ``config.json``)."""
+    return read_json(Path(run_dir) / "config.json", "run config")["space_config"]
+
+
+def resumed_config(space: str, fitted, recorded: dict):
+    """The space config a run saved, refused when the config fitted again now differs in a field it sets."""
+    now = config_to_dict(fitted)
+    changed = sorted(k for k, v in now.items() if v is not None and recorded.get(k) != v)
+    if changed:
+        raise SupernetError(f"cannot resume: the space config differs from the run's in {changed} (its data or "
+                            "base model changed); restore them, or start a new run")
+    return config_from_dict(space, recorded)
 
 
 def check_fits(model: torch.nn.Module, data, info, space: str, variant: str) -> None:
