@@ -54,7 +54,15 @@ def read_dynast(folder: Path = DATA) -> tuple[list[dict], np.ndarray]:
     return [archs[k] for k in keys], np.array([np.mean(seen[k]) for k in keys])
 
 
-def _block_table() -> np.ndarray:
+DEVICES = {  # per-MAC dense / depthwise cost, squeeze-excite, per-block overhead (ms), stem + head (ms)
+    "phone": (DENSE_MS, DW_MS, SE_MS, BLOCK_MS, FIXED_MS),        # depthwise 3x dearer than dense
+    "server": (0.6e-8, 0.6e-8, 0.06, 0.35, 1.5),                 # wide SIMD: MACs cheap, layers cost overhead
+    "gpu": (0.15e-8, 0.5e-8, 0.12, 0.45, 1.0),                   # launch-bound: depth counts most
+}
+
+
+def _block_table(dense_ms: float = DENSE_MS, dw_ms: float = DW_MS, se_ms: float = SE_MS,
+                 block_ms: float = BLOCK_MS) -> np.ndarray:
     """``T[stage, slot, ks_index, e_index]`` in ms: the latency lookup table."""
     table = np.zeros((STAGES, DEPTH, len(KS), len(ES)))
     size, c_in = 112, 16
@@ -69,7 +77,7 @@ def _block_table() -> np.ndarray:
                     dense = size ** 2 * cin * mid if j == 0 else out ** 2 * cin * mid
                     dense += out ** 2 * mid * WIDTHS[s]
                     dw = out ** 2 * mid * k * k
-                    table[s, j, a, b] = dense * DENSE_MS + dw * DW_MS + BLOCK_MS + (SE_MS * e / 4 if SE[s] else 0)
+                    table[s, j, a, b] = dense * dense_ms + dw * dw_ms + block_ms + (se_ms * e / 4 if SE[s] else 0)
         size, c_in = size // STRIDES[s], WIDTHS[s]
     return table
 
@@ -129,10 +137,19 @@ class OfaOracle:
 
     def latency(self, arch) -> float:
         """The table's latency of one arch (ms): an exact cost function, looked up per block."""
-        d = arch["d"]
-        total = FIXED_MS
-        for s in range(STAGES):
-            for j in range(d[s]):
-                i = s * DEPTH + j
-                total += self.table[s, j, KS.index(arch["ks"][i]), ES.index(arch["e"][i])]
-        return float(total)
+        return _lookup(self.table, FIXED_MS, arch)
+
+    def device(self, name: str):
+        """``arch -> ms`` from the table of device ``name`` (:data:`DEVICES`)."""
+        dense, dw, se, block, fixed = DEVICES[name]
+        table = _block_table(dense, dw, se, block)
+        return lambda arch: _lookup(table, fixed, arch)
+
+
+def _lookup(table: np.ndarray, fixed: float, arch) -> float:
+    d, total = arch["d"], fixed
+    for s in range(STAGES):
+        for j in range(d[s]):
+            i = s * DEPTH + j
+            total += table[s, j, KS.index(arch["ks"][i]), ES.index(arch["e"][i])]
+    return float(total)
