@@ -249,13 +249,13 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
         _uses_latency(config)
     saved_run = None
     if resume:
-        checkpoint, calib_batches, saved_run = _resumed_source(out, checkpoint, calib_batches)
+        checkpoint, calib_batches, saved_run = resumed_source(out, checkpoint, calib_batches)
     if checkpoint is None:
         raise SupernetError("search needs CHECKPOINT: a training run folder or a checkpoint folder")
     here = ray_address is None and eval_workers is None
     evaluator = CheckpointEvaluator(checkpoint, calib_batches,
                                     Placement.make(device, precision, channels_last) if here else CPU)
-    config = _score_objectives(config, evaluator.task)
+    config = score_objectives(config, evaluator.task)
     if out is not None:
         check_apart(out, [run_of(evaluator.folder)])
     source = {"checkpoint": str(evaluator.folder), "space": evaluator.meta["space"],
@@ -278,7 +278,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
 
     def hold(measure=None):
         """Check the table against this machine now; the latency cost, scaled when it drifted."""
-        return _hold_latency(table, evaluator.space, costs, source, measure, latency_timer)
+        return hold_latency(table, evaluator.space, costs, source, measure, latency_timer)
     if here:
         drift = hold() if table is not None else None
         result = run(evaluator)
@@ -295,7 +295,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
                          retry_log=attempts_log(out / "attempts.jsonl"))
 
 
-def _resumed_source(out, checkpoint, calib_batches):
+def resumed_source(out, checkpoint, calib_batches):
     """``(checkpoint, calib_batches, saved run config)`` of the search in ``out``."""
     if out is None:
         raise SupernetError("--resume needs --out RUN naming the search to continue")
@@ -328,7 +328,7 @@ def _latency(evaluator, saved, latency_table, source: dict):
     return evaluator, costs, table
 
 
-def _hold_latency(table, space, costs: dict, source: dict, measure=None, timer=None):
+def hold_latency(table, space, costs: dict, source: dict, measure=None, timer=None):
     """Re-measure ``table``'s reference arch (here, or with ``measure`` on the target's node); set
     ``costs["latency"]`` to the table + correction, scaled by the drift found; record and warn."""
     import warnings
@@ -351,7 +351,7 @@ def _drift_note(result, drift) -> None:
         result.warnings.insert(0, drift.message)
 
 
-def _score_objectives(config, task):
+def score_objectives(config, task):
     """``accuracy`` stands for the task's score: a language model's search minimises validation ``loss``."""
     if config is None or task.score_name == "accuracy":
         return config

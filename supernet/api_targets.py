@@ -69,7 +69,7 @@ def search_targets(checkpoint: str | os.PathLike | None, targets: str | Sequence
 
     from predictors import make_predictor
 
-    from .api import _hold_latency, _resumed_source, _score_objectives
+    from .api import hold_latency, resumed_source, score_objectives
     from .evaluation.checkpoint import CheckpointEvaluator
     from .hardware.latency_api import find_table
     from .io.checkpoint import run_of
@@ -79,7 +79,7 @@ def search_targets(checkpoint: str | os.PathLike | None, targets: str | Sequence
     from .nas.targets import compare_picks, run_search_targets, write_table
     names = parse_targets(targets)
     if resume:
-        checkpoint, calib_batches, saved_run = _resumed_source(out, checkpoint, calib_batches)
+        checkpoint, calib_batches, saved_run = resumed_source(out, checkpoint, calib_batches)
         saved = SearchConfig.from_dict(saved_run["search"])
         limits = saved_run.get("targets") or {}
         if sorted(limits) != sorted(names):
@@ -100,7 +100,7 @@ def search_targets(checkpoint: str | os.PathLike | None, targets: str | Sequence
     here = ray_address is None and eval_workers is None
     evaluator = CheckpointEvaluator(checkpoint, calib_batches,
                                     Placement.make(device, precision, channels_last) if here else CPU)
-    config = _score_objectives(config, evaluator.task)
+    config = score_objectives(config, evaluator.task)
     out = Path(out) if out is not None else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
     if not resume:
         check_apart(out, [run_of(evaluator.folder)])
@@ -114,7 +114,7 @@ def search_targets(checkpoint: str | os.PathLike | None, targets: str | Sequence
         costs, drifts = {}, {}
         for t, table in tables.items():
             one: dict = {}
-            drifts[t] = _hold_latency(table, evaluator.space, one, {}, measure_on(t) if measure_on else None,
+            drifts[t] = hold_latency(table, evaluator.space, one, {}, measure_on(t) if measure_on else None,
                                       latency_timer)
             costs[t] = one["latency"]
         source["latency_drift"] = {t: d.to_dict() for t, d in drifts.items()}

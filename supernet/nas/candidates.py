@@ -15,7 +15,7 @@ GREEDY = 10  # candidates chosen one by one by hypervolume gain in a round, at m
 
 
 # -- choosing what to evaluate for real ------------------------------------------------
-def _spread(indices: list[int], F: np.ndarray, k: int) -> list[int]:
+def spread(indices: list[int], F: np.ndarray, k: int) -> list[int]:
     """``k`` of ``indices`` evenly spaced along the first objective (all of them if there are <= k)."""
     if len(indices) <= k:
         return list(indices)
@@ -65,7 +65,7 @@ def select_candidates(plan: SearchPlan, scorer: Scorer, evaluated, n_promising: 
             break
         chosen = set(picked)
         new = [int(i) for i in front if i < len(cands) and i not in chosen]
-        picked += _spread(new, F, n_promising - len(picked))
+        picked += spread(new, F, n_promising - len(picked))
     taken = set(picked)
     near = [i for i in ranked if i not in taken][:4 * n_uncertain]
     uncertain = sorted(near, key=lambda i: -scorer.memo[cands[i]][1])[:n_uncertain]

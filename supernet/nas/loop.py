@@ -151,7 +151,7 @@ def fit_set(plan, prior: list, rng: np.random.Generator, cap: int = FIT_CAP) -> 
     drawn at random, so a refit costs the same at 1,000 and at 50,000 evaluations and stays sharp near the front."""
     if len(prior) <= cap:
         return prior
-    from .candidates import _spread
+    from .candidates import spread
     feasible = np.array([plan.feasible(e.metrics) for e in prior])
     best: list[int] = []
     for group in (np.flatnonzero(feasible), np.flatnonzero(~feasible)):
@@ -159,7 +159,7 @@ def fit_set(plan, prior: list, rng: np.random.Generator, cap: int = FIT_CAP) -> 
         for front in fronts(F):
             if len(best) >= cap // 2:
                 break
-            best += [int(group[i]) for i in _spread([int(i) for i in front], F, cap // 2 - len(best))]
+            best += [int(group[i]) for i in spread([int(i) for i in front], F, cap // 2 - len(best))]
     rest = np.setdiff1d(np.arange(len(prior)), best)
     drawn = rng.choice(rest, size=cap - len(best), replace=False)
     return [prior[i] for i in sorted(best + [int(i) for i in drawn])]
@@ -234,7 +234,7 @@ def run_search(space: SearchSpace, evaluator, config: SearchConfig | None = None
     everything found so far.
     """
     if resume:
-        config = _saved_config(out, config, space)
+        config = saved_config(out, config, space)
     cfg = (config or SearchConfig()).resolved()
     cfg.check(option_names)
     plan = make_plan(space, cfg.objectives, cfg.budgets, costs)
@@ -271,7 +271,7 @@ def run_search(space: SearchSpace, evaluator, config: SearchConfig | None = None
         run.close()
 
 
-def _saved_config(out, config: SearchConfig | None, space: SearchSpace) -> SearchConfig:
+def saved_config(out, config: SearchConfig | None, space: SearchSpace) -> SearchConfig:
     if out is None:
         raise SupernetError("resume needs the run folder of the search to continue (--out RUN)")
     data = read_json(Path(out) / "config.json", "search config")

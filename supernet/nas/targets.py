@@ -224,8 +224,8 @@ def run_search_targets(space: SearchSpace, evaluator, config: SearchConfig | Non
 
 
 def _saved(out, config, space, targets) -> SearchConfig:
-    from .loop import _saved_config
-    saved = _saved_config(out, config, space)
+    from .loop import saved_config
+    saved = saved_config(out, config, space)
     data = read_json(Path(out) / "config.json", "search config")
     if sorted(data.get("targets") or {}) != sorted(targets):
         raise SupernetError(f"the search in {str(out)!r} ran for targets {sorted(data.get('targets') or {})}; "
