@@ -33,9 +33,10 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def ours(oracle, budget: float, calls: int, seed: int) -> dict:
+def ours(oracle, budget: float, calls: int, seed: int, predictor: str = "auto") -> dict:
     from supernet import SearchConfig, run_search
-    cfg = SearchConfig(objectives=("accuracy", "latency"), budgets={"latency": budget}, evaluations=calls, seed=seed)
+    cfg = SearchConfig(objectives=("accuracy", "latency"), budgets={"latency": budget}, evaluations=calls, seed=seed,
+                       predictor=predictor)
     before = oracle.calls
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -56,6 +57,7 @@ def main(argv=None) -> dict:
     p.add_argument("--calls", default="300,1000,3000,10000,50000")
     p.add_argument("--seeds", default="0")
     p.add_argument("--budget", type=float, default=20.0, help="latency budget, ms (default %(default)s)")
+    p.add_argument("--predictor", default="auto", help="accuracy predictor of our search (default: the default, auto)")
     p.add_argument("--out", default=str(RESULTS / "bench_search_speed.json"))
     args = p.parse_args(argv)
     import torch
@@ -72,7 +74,8 @@ def main(argv=None) -> dict:
         curve = evolve(oracle, args.budget, max(calls), seed)
         evo_wall, evo_cpu = time.perf_counter() - start, time.process_time() - cpu
         for n in calls:
-            row = {"seed": seed, **ours(oracle, args.budget, n, seed), "evolution_best": float(curve[n - 1]),
+            row = {"seed": seed, "predictor": args.predictor, **ours(oracle, args.budget, n, seed, args.predictor),
+                   "evolution_best": float(curve[n - 1]),
                    "evolution_wall_s": round(evo_wall, 2), "evolution_cpu_s": round(evo_cpu, 2),
                    "evolution_calls": max(calls)}
             row["ours_ge_evolution"] = row["best"] is not None and row["best"] >= row["evolution_best"]
