@@ -48,6 +48,49 @@ def _timed(fn):
     return out, time.perf_counter() - start, time.process_time() - cpu
 
 
+def summarise(single: dict, multi: list, setup: dict) -> dict:
+    """The JSON: ``evaluations_ratio``, wall / CPU time, per device the hypervolumes of both and whether multi's
+    mean is within the single-target runs' spread (>= their lowest)."""
+    evals_single = sum(r["accuracy_evaluations"] for rows in single.values() for r in rows)
+    evals_multi = sum(r["accuracy_evaluations"] for r in multi)
+    per_device = {}
+    for d in single:
+        hv = [r["hypervolume"] for r in single[d]]
+        mhv = [m["hypervolume"][d] for m in multi]
+        per_device[d] = {"budget_ms": BUDGETS[d], "single_hypervolume": hv, "multi_hypervolume": mhv,
+                         "single_min_max": [min(hv), max(hv)], "single_mean_std": [float(np.mean(hv)), float(np.std(hv))],
+                         "multi_mean": float(np.mean(mhv)),
+                         "multi_within_spread": bool(np.mean(mhv) >= min(hv)),
+                         "single_best": [r["best"] for r in single[d]], "multi_best": [m["best"][d] for m in multi]}
+    out = {"setup": {"oracle": "OFA MobileNetV3 space, DyNAS-T-fitted accuracy MLP, per-block device tables",
+                     **setup, "budgets_ms": BUDGETS,
+                     "hypervolume_reference": {"accuracy": FLOOR, "latency": "the device's budget"}},
+           "evaluations_ratio": evals_multi / evals_single,
+           "accuracy_evaluations": {"multi": evals_multi, "three_singles": evals_single},
+           "wall_s": {"multi": sum(m["wall_s"] for m in multi),
+                      "three_singles": sum(r["wall_s"] for rows in single.values() for r in rows)},
+           "cpu_s": {"multi": sum(m["cpu_s"] for m in multi),
+                     "three_singles": sum(r["cpu_s"] for rows in single.values() for r in rows)},
+           "per_device": per_device, "single": single, "multi": multi,
+           "goal": {"evaluations_ratio_max": 0.45, "hypervolume": "multi >= the lowest single-target run"},
+           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": 1,
+                       "load_average_at_end": os.getloadavg()}}
+    return out
+
+
+def from_log(path: str) -> tuple[dict, list]:
+    """``(single, multi)`` from the JSON lines a run printed (a run stopped early keeps its finished seeds)."""
+    single, multi = {d: [] for d in BUDGETS}, []
+    for line in Path(path).read_text().splitlines():
+        if line.startswith('{"single"'):
+            row = json.loads(line)
+            single[row.pop("single")].append(row)
+        elif line.startswith('{"multi"'):
+            multi.append(json.loads(line)["multi"])
+    seeds = {m["seed"] for m in multi}
+    return {d: [r for r in rows if r["seed"] in seeds] for d, rows in single.items()}, multi
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--evaluations", type=int, default=150, help="evaluations of each single-target search")
@@ -55,7 +98,16 @@ def main(argv=None) -> dict:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--predictor", default="auto")
     p.add_argument("--out", default=str(RESULTS / "bench_multi_target.json"))
+    p.add_argument("--from-log", help="rebuild the JSON from the rows a run printed (its finished seeds) and exit")
     args = p.parse_args(argv)
+    if args.from_log:
+        single, multi = from_log(args.from_log)
+        out = summarise(single, multi, {"evaluations_per_single_search": args.evaluations, "multi_evaluations":
+                                        multi[0]["accuracy_evaluations"], "seeds": [m["seed"] for m in multi],
+                                        "predictor": args.predictor, "from_log": True})
+        Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+        print(json.dumps({k: out[k] for k in ("evaluations_ratio", "wall_s", "cpu_s")}))
+        return out
     from threadpoolctl import threadpool_limits
     threadpool_limits(1)
     from predictors import make_predictor
@@ -93,31 +145,8 @@ def main(argv=None) -> dict:
                           "best": {d: r.picks["max-accuracy-under-budget"]["accuracy"] for d, r in res.targets.items()},
                           "picks": res.table})
             print(json.dumps({"multi": {k: v for k, v in multi[-1].items() if k != "picks"}}), flush=True)
-    evals_single = sum(r["accuracy_evaluations"] for rows in single.values() for r in rows)
-    evals_multi = sum(r["accuracy_evaluations"] for r in multi)
-    per_device = {}
-    for d in devices:
-        hv = [r["hypervolume"] for r in single[d]]
-        mhv = [m["hypervolume"][d] for m in multi]
-        per_device[d] = {"budget_ms": BUDGETS[d], "single_hypervolume": hv, "multi_hypervolume": mhv,
-                         "single_min_max": [min(hv), max(hv)], "single_mean_std": [float(np.mean(hv)), float(np.std(hv))],
-                         "multi_mean": float(np.mean(mhv)),
-                         "multi_within_spread": bool(np.mean(mhv) >= min(hv)),
-                         "single_best": [r["best"] for r in single[d]], "multi_best": [m["best"][d] for m in multi]}
-    out = {"setup": {"oracle": "OFA MobileNetV3 space, DyNAS-T-fitted accuracy MLP, per-block device tables",
-                     "evaluations_per_single_search": args.evaluations, "multi_evaluations": multi_n,
-                     "seeds": seeds, "predictor": args.predictor, "budgets_ms": BUDGETS,
-                     "hypervolume_reference": {"accuracy": FLOOR, "latency": "the device's budget"}},
-           "evaluations_ratio": evals_multi / evals_single,
-           "accuracy_evaluations": {"multi": evals_multi, "three_singles": evals_single},
-           "wall_s": {"multi": sum(m["wall_s"] for m in multi),
-                      "three_singles": sum(r["wall_s"] for rows in single.values() for r in rows)},
-           "cpu_s": {"multi": sum(m["cpu_s"] for m in multi),
-                     "three_singles": sum(r["cpu_s"] for rows in single.values() for r in rows)},
-           "per_device": per_device, "single": single, "multi": multi,
-           "goal": {"evaluations_ratio_max": 0.45, "hypervolume": "multi >= the lowest single-target run"},
-           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": 1,
-                       "load_average_at_end": os.getloadavg()}}
+    out = summarise(single, multi, {"evaluations_per_single_search": args.evaluations, "multi_evaluations": multi_n,
+                                     "seeds": seeds, "predictor": args.predictor})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: out[k] for k in ("evaluations_ratio", "wall_s", "cpu_s")}))
