@@ -51,6 +51,7 @@ def test_bad_declarations_name_the_entry(rule, text):
                     active_by=rule)
 
 
+@pytest.mark.slow
 def test_a_search_evaluates_each_canonical_arch_once():
     from supernet import SearchConfig, run_search
     space, seen = staged(), []

@@ -5,6 +5,8 @@ import csv
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # each test runs whole searches
+
 from supernet import Dimension, SearchConfig, SearchSpace, run_search
 from supernet.nas.loop import fit_set
 from supernet.nas.plan import make_plan

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test runs whole searches
+
 from supernet import Dimension, SearchConfig, SearchSpace, SupernetError
 from supernet.api_targets import parse_budgets, parse_targets
 from supernet.nas.targets import run_search_targets
