@@ -67,7 +67,7 @@ class SearchRun:
         names: dict[Arch, list[str]] = {}
         for name in ("smallest", "largest", "median"):
             arch = self.plan.space.canonical(getattr(self.plan.space, name)())
-            if self.plan.cost_feasible(arch):
+            if not breaks_budget(self.plan, arch):
                 names.setdefault(arch, []).append(name)
         if self.witness is not None:
             names.setdefault(self.witness, []).append("witness")
@@ -136,6 +136,13 @@ class SearchRun:
         self.bar.close()
         if self.log:
             self.log.close()
+
+
+def breaks_budget(plan: SearchPlan, arch: Arch) -> bool:
+    """True when ``arch``'s exact costs are valid and one exceeds its budget (an invalid cost is evaluated and
+    recorded as a failure, as before)."""
+    costs, error = plan.exact_costs(arch)
+    return error is None and any(costs[n] > b for n, b in plan.budgets.items() if n in plan.costs)
 
 
 def _unmet_budgets(plan: SearchPlan, rows: list) -> list[str]:

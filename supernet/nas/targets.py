@@ -38,7 +38,7 @@ from .outputs import records, write_evaluations, write_pareto
 from .pareto import plan_reference
 from .plan import SearchPlan, make_plan
 from .reach import check_reachable
-from .run import SearchRun
+from .run import SearchRun, breaks_budget
 from .store import Evaluation, TooManyFailures
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
@@ -111,7 +111,7 @@ class TargetsRun(SearchRun):
         names: dict[Arch, list[str]] = {}
         for name in ("smallest", "largest", "median"):
             arch = self.plan.space.canonical(getattr(self.plan.space, name)())
-            if any(p.cost_feasible(arch) for p in self.plans.values()):
+            if not all(breaks_budget(p, arch) for p in self.plans.values()):
                 names.setdefault(arch, []).append(name)
         for arch in self.witnesses:
             names.setdefault(arch, []).append("witness")
