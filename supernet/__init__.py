@@ -25,6 +25,7 @@ _LAZY = {
     "train": "api", "resume_training": "api", "evaluate": "api", "search": "api", "export": "api",
     "export_from_search": "api", "finetune": "api", "run_search": "api", "pack_data": "api",
     "import_weights": "api", "import_ofa": "api",
+    "search_targets": "api_targets", "run_search_targets": "nas.targets",
     "load_exported": "io.export", "CheckpointEvaluator": "evaluation.checkpoint",
     "SearchConfig": "nas.search_config", "SearchResult": "nas.search_config", "SearchWarning": "nas.search_config",
     "hypervolume": "nas.pareto", "TooManyFailures": "nas.store", "pick_from_search": "nas.outputs",

@@ -269,14 +269,14 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
         _uses_latency(config)
     saved_run = None
     if resume:
-        checkpoint, calib_batches, saved_run = _resumed_source(out, checkpoint, calib_batches)
+        checkpoint, calib_batches, saved_run = resumed_source(out, checkpoint, calib_batches)
     if checkpoint is None:
         raise SupernetError("search needs CHECKPOINT: a training run folder or a checkpoint folder")
     here = ray_address is None and eval_workers is None
     placement = Placement.make(device, precision, channels_last, threads) if here else \
         Placement.for_workers(str(device).startswith("cuda"), precision, channels_last, threads)
     evaluator = CheckpointEvaluator(checkpoint, calib_batches, placement if here else CPU)
-    config = _score_objectives(config, evaluator.task)
+    config = score_objectives(config, evaluator.task)
     if out is not None:
         check_apart(out, [run_of(evaluator.folder)])
     source = {"checkpoint": str(evaluator.folder), "space": evaluator.meta["space"],
@@ -300,7 +300,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
 
     def hold(measure=None):
         """Check the table against this machine now; the latency cost, scaled when it drifted."""
-        return _hold_latency(table, evaluator.space, costs, source, measure, latency_timer)
+        return hold_latency(table, evaluator.space, costs, source, measure, latency_timer)
     try:  # the run folder is claimed by the search loop until the front is measured too
         if here:
             with placement.threads():
@@ -322,7 +322,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
         release_run_dir(out)
 
 
-def _resumed_source(out, checkpoint, calib_batches):
+def resumed_source(out, checkpoint, calib_batches):
     """``(checkpoint, calib_batches, saved run config)`` of the search in ``out``."""
     if out is None:
         raise SupernetError("--resume needs --out RUN naming the search to continue")
@@ -370,7 +370,7 @@ def _int8(evaluator, saved, source: dict):
     return Int8Evaluator(evaluator, backend)
 
 
-def _hold_latency(table, space, costs: dict, source: dict, measure=None, timer=None):
+def hold_latency(table, space, costs: dict, source: dict, measure=None, timer=None):
     """Re-measure ``table``'s reference arch (here, or with ``measure`` on the target's node); set
     ``costs["latency"]`` to the table + correction, scaled by the drift found; record and warn."""
     import warnings
@@ -393,7 +393,7 @@ def _drift_note(result, drift) -> None:
         result.warnings.insert(0, drift.message)
 
 
-def _score_objectives(config, task):
+def score_objectives(config, task):
     """``accuracy`` stands for the task's score: a language model's search minimises validation ``loss``."""
     if config is None or task.score_name == "accuracy":
         return config

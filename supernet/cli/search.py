@@ -14,6 +14,8 @@ EXAMPLES = """examples:
   supernet search runs/mnist1d --strategy nsga2 --evaluations 200     # plain NSGA-II, no predictor
   supernet search --resume --out runs/search-2m                       # continue an interrupted search
   supernet search runs/llm --objectives loss,params --max-params 2M --evaluations 60   # LLM: best under 2 M params
+  supernet search runs/mnist1d --targets cpu,onnxruntime-cpu --max-latency-ms cpu=3,onnxruntime-cpu=1.5 \
+      --evaluations 150 --out runs/search-2dev        # one search, one pick per device (targets/<name>/, picks.md)
   supernet search runs/mnist1d --max-flops 2M --eval-workers 2        # evaluations on 2 local Ray actors
   supernet search runs/mnist1d --max-flops 2M --ray-address auto --eval-workers 16   # on a Ray cluster
 numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (MACs)."""
@@ -28,10 +30,13 @@ def add(p) -> None:
     p.add_argument("--max-flops", help="FLOPs (MACs) budget, e.g. 20M")
     p.add_argument("--max-params", help="parameter budget, e.g. 500K")
     p.add_argument("--max-latency-ms", help="latency budget in ms on --target (uses the table of `supernet latency "
-                   "build`; the front is then measured for real)")
-    p.add_argument("--target", help="hardware target of latency: cpu | onnxruntime-cpu | onnxruntime-cpu-int8 | "
+                   "build`; the front is then measured for real); with several targets one number for all or "
+                   "TARGET=MS,... per target")
+    p.add_argument("--target", action="append", help="hardware target of latency: cpu | onnxruntime-cpu | onnxruntime-cpu-int8 | "
                    "openvino-cpu | openvino-cpu-int8 | executorch-xnnpack | cuda | cuda-graph | ort-cuda | ort-tensorrt "
-                   "(an -int8 target scores each arch's int8 model)")
+                   "(an -int8 target scores each arch's int8 model); repeat it (or use --targets) to search for several at once")
+    p.add_argument("--targets", help="comma-separated targets searched at once: accuracy evaluated once per arch, "
+                   "one front, pick and export folder per target (RUN/targets/<name>/) and picks.md comparing them")
     p.add_argument("--latency-mode", default="forward", choices=("forward", "generate"),
                    help="forward: one call on an example batch | generate (LLM spaces): a prompt of --prefill-tokens, "
                         "then --decode-tokens new tokens with the KV cache (default: %(default)s)")
@@ -77,7 +82,7 @@ def _search_config(args):
     from ..nas.quantities import parse_quantity
     budgets = {name: parse_quantity(getattr(args, f"max_{name}"), f"--max-{name}")
                for name in ("flops", "params") if getattr(args, f"max_{name}") is not None}
-    if args.max_latency_ms is not None:
+    if args.max_latency_ms is not None and not _several(args):
         budgets["latency"] = parse_quantity(args.max_latency_ms, "--max-latency-ms")
     evaluations = parse_quantity(args.evaluations, "--evaluations")
     if evaluations != int(evaluations):
@@ -86,7 +91,8 @@ def _search_config(args):
     return SearchConfig(objectives=objectives, budgets=budgets, evaluations=int(evaluations),
                         initial=args.initial, per_round=args.per_round, uncertain=args.uncertain,
                         generations=args.generations, population=args.population, predictor=args.predictor,
-                        strategy=args.strategy, seed=args.seed, target=args.target, eval_timeout=args.eval_timeout,
+                        strategy=args.strategy, seed=args.seed, target=None if _several(args) else _targets(args)[0]
+                        if _targets(args) else None, eval_timeout=args.eval_timeout,
                         max_failures=args.max_failures, latency_mode=args.latency_mode,
                         prefill_tokens=args.prefill_tokens, decode_tokens=args.decode_tokens)
 
@@ -95,6 +101,17 @@ CLI_OPTIONS = {"budgets.flops": "--max-flops", "budgets.params": "--max-params",
                **{f: "--" + f.replace("_", "-") for f in ("evaluations", "initial", "per_round", "uncertain", "generations",
                                                           "population", "strategy", "eval_timeout", "max_failures",
                                                           "latency_mode", "prefill_tokens", "decode_tokens", "target")}}
+
+
+def _targets(args) -> list[str]:
+    """Every target named by --target (repeatable) and --targets, in order, each once."""
+    from ..api_targets import parse_targets
+    given = list(args.target or []) + ([args.targets] if args.targets else [])
+    return parse_targets(given) if given else []
+
+
+def _several(args) -> bool:
+    return bool(args.targets) or len(args.target or []) > 1
 
 
 SEARCH_FLAGS = ("objectives", "max_flops", "max_params", "max_latency_ms", "target", "evaluations", "initial",
@@ -156,6 +173,8 @@ def run(args) -> None:
     import warnings
 
     from ..api import search
+    if _several(args):
+        return _run_targets(args)
     config = None if args.resume and _defaults_only(args) else _search_config(args)
     with warnings.catch_warnings():  # printed as one `warning:` line each by _print_search
         warnings.simplefilter("ignore", UserWarning)
@@ -165,3 +184,33 @@ def run(args) -> None:
                              precision=args.precision, channels_last=args.channels_last, threads=args.threads,
                              ray_address=args.ray_address, eval_workers=args.eval_workers,
                              eval_retries=args.eval_retries))
+
+
+def _run_targets(args) -> None:
+    """``--targets A,B``: one search for every target; prints each target's pick and the comparison table."""
+    import warnings
+
+    from ..api_targets import search_targets
+    if args.strategy == "nsga2":
+        raise SupernetError("--targets searches are predictor-guided or random; drop --strategy nsga2")
+    config = None if args.resume else _search_config(args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = search_targets(args.checkpoint, _targets(args), config, args.out, budgets=args.max_latency_ms,
+                                resume=args.resume, overwrite=args.overwrite, progress=args.progress,
+                                tensorboard=args.tensorboard, calib_batches=args.calib_batches,
+                                option_names=CLI_OPTIONS, device=args.device, precision=args.precision,
+                                channels_last=args.channels_last, ray_address=args.ray_address,
+                                eval_workers=args.eval_workers, eval_retries=args.eval_retries,
+                                threads=args.threads)
+    from ..nas.targets import markdown_table
+    for t, res in result.targets.items():
+        row = res.picks.get("max-accuracy-under-budget")
+        where = f"evaluation {row['index']}{_measured(row)}" if row else "none meets the budget"
+        print(f"target {t}: front of {len(res.front)}, pick max-accuracy-under-budget: {where}  ({res.run_dir})")
+        for note in res.warnings:
+            print(f"warning: {t}: {note}")
+    print(markdown_table(result.table, list(result.targets)), end="")
+    print(f"{result.accuracy_evaluations} accuracy evaluations shared by {len(result.targets)} targets; "
+          f"export a pick with `supernet export {result.run_dir}/targets/<target>`")
+    print(f"searched: {result.run_dir}")

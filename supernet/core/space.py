@@ -33,8 +33,11 @@ def space_signature(space: "SearchSpace") -> dict:
 class SearchSpace:
     """Base class: a fixed list of dimensions plus a canonicalisation rule.
 
-    Subclasses override :meth:`inactive` (which positions a given arch does not use)
-    and may override :meth:`cardinality` and :meth:`canonical` (a representative of archs
+    Which positions an arch does not use is declared with ``active_by`` (see
+    :func:`supernet.core.depths.check_active_by`): ``{"width": "depth"}`` makes positions
+    ``>= depth`` of ``width`` inactive; ``{"ks": "d"}`` with ``d`` a list of ``S`` stage depths
+    splits ``ks`` into ``S`` equal segments and keeps the first ``d[s]`` of segment ``s``. Spaces
+    with another rule override :meth:`inactive` instead. Subclasses may override :meth:`cardinality` and :meth:`canonical` (a representative of archs
     that are the same network, e.g. isomorphic cells; the search evaluates one per class).
     The integer encoding is the vector of choice indices of every position, dimensions in
     declaration order; inactive positions encode as 0. ``decode(encode(a)) == a`` for every
@@ -44,17 +47,22 @@ class SearchSpace:
     name = "space"
     MEMO = 200_000  # validated archs remembered by ``make`` (a pure function of the space)
 
-    def __init__(self, dimensions: Sequence[Dimension]):
+    def __init__(self, dimensions: Sequence[Dimension], active_by: Mapping[str, str] | None = None):
         self.dimensions = tuple(dimensions)
         names = [d.name for d in self.dimensions]
         if len(set(names)) != len(names):
             dup = next(n for i, n in enumerate(names) if n in names[:i])
             raise SupernetError(f"the space declares dimension {dup!r} twice; give each dimension one name")
+        from .depths import check_active_by
+        self.active_by = check_active_by(self.dimensions, active_by or {})
 
     # -- structure -----------------------------------------------------------
     def inactive(self, values: Mapping[str, object]) -> dict[str, set[int]]:
-        """Positions (per dimension) that the arch does not use. Default: none."""
-        return {}
+        """Positions (per dimension) that the arch does not use. Default: those ``active_by`` declares."""
+        if not self.__dict__.get("active_by"):
+            return {}
+        from .depths import inactive_positions
+        return inactive_positions(self.dimensions, self.active_by, values)
 
     def canonical(self, arch: Arch) -> Arch:
         """The representative of ``arch``'s equivalence class (default: ``arch`` itself).
@@ -68,6 +76,9 @@ class SearchSpace:
 
     def cardinality(self) -> int:
         """Number of distinct canonical archs (before any :meth:`canonical` merging)."""
+        if self.__dict__.get("active_by"):
+            from .depths import gated_cardinality
+            return gated_cardinality(self.dimensions, self.active_by)
         return math.prod(len(d.choices) ** d.positions for d in self.dimensions)
 
     def __len__(self) -> int:
@@ -211,13 +222,35 @@ class SearchSpace:
 
     def _ambiguous(self, dim: Dimension) -> bool:
         """True when an inactive position's placeholder is also a choice (then ``inactive`` decides)."""
-        return dim.inactive_value in dim.choices and type(self).inactive is not SearchSpace.inactive
+        return dim.inactive_value in dim.choices and (type(self).inactive is not SearchSpace.inactive
+                                                       or bool(self.__dict__.get("active_by")))
 
     def _active_mask(self, archs: Sequence[Arch], dim: Dimension) -> np.ndarray:
         mask = np.ones((len(archs), dim.positions), dtype=bool)
         for row, arch in enumerate(archs):
             for i in self.inactive(arch).get(dim.name, ()):
                 mask[row, i] = False
+        return mask
+
+    def inactive_codes(self, codes: np.ndarray) -> np.ndarray | None:
+        """Boolean ``(n, n_var)`` mask of the positions encoded rows ``codes`` do not use, in one array pass, when
+        the space's rule is its declared ``active_by`` (None when ``inactive`` or ``canonical`` is overridden:
+        then only a per-arch decode knows). Zeroing those positions gives the canonical encoding."""
+        if (type(self).inactive is not SearchSpace.inactive or type(self).canonical is not SearchSpace.canonical):
+            return None
+        codes = np.asarray(codes)
+        mask = np.zeros(codes.shape, dtype=bool)
+        if not self.__dict__.get("active_by"):
+            return mask
+        starts, at = {}, 0
+        for d in self.dimensions:
+            starts[d.name], at = (at, d), at + d.positions
+        for gated, depth in self.active_by.items():
+            (g0, g), (d0, d) = starts[gated], starts[depth]
+            values = np.array(d.choices)[np.clip(codes[:, d0:d0 + d.positions], 0, len(d.choices) - 1)]  # (n, S)
+            seg = g.length // d.positions
+            slot = np.tile(np.arange(seg), d.positions)  # position within its segment
+            mask[:, g0:g0 + g.length] = slot[None, :] >= np.repeat(values, seg, axis=1)
         return mask
 
     def decode(self, x: Sequence[int]) -> Arch:

@@ -11,8 +11,11 @@ from .plan import SearchPlan
 from .problem import Scorer
 
 
+GREEDY = 10  # candidates chosen one by one by hypervolume gain in a round, at most (each costs a pass of HVs)
+
+
 # -- choosing what to evaluate for real ------------------------------------------------
-def _spread(indices: list[int], F: np.ndarray, k: int) -> list[int]:
+def spread(indices: list[int], F: np.ndarray, k: int) -> list[int]:
     """``k`` of ``indices`` evenly spaced along the first objective (all of them if there are <= k)."""
     if len(indices) <= k:
         return list(indices)
@@ -40,10 +43,10 @@ def select_candidates(plan: SearchPlan, scorer: Scorer, evaluated, n_promising: 
     """Unevaluated feasible archs among those NSGA-II scored: the promising, then the uncertain.
 
     Candidates are ranked into non-dominated fronts together with the feasible real points
-    (which take no slot). Promising: with a ``reference``, greedily the candidates whose
-    predicted values add the most hypervolume to the real front (among the best-ranked
-    ``max(100, 20 * n_promising)``); the rest of the slots go to the best fronts, spread along
-    the first objective. Uncertain: the largest predicted uncertainty among the next
+    (which take no slot). Promising: with a ``reference``, greedily the (at most ``GREEDY``)
+    candidates whose predicted values add the most hypervolume to the real front (among the
+    best-ranked ``max(100, 20 * min(n_promising, GREEDY))``); the rest of the slots go to the best
+    fronts, spread along the first objective. Uncertain: the largest predicted uncertainty among the next
     ``4 * n_uncertain`` best-ranked candidates, so uncertainty is explored where it matters.
     """
     cands = [a for a, (v, _) in scorer.memo.items()
@@ -55,24 +58,27 @@ def select_candidates(plan: SearchPlan, scorer: Scorer, evaluated, n_promising: 
     picked = []
     if reference is not None and n_promising:
         base = [int(i) for i in ranks[0] if i >= len(cands)] if ranks else []
-        picked = _greedy_hypervolume(F, ranked[:max(100, 20 * n_promising)], base, n_promising, reference)
+        k = min(n_promising, GREEDY)
+        picked = _greedy_hypervolume(F, ranked[:max(100, 20 * k)], base, k, reference)
     for front in ranks:
         if len(picked) >= n_promising:
             break
-        new = [int(i) for i in front if i < len(cands) and i not in picked]
-        picked += _spread(new, F, n_promising - len(picked))
-    near = [i for i in ranked if i not in picked][:4 * n_uncertain]
+        chosen = set(picked)
+        new = [int(i) for i in front if i < len(cands) and i not in chosen]
+        picked += spread(new, F, n_promising - len(picked))
+    taken = set(picked)
+    near = [i for i in ranked if i not in taken][:4 * n_uncertain]
     uncertain = sorted(near, key=lambda i: -scorer.memo[cands[i]][1])[:n_uncertain]
     return [cands[i] for i in picked + uncertain]
 
 
 def sample_feasible(plan: SearchPlan, rng: np.random.Generator, n: int, exclude, tries: int = 50) -> list[Arch]:
     """Up to ``n`` distinct random archs outside ``exclude`` meeting the cost budgets (``tries * n`` draws at most)."""
-    out: list[Arch] = []
+    out: dict[Arch, None] = {}
     for _ in range(tries * n):
         if len(out) >= n:
             break
         arch = plan.space.canonical(plan.space.sample(rng))
         if arch not in exclude and arch not in out and plan.cost_feasible(arch):
-            out.append(arch)
-    return out
+            out[arch] = None
+    return list(out)

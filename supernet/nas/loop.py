@@ -38,6 +38,7 @@ predictors from the factory it is given (the front door's :func:`supernet.run_se
 from __future__ import annotations
 
 import math
+import weakref
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -59,6 +60,9 @@ from .reach import check_reachable
 from .run import SearchRun
 from .store import BudgetSpent, TooManyFailures
 
+FIT_CAP = 1000  # real results a round's predictors are fitted on, at most (see fit_set)
+MAX_POPULATION = 400  # NSGA-II population of a round, at most (a round of n archs uses max(population, n))
+
 
 # -- strategies ------------------------------------------------------------------------
 def _rounds(run: SearchRun) -> None:
@@ -71,14 +75,15 @@ def _rounds(run: SearchRun) -> None:
         good = [e for e in prior if e.ok]
         room = cfg.evaluations - len(prior)
         predicted = {}
+        batch = max(cfg.per_round, int(cfg.growth * len(prior)))
         if r == 0:
             base = run.baselines()
             extra = sample_feasible(run.plan, rng, cfg.initial, {a for a, _ in base})
             todo = base + [(a, "") for a in extra]
         elif cfg.strategy == "random" or len(good) < MIN_FIT:
-            todo = [(a, "") for a in sample_feasible(run.plan, rng, min(room, cfg.per_round), seen)]
+            todo = [(a, "") for a in sample_feasible(run.plan, rng, min(room, batch), seen)]
         else:
-            picked, predicted = _guided(run, good, seen, rng, min(room, cfg.per_round))
+            picked, predicted = _guided(run, good, seen, rng, min(room, batch))
             todo = [(a, "") for a in picked]
         todo = todo[:room]
         new = list({e.index: e for e in store.evaluate_many([a for a, _ in todo], r, [l for _, l in todo])}.values())
@@ -90,28 +95,75 @@ def _rounds(run: SearchRun) -> None:
 
 def _guided(run: SearchRun, prior: list, seen: set, rng: np.random.Generator, n: int) -> tuple[list[Arch], dict]:
     """Fit the predictors on the ok results ``prior``, run NSGA-II on them, choose ``n`` new archs (not in ``seen``)."""
-    plan, cfg = run.plan, run.cfg
-    known = {e.arch: e.metrics for e in prior}
-    predictors, scales = {}, {}
+    measure = fit_predictors(run, run.plan, prior, rng)
+    return propose(run.plan, run.cfg, measure, prior, seen, rng, n, run.reference)
+
+
+def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator) -> Callable | None:
+    """One predictor per measured metric of ``plan``, fitted on :func:`fit_set` of ``prior``: ``measure(archs)``
+    for :class:`Scorer` (None when nothing is measured)."""
+    cfg, predictors, scales = run.cfg, {}, {}
+    train = fit_set(plan, prior, rng)
     for name in plan.measured:
-        y = np.array([e.metrics[name] for e in prior], dtype=float)
-        predictors[name] = run.factory(cfg.predictor, plan.space, cfg.seed).fit([e.arch for e in prior], y)
+        y = np.array([e.metrics[name] for e in train], dtype=float)
+        predictors[name] = run.factory(cfg.predictor, plan.space, cfg.seed).fit([e.arch for e in train], y)
         scales[name] = float(y.std()) or 1.0
         if hook(predictors[name], "chosen"):
             run.chosen[name] = hook(predictors[name], "chosen")
-    scorer = Scorer(plan, known, _predictions(predictors, scales))
-    decoder = Decoder(plan.space)
+    return _predictions(predictors, scales) if predictors else None
+
+
+def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen: set, rng: np.random.Generator,
+            n: int, reference) -> tuple[list[Arch], dict]:
+    """NSGA-II on ``plan`` with real values of ``prior`` and ``measure``'s predictions elsewhere; ``n`` new archs
+    (not in ``seen``): the promising, the uncertain, then random feasible ones; and their predictions."""
+    known = {e.arch: e.metrics for e in prior}
+    scorer = Scorer(plan, known, measure or (lambda archs: [({}, 0.0) for _ in archs]))
+    decoder = shared_decoder(plan.space)
     problem = SearchProblem(plan, scorer, decoder)
     feasible = [e for e in prior if plan.feasible(e.metrics)]
     F = plan.objective_matrix([e.metrics for e in feasible])
     elites = [feasible[i].arch for front in fronts(F) for i in front]
-    algorithm = make_nsga2(decoder, cfg.population, initial_population(problem, elites, cfg.population, rng))
+    size = min(max(cfg.population, n), MAX_POPULATION)  # a large round needs as many distinct proposals
+    algorithm = make_nsga2(decoder, size, initial_population(problem, elites, size, rng))
     minimize(problem, algorithm, ("n_gen", cfg.generations), seed=int(rng.integers(2**31)), copy_algorithm=False)
-    n_uncertain = min(cfg.uncertain, n) if predictors else 0
-    picked = select_candidates(plan, scorer, seen, n - n_uncertain, n_uncertain, run.reference)
+    n_uncertain = min(cfg.uncertain, n) if measure else 0
+    picked = select_candidates(plan, scorer, seen, n - n_uncertain, n_uncertain, reference)
     if len(picked) < n:
         picked += sample_feasible(plan, rng, n - len(picked), seen | set(picked))
     return picked, {a: scorer.memo[a][0] for a in picked if a in scorer.memo}
+
+
+def shared_decoder(space) -> Decoder:
+    """One :class:`Decoder` per space for the whole search (its memo of archs carries across rounds)."""
+    decoder = _DECODERS.get(space)
+    if decoder is None or len(decoder._memo) > 500_000:
+        decoder = _DECODERS[space] = Decoder(space)
+    return decoder
+
+
+_DECODERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def fit_set(plan, prior: list, rng: np.random.Generator, cap: int = FIT_CAP) -> list:
+    """The real results a round's predictors learn from: all of them up to ``cap``; beyond, the ``cap / 2``
+    best-ranked (non-dominated fronts of the objectives, the feasible first; a front larger than the room
+    left gives points evenly spread along its first objective, both ends included) and ``cap / 2`` others
+    drawn at random, so a refit costs the same at 1,000 and at 50,000 evaluations and stays sharp near the front."""
+    if len(prior) <= cap:
+        return prior
+    from .candidates import spread
+    feasible = np.array([plan.feasible(e.metrics) for e in prior])
+    best: list[int] = []
+    for group in (np.flatnonzero(feasible), np.flatnonzero(~feasible)):
+        F = plan.objective_matrix([prior[i].metrics for i in group])
+        for front in fronts(F):
+            if len(best) >= cap // 2:
+                break
+            best += [int(group[i]) for i in spread([int(i) for i in front], F, cap // 2 - len(best))]
+    rest = np.setdiff1d(np.arange(len(prior)), best)
+    drawn = rng.choice(rest, size=cap - len(best), replace=False)
+    return [prior[i] for i in sorted(best + [int(i) for i in drawn])]
 
 
 def _predictions(predictors: dict, scales: dict) -> Callable:
@@ -183,7 +235,7 @@ def run_search(space: SearchSpace, evaluator, config: SearchConfig | None = None
     everything found so far.
     """
     if resume:
-        config = _saved_config(out, config, space)
+        config = saved_config(out, config, space)
     cfg = (config or SearchConfig()).resolved()
     cfg.check(option_names)
     plan = make_plan(space, cfg.objectives, cfg.budgets, costs)
@@ -210,13 +262,17 @@ def run_search(space: SearchSpace, evaluator, config: SearchConfig | None = None
         exc.result = run.finish()
         run.close()
         raise
+    except BaseException:  # SIGINT, an error: every finished evaluation is on disk before it propagates
+        run.flush()
+        run.close()
+        raise
     try:
         return run.finish()
     finally:
         run.close()
 
 
-def _saved_config(out, config: SearchConfig | None, space: SearchSpace) -> SearchConfig:
+def saved_config(out, config: SearchConfig | None, space: SearchSpace) -> SearchConfig:
     if out is None:
         raise SupernetError("resume needs the run folder of the search to continue (--out RUN)")
     data = read_json(Path(out) / "config.json", "search config")

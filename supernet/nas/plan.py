@@ -102,10 +102,18 @@ def option_name(key: str, names: Mapping[str, str] | None = None) -> str:
     return f"SearchConfig.{field}[{item!r}]" if item else f"SearchConfig.{field}"
 
 
+COST_MEMO = 200_000  # archs whose exact costs a plan remembers (the cost functions are pure)
+
+
 def cost_or_inf(plan: SearchPlan, arch: Arch) -> dict:
-    """Exact costs with ``inf`` for every cost of an arch whose costs are invalid."""
-    costs, error = plan.exact_costs(arch)
-    return {n: math.inf for n in plan.costs} if error else costs
+    """Exact costs with ``inf`` for every cost of an arch whose costs are invalid (memoised per plan and arch)."""
+    memo = plan.__dict__.setdefault("_cost_memo", {})
+    if arch not in memo:
+        if len(memo) >= COST_MEMO:
+            memo.clear()
+        costs, error = plan.exact_costs(arch)
+        memo[arch] = {n: math.inf for n in plan.costs} if error else costs
+    return memo[arch]
 
 
 def violation(costs: Mapping[str, float], limits: Mapping[str, float]) -> float:

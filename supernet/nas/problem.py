@@ -47,18 +47,41 @@ class Scorer:
 
 
 class Decoder:
-    """``space.canonical(space.decode(x))`` memoised by the rounded encoding; ``canonical(X)`` = re-encoded rows."""
+    """``space.canonical(space.decode(x))`` memoised by the canonical encoding; ``canonical(X)`` = re-encoded rows.
+
+    Where the space's canonical rule is its declared depth gating, canonical encodings are computed
+    for a whole population in one array pass (:meth:`SearchSpace.inactive_codes`) and an arch is
+    built once per distinct canonical encoding; otherwise each new row is decoded and re-encoded.
+    """
 
     def __init__(self, space: SearchSpace):
         self.space, self._memo, self._codes = space, {}, {}
+        self._upper = space.bounds()[1]
+        self._fast = space.inactive_codes(np.zeros((1, space.n_var), dtype=np.int64)) is not None
+
+    def _rows(self, X) -> np.ndarray:
+        X = np.clip(np.rint(np.asarray(X, dtype=float)), 0, self._upper).astype(np.int64)
+        if self._fast:
+            X[self.space.inactive_codes(X)] = 0
+        return X
 
     def __call__(self, x) -> Arch:
-        key = np.asarray(x).round().astype(np.int64).tobytes()
-        if key not in self._memo:
-            self._memo[key] = self.space.canonical(self.space.decode(x))
-        return self._memo[key]
+        return self.many(np.asarray(x)[None, :])[0]
+
+    def many(self, X) -> list[Arch]:
+        """The canonical arch of every row of ``X``."""
+        out = []
+        for row in self._rows(X):
+            key = row.tobytes()
+            arch = self._memo.get(key)
+            if arch is None:
+                arch = self._memo[key] = self.space.canonical(self.space.decode(row))
+            out.append(arch)
+        return out
 
     def canonical(self, X: np.ndarray) -> np.ndarray:
+        if self._fast:
+            return self._rows(X).astype(float).reshape(len(X), self.space.n_var)
         rows = []
         for x in X:
             key = np.asarray(x).round().astype(np.int64).tobytes()
@@ -78,7 +101,7 @@ class SearchProblem(Problem):
         self.plan, self.scorer, self.decoder = plan, scorer, decoder
 
     def _evaluate(self, X, out, *args, **kwargs):
-        rows = [values for values, _ in self.scorer([self.decoder(x) for x in X])]
+        rows = [values for values, _ in self.scorer(self.decoder.many(X))]
         out["F"] = _penalised(self.plan.objective_matrix(rows))  # failed / invalid: never preferred
         if self.plan.budgets:
             out["G"] = _penalised(np.array([self.plan.constraint_row(v) for v in rows], dtype=float))

@@ -3,6 +3,7 @@ state, progress bar), its fixed hypervolume reference, and the result it returns
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from pathlib import Path
 from typing import Callable, Mapping
@@ -21,6 +22,7 @@ from .plan import SearchPlan
 from .store import EvaluationStore
 
 CSV, STATE = "evaluations.csv", "state.json"
+WRITE_EVERY = 1.0  # seconds between rewrites of evaluations.csv during a batch of evaluations
 
 
 # -- one search ------------------------------------------------------------------------
@@ -39,21 +41,34 @@ class SearchRun:
         self.store = EvaluationStore(plan, as_evaluator(evaluator, cfg.eval_timeout), cfg.evaluations, rows,
                                      self._on_new, cfg.max_failures)
         self.log = RunLog(run_dir, tensorboard) if run_dir else None
+        self._written, self._written_rows = time.monotonic(), len(rows)
         self._reference = None
         self.split = None  # the data split evaluated metrics come from, when the caller says (source["split"])
         self.chosen: dict[str, str] = {}
 
     def _on_new(self, ev) -> None:
+        """Tick the bar; rewrite the CSV at most every ``WRITE_EVERY`` seconds (and after every batch, see
+        :meth:`flush`), so cheap evaluations do not rewrite it once each while slow ones are each saved."""
         self.bar.update(1)
-        if self.run_dir:
+        if self.run_dir and time.monotonic() - self._written >= WRITE_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write ``evaluations.csv`` now (every result so far)."""
+        if self.run_dir and self._written_rows != len(self.store.rows):
             write_evaluations(self.run_dir / CSV, self.plan, self.store.rows)
+            self._written_rows = len(self.store.rows)
+        self._written = time.monotonic()
 
     def baselines(self) -> list[tuple[Arch, str]]:
-        """(arch, names) of the smallest, largest and median archs (and the budget check's ``witness``, if
-        it needed one); equal archs share one entry."""
+        """(arch, names) of the smallest, largest and median archs that meet the budgets with a cost
+        function (an arch that breaks one could never be picked), and the budget check's ``witness``, if it
+        needed one; equal archs share one entry."""
         names: dict[Arch, list[str]] = {}
         for name in ("smallest", "largest", "median"):
-            names.setdefault(self.plan.space.canonical(getattr(self.plan.space, name)()), []).append(name)
+            arch = self.plan.space.canonical(getattr(self.plan.space, name)())
+            if not breaks_budget(self.plan, arch):
+                names.setdefault(arch, []).append(name)
         if self.witness is not None:
             names.setdefault(self.witness, []).append("witness")
         return [(arch, "+".join(n)) for arch, n in names.items()]
@@ -80,6 +95,7 @@ class SearchRun:
         """Log round ``r`` (hypervolume, failures, predictor tau / MAPE on the new real points); skipped when replayed."""
         if r < self.next_round:
             return
+        self.flush()
         record = {"round": r, "evaluations": len(self.store), "new": len(new), "failures": self.store.failures,
                   "front_size": len(self.front_rows()), "hypervolume": self.hypervolume(),
                   **_predictor_scores(self.plan, [e for e in new if e.ok], predicted or {}),
@@ -120,6 +136,13 @@ class SearchRun:
         self.bar.close()
         if self.log:
             self.log.close()
+
+
+def breaks_budget(plan: SearchPlan, arch: Arch) -> bool:
+    """True when ``arch``'s exact costs are valid and one exceeds its budget (an invalid cost is evaluated and
+    recorded as a failure, as before)."""
+    costs, error = plan.exact_costs(arch)
+    return error is None and any(costs[n] > b for n, b in plan.budgets.items() if n in plan.costs)
 
 
 def _unmet_budgets(plan: SearchPlan, rows: list) -> list[str]:

@@ -30,7 +30,9 @@ class SearchConfig:
 
     ``objectives`` are metric names; your own metric carries its direction (``"energy:min"``).
     ``budgets`` maps a minimised metric to its maximum (numbers or ``"20M"``-style text).
-    ``evaluations`` counts every real evaluation, baselines and failures included. ``initial``
+    ``evaluations`` counts every real evaluation, baselines and failures included. A round evaluates
+    ``max(per_round, floor(growth * done))`` archs (``done``: real evaluations so far), so a search of
+    ``N`` cheap evaluations refits its predictors ``O(log N)`` times, not ``N / per_round``. ``initial``
     random archs join the baselines in round 0 (default ``evaluations // 4`` within [5, 50]).
     ``predictor`` names the accuracy predictor (default ``auto``: picked per round by
     cross-validated Kendall tau). ``eval_timeout`` (seconds) turns a slow evaluation into a
@@ -47,6 +49,7 @@ class SearchConfig:
     evaluations: int = 200
     initial: int | None = None
     per_round: int = 10
+    growth: float = 0.1
     uncertain: int = 3
     generations: int = 60
     population: int = 50
@@ -85,6 +88,9 @@ class SearchConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise SupernetError(f"{option_name(key, names)} must be an integer >= {low}, got {value!r}")
+        growth = self.growth
+        if isinstance(growth, bool) or not isinstance(growth, (int, float)) or not 0 <= growth <= 1:
+            raise SupernetError(f"{option_name('growth', names)} must be a number in [0, 1], got {growth!r}")
         if self.uncertain > self.per_round:
             raise SupernetError(f"{option_name('uncertain', names)} ({self.uncertain}) cannot exceed "
                                 f"{option_name('per_round', names)} ({self.per_round})")

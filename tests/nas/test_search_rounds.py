@@ -1,0 +1,98 @@
+"""Search that keeps up with cheap evaluations: growing rounds, capped refits, few CSV writes, and the
+three rules of issue 34's point 6 (canonical archs, exact costs, baselines under the budget)."""
+import csv
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # each test runs whole searches
+
+from supernet import Dimension, SearchConfig, SearchSpace, run_search
+from supernet.nas.loop import fit_set
+from supernet.nas.plan import make_plan
+from supernet.nas.store import Evaluation
+
+SPACE = SearchSpace([Dimension("w", (1, 2, 3, 4, 5, 6, 7, 8), 3), Dimension("d", (1, 2, 3))], active_by={"w": "d"})
+
+
+def acc(arch):
+    return {"accuracy": float(sum(arch["w"])) / 24 + 0.01 * arch["d"]}
+
+
+def flops(arch):
+    return float(sum(arch["w"]) * 10 + arch["d"])
+
+
+def config(**kw):
+    base = dict(objectives=("accuracy", "flops"), budgets={"flops": 150}, evaluations=60, generations=5,
+                population=16, predictor="ridge", per_round=5, uncertain=1)
+    return SearchConfig(**{**base, **kw})
+
+
+def test_baselines_that_break_a_cost_budget_are_not_evaluated():
+    result = run_search(SPACE, acc, config(), costs={"flops": flops})
+    labels = [r["baseline"] for r in result.evaluations if r["baseline"]]
+    assert "largest" not in "+".join(labels) and "smallest" in "+".join(labels)
+    assert flops(SPACE.largest()) > 150  # the largest arch does break it
+
+
+def test_an_exact_cost_is_never_predicted_nor_taken_from_the_evaluator():
+    fitted = []
+
+    def factory(name, space, seed):
+        from predictors import make_predictor
+        p = make_predictor(name, space, seed)
+        fit = p.fit
+
+        def spy(archs, y):
+            fitted.append(len(y))
+            return fit(archs, y)
+        p.fit = spy
+        return p
+
+    def evaluate(arch):
+        return {**acc(arch), "flops": -1.0}  # a wrong value: the cost function wins
+    result = run_search(SPACE, evaluate, config(predictor="ridge"), costs={"flops": flops},
+                        predictor_factory=factory)
+    rounds = len({r["round"] for r in result.evaluations}) - 1
+    assert len(fitted) == rounds  # one predictor per guided round: accuracy only, never flops
+    assert all(r["flops"] == flops(SPACE.make(r["arch"])) for r in result.evaluations)
+
+
+def test_rounds_grow_with_the_evaluations_done():
+    result = run_search(SPACE, acc, config(evaluations=200, growth=0.25, budgets={}), costs={"flops": flops})
+    sizes = np.bincount([r["round"] for r in result.evaluations])
+    done = np.cumsum(sizes)
+    for r in range(2, len(sizes) - 1):
+        assert sizes[r] == max(5, int(0.25 * done[r - 1])), (r, sizes.tolist())
+    assert sizes[len(sizes) - 2] > 5
+
+
+def test_fit_set_is_capped_and_keeps_the_front():
+    plan = make_plan(SPACE, ["accuracy", "flops"], {}, {"flops": flops})
+    rng = np.random.default_rng(0)
+    archs = list({SPACE.sample(rng) for _ in range(400)})
+    rows = [Evaluation(i, a, 1, {**acc(a), "flops": flops(a)}) for i, a in enumerate(archs)]
+    chosen = fit_set(plan, rows, np.random.default_rng(1), cap=50)
+    assert len(chosen) == 50 and len({e.index for e in chosen}) == 50
+    best = max(rows, key=lambda e: e.metrics["accuracy"])
+    assert best in chosen
+    assert fit_set(plan, rows[:30], rng, cap=50) == rows[:30]
+
+
+def test_an_interrupt_keeps_every_finished_evaluation_on_disk(tmp_path):
+    calls = []
+
+    def evaluate(arch):
+        if len(calls) == 37:
+            raise KeyboardInterrupt
+        calls.append(arch)
+        return acc(arch)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(SPACE, evaluate, config(), costs={"flops": flops}, out=tmp_path / "s", tensorboard=False)
+    with open(tmp_path / "s" / "evaluations.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 37
+    result = run_search(SPACE, acc, config(), costs={"flops": flops}, out=tmp_path / "s", resume=True,
+                        tensorboard=False)
+    assert len(result.evaluations) == 60 and len({r["index"] for r in result.evaluations}) == 60
