@@ -28,13 +28,13 @@ the clock (:func:`supernet.hardware.rounds.measure` takes ``timer=``): a simulat
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from ..core.placement import torch_threads
+from .clock import ort_session, time_onnx, timed
 
 GPU_TARGETS = ("cuda", "cuda-graph", "ort-cuda", "ort-tensorrt")
 RUNTIME_TARGETS = {"onnxruntime-cpu-int8": (("onnxruntime",), None), "openvino-cpu": (("openvino",), "openvino"),
@@ -76,17 +76,6 @@ def target_problem(target: str) -> str | None:
 def needs_file(target: str) -> bool:
     """Whether ``target``'s clock writes a model file (ONNX, IR, ``.pte``) and so needs a path."""
     return target not in ("cpu",) + GPU_TARGETS[:2]
-
-
-def timed(call, cfg) -> list[float]:
-    """Per-call seconds of ``call()``: ``repeats`` calls, more until ``min_seconds`` have passed."""
-    times, total = [], 0.0
-    while len(times) < cfg.repeats or (total < cfg.min_seconds and len(times) < 100 * cfg.repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-        total += times[-1]
-    return times
 
 
 def time_torch(module, x, cfg, onnx_path: Path | None = None) -> list[float]:
@@ -140,39 +129,11 @@ def time_cuda_graph(module, x, cfg, onnx_path: Path | None = None) -> list[float
         return _events_timed(graph.replay, cfg)
 
 
-def _session(module, x, cfg, path: Path, provider: str):
-    import onnxruntime as ort
-
-    from ..io.export import export_onnx
-    if not path.exists():
-        export_onnx(module, tuple(x.shape), path, x.dtype)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = cfg.threads, 1
-    chosen = provider
-    if provider == "TensorrtExecutionProvider":  # an engine per file, cached beside it: later rounds skip the build
-        chosen = (provider, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(path.parent)})
-    providers = [chosen] if provider == "CPUExecutionProvider" else [chosen, "CPUExecutionProvider"]
-    session = ort.InferenceSession(str(path), opts, providers=providers)
-    if session.get_providers()[0] != provider:
-        from ..core.errors import SupernetError
-        raise SupernetError(f"ONNX Runtime could not start its {provider} (it fell back to "
-                            f"{session.get_providers()}); check the CUDA / TensorRT libraries of onnxruntime-gpu")
-    return session
-
-
-def time_onnx(module, x, cfg, onnx_path: Path, provider: str = "CPUExecutionProvider") -> list[float]:
-    session = _session(module, x, cfg, Path(onnx_path), provider)
-    feed = {session.get_inputs()[0].name: x.numpy()}
-    for _ in range(cfg.warmup):
-        session.run(None, feed)
-    return timed(lambda: session.run(None, feed), cfg)
-
-
 def time_onnx_gpu(module, x, cfg, onnx_path: Path, provider: str) -> list[float]:
     """ONNX Runtime on the GPU with I/O binding: the input lives on the GPU, the output stays there;
     each timed call is ``run_with_iobinding`` plus the wait for its outputs."""
     import onnxruntime as ort
-    session = _session(module, x, cfg, Path(onnx_path), provider)
+    session = ort_session(module, x, cfg, Path(onnx_path), provider)
     binding = session.io_binding()
     value = ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", 0)
     binding.bind_ortvalue_input(session.get_inputs()[0].name, value)

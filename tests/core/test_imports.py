@@ -16,7 +16,8 @@ STAGES = {  # stage -> the stages (besides itself) it may import
     "supernet.layers": BASE,
     "supernet.data": BASE,
     "supernet.io": BASE,  # disk only: loading data or recalibrating BN is orchestration (evaluation)
-    "supernet.evaluation": BASE | {"supernet.layers", "supernet.data", "supernet.io"},
+    "supernet.evaluation": BASE | {"supernet.layers", "supernet.data", "supernet.io",
+                                   "supernet.hardware"},  # an int8 target's quantised model (runtimes)
     "supernet.hardware": BASE | {"supernet.layers", "supernet.data", "supernet.io"},
     "supernet.training": BASE | {"supernet.layers", "supernet.data", "supernet.io", "supernet.evaluation"},
     "supernet.nas": BASE | {"supernet.io", "supernet.evaluation"},

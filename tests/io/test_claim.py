@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from supernet.core.registry import config_to_dict, space_config
 from supernet.hardware.latency_table import table_path
 from supernet.hardware.rounds import MeasureConfig
 from supernet.io.claim import CLAIM, claim, release
@@ -122,7 +123,8 @@ def test_export_finetune_and_latency_tables_refuse_a_held_folder(trained, tmp_pa
     status, err = run_main(["finetune", export, "--out", held, "--steps", "2"], capsys)
     assert_refused(status, err, f"run folder {str(held)!r} is in use by pid {proc.pid} ")
     lat = tmp_path / "lat"
-    name = table_path(lat, MeasureConfig(target="cpu", threads=2)).name
+    name = table_path(lat, MeasureConfig(target="cpu", threads=2), "mobilenet", "tiny",
+                      config_to_dict(space_config("mobilenet", "tiny"))).name
     proc = holder(lat, f".{name}.claim")
     status, err = run_main(["latency", "build", "mobilenet", "--variant", "tiny", "--out", lat, "--archs", "5",
                             "--no-progress"], capsys)

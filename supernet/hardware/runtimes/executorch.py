@@ -43,7 +43,7 @@ def set_threads(threads: int) -> int:
 
 def time_executorch(module, x, cfg, onnx_path: Path) -> list[float]:
     """Per-call seconds of ``method.execute([x])`` (the ``.pte`` is written once beside ``onnx_path``)."""
-    from ..timers import timed
+    from ..clock import timed
     pte = Path(onnx_path).with_suffix(".pte")
     if not pte.exists():
         write_pte(module, x, pte)

@@ -38,7 +38,7 @@ def compile_cpu(model, threads: int):
 
 def time_openvino(module, x, cfg, onnx_path: Path, int8: bool = False) -> list[float]:
     """Per-call seconds of one synchronous ``infer`` of the compiled model (input copied in, output out)."""
-    from ..timers import timed
+    from ..clock import timed
     ir = Path(onnx_path).with_suffix(".int8.xml" if int8 else ".xml")
     if ir.exists():
         import openvino as ov

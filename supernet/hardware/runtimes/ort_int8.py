@@ -45,7 +45,7 @@ def quantize(fp32: Path, int8: Path, batches) -> Path:
 def time_ort_int8(module, x, cfg, onnx_path: Path) -> list[float]:
     """Per-call seconds of the int8 model (quantised once per file, beside ``onnx_path``)."""
     from ...io.export import export_onnx
-    from ..timers import time_onnx
+    from ..clock import time_onnx
     from . import calibration_batches
     onnx_path = Path(onnx_path)
     int8 = onnx_path.with_suffix(".int8.onnx")
