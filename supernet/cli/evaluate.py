@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 
-from .common import CALIB_BATCHES, THREADS, add_placement
+from .common import CALIB_BATCHES, THREADS, add_data, add_placement
 
 HELP = "evaluate archs: BN recalibration, accuracy, FLOPs, params"
 EXAMPLES = """examples:
   supernet eval runs/mnist1d --arch largest --arch smallest
   supernet eval runs/mnist1d --arch my_arch.json --split val
-  supernet eval runs/img --arch largest --device cuda --precision bf16"""
+  supernet eval runs/img --arch largest --device cuda --precision bf16
+  supernet eval runs/ofa-w10 --arch ofa:note10_lat-8ms_top1-71.4_finetune-25 --data imagefolder:~/imagenet
+  supernet eval runs/ofa-w10 --arch largest --data packed:~/imagenet-packed --split val   # an imported run"""
 
 
 def add(p) -> None:
@@ -20,6 +22,7 @@ def add(p) -> None:
     p.add_argument("--calib-batches", type=CALIB_BATCHES, default=8,
                    help="batches of 256 training inputs for BN recalibration")
     p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: torch's choice)")
+    add_data(p)
     add_placement(p)
 
 
@@ -30,5 +33,5 @@ def run(args) -> None:
         torch.set_num_threads(args.threads)
     for result in evaluate(args.checkpoint, args.arch, splits=args.split or ["val", "test"],
                            calib_batches=args.calib_batches, device=args.device, precision=args.precision,
-                           channels_last=args.channels_last):
+                           channels_last=args.channels_last, data=args.data):
         print(json.dumps(result))

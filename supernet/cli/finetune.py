@@ -4,7 +4,7 @@ folder is a new export."""
 from __future__ import annotations
 
 from ..core.errors import SupernetError
-from .common import add_placement
+from .common import add_data, add_placement
 
 HELP = "fine-tune an exported subnet (KL or alpha-divergence from a frozen teacher, or labels only)"
 EXAMPLES = """examples:
@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   supernet finetune --from-search runs/search-2m --pick knee --out exports/knee-ft
   supernet finetune exports/mine --checkpoint runs/mnist1d --out exports/mine-ft   # export made elsewhere
   supernet finetune --resume --out exports/knee-ft                     # continue an interrupted run
+  supernet finetune exports/n10 --data imagefolder:~/mydata --out exports/n10-ft   # a subnet of an imported run
 the --out folder is the new export (load_exported / model.onnx) and holds the run's log and checkpoints."""
 
 
@@ -42,6 +43,7 @@ def add(p) -> None:
         kind = float if name == "lr" else int
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(d, name),
                        help=f"{text} (default: %(default)s)")
+    add_data(p, "; trained on too (default: the --data the export was recalibrated on)")
     add_placement(p, channels_last=False)
     p.add_argument("--out", required=True, help="new export folder (also the run folder)")
     p.add_argument("--no-onnx", action="store_true", help="skip model.onnx")

@@ -46,7 +46,10 @@ default below when a space leaves one out):
         the engine loads ``model.safetensors`` into ``build_static``);
     space.input_size() -> the square side that streamed image data is decoded to (default: None, as stored);
     space.latency_units(arch), space.all_latency_units() -> units of a latency table (default: none,
-        so latency is measured on whole subnets).
+        so latency is measured on whole subnets);
+    space.named_archs() -> the names beyond ``largest|smallest|median`` that ``load_arch`` takes and that are
+        archs of this space (default: none; mobilenet: ``ofa:ID`` of each OFA pick that fits), which
+        ``supernet search --compare PREFIX:all`` expands to.
 """
 from __future__ import annotations
 
@@ -107,8 +110,9 @@ HOOKS: dict[str, Callable[[Any], Callable]] = {
     "input_size": lambda space: lambda: None,
     "latency_units": lambda space: _no_units,
     "all_latency_units": lambda space: _no_units,
+    "named_archs": lambda space: _no_units,
 }
-SPACE_HOOKS = ("load_exported", "input_size", "latency_units", "all_latency_units")  # the others: the supernet's
+SPACE_HOOKS = ("load_exported", "input_size", "latency_units", "all_latency_units", "named_archs")  # the others: the supernet's
 
 
 def hook(owner: Any, name: str):
