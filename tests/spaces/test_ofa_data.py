@@ -89,7 +89,7 @@ def test_eval_search_export_on_the_users_data(ofa, capsys):
     assert json.loads((search / "config.json").read_text())["source"]["data"] == data
 
     # under a latency budget on onnxruntime-cpu, from a table of this machine
-    assert main(["latency", "build", run, "--target", "onnxruntime-cpu", "--threads", "1", "--archs", "3",
+    assert main(["latency", "build", run, "--target", "onnxruntime-cpu", "--threads", "1", "--archs", "5",
                  "--warmup", "1", "--repeats", "3", "--rounds", "1", "--unit-rounds", "1",
                  "--out", tmp / "latency", "--no-progress"]) == 0
     table = next((tmp / "latency").glob("onnxruntime-cpu-*.json"))
