@@ -114,7 +114,8 @@ def test_eval_search_export_on_the_users_data(ofa, capsys):
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     with torch.no_grad():
         want = net(x).numpy()
-    assert got.shape == (2, 1000) and np.abs(got - want).max() < 1e-4
+    # random weights, BN recalibrated on random images: logits in the hundreds, so the float32 tolerance is relative
+    assert got.shape == (2, 1000) and np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
 
 
 @pytest.mark.slow
