@@ -137,10 +137,12 @@ def import_ofa(net: str, weights: str | os.PathLike, out: str | os.PathLike, **o
 # -- evaluate and export -------------------------------------------------------------------------
 def evaluate(checkpoint: str | os.PathLike, archs: Iterable[Arch | str | dict] | str | dict | Arch,
              splits=("val", "test"), calib_batches: int = 8, device: str = "auto", precision: str = "fp32",
-             channels_last: bool = False, threads: int | None = None) -> list[dict]:
+             channels_last: bool = False, threads: int | None = None, data: str | None = None) -> list[dict]:
     """Evaluate archs of a trained supernet; one dict per arch with the task's score per split
     (e.g. ``val_accuracy``), FLOPs (MACs) and params. BN is recalibrated per arch on ``device``, with
-    ``threads`` torch CPU threads (None: torch's choice; ``--threads``).
+    ``threads`` torch CPU threads (None: torch's choice; ``--threads``). ``data`` (``imagefolder:PATH`` /
+    ``packed:PATH``) replaces the run's own data, and is needed by a run of imported weights
+    (:func:`supernet.evaluation.recalibrated.checkpoint_data`).
 
     An arch is an :class:`Arch`, a dict, JSON text, a JSON file path, or ``largest|smallest|median``;
     ``archs`` is one of them or a list of them.
@@ -149,7 +151,7 @@ def evaluate(checkpoint: str | os.PathLike, archs: Iterable[Arch | str | dict] |
     with placement.threads():
         model, meta = load_checkpoint(checkpoint)
         archs = [_arch(model.space, a) for a in ([archs] if isinstance(archs, (str, dict, Arch)) else list(archs))]
-        data, calib = checkpoint_data(meta, calib_batches)
+        data, calib = checkpoint_data(meta, calib_batches, data)
         model, task = placement.model(model), task_of_run(meta)
         return [{"arch": arch.to_dict(), **evaluate_arch(model, arch, calib, data, splits, task, placement)}
                 for arch in archs]
@@ -166,12 +168,12 @@ def _arch(space: SearchSpace, value) -> Arch:
 
 def export_from_search(search_run: str | os.PathLike, pick: str, out: str | os.PathLike, *,
                        budgets: dict | None = None, checkpoint: str | os.PathLike | None = None, onnx: bool = True,
-                       overwrite: bool = False) -> tuple[Path, dict]:
+                       overwrite: bool = False, data: str | None = None) -> tuple[Path, dict]:
     """Export the arch that ``pick`` chooses from a search run; returns ``(folder, record)``.
 
     ``arch.json`` records under ``picked`` what the subnet scored when the search evaluated it
     (e.g. validation accuracy, FLOPs), with the search run, the pick rule and the split.
-    ``checkpoint`` defaults to the one the search ran on.
+    ``checkpoint`` defaults to the one the search ran on; ``data`` to the ``--data`` the search ran with.
     """
     from .nas.outputs import pick_from_search
     record, config = pick_from_search(search_run, pick, budgets)
@@ -183,7 +185,9 @@ def export_from_search(search_run: str | os.PathLike, pick: str, out: str | os.P
     scores = {k: v for k, v in record.items() if k not in ("arch", "index", "is_pareto")}
     picked = {"search": str(Path(search_run).resolve()), "pick": pick, "evaluation": record["index"],
               "split": source.get("split", "val"), **scores}
-    return export(checkpoint, record["arch"], out, onnx=onnx, overwrite=overwrite, extra={"picked": picked}), record
+    data = data or source.get("data")
+    return export(checkpoint, record["arch"], out, onnx=onnx, overwrite=overwrite, extra={"picked": picked},
+                  data=data), record
 
 
 def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, checkpoint=None,
@@ -205,7 +209,7 @@ def finetune(export: str | os.PathLike | None, out: str | os.PathLike, *, checkp
     if export is None and from_search is not None:
         def make(folder: Path) -> Path:
             return export_from_search(from_search, pick, folder, budgets=budgets, checkpoint=checkpoint,
-                                      onnx=False)[0]
+                                      onnx=False, data=config.data if config else None)[0]
     with placement.threads():
         return finetune_export(export, out, placement=placement, checkpoint=checkpoint, config=config, resume=resume,
                                overwrite=overwrite, onnx=onnx, make_export=make,
@@ -234,7 +238,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
            calib_batches: int = 8, latency_table: str | os.PathLike | None = None, option_names=None,
            device: str = "auto", precision: str = "fp32", channels_last: bool = False, threads: int | None = None,
            ray_address: str | None = None, eval_workers: int | None = None, eval_retries: int = 1,
-           latency_timer=None):
+           latency_timer=None, data: str | None = None, compare: Iterable[str] = ()):
     """Predictor-guided NSGA-II over a trained supernet's archs; returns a ``SearchResult``.
 
     ``config`` is a :class:`supernet.nas.search_config.SearchConfig` (default: accuracy vs FLOPs, 200
@@ -258,6 +262,13 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     1 per Ray actor).
     ``option_names`` maps config fields to the caller's option names in messages (the CLI's flags).
 
+    ``data`` (``imagefolder:PATH`` / ``packed:PATH``) replaces the checkpoint's own data for BN
+    recalibration and the validation score, and is needed by a run of imported weights
+    (:func:`supernet.evaluation.recalibrated.checkpoint_data`); a resumed search keeps its own.
+    ``compare`` names archs (e.g. ``ofa:ID``, OFA's own picks; ``ofa:all``: each that meets the budgets)
+    evaluated after the search with the same evaluator and costs, measured like the front when a latency
+    table is used, and returned as ``result.anchors`` beside the picks (``compare.json``; :mod:`supernet.nas.anchors`).
+
     ``ray_address`` (a cluster; see :mod:`supernet.distributed.cluster`) or ``eval_workers`` alone (a
     local Ray instance) run the real evaluations on ``eval_workers`` Ray actors (default: one per CPU
     of the cluster, per GPU with a CUDA device), each failed attempt tried again ``eval_retries``
@@ -270,18 +281,25 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     saved_run = None
     if resume:
         checkpoint, calib_batches, saved_run = resumed_source(out, checkpoint, calib_batches)
+        data = saved_run.get("source", {}).get("data")
     if checkpoint is None:
         raise SupernetError("search needs CHECKPOINT: a training run folder or a checkpoint folder")
     here = ray_address is None and eval_workers is None
     placement = Placement.make(device, precision, channels_last, threads) if here else \
         Placement.for_workers(str(device).startswith("cuda"), precision, channels_last, threads)
-    evaluator = CheckpointEvaluator(checkpoint, calib_batches, placement if here else CPU)
+    evaluator = CheckpointEvaluator(checkpoint, calib_batches, placement if here else CPU, data)
+    compare = list(compare)
+    if compare:  # every name checked before anything is written
+        from .nas.anchors import anchor_archs
+        anchor_archs(evaluator.space, compare, {}, {})
+    if data:  # the data checked (classes, channels, normalisation) before anything is written
+        evaluator.load_data()
     config = score_objectives(config, evaluator.task)
     if out is not None:
         check_apart(out, [run_of(evaluator.folder)])
     source = {"checkpoint": str(evaluator.folder), "space": evaluator.meta["space"],
               "variant": evaluator.meta.get("variant"), "step": evaluator.meta.get("step"),
-              "calib_batches": calib_batches, "split": "val"}
+              "calib_batches": calib_batches, "split": "val", **({"data": data} if data else {})}
     out = Path(out) if out is not None else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
     saved = config if not resume else _saved_search_config(saved_run)
     evaluator, costs, table = _latency(evaluator, saved, latency_table, source, placement.cpu_threads)
@@ -310,16 +328,34 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
                 from .hardware.front import measure_front
                 _drift_note(result, drift)
                 measure_front(result, evaluator.space, table, budget=budget, drift=drift, timer=latency_timer)
-            return result
+            return _compare(result, evaluator, costs, saved, compare, table, budget, latency_timer)
         from .distributed.evaluate import RaySearch, attempts_log, search_on_ray
         ray_search = RaySearch(ray_address, eval_workers, eval_retries,
                                saved.resolved().eval_timeout if saved else None,
                                saved.target if saved is not None else None,
                                gpu=None if device in ("auto", None) else str(device).startswith("cuda"))
-        return search_on_ray(run, evaluator, placement, ray_search, table=table, hold=hold, budget=budget,
-                             retry_log=attempts_log(out / "attempts.jsonl"))
+        result = search_on_ray(run, evaluator, placement, ray_search, table=table, hold=hold, budget=budget,
+                               retry_log=attempts_log(out / "attempts.jsonl"))
+        return _compare(result, evaluator, costs, saved, compare, table, budget, latency_timer)
     finally:
         release_run_dir(out)
+
+
+def _compare(result, evaluator, costs, saved, names, table, budget, timer):
+    """``result`` with its anchors: ``names`` evaluated here as the search evaluated its archs (their
+    latency measured like the front's when a table is used), written to ``compare.json``."""
+    if not names:
+        return result
+    from .nas.anchors import anchor_archs, evaluate_anchors, write_compare
+    budgets = saved.resolved().budgets if saved is not None else {}
+    archs = anchor_archs(evaluator.space, names, costs, budgets)
+    result.anchors = evaluate_anchors(archs, evaluator, costs, budgets)
+    if table is not None:
+        from .hardware.front import measure_rows
+        measure_rows(result.anchors, evaluator.space, table, budget=budget, timer=timer)
+    if result.run_dir is not None:
+        write_compare(result.run_dir, budgets, result.picks, result.anchors)
+    return result
 
 
 def resumed_source(out, checkpoint, calib_batches):

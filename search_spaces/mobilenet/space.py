@@ -9,7 +9,7 @@ from supernet.core.space import SearchSpace
 
 from .config import MobileNetConfig
 from .latency import all_units, units
-from .ofa_specialized import PREFIX, pick_arch
+from .ofa_specialized import PREFIX, fitting, pick_arch
 from .static import build_static
 
 
@@ -34,6 +34,10 @@ class MobileNetSpace(SearchSpace):
         if isinstance(text_or_path, str) and text_or_path.startswith(PREFIX):
             return pick_arch(self, text_or_path[len(PREFIX):])
         return super().load_arch(text_or_path)
+
+    def named_archs(self) -> list[str]:
+        """``ofa:ID`` of every OFA pick that is an arch of this space (its net, one of its resolutions)."""
+        return [PREFIX + pick for pick in fitting(self.config)]
 
     def input_shape(self, arch: Arch) -> tuple[int, ...]:
         """Shape of one input (no batch axis) at the arch's resolution."""

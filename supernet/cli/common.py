@@ -33,6 +33,16 @@ def whole(low: int, high: int):
     return parse
 
 
+DATA_HELP = ("imagefolder:PATH | packed:PATH: the data for BN recalibration and the validation score, in place of "
+             "the run's own (needed by a run of `supernet import`; its images normalised with ImageNet's mean/std "
+             "and its classes those of the run's classifier, 1000 for OFA's nets, else refused)")
+
+
+def add_data(p, extra: str = "") -> None:
+    """``--data``: a set replacing the run's own (:func:`supernet.evaluation.recalibrated.checkpoint_data`)."""
+    p.add_argument("--data", metavar="imagefolder:PATH|packed:PATH", help=DATA_HELP + extra)
+
+
 CALIB_BATCHES = whole(1, 10**5)
 WORKERS = whole(1, 4096)
 THREADS = whole(int(THREAD_RANGE.low), int(THREAD_RANGE.high))

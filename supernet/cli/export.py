@@ -12,7 +12,9 @@ EXAMPLES = """examples:
   supernet export --from-search runs/search-20M --pick knee --out exports/knee
   supernet export --from-search runs/search-20M --pick max-accuracy-under-budget --max-flops 1M --out exports/1m
   supernet export runs/mnist1d --arch smallest --out exports/ov --format openvino      (+ model.xml/.bin)
-  supernet export runs/mnist1d --arch smallest --out exports/et --format executorch    (+ model.pte, XNNPACK)"""
+  supernet export runs/mnist1d --arch smallest --out exports/et --format executorch    (+ model.pte, XNNPACK)
+  supernet export runs/ofa-w10 --arch ofa:note10_lat-8ms_top1-71.4_finetune-25 --data imagefolder:~/imagenet --out exports/n10
+  supernet export --from-search runs/search-ofa --out exports/ofa-pick   # an imported run: the search's --data"""
 
 
 def add(p) -> None:
@@ -28,6 +30,8 @@ def add(p) -> None:
                         "feasible front, or the most accurate arch within the budgets (default: %(default)s)")
     p.add_argument("--max-flops", help="with --pick max-accuracy-under-budget: FLOPs budget instead of the search's")
     p.add_argument("--max-params", help="with --pick max-accuracy-under-budget: params budget instead of the search's")
+    from .common import add_data
+    add_data(p, " (default with --from-search: the search's)")
     p.add_argument("--out", required=True, help="export folder to create")
     p.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
@@ -52,7 +56,8 @@ def run(args) -> None:
         if budgets and args.pick != "max-accuracy-under-budget":
             raise SupernetError("--max-flops / --max-params apply only to --pick max-accuracy-under-budget")
         out, record = export_from_search(args.from_search, args.pick, args.out, budgets=budgets or None,
-                                         checkpoint=args.checkpoint, onnx=not args.no_onnx, overwrite=args.overwrite)
+                                         checkpoint=args.checkpoint, onnx=not args.no_onnx, overwrite=args.overwrite,
+                                         data=args.data)
         print(f"picked ({args.pick}): evaluation {record['index']} {json.dumps(record['arch'], separators=(',', ':'))}")
     else:
         from ..api import export
@@ -60,7 +65,8 @@ def run(args) -> None:
             raise SupernetError("--max-flops / --max-params apply only with --from-search")
         if args.checkpoint is None:
             raise SupernetError("export needs CHECKPOINT (a run folder or checkpoint folder)")
-        out = export(args.checkpoint, args.arch, args.out, onnx=not args.no_onnx, overwrite=args.overwrite)
+        out = export(args.checkpoint, args.arch, args.out, onnx=not args.no_onnx, overwrite=args.overwrite,
+                     data=args.data)
     for fmt in args.format:
         print(f"wrote {write_format(out, fmt)}")
     print(f"exported: {out}")

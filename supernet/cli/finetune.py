@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   supernet finetune --from-search runs/search-2m --pick knee --out exports/knee-ft
   supernet finetune exports/mine --checkpoint runs/mnist1d --out exports/mine-ft   # export made elsewhere
   supernet finetune --resume --out exports/knee-ft                     # continue an interrupted run
+  supernet finetune exports/n10 --data imagefolder:~/mydata --out exports/n10-ft   # a subnet of an imported run
 the --out folder is the new export (load_exported / model.onnx) and holds the run's log and checkpoints."""
 
 

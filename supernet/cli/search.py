@@ -5,7 +5,7 @@ import argparse
 import json
 
 from ..core.errors import SupernetError
-from .common import CALIB_BATCHES, WORKERS, Parser, add_placement, whole
+from .common import CALIB_BATCHES, WORKERS, Parser, add_data, add_placement, whole
 
 HELP = "predictor-guided NSGA-II search under FLOPs / params / latency budgets"
 EXAMPLES = """examples:
@@ -18,6 +18,10 @@ EXAMPLES = """examples:
       --evaluations 150 --out runs/search-2dev        # one search, one pick per device (targets/<name>/, picks.md)
   supernet search runs/mnist1d --max-flops 2M --eval-workers 2        # evaluations on 2 local Ray actors
   supernet search runs/mnist1d --max-flops 2M --ray-address auto --eval-workers 16   # on a Ray cluster
+  supernet search runs/ofa-w10 --data imagefolder:~/imagenet --max-latency-ms 12 --target onnxruntime-cpu \
+      --compare ofa:all            # an imported OFA run; OFA's own picks under the budget in the same table
+  supernet search runs/ofa-w10 --data packed:~/imagenet-packed --max-flops 150M \
+      --compare ofa:note10_lat-8ms_top1-71.4_finetune-25,ofa:pixel1_lat-28ms_top1-73.3_finetune-25
 numbers take K, M or G suffixes (x1e3, x1e6, x1e9); FLOPs count multiply-adds (MACs)."""
 
 
@@ -61,6 +65,11 @@ def add(p) -> None:
     p.add_argument("--strategy", default=d.strategy, help="predictor | nsga2 (plain) | random (default: %(default)s)")
     p.add_argument("--calib-batches", type=CALIB_BATCHES, default=8,
                    help="batches of 256 training inputs for BN recalibration")
+    add_data(p, "; a resumed search keeps its own")
+    p.add_argument("--compare", metavar="NAME[,NAME...]",
+                   help="archs evaluated after the search with its evaluator and costs (latency measured like the "
+                   "front) and listed beside its picks (compare.json): ofa:ID (OFA's own pick), ofa:all (each OFA pick "
+                   "of the run's net that meets the budgets), largest, an arch JSON file")
     add_placement(p)  # --device, --precision, --channels-last, --threads (also the latency clock's without a table)
     p.add_argument("--out", help="run folder (default runs/search-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
@@ -164,9 +173,25 @@ def _print_search(result) -> None:
            ", ".join(f"{k}={_number(v)}" for k, v in point.items()) + ")") \
         if point else ""
     print(f"hypervolume {result.hypervolume:.4f}{ref} over {len(result.evaluations)} real evaluations{failed}")
+    _print_compare(result)
     for note in result.warnings:
         print(f"warning: {note}")
     print(f"searched: {result.run_dir}")
+
+
+def _print_compare(result) -> None:
+    """With ``--compare``: one table of the picks and the named archs, the same metrics for each."""
+    if not result.anchors:
+        return
+    rows = [(f"pick {how}", row, how not in ("best-accuracy",)) for how, row in result.picks.items() if row]
+    rows += [(row["name"], row, True) for row in result.anchors]
+    names = [k for k in result.anchors[0] if isinstance(result.anchors[0][k], (int, float)) and
+             not isinstance(result.anchors[0][k], bool) and not k.startswith("latency_")]
+    width = max(len(label) for label, _, _ in rows)
+    for label, row, bound in rows:
+        metrics = "  ".join(f"{k}={_number(row[k])}" for k in names if k in row)
+        over = "" if row.get("within_budget", True) else "  [OVER BUDGET]"
+        print(f"compare  {label:<{width}}  {metrics}{_measured(row, bound)}{over}")
 
 
 def run(args) -> None:
@@ -183,7 +208,8 @@ def run(args) -> None:
                              latency_table=args.latency_table, option_names=CLI_OPTIONS, device=args.device,
                              precision=args.precision, channels_last=args.channels_last, threads=args.threads,
                              ray_address=args.ray_address, eval_workers=args.eval_workers,
-                             eval_retries=args.eval_retries))
+                             eval_retries=args.eval_retries, data=args.data,
+                             compare=args.compare.split(",") if args.compare else ()))
 
 
 def _run_targets(args) -> None:

@@ -154,6 +154,9 @@ HOOKS: dict[str, Hook] = {
     # space.max_tokens() -> the most token positions a subnet's input may hold, prompt and generated tokens
     # together (default None: not bounded; an LLM's max_position_embeddings)
     "max_tokens": Hook("space", lambda space: lambda: None),
+    # space.named_archs() -> [(name, arch values)]: archs the space can name, e.g. OFA's published picks as
+    # ofa:ID, for `search --compare ofa:all` (default none)
+    "named_archs": Hook("space", lambda space: _no_units),
     "prefill": Hook("subnet", lambda module: None),
     "decode": Hook("subnet", lambda module: None),
 }

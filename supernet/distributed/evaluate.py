@@ -192,17 +192,17 @@ class CheckpointMaker:
     checkpoint whose files travel with it (no shared filesystem needed), data and BN batches loaded at once,
     computing on ``placement`` (decided once, on the driver)."""
 
-    def __init__(self, folder: str | os.PathLike, calib_batches: int, placement: Placement):
+    def __init__(self, folder: str | os.PathLike, calib_batches: int, placement: Placement, data: str | None = None):
         folder = Path(folder)
         self.files = {p.name: p.read_bytes() for p in folder.iterdir() if p.name in ("weights.safetensors", "config.json")}
-        self.calib_batches, self.placement = calib_batches, placement
+        self.calib_batches, self.placement, self.data = calib_batches, placement, data  # data: a --data value
 
     def __call__(self):
         from ..evaluation.checkpoint import CheckpointEvaluator
         folder = Path(tempfile.mkdtemp(prefix="supernet-ckpt-"))
         for name, data in self.files.items():
             (folder / name).write_bytes(data)
-        evaluator = CheckpointEvaluator(folder, self.calib_batches, self.placement)
+        evaluator = CheckpointEvaluator(folder, self.calib_batches, self.placement, self.data)
         evaluator.load_data()
         return evaluator
 
@@ -244,7 +244,7 @@ def search_on_ray(run, evaluator, placement: Placement, ray_search: RaySearch, *
         gpu = placement.device.type == "cuda"
         workers = ray_search.workers or max(1, int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1)) //
                                             (1 if gpu else threads))
-        maker = CheckpointMaker(evaluator.folder, evaluator.calib_batches, placement)
+        maker = CheckpointMaker(evaluator.folder, evaluator.calib_batches, placement, evaluator.data)
         drift = hold(on_target) if table is not None and hold is not None else None
         pool = RayEvaluator(maker, workers, timeout=ray_search.timeout, retries=ray_search.retries, cpus=threads,
                             gpus=1 if gpu else 0, on_retry=retry_log)

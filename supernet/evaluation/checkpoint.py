@@ -17,22 +17,23 @@ class CheckpointEvaluator:
 
     The checkpoint is loaded once; the data and the BN calibration batches (``calib_batches``
     batches of 256 training inputs, as ``supernet eval`` uses) are built once, on the first
-    call. Accuracy is on the validation split with BN recalibrated for the arch; FLOPs
-    (MACs) and params are exact (``costs`` holds them as functions of the arch).
+    call, from the checkpoint's own data or ``data`` in its place (:func:`.recalibrated.checkpoint_data`).
+    Accuracy is on the validation split with BN recalibrated for the arch; FLOPs (MACs) and params are exact (``costs`` holds them as functions of the arch).
     """
 
-    def __init__(self, checkpoint: str | os.PathLike, calib_batches: int = 8, placement: Placement | None = None):
+    def __init__(self, checkpoint: str | os.PathLike, calib_batches: int = 8, placement: Placement | None = None,
+                 data: str | None = None):
         self.placement = placement or CPU
         model, self.meta = load_checkpoint(checkpoint)
         self.model, self.task = self.placement.model(model), task_of_run(self.meta)
         self.folder = resolve_checkpoint(checkpoint).resolve()
-        self.space, self.calib_batches, self._data = self.model.space, calib_batches, None
+        self.space, self.calib_batches, self.data, self._data = self.model.space, calib_batches, data, None
         self.costs = {"flops": hook(self.model, "flops"), "params": hook(self.model, "params")}
 
     def load_data(self) -> None:
         """Build the data and BN batches now (else on the first call)."""
         if self._data is None:
-            self._data = checkpoint_data(self.meta, self.calib_batches)
+            self._data = checkpoint_data(self.meta, self.calib_batches, self.data)
 
     def loaded_data(self):
         """``(data, calibration batches)``, built on first use."""

@@ -129,3 +129,13 @@ def _write(run_dir: Path, rows: list[dict], picks: dict, check: dict) -> None:
             row.update(fields(by_index.get(row["index"], {})))
         summary["latency_check"] = check
         atomic_write_json(path, summary)
+
+
+def measure_rows(rows: list[dict], space, table, *, budget: float | None = None, sessions: int = SESSIONS,
+                 timer: Timer | None = None) -> None:
+    """Measure the archs of ``rows`` (e.g. a search's anchors, ``--compare``) as :func:`measure_front`
+    measures the front: ``sessions`` fresh processes (or ``timer``), the same fields added to each row."""
+    archs = [space.make(r["arch"]) for r in rows]
+    per_session = sessions_of(space, archs, table.cfg, sessions, None, timer) if archs else []
+    for i, row in enumerate(rows):
+        row.update(pooled([session[i] for session in per_session], budget))

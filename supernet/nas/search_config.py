@@ -143,3 +143,4 @@ class SearchResult:
     failures: int = 0
     warnings: list = field(default_factory=list)
     latency_check: dict | None = None  # the front measured for real: sessions, budget, drift (hardware.front)
+    anchors: list = field(default_factory=list)  # named archs evaluated beside the picks (nas.anchors, --compare)

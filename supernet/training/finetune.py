@@ -131,6 +131,8 @@ def _finetune(export, run_dir: Path, checkpoint, config: FinetuneConfig, placeme
     check_apart(run_dir, [run_of(checkpoint)])
     supernet, meta = load_checkpoint(checkpoint)
     net, arch = matching_subnet(export, source, supernet, meta, checkpoint)
+    if config.data is None and source.get("calibration_data"):  # the --data the export was recalibrated on
+        config = replace(config, data=source["calibration_data"])
     record = {"export": str(export), "checkpoint": str(checkpoint), "config": asdict(config), "arch": arch.to_dict()}
     if not resume:
         atomic_write_json(run_dir / "finetune.json", record)
@@ -139,6 +141,7 @@ def _finetune(export, run_dir: Path, checkpoint, config: FinetuneConfig, placeme
     tuned = trainer.model.net
     calibrate_bn(tuned, lambda x: tuned(supernet.prepare_input(trainer.placement.input(x), arch)), calib)
     extra = {"data": meta.get("data"), "checkpoint": str(checkpoint), "finetuned": record,
+             **({"calibration_data": config.data} if config.data else {}),
              **{k: source[k] for k in ("picked",) if k in source}}
     with atomic_dir(run_dir / "export") as tmp:  # staged whole, then moved up file by file, config.json last
         write_export(tmp, tuned, supernet, meta["space"], arch, onnx=onnx, extra=extra)
@@ -155,7 +158,7 @@ def _finetune_steps(run_dir: Path, net: nn.Module, arch: Arch, supernet, meta: d
     recipe = TrainConfig.from_dict(meta["train"])
     cfg = replace(recipe, lr=config.lr, warmup_steps=config.warmup_steps, seed=config.seed,
                   batch_size=config.batch_size or recipe.batch_size, steps=config.steps)
-    data, calib = checkpoint_data(meta, config.calib_batches)
+    data, calib = checkpoint_data(meta, config.calib_batches, config.data)
     model, start, folder = SubnetModule(net, supernet.prepare_input), 0, None
     if resume:
         remove_stale_temps(run_dir)

@@ -212,7 +212,9 @@ class ScaleConfig:
 class FinetuneConfig:
     """Options of ``supernet finetune``: K steps of ``kd`` (a ``--kd`` value: ``kl``, ``alpha``, ``none``
     for the labels alone, or a schedule) from ``teacher`` (``largest``: the supernet's largest
-    subnet; or a path to a trained run or export of the same space, variant and data).
+    subnet; or a path to a trained run or export of the same space, variant and data). ``data`` (an
+    ``imagefolder:PATH`` / ``packed:PATH`` value) replaces the supernet's own training data (needed by a
+    run of imported weights; default: the ``--data`` the export was recalibrated on, if any).
 
     The recipe not named here (optimizer, momentum, weight decay, clipping, label smoothing,
     alphas) is the supernet's own; ``batch_size`` None means the supernet's.
@@ -234,6 +236,8 @@ class FinetuneConfig:
     device: str = option("auto", help=DEVICE_HELP)  # checked by core.placement.Placement.make
     precision: str = option("fp32", help=PRECISION_HELP)  # checked by core.placement.Placement.make
     threads: int | None = option(None, help=THREADS_HELP)  # checked by core.placement.Placement.make
+    data: str | None = option(None, help="imagefolder:PATH | packed:PATH: the data the teacher and the result are "
+                              "recalibrated on, trained on too (default: the --data the export was recalibrated on)")
 
     def check(self) -> None:
         from ..core.task import check_kd
