@@ -133,12 +133,14 @@ def parse(argv=None):
 
 def base_config(args):
     """The default run's TrainConfig: that of ``--supernet``, or the defaults (``--quick``: tiny space)."""
+    from supernet.core.registry import get_space
     from supernet.io.checkpoint import load_checkpoint
-    from supernet.training.train_config import TrainConfig
+    from supernet.training.train_config import TrainConfig, with_space_defaults
     if args.supernet:
         cfg = TrainConfig.from_dict(load_checkpoint(args.supernet)[1]["train"])
     else:
         cfg = TrainConfig(seed=args.seed, steps=args.steps, samples=args.samples)
+        cfg = with_space_defaults(cfg, get_space(cfg.space).train_defaults)  # the recipes record every value
         if args.quick:
             cfg = replace(cfg, variant="tiny", batch_size=32, warmup_steps=2, calib_batches=1)
     return replace(cfg, device=args.device, threads=args.workers * args.threads, tensorboard=False, progress=False,
