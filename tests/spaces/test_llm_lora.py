@@ -158,7 +158,8 @@ def test_train_search_export_through_the_cli(tmp_path, tokenizer, capsys):
                  "--out", str(search), "--no-progress", "--no-tensorboard", "--threads", "1"]) == 0
     front = json.loads((search / "pareto.json").read_text())["front"]
     assert front and all(r["params"] <= 13_000 and r["loss"] > 0 for r in front)
-    assert {"smallest", "largest", "median"} <= {b for r in _csv(search) for b in r["baseline"].split("+") if b}
+    # round 0's baselines, less the largest arch, which breaks the 13K params budget (skipped, issue 34)
+    assert {"smallest", "median"} == {b for r in _csv(search) for b in r["baseline"].split("+") if b}
     assert main(["export", "--from-search", str(search), "--pick", "max-accuracy-under-budget",
                  "--out", str(export)]) == 0
     assert (export / "merged" / "config.json").exists() and (export / "peft" / "adapter_config.json").exists()
