@@ -78,3 +78,27 @@ def test_summary_groups_sizes_over_seeds():
     assert out[0]["seeds"] == 2 and out[0]["gap_pt_mean"] == pytest.approx(-0.3)
     assert (out[0]["gap_pt_min"], out[0]["gap_pt_max"]) == (-1.0, 0.4)
     assert out[0]["twin_accuracy_mean"] == pytest.approx(0.8)
+
+
+def test_glyph_pair_images_and_their_labels():
+    from benchmarks import hf_encoder_images as images
+    t = images.table()
+    assert all(sorted(row) == list(range(images.GLYPHS)) for row in t.tolist())  # each glyph alone: every class
+    assert any(t[a, b] != t[b, a] for a in range(images.GLYPHS) for b in range(a))  # order matters
+    x, y = images.image_set("target", 200, seed=0)
+    assert x.shape == (200, 1, images.SIDE, images.SIDE) and x.dtype == np.float32 and y.shape == (200,)
+    assert set(y.tolist()) <= set(range(images.GLYPHS)) and len(set(y.tolist())) > 4
+    xs, ys = images.image_set("source", 200, seed=0)
+    assert xs.shape == x.shape and not np.array_equal(xs, x)
+    # a noiseless render holds the glyph exactly where the source set put it
+    rng = np.random.default_rng(0)
+    glyphs = images.alphabet()
+    noise, images.NOISE = images.NOISE, 0.0
+    try:
+        clean = images.render(np.array([[3]]), rng, glyphs)[0, 0] * 0.5 + 0.5
+    finally:
+        images.NOISE = noise
+    assert clean.sum() == glyphs[3].sum()
+    r, c = np.argwhere(clean > 0).min(0)
+    window = clean[r:r + images.GLYPH, c:c + images.GLYPH]
+    assert window.sum() == glyphs[3].sum()
