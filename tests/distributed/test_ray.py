@@ -37,8 +37,9 @@ STALL = 300  # seconds a run may show no progress at all (bench_ray_recovery: re
 
 @pytest.fixture(scope="module")
 def local_ray():
+    from supernet.distributed.cluster import LOCAL_SYSTEM_CONFIG
     ray.init(address="local", num_cpus=2, resources={"target:cpu": 1}, include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False)  # a private instance (even beside a `ray start` cluster), node of target "cpu"
+             log_to_driver=False, _system_config=LOCAL_SYSTEM_CONFIG)  # a private instance (even beside a `ray start` cluster), node of target "cpu"
     yield ray
     ray.shutdown()
 
@@ -261,6 +262,31 @@ def test_latency_is_measured_on_the_node_tagged_with_the_target(local_ray):
     assert len(measured) == 2 and all(m["median_ms"] > 0 for m in measured)
     with pytest.raises(SupernetError, match=r"needs 1 target:jetson-orin \(the cluster has 0\); tag a node .*--resources"):
         measure_on_target(space, [space.smallest()], cfg, "jetson-orin")
+
+
+def test_a_space_from_a_py_file_is_measured_on_the_target_node(local_ray, tmp_path):
+    """The worker has not imported the file (it is not on SUPERNET_SPACES): the task imports it, then unpickles."""
+    from supernet.core.registry import get_space, import_space_module, space_config
+    from supernet.distributed.evaluate import measure_on_target
+    from supernet.hardware.rounds import MeasureConfig
+    source = (Path(__file__).parents[1] / "spaces" / "user_relu_mlp.py").read_text()
+    path = tmp_path / "ray_relu_mlp.py"  # its own space name: test_user_space registers relu_mlp
+    path.write_text(source.replace('register_space("relu_mlp"', 'register_space("ray_relu_mlp"'))
+    import_space_module(str(path))
+    space = get_space("ray_relu_mlp").build_space(space_config("ray_relu_mlp", "tiny"))
+    cfg = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
+    measured = measure_on_target(space, [space.smallest(), space.largest()], cfg, "cpu")
+    assert len(measured) == 2 and all(m["median_ms"] > 0 for m in measured)
+
+
+def test_a_local_instance_runs_its_workers_at_the_users_priority():
+    """Ray's default niceness 15 starves the workers on a busy machine (bench_ray_recovery); connect() sets 0."""
+    code = ("import os; from supernet.distributed.cluster import connect; ray = connect(None); "
+            "print(ray.get(ray.remote(lambda: os.nice(0)).remote()), os.nice(0))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    worker, driver = map(int, out.stdout.split()[-2:])
+    assert worker == driver
 
 
 # -- the command line -----------------------------------------------------------------------------
