@@ -1,5 +1,5 @@
-"""bench_hf_encoder's pieces: the word-order task (bag of words useless, Bayes ceiling below 100 %), the MLM
-pretraining, the paired gap and its summary over seeds."""
+"""bench_hf_encoder's pieces: the first-keyword task (the order decides, ceiling below 100 %), the glyph-pair
+images, the paired gap and its summary over seeds."""
 import numpy as np
 import pytest
 import torch
@@ -8,56 +8,36 @@ from benchmarks import hf_encoder_text as text
 from benchmarks.bench_hf_encoder import paired_gap, summary
 
 
-def test_word_order_task_follows_each_styles_permutation():
-    sentences, labels, perms = text.word_order_task(400, words=20, classes=4, length=12, p=0.5, seed=3)
-    assert len(sentences) == 400 and labels.shape == (400,) and perms.shape == (4, 20)
-    assert all(6 <= len(s) <= 12 and all(0 <= w < 20 for w in s) for s in sentences)
-    assert all(sorted(p) == list(range(20)) for p in perms.tolist())  # permutations
-    counts = text.pair_counts(sentences, perms)
-    # a sentence holds far more pairs of its own style than of another's (p = 0.5 vs chance 1/20)
-    own = counts[np.arange(400), labels].mean()
-    other = (counts.sum(1) - counts[np.arange(400), labels]).mean() / 3
-    assert own > 2.5 and other < 1.0, (own, other)
-    again = text.word_order_task(400, words=20, classes=4, length=12, p=0.5, seed=3)
+def test_keyword_order_task_labels_the_first_keyword():
+    sentences, labels = text.keyword_order_task(300, words=30, keywords=6, shown=3, length=12, noise=0.0, seed=3)
+    assert len(sentences) == 300 and labels.shape == (300,)
+    for ids, label in zip(sentences, labels):
+        keys = [w for w in ids if w < 6]
+        assert 6 <= len(ids) <= 12 and len(keys) == len(set(keys)) == 3 and keys[0] == label
+    _, last = text.keyword_order_task(300, words=30, keywords=6, shown=3, length=12, noise=0.0, last=True, seed=3)
+    assert all([w for w in ids if w < 6][-1] == y for ids, y in zip(sentences, last))  # same sentences, last one
+    again = text.keyword_order_task(300, words=30, keywords=6, shown=3, length=12, noise=0.0, seed=3)
     assert again[0] == sentences and np.array_equal(again[1], labels)  # seeded
-    other_draw = text.word_order_task(400, words=20, classes=4, length=12, p=0.5, seed=4)
-    assert other_draw[0] != sentences and np.array_equal(other_draw[2], perms)  # same styles, new sentences
 
 
-def test_word_frequencies_do_not_tell_the_styles_apart():
-    """Every style uses every word about equally often: a bag of words is at chance."""
-    sentences, labels, _ = text.word_order_task(4000, words=16, classes=4, length=16, p=0.3, seed=0)
-    freq = np.zeros((4, 16))
-    for s, y in zip(sentences, labels):
-        np.add.at(freq[y], s, 1)
-    freq /= freq.sum(1, keepdims=True)
-    assert np.abs(freq - 1 / 16).max() < 0.01
+def test_redrawn_labels_set_the_ceiling_and_words_alone_do_not_tell_the_class():
+    sentences, labels = text.keyword_order_task(6000, seed=1, **text.TASK)
+    clean = np.array([[w for w in ids if w < text.TASK["keywords"]][0] for ids in sentences])
+    assert np.mean(clean == labels) == pytest.approx(text.ceiling(text.TASK["keywords"], text.TASK["noise"]), abs=0.01)
+    assert 0.85 < text.ceiling(16, 0.1) < 1
+    # every keyword of a sentence is equally likely to be the first: a bag of words picks 1 of 4
+    shown = [[w for w in ids if w < text.TASK["keywords"]] for ids in sentences]
+    assert np.mean([s[0] == min(s) for s in shown]) == pytest.approx(1 / text.TASK["shown"], abs=0.03)
 
 
-def test_oracle_accuracy_rises_with_p_and_stays_below_one_at_the_benchmarks_setting():
-    low = text.oracle_accuracy(*text.word_order_task(3000, p=0.05, seed=1))
-    bench = text.oracle_accuracy(*text.word_order_task(3000, seed=1, **text.TASK))
-    assert 1 / 8 < low < bench < 0.95
-    assert text.oracle_accuracy(*text.word_order_task(500, p=1.0, seed=1)) > 0.99  # only chance collisions
-
-
-def test_oracle_splits_ties_evenly():
-    perms = np.array([[1, 0], [1, 0]])  # two identical styles: every sentence ties
-    assert text.oracle_accuracy([[0, 1], [1, 0]], np.array([0, 1]), perms) == pytest.approx(0.5)
-
-
-def test_mlm_pretraining_lowers_the_loss_and_transfers_to_a_classifier(tmp_path):
-    sentences, labels, _ = text.word_order_task(300, words=12, classes=3, length=8, p=0.6, seed=0)
+def test_sentences_as_words_tokenise_one_token_per_word(tmp_path):
     from search_spaces.hf_encoder import testing
+    sentences, labels = text.keyword_order_task(50, seed=0)
     words = text.as_text(sentences)
-    tok = testing.train_tokenizer(words, 60)
-    assert tok.tokenize(words[0]) == words[0].split()  # one token per word
-    _, first = text.mlm_pretrain(tok, words, 16, 1, 2, 32, 10, steps=2, seed=0)
-    mlm, last = text.mlm_pretrain(tok, words, 16, 1, 2, 32, 10, steps=60, lr=3e-3, seed=0)
-    assert last < first - 0.3, (first, last)
-    model = text.classifier_from_mlm(mlm, tmp_path / "m", tok, 3)
-    assert model.config.num_labels == 3 and model.config.architectures == ["BertForSequenceClassification"]
-    assert torch.equal(model.bert.embeddings.word_embeddings.weight, mlm.bert.embeddings.word_embeddings.weight)
+    tok = testing.train_tokenizer(words, 120)
+    assert tok.tokenize(words[0]) == words[0].split()
+    path = text.write_csv(tmp_path / "t.csv", words, labels)
+    assert path.read_text().splitlines()[1] == f"{words[0]},{labels[0]}"
 
 
 def test_paired_gap_and_its_standard_error():
