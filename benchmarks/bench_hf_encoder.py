@@ -167,6 +167,22 @@ def parse(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def report(args, task: str, seeds: list[dict], seconds: float) -> dict:
+    """The JSON of the seeds done so far."""
+    rows = [r for s in seeds for r in s["sizes"]]
+    return {"model": args.model, "task": task, "supernet_steps": args.steps, "lr": args.lr,
+            "batch_size": args.batch_size, "sampling": args.sampling, "num_random": args.num_random,
+            "teacher": "the pretrained (fine-tuned) model, frozen: every arch and every twin distil from it (KL)",
+            "step_rule": f"equal total optimizer steps: the supernet {args.steps} steps for all sizes (each step "
+                         f"{2 + args.num_random} archs); each of the {len(SIZES)} twins {args.steps // len(SIZES)} "
+                         f"steps (steps / {len(SIZES)}, one arch)",
+            "search": f"supernet.api.search, accuracy vs params, {args.evaluations} real evaluations on the "
+                      "validation split under each params budget; the max-accuracy-under-budget pick, scored on "
+                      "the test split",
+            "seeds": seeds, "summary": summary(rows), "goal": "each gap_pt >= -0.5",
+            "met": all(r["gap_pt"] >= -0.5 for r in rows), "seconds": round(seconds, 1), "threads": 1}
+
+
 def main(argv=None) -> dict:
     args = parse(argv)
     torch.set_num_threads(1)
@@ -174,27 +190,16 @@ def main(argv=None) -> dict:
         from .hf_encoder_text import prepare
     else:
         from .hf_encoder_images import prepare
-    start, seeds = time.time(), []
+    start, seeds, task = time.time(), [], None
+    path = args.out or RESULTS / ("bench_hf_encoder.json" if args.model == "bert" else "bench_hf_encoder_vit.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
             prepared = prepare(Path(tmp), args, seed)
             seeds.append(compare(prepared, args, seed, Path(tmp)))
             task = prepared["task"]
-    rows = [r for s in seeds for r in s["sizes"]]
-    result = {"model": args.model, "task": task, "supernet_steps": args.steps, "lr": args.lr,
-              "batch_size": args.batch_size, "sampling": args.sampling, "num_random": args.num_random,
-              "teacher": "the pretrained (fine-tuned) model, frozen: every arch and every twin distil from it (KL)",
-              "step_rule": f"equal total steps: the supernet {args.steps} optimizer steps for all sizes; each of the "
-                           f"{len(SIZES)} twins {args.steps // len(SIZES)} steps (steps / {len(SIZES)})",
-              "search": f"supernet.api.search, accuracy vs params, {args.evaluations} real evaluations on the "
-                        "validation split under each params budget; the max-accuracy-under-budget pick, scored on "
-                        "the test split",
-              "seeds": seeds, "summary": summary(rows), "goal": "each gap_pt >= -0.5",
-              "met": all(r["gap_pt"] >= -0.5 for r in rows), "seconds": round(time.time() - start, 1),
-              "threads": 1}
-    path = args.out or RESULTS / ("bench_hf_encoder.json" if args.model == "bert" else "bench_hf_encoder_vit.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, result)
+        result = report(args, task, seeds, time.time() - start)
+        atomic_write_json(path, result)  # after every seed: a stopped run keeps the seeds it finished
     return result
 
 

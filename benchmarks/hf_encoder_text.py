@@ -60,7 +60,7 @@ def write_csv(path: Path, texts: list[str], labels) -> Path:
     return path
 
 
-TASK = {"words": 64, "keywords": 16, "shown": 4, "length": 24, "noise": 0.1}
+TASK = {"words": 96, "keywords": 24, "shown": 6, "length": 40, "noise": 0.0}
 SEQ_LEN = TASK["length"] + 2  # [CLS] words [SEP]: one token per word
 LABELLED, RELATED, VAL_FRACTION = 30000, 12000, 0.1
 
@@ -78,7 +78,7 @@ def prepare(tmp: Path, args, seed: int) -> dict:
     sentences, labels = keyword_order_task(LABELLED, seed=seed, **TASK)
     related, related_labels = keyword_order_task(RELATED, last=True, seed=seed + 1000, **TASK)
     path = write_csv(tmp / "task.csv", as_text(sentences), labels)
-    tok = testing.train_tokenizer(as_text(related), 120)
+    tok = testing.train_tokenizer(as_text(related), TASK["words"] + 64)  # every word one token
     model = testing.build_text_model(len(tok), hidden=args.hidden, layers=4, heads=4, intermediate=4 * args.hidden,
                                      labels=TASK["keywords"], seed=seed, max_positions=SEQ_LEN)
     folder = testing.save_model(tmp / "pretrained", model, tok)  # the tokenizer first: the reader needs it
