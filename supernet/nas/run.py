@@ -18,6 +18,7 @@ from ..io.runs import RunLog
 from .search_config import SearchConfig, SearchResult, SearchWarning
 from .outputs import annotate, read_evaluations, records, summarise, write_evaluations, write_pareto
 from .pareto import plan_reference
+from . import pace
 from .plan import SearchPlan
 from .store import EvaluationStore
 
@@ -36,6 +37,9 @@ class SearchRun:
         rows = read_evaluations(run_dir / CSV, plan.space) if run_dir and (run_dir / CSV).exists() else []
         state = read_json(run_dir / STATE, "search state") if run_dir and (run_dir / STATE).exists() else {}
         self.next_round = int(state.get("next_round", 0))
+        self.cheap: bool | None = state.get("cheap")  # evaluations cheap next to a round's thinking (nas.pace)
+        self._eval_s, self._evaluated = 0.0, 0  # seconds and count of this process's new real evaluations
+        self.choosers: dict = {}  # metric -> (round, predictor) of the last round that chose its model (nas.pace)
         self.bar = tqdm(total=cfg.evaluations, initial=len(rows), desc="search", unit="eval",
                         disable=not progress or None)
         self.store = EvaluationStore(plan, as_evaluator(evaluator, cfg.eval_timeout), cfg.evaluations, rows,
@@ -59,6 +63,21 @@ class SearchRun:
             write_evaluations(self.run_dir / CSV, self.plan, self.store.rows)
             self._written_rows = len(self.store.rows)
         self._written = time.monotonic()
+
+    def evaluate_round(self, todo: list[tuple[Arch, str]], r: int, think: float | None = None) -> list:
+        """Evaluate round ``r``'s ``(arch, baseline label)`` pairs for real; the distinct evaluations, in order.
+
+        Times the new evaluations; after the first guided round (``think``: its seconds of predictor fit and
+        NSGA-II) decides once whether evaluations are cheap (:func:`supernet.nas.pace.is_cheap`)."""
+        before, start = len(self.store), pace.clock()
+        try:
+            done = self.store.evaluate_many([a for a, _ in todo], r, [label for _, label in todo])
+        finally:
+            self._eval_s += pace.clock() - start
+            self._evaluated += len(self.store) - before
+        if self.cheap is None and think is not None:
+            self.cheap = pace.is_cheap(think, self._eval_s, self._evaluated, self.cfg.per_round)
+        return list({e.index: e for e in done}.values())
 
     def baselines(self) -> list[tuple[Arch, str]]:
         """(arch, names) of the smallest, largest and median archs that meet the budgets with a cost
@@ -105,7 +124,8 @@ class SearchRun:
                        if k != "round" and isinstance(v, (int, float)) and not isinstance(v, bool)}
             self.log.log(record, r, scalars)
             write_pareto(self.run_dir, self.plan, self.store.rows, self.reference, record["hypervolume"], plot=False)
-            atomic_write_json(self.run_dir / STATE, {"next_round": r + 1})
+            cheap = {} if self.cheap is None else {"cheap": self.cheap}
+            atomic_write_json(self.run_dir / STATE, {"next_round": r + 1, **cheap})
         self.next_round = r + 1
 
     def finish(self) -> SearchResult:

@@ -32,7 +32,9 @@ class SearchConfig:
     ``budgets`` maps a minimised metric to its maximum (numbers or ``"20M"``-style text).
     ``evaluations`` counts every real evaluation, baselines and failures included. A round evaluates
     ``max(per_round, floor(growth * done))`` archs (``done``: real evaluations so far), so a search of
-    ``N`` cheap evaluations refits its predictors ``O(log N)`` times, not ``N / per_round``. ``initial``
+    ``N`` cheap evaluations refits its predictors ``O(log N)`` times, not ``N / per_round``; once evaluations
+    are found cheap next to a round's thinking (a table oracle), ``fast_growth`` replaces ``growth``
+    (:mod:`supernet.nas.pace`). ``initial``
     random archs join the baselines in round 0 (default ``evaluations // 4`` within [5, 50]).
     ``predictor`` names the accuracy predictor (default ``auto``: picked per round by
     cross-validated Kendall tau). ``eval_timeout`` (seconds) turns a slow evaluation into a
@@ -50,6 +52,7 @@ class SearchConfig:
     initial: int | None = None
     per_round: int = 10
     growth: float = 0.1
+    fast_growth: float = 1.0
     uncertain: int = 3
     generations: int = 60
     population: int = 50
@@ -88,9 +91,10 @@ class SearchConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise SupernetError(f"{option_name(key, names)} must be an integer >= {low}, got {value!r}")
-        growth = self.growth
-        if isinstance(growth, bool) or not isinstance(growth, (int, float)) or not 0 <= growth <= 1:
-            raise SupernetError(f"{option_name('growth', names)} must be a number in [0, 1], got {growth!r}")
+        for key in ("growth", "fast_growth"):
+            growth = getattr(self, key)
+            if isinstance(growth, bool) or not isinstance(growth, (int, float)) or not 0 <= growth <= 1:
+                raise SupernetError(f"{option_name(key, names)} must be a number in [0, 1], got {growth!r}")
         if self.uncertain > self.per_round:
             raise SupernetError(f"{option_name('uncertain', names)} ({self.uncertain}) cannot exceed "
                                 f"{option_name('per_round', names)} ({self.per_round})")
