@@ -71,10 +71,13 @@ def main(argv=None) -> dict:
     import torch
     torch.set_num_threads(1)
     from threadpoolctl import threadpool_limits
-    threadpool_limits(1)
+
+    import predictors  # noqa: F401  (scikit-learn, SciPy: their BLAS is loaded before it is limited)
+    import supernet.nas.loop  # noqa: F401
     from .evolution import evolve
     from .ofa_oracle import OfaOracle
     oracle = OfaOracle()
+    threadpool_limits(1)  # one BLAS thread in every BLAS loaded so far (a limit set earlier misses SciPy's own)
     calls = [int(c) for c in args.calls.split(",")]
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:

@@ -54,6 +54,15 @@ class Arch(Mapping):
         object.__setattr__(self, "_items", tuple(items))
         object.__setattr__(self, "_map", dict(items))
 
+    @classmethod
+    def from_items(cls, items: tuple) -> "Arch":
+        """An arch from ``(name, value)`` pairs already sorted by name, each value a plain scalar or a tuple of
+        them (what a space builds from its own choices; nothing is converted or checked)."""
+        arch = object.__new__(cls)
+        object.__setattr__(arch, "_items", items)
+        object.__setattr__(arch, "_map", dict(items))
+        return arch
+
     def __setattr__(self, name, value):
         raise AttributeError("Arch is immutable; use arch.replace(...)")
 

@@ -161,3 +161,13 @@ def test_a_cheap_auto_search_chooses_its_model_rarely_and_resumes_exactly(tmp_pa
     run_search(SPACE, acc, cfg, costs={"flops": flops}, out=tmp_path / "part", resume=True, tensorboard=False,
                predictor_factory=factory)
     assert (tmp_path / "part" / "evaluations.csv").read_text() == (tmp_path / "full" / "evaluations.csv").read_text()
+
+
+def test_the_decoder_builds_each_row_as_decode_then_canonical_would():
+    from supernet.nas.problem import Decoder
+    space = SearchSpace([Dimension("op", ("conv", "skip", "pool"), 6, kind="categorical"), Dimension("r", (8, 16)),
+                         Dimension("d", (1, 2, 3), 2)], active_by={"op": "d"})
+    X = np.random.default_rng(0).integers(0, 3, (300, space.n_var))
+    archs = Decoder(space).many(X)
+    assert archs == [space.canonical(space.decode(np.clip(x, 0, space.bounds()[1]))) for x in X]
+    assert all(a._items == space.make(a.to_dict())._items for a in archs)  # same values and value types
