@@ -76,7 +76,7 @@ def _rounds(run: SearchRun) -> None:
         seen = {e.arch for e in prior}  # failures included: never proposed again
         good = [e for e in prior if e.ok]
         room = cfg.evaluations - len(prior)
-        predicted, think = {}, None
+        predicted = {}
         batch = round_size(cfg, len(prior), run.cheap)
         if r == 0:
             base = run.baselines()
@@ -85,11 +85,10 @@ def _rounds(run: SearchRun) -> None:
         elif cfg.strategy == "random" or len(good) < MIN_FIT:
             todo = [(a, "") for a in sample_feasible(run.plan, rng, min(room, batch), seen)]
         else:
-            start = pace.clock()
             picked, predicted = _guided(run, good, seen, rng, min(room, batch), r)
-            todo, think = [(a, "") for a in picked], pace.clock() - start
+            todo = [(a, "") for a in picked]
         todo = todo[:room]
-        new = run.evaluate_round(todo, r, think)
+        new = run.evaluate_round(todo, r)
         if not new:
             break  # nothing left to propose: the space (or its feasible part) is exhausted
         run.end_round(r, new, predicted)

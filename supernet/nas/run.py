@@ -37,8 +37,7 @@ class SearchRun:
         rows = read_evaluations(run_dir / CSV, plan.space) if run_dir and (run_dir / CSV).exists() else []
         state = read_json(run_dir / STATE, "search state") if run_dir and (run_dir / STATE).exists() else {}
         self.next_round = int(state.get("next_round", 0))
-        self.cheap: bool | None = state.get("cheap")  # evaluations cheap next to a round's thinking (nas.pace)
-        self._eval_s, self._evaluated = 0.0, 0  # seconds and count of this process's new real evaluations
+        self.cheap: bool | None = state.get("cheap")  # an evaluation takes under pace.CHEAP_S (nas.pace)
         self.choosers: dict = {}  # metric -> (round, predictor) of the last round that chose its model (nas.pace)
         self.bar = tqdm(total=cfg.evaluations, initial=len(rows), desc="search", unit="eval",
                         disable=not progress or None)
@@ -64,19 +63,15 @@ class SearchRun:
             self._written_rows = len(self.store.rows)
         self._written = time.monotonic()
 
-    def evaluate_round(self, todo: list[tuple[Arch, str]], r: int, think: float | None = None) -> list:
+    def evaluate_round(self, todo: list[tuple[Arch, str]], r: int) -> list:
         """Evaluate round ``r``'s ``(arch, baseline label)`` pairs for real; the distinct evaluations, in order.
 
-        Times the new evaluations; after the first guided round (``think``: its seconds of predictor fit and
-        NSGA-II) decides once whether evaluations are cheap (:func:`supernet.nas.pace.is_cheap`)."""
+        Times the new evaluations of the first round that has some and decides once whether evaluations are
+        cheap (:func:`supernet.nas.pace.is_cheap`)."""
         before, start = len(self.store), pace.clock()
-        try:
-            done = self.store.evaluate_many([a for a, _ in todo], r, [label for _, label in todo])
-        finally:
-            self._eval_s += pace.clock() - start
-            self._evaluated += len(self.store) - before
-        if self.cheap is None and think is not None:
-            self.cheap = pace.is_cheap(think, self._eval_s, self._evaluated, self.cfg.per_round)
+        done = self.store.evaluate_many([a for a, _ in todo], r, [label for _, label in todo])
+        if self.cheap is None:
+            self.cheap = pace.is_cheap(pace.clock() - start, len(self.store) - before)
         return list({e.index: e for e in done}.values())
 
     def baselines(self) -> list[tuple[Arch, str]]:

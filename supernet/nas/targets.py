@@ -31,7 +31,6 @@ from ..core.errors import SupernetError
 from ..core.space import SearchSpace, space_signature
 from ..io.files import atomic_write_json, atomic_write_text, read_json
 from ..io.runs import prepare_run_dir
-from . import pace
 from .candidates import sample_feasible
 from .pace import round_size
 from .search_config import MIN_FIT, SearchConfig, SearchResult
@@ -142,14 +141,13 @@ def _target_rounds(run: TargetsRun) -> None:
         good = [e for e in prior if e.ok]
         room = cfg.evaluations - len(prior)
         batch = min(room, round_size(cfg, len(prior), run.cheap))
-        todo, predicted, think = [], {}, None
+        todo, predicted = [], {}
         if r == 0:
             base = run.baselines()
             todo = list(base)
             for plan, k in zip(plans.values(), _split(cfg.initial, len(plans))):
                 todo += [(a, "") for a in sample_feasible(plan, rng, k, seen | {a for a, _ in todo})]
         else:
-            start = pace.clock()
             measure = None if cfg.strategy == "random" or len(good) < MIN_FIT else \
                 fit_predictors(run, run.plan, good, rng, r)
             for (t, plan), k in zip(plans.items(), _split(batch, len(plans))):
@@ -160,9 +158,8 @@ def _target_rounds(run: TargetsRun) -> None:
                     picked, guesses = propose(plan, cfg, measure, good, taken, rng, k, run.reference_of(plan))
                     predicted.update(guesses)
                 todo += [(a, "") for a in picked]
-            think = pace.clock() - start if measure is not None else None
         todo = list(dict(todo).items())[:room]
-        new = run.evaluate_round(todo, r, think)
+        new = run.evaluate_round(todo, r)
         if not new:
             break
         run.end_round(r, new, predicted)
