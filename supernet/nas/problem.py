@@ -98,7 +98,7 @@ class Decoder:
             columns[d.name] = [v[0] for v in values] if d.length is None else [tuple(v) for v in values]
             at += d.positions
         names = sorted(columns)
-        return [space._remember(Arch.from_items(tuple(zip(names, row))))
+        return [space.remember(Arch.from_items(tuple(zip(names, row))))
                 for row in zip(*(columns[n] for n in names))]
 
     def canonical(self, X: np.ndarray) -> np.ndarray:
