@@ -137,20 +137,30 @@ def _penalised(A: np.ndarray) -> np.ndarray:
 
 class CanonicalDuplicates(DuplicateElimination):
     """Duplicates are rows of the same canonical arch: what pymoo's default finds by pairwise distances of the
-    canonical encodings (a row equal to an earlier row, or to a row of ``other``), found by hashing them; a
-    population's keys are computed once while pymoo's mating compares it again and again."""
+    canonical encodings (a row equal to an earlier row, or to a row of ``other``), found by hashing them. Each
+    individual keeps its key beside the ``X`` it was computed from, as pymoo's mating compares the same
+    individuals again and again; a new ``X`` (mutation sets one) gets a new key."""
+
+    KEY = "canonical_key"
 
     def __init__(self, decoder: Decoder):
         super().__init__()
-        self.decoder, self._recent = decoder, []
+        self.decoder = decoder
 
     def keys(self, pop) -> list[bytes]:
-        for held, keys in self._recent:
-            if held is pop and len(keys) == len(pop):
-                return keys
-        keys = [row.tobytes() for row in self.decoder.canonical(pop.get("X")).astype(np.int64)]
-        self._recent = [(pop, keys)] + self._recent[:3]
-        return keys
+        out, todo = [], []
+        for i, ind in enumerate(pop):
+            held = ind.data.get(self.KEY)
+            out.append(held[1] if held is not None and held[0] is ind.X else None)
+            if out[-1] is None:
+                todo.append(ind)
+        if todo:
+            rows = self.decoder.canonical(np.array([ind.X for ind in todo])).astype(np.int64)
+            fresh = iter(row.tobytes() for row in rows)
+            for ind in todo:
+                ind.data[self.KEY] = (ind.X, next(fresh))
+            out = [ind.data[self.KEY][1] for ind in pop]
+        return out
 
     def _do(self, pop, other, is_duplicate):
         keys = self.keys(pop)
