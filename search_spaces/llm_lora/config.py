@@ -56,6 +56,7 @@ class LlmLoraConfig:
         if self.model is not None:
             for key, value in read_structure(self.model).items():
                 object.__setattr__(self, key, value)
+            object.__setattr__(self, "max_skip", min(self.max_skip, self.num_layers - 1))  # keep one layer at least
         if any(r < 1 for r in self.ranks) or list(self.ranks) != sorted(set(self.ranks)):
             raise ValueError(f"ranks must be distinct positive integers in ascending order, got {self.ranks}")
         if any(not 0 < f <= 1 for f in self.width_fractions):

@@ -148,6 +148,8 @@ def import_space_module(name: str) -> None:
         if not path.is_file():
             raise SupernetError(f"SUPERNET_SPACES names {name!r}, which is not a file")
         path = path.resolve()
+        if str(path) in _FILES:
+            return
         module = f"supernet_user_space_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
         spec = importlib.util.spec_from_file_location(module, path)
         loaded = importlib.util.module_from_spec(spec)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 import time
 from collections import deque
@@ -27,6 +28,7 @@ from typing import Callable, Iterator, Sequence
 from ..core.arch import Arch
 from ..core.errors import SupernetError
 from ..core.placement import Placement, torch_threads
+from ..core.registry import load_space_files, space_files
 from ..evaluation.evaluators import Failure, describe
 from .cluster import check_capacity, import_ray, ray_session, target_resource
 
@@ -196,9 +198,11 @@ class CheckpointMaker:
         folder = Path(folder)
         self.files = {p.name: p.read_bytes() for p in folder.iterdir() if p.name in ("weights.safetensors", "config.json")}
         self.calib_batches, self.placement, self.data = calib_batches, placement, data  # data: a --data value
+        self.space_files = space_files()  # a space from a .py file: imported on the worker before the checkpoint loads
 
     def __call__(self):
         from ..evaluation.checkpoint import CheckpointEvaluator
+        load_space_files(self.space_files)
         folder = Path(tempfile.mkdtemp(prefix="supernet-ckpt-"))
         for name, data in self.files.items():
             (folder / name).write_bytes(data)
@@ -261,13 +265,21 @@ def search_on_ray(run, evaluator, placement: Placement, ray_search: RaySearch, *
 
 def measure_on_target(space, archs: list[Arch], cfg, target: str) -> list[dict]:
     """:func:`supernet.hardware.rounds.measure_subnets` run as one Ray task on a node tagged ``target:<target>``
-    (the whole resource: nothing else measures there meanwhile)."""
+    (the whole resource: nothing else measures there meanwhile). A space from a ``.py`` file (``SUPERNET_SPACES``)
+    travels pickled with that file's path: the task imports the file first (it must exist at the same path on
+    the node), then unpickles the space."""
     ray = import_ray()
     resource = target_resource(target)
     check_capacity(ray, f"measuring latency on target {target!r}", 0, 0, {resource: 1})
+    task = ray.remote(_measure_there).options(num_cpus=1, resources={resource: 1})
+    return ray.get(task.remote(space_files(), pickle.dumps((space, archs, cfg))))
+
+
+def _measure_there(files: list[str], payload: bytes) -> list[dict]:
+    """The task of :func:`measure_on_target`: import the space files, unpickle, measure."""
     from ..hardware.rounds import measure_subnets
-    task = ray.remote(measure_subnets).options(num_cpus=1, resources={resource: 1})
-    return ray.get(task.remote(space, archs, cfg))
+    load_space_files(files)
+    return measure_subnets(*pickle.loads(payload))
 
 
 def attempts_log(path: Path) -> Callable[[Arch, int, Failure], None]:

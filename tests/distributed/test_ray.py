@@ -263,6 +263,21 @@ def test_latency_is_measured_on_the_node_tagged_with_the_target(local_ray):
         measure_on_target(space, [space.smallest()], cfg, "jetson-orin")
 
 
+def test_a_space_from_a_py_file_is_measured_on_the_target_node(local_ray, tmp_path):
+    """The worker has not imported the file (it is not on SUPERNET_SPACES): the task imports it, then unpickles."""
+    from supernet.core.registry import get_space, import_space_module, space_config
+    from supernet.distributed.evaluate import measure_on_target
+    from supernet.hardware.rounds import MeasureConfig
+    source = (Path(__file__).parents[1] / "spaces" / "user_relu_mlp.py").read_text()
+    path = tmp_path / "ray_relu_mlp.py"  # its own space name: test_user_space registers relu_mlp
+    path.write_text(source.replace('register_space("relu_mlp"', 'register_space("ray_relu_mlp"'))
+    import_space_module(str(path))
+    space = get_space("ray_relu_mlp").build_space(space_config("ray_relu_mlp", "tiny"))
+    cfg = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
+    measured = measure_on_target(space, [space.smallest(), space.largest()], cfg, "cpu")
+    assert len(measured) == 2 and all(m["median_ms"] > 0 for m in measured)
+
+
 # -- the command line -----------------------------------------------------------------------------
 @pytest.mark.parametrize("args, message", [
     (["--ray-address", "auto"], "--ray-address apply only with --workers"),

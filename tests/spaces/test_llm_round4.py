@@ -94,3 +94,16 @@ def test_extract_with_tied_embeddings(tmp_path, tokenizer):
             torch.testing.assert_close(static(ids), model(ids, arch), atol=1e-4, rtol=1e-4)
         hf = static.model
         assert torch.equal(hf.lm_head.weight, hf.get_input_embeddings().weight)  # the head is the embedding
+
+
+@pytest.mark.parametrize("layers, depths", [(2, (1, 2)), (1, None)])
+def test_the_default_variant_fits_a_shallow_model(tmp_path, tokenizer, layers, depths):
+    """The ``default`` variant skips up to 2 layers; over a 2-layer model that is 1, over 1 layer none
+    (this raised ``max_skip must be in [0, 1]`` before)."""
+    from dataclasses import replace as replaced
+
+    from supernet.core.registry import get_space, space_config
+    cfg = replaced(space_config("llm_lora", "default"), model=model_dir(tmp_path, tokenizer, layers=layers))
+    assert cfg.max_skip == layers - 1
+    dims = {d.name: d.choices for d in get_space("llm_lora").build_space(cfg).dimensions}
+    assert dims.get("depth") == depths
