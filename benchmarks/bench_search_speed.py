@@ -73,11 +73,12 @@ def main(argv=None) -> dict:
     from threadpoolctl import threadpool_limits
 
     import predictors  # noqa: F401  (scikit-learn, SciPy: their BLAS is loaded before it is limited)
+    import sklearn.neural_network  # noqa: F401
     import supernet.nas.loop  # noqa: F401
+    threadpool_limits(1)  # one BLAS thread in every BLAS loaded so far (a limit set earlier misses SciPy's own)
     from .evolution import evolve
     from .ofa_oracle import OfaOracle
-    oracle = OfaOracle()
-    threadpool_limits(1)  # one BLAS thread in every BLAS loaded so far (a limit set earlier misses SciPy's own)
+    oracle = OfaOracle()  # fitted on one thread too: the same oracle on every machine's BLAS thread count
     calls = [int(c) for c in args.calls.split(",")]
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:

@@ -13,7 +13,9 @@ expensive evaluations keep ``growth``. The time is measured on the first round t
 something new (round 0, the baselines and random archs); the decision is taken once, then and
 kept in ``state.json``, so a search resumed after round 0 continues with the rounds it had.
 
-In a cheap search an automatic predictor (one with a ``refit`` hook, e.g. ``auto``) chooses its
+A cheap round also spends ``LOCAL`` (a quarter) of its archs on the real front's neighbours (every arch
+one position away from a front point, the best first objective first): a predictor cannot tell archs
+apart closer than its error, real evaluations can, and they are cheap. In a cheap search an automatic predictor (one with a ``refit`` hook, e.g. ``auto``) chooses its
 model by cross-validation only in the rounds where the ok results have grown ``RECHOOSE``-fold
 since the last choice (:func:`choice_rounds`); the rounds between refit the chosen model on the new
 data. The choice rounds follow from the rounds' sizes alone, so a resumed search makes the same
@@ -25,6 +27,7 @@ import time
 from typing import Sequence
 
 CHEAP_S = 0.005
+LOCAL = 0.25  # of a cheap round, the share of real neighbours of the front (candidates.neighbours)
 RECHOOSE = 4.0
 clock = time.perf_counter  # the seconds the pace measures (a test may replace it)
 
@@ -33,6 +36,11 @@ def round_size(cfg, done: int, cheap: bool) -> int:
     """Archs round ``r`` evaluates given ``done`` evaluations before it (before the room left is applied)."""
     g = cfg.fast_growth if cheap else cfg.growth
     return max(cfg.per_round, int(g * done))
+
+
+def local_share(n: int, cheap: bool | None) -> int:
+    """Archs of a round of ``n`` that go to neighbours of the real front: ``floor(LOCAL * n)`` when cheap, else 0."""
+    return int(LOCAL * n) if cheap else 0
 
 
 def is_cheap(eval_s: float, evaluations: int) -> bool | None:
