@@ -86,7 +86,8 @@ def sample_feasible(plan: SearchPlan, rng: np.random.Generator, n: int, exclude,
 
 def neighbours(plan: SearchPlan, decoder, archs, exclude, k: int, rng: np.random.Generator) -> list[Arch]:
     """Up to ``k`` distinct canonical archs one position away from ``archs`` (every other choice at every
-    position), outside ``exclude`` and meeting the cost budgets: all of the first arch's (in a random order),
+    position; a change of an inactive position is the same arch, not a neighbour), outside ``exclude`` and
+    meeting the cost budgets: all of the first arch's (in a random order),
     then the next arch's, and so on. A cheap search evaluates them for real beside NSGA-II's proposals, a local
     search around its real front that no predictor's error can mislead."""
     upper = plan.space.bounds()[1]
@@ -99,7 +100,7 @@ def neighbours(plan: SearchPlan, decoder, archs, exclude, k: int, rng: np.random
         rows = np.repeat(x[None, :], len(moves), axis=0)
         rows[np.arange(len(moves)), position[moves]] = choice[moves]
         for cand in decoder.many(rows[rng.permutation(len(rows))]):
-            if cand not in exclude and cand not in out and plan.cost_feasible(cand):
+            if cand != arch and cand not in exclude and cand not in out and plan.cost_feasible(cand):
                 out[cand] = None
                 if len(out) >= k:
                     return list(out)

@@ -13,9 +13,11 @@ expensive evaluations keep ``growth``. The time is measured on the first round t
 something new (round 0, the baselines and random archs); the decision is taken once, then and
 kept in ``state.json``, so a search resumed after round 0 continues with the rounds it had.
 
-A cheap round also spends ``LOCAL`` (a quarter) of its archs on the real front's neighbours (every arch
-one position away from a front point, the best first objective first): a predictor cannot tell archs
-apart closer than its error, real evaluations can, and they are cheap. In a cheap search an automatic predictor (one with a ``refit`` hook, e.g. ``auto``) chooses its
+A cheap round also spends ``LOCAL`` (a quarter) of its archs on the real front's neighbours (every
+arch one position away from a front point, the best first objective first): a predictor cannot
+tell apart archs closer than its error, real evaluations can, and they are cheap.
+
+In a cheap search an automatic predictor (one with a ``refit`` hook, e.g. ``auto``) chooses its
 model by cross-validation only in the rounds where the ok results have grown ``RECHOOSE``-fold
 since the last choice (:func:`choice_rounds`); the rounds between refit the chosen model on the new
 data. The choice rounds follow from the rounds' sizes alone, so a resumed search makes the same

@@ -101,7 +101,7 @@ def test_an_interrupt_keeps_every_finished_evaluation_on_disk(tmp_path):
 
 
 class SlowClock:
-    """A clock on which every evaluation takes ``seconds`` (a real subnet's), thinking nothing."""
+    """A clock on which every evaluation takes ``seconds`` (a real subnet's) and nothing else any time."""
 
     def __init__(self, seconds):
         self.now, self.seconds = 0.0, seconds
@@ -119,9 +119,9 @@ def test_cheap_evaluations_double_the_rounds_and_expensive_ones_keep_growth(tmp_
                        out=tmp_path / "cheap", tensorboard=False)
     sizes = np.bincount([r["round"] for r in cheap.evaluations])
     done = np.cumsum(sizes)
-    assert sizes.tolist()[2:-1] == [max(5, int(done[r - 1])) for r in range(2, len(sizes) - 1)], sizes.tolist()
+    assert sizes.tolist()[1:-1] == [max(5, int(done[r - 1])) for r in range(1, len(sizes) - 1)], sizes.tolist()
     assert len(sizes) <= 5 and (tmp_path / "cheap" / "state.json").read_text().count('"cheap": true') == 1
-    slow = SlowClock(1.0)  # 5 evaluations a round take 5 s; a round's thinking, ~0 s: not cheap
+    slow = SlowClock(1.0)  # 1 s an evaluation: not cheap
     monkeypatch.setattr(pace, "clock", slow)
     kept = run_search(SPACE, slow.evaluate, config(evaluations=120, growth=0.1, budgets={}), costs={"flops": flops})
     sizes = np.bincount([r["round"] for r in kept.evaluations])
@@ -171,3 +171,17 @@ def test_the_decoder_builds_each_row_as_decode_then_canonical_would():
     archs = Decoder(space).many(X)
     assert archs == [space.canonical(space.decode(np.clip(x, 0, space.bounds()[1]))) for x in X]
     assert all(a._items == space.make(a.to_dict())._items for a in archs)  # same values and value types
+
+
+def test_neighbours_are_one_position_away_unseen_and_within_the_cost_budget():
+    from supernet.nas.candidates import neighbours
+    from supernet.nas.problem import Decoder
+    plan = make_plan(SPACE, ["accuracy", "flops"], {"flops": 150}, {"flops": flops})
+    a, b = SPACE.make({"w": [2, 3, 1], "d": 2}), SPACE.make({"w": [8, 8, 8], "d": 3})
+    every = neighbours(plan, Decoder(SPACE), [a], set(), 1000, np.random.default_rng(0))
+    x = SPACE.encode(a)
+    assert every and all(np.count_nonzero(SPACE.encode(n) != x) == 1 for n in every if n["d"] == a["d"])
+    assert all(flops(n) <= 150 for n in every) and a not in every and len(set(every)) == len(every)
+    assert SPACE.make({"w": [2, 3, 0], "d": 2}) not in every  # an inactive position: the same arch, not a neighbour
+    few = neighbours(plan, Decoder(SPACE), [a, b], set(every[:3]), 4, np.random.default_rng(1))
+    assert len(few) == 4 and set(few) <= set(every) - set(every[:3])  # the first arch's neighbours come first
