@@ -98,7 +98,7 @@ def _rounds(run: SearchRun) -> None:
 def _guided(run: SearchRun, prior: list, seen: set, rng: np.random.Generator, n: int, r: int) -> tuple[list[Arch], dict]:
     """Fit the predictors on the ok results ``prior``, run NSGA-II on them, choose ``n`` new archs (not in ``seen``)."""
     measure = fit_predictors(run, run.plan, prior, rng, r)
-    return propose(run.plan, run.cfg, measure, prior, seen, rng, n, run.reference, pace.local_share(n, run.cheap))
+    return propose(run.plan, run.cfg, measure, prior, seen, rng, n, run.reference, run.cheap)
 
 
 def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator, r: int | None = None) -> Callable | None:
@@ -144,10 +144,11 @@ def _choice_fit(run: SearchRun, plan, r: int, name: str):
 
 
 def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen: set, rng: np.random.Generator,
-            n: int, reference, local: int = 0) -> tuple[list[Arch], dict]:
+            n: int, reference, cheap: bool | None = None) -> tuple[list[Arch], dict]:
     """NSGA-II on ``plan`` with real values of ``prior`` and ``measure``'s predictions elsewhere; ``n`` new archs
-    (not in ``seen``): the promising, the uncertain, ``local`` neighbours of the real front (best first objective
-    first, :func:`~supernet.nas.candidates.neighbours`), then random feasible ones; and their predictions."""
+    (not in ``seen``): the promising, the uncertain, in a ``cheap`` search neighbours of the real front (best
+    first objective first, :func:`~supernet.nas.candidates.neighbours`; :mod:`.pace`), then random feasible
+    ones; and their predictions."""
     known = {e.arch: e.metrics for e in prior}
     scorer = Scorer(plan, known, measure or (lambda archs: [({}, 0.0) for _ in archs]))
     decoder = shared_decoder(plan.space)
@@ -157,9 +158,10 @@ def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen
     elites = [feasible[i].arch for front in fronts(F) for i in front]
     size = min(max(cfg.population, n), MAX_POPULATION)  # a large round needs as many distinct proposals
     algorithm = make_nsga2(decoder, size, initial_population(problem, elites, size, rng))
-    minimize(problem, algorithm, ("n_gen", cfg.generations), seed=int(rng.integers(2**31)), copy_algorithm=False)
+    minimize(problem, algorithm, ("n_gen", pace.generations(cfg, cheap)), seed=int(rng.integers(2**31)),
+             copy_algorithm=False)
     n_uncertain = min(cfg.uncertain, n) if measure else 0
-    local = min(local, n - n_uncertain)
+    local = min(pace.local_share(n, cheap), n - n_uncertain)
     picked = select_candidates(plan, scorer, seen, n - n_uncertain - local, n_uncertain, reference)
     if local:
         best_first = [feasible[i].arch for front in fronts(F) for i in sorted(front, key=lambda i: (F[i, 0], i))]

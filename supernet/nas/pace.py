@@ -15,7 +15,10 @@ kept in ``state.json``, so a search resumed after round 0 continues with the rou
 
 A cheap round also spends ``LOCAL`` (a quarter) of its archs on the real front's neighbours (every
 arch one position away from a front point, the best first objective first): a predictor cannot
-tell apart archs closer than its error, real evaluations can, and they are cheap.
+tell apart archs closer than its error, real evaluations can, and they are cheap. Its NSGA-II runs
+half the configured generations (``GENERATIONS``): the neighbours refine the front every round
+(measured on the OFA table oracle at 10,000 calls: the same best arch and hypervolume within 1e-5,
+in 0.65x the time).
 
 In a cheap search an automatic predictor (one with a ``refit`` hook, e.g. ``auto``) chooses its
 model by cross-validation only in the rounds where the ok results have grown ``RECHOOSE``-fold
@@ -25,11 +28,13 @@ choice again.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Sequence
 
 CHEAP_S = 0.005
 LOCAL = 0.25  # of a cheap round, the share of real neighbours of the front (candidates.neighbours)
+GENERATIONS = 0.5  # of the configured NSGA-II generations, what a cheap round runs
 RECHOOSE = 4.0
 clock = time.perf_counter  # the seconds the pace measures (a test may replace it)
 
@@ -43,6 +48,11 @@ def round_size(cfg, done: int, cheap: bool) -> int:
 def local_share(n: int, cheap: bool | None) -> int:
     """Archs of a round of ``n`` that go to neighbours of the real front: ``floor(LOCAL * n)`` when cheap, else 0."""
     return int(LOCAL * n) if cheap else 0
+
+
+def generations(cfg, cheap: bool | None) -> int:
+    """NSGA-II generations of a round: ``cfg.generations``, or ``ceil(GENERATIONS * cfg.generations)`` when cheap."""
+    return max(1, math.ceil(GENERATIONS * cfg.generations)) if cheap else cfg.generations
 
 
 def is_cheap(eval_s: float, evaluations: int) -> bool | None:

@@ -32,7 +32,7 @@ from ..core.space import SearchSpace, space_signature
 from ..io.files import atomic_write_json, atomic_write_text, read_json
 from ..io.runs import prepare_run_dir
 from .candidates import sample_feasible
-from .pace import local_share, round_size
+from .pace import round_size
 from .search_config import MIN_FIT, SearchConfig, SearchResult
 from .metrics import Metric, register_metric
 from .outputs import records, write_evaluations, write_pareto
@@ -155,8 +155,7 @@ def _target_rounds(run: TargetsRun) -> None:
                 if measure is None:
                     picked = sample_feasible(plan, rng, k, taken)
                 else:
-                    picked, guesses = propose(plan, cfg, measure, good, taken, rng, k, run.reference_of(plan),
-                                                local_share(k, run.cheap))
+                    picked, guesses = propose(plan, cfg, measure, good, taken, rng, k, run.reference_of(plan), run.cheap)
                     predicted.update(guesses)
                 todo += [(a, "") for a in picked]
         todo = list(dict(todo).items())[:room]
