@@ -33,7 +33,8 @@ class SearchConfig:
     ``evaluations`` counts every real evaluation, baselines and failures included. A round evaluates
     ``max(per_round, floor(growth * done))`` archs (``done``: real evaluations so far), so a search of
     ``N`` cheap evaluations refits its predictors ``O(log N)`` times, not ``N / per_round``; once evaluations
-    prove cheap (under 5 ms each: a table oracle), ``fast_growth`` replaces ``growth`` and rounds double
+    prove cheap (under 5 ms each: a table oracle), ``fast_growth`` replaces ``growth`` and rounds double, a
+    quarter of each goes to the real front's neighbours and NSGA-II runs half the generations
     (:mod:`supernet.nas.pace`). ``initial``
     random archs join the baselines in round 0 (default ``evaluations // 4`` within [5, 50]).
     ``predictor`` names the accuracy predictor (default ``auto``: picked per round by
