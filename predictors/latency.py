@@ -13,8 +13,9 @@ on standardised features (alpha chosen by leave-one-out) on measured latencies o
 extracted subnets. Without ``kernels`` the ``K`` term is left out.
 
 The linear model extrapolates: fitted on a few measured subnets it can predict an arch far from them at
-a latency below zero. So a prediction is kept within the ratios of measured to table latency seen in the
-fit, ``min_i m_i / T(a_i) <= latency(a) / T(a) <= max_i m_i / T(a_i)``.
+a latency below zero. So a prediction is kept within half the smallest and twice the largest ratio of
+measured to table latency seen in the fit, ``min_i m_i / T(a_i) / 2 <= latency(a) / T(a) <= 2 max_i m_i /
+T(a_i)``: a guard against gross extrapolation that leaves a fixed overhead's varying ratio alone.
 """
 from __future__ import annotations
 
@@ -79,11 +80,11 @@ class TableLatencyPredictor(Predictor):
         super().fit(archs, y)
         fitted, measured = self._train
         ratios = measured / self.table_only(fitted)
-        self._ratios = (float(ratios.min()), float(ratios.max()))
+        self._ratios = (float(ratios.min()) / 2, 2 * float(ratios.max()))
         return self
 
     def predict(self, archs) -> tuple[np.ndarray, np.ndarray]:
-        """``(ms, 0)``: the corrected sum, held within the measured-to-table ratios of the fit (module doc)."""
+        """``(ms, 0)``: the corrected sum, held near the measured-to-table ratios of the fit (module doc)."""
         mean, std = super().predict(archs)
         table = self.table_only(self.space.make_many(archs))
         return np.clip(mean, self._ratios[0] * table, self._ratios[1] * table), std

@@ -194,7 +194,7 @@ def test_bench_latency_runs_small_and_keeps_cases_it_did_not_rerun(tmp_path):
 
 def test_a_corrected_prediction_stays_within_the_measured_ratios():
     """Five measured subnets at one resolution, an arch far from them: the linear correction alone predicted
-    -22.8 ms for an OFA pick (test_ofa_data); the prediction keeps the fit's measured/table ratios."""
+    -22.8 ms for an OFA pick (test_ofa_data); the prediction stays within [1/2, 2] x the fit's ratios."""
     from supernet.core.registry import get_space, space_config
     space = get_space("mobilenet").build_space(space_config("mobilenet", "tiny"))
     rng = np.random.default_rng(0)
@@ -210,5 +210,5 @@ def test_a_corrected_prediction_stays_within_the_measured_ratios():
     ratios = measured / table[fit]
     got = predictor.predict(archs + [space.smallest(), space.largest()])[0]
     every = np.append(table, predictor.table_only([space.smallest(), space.largest()]))
-    assert np.all(got >= ratios.min() * every - 1e-9) and np.all(got <= ratios.max() * every + 1e-9)
+    assert np.all(got >= ratios.min() / 2 * every - 1e-9) and np.all(got <= 2 * ratios.max() * every + 1e-9)
     assert got.min() > 0
