@@ -7,9 +7,13 @@ Each case: the run of tests/distributed/test_ray.py's ``killed_run`` (tiny 1-D s
 ``log.jsonl`` and the clock: seconds from the kill to the restarted workers' ``workers-started``
 line, to the first step logged after it, and to the end; the 1-minute load average before and after.
 ``--busy N`` adds N processes spinning ``while True: pass`` from just before the kill to the end of
-that case (then killed). ``--append`` adds the cases to those already in ``--out``.
+that case (then killed). ``--worker-niceness`` is the Ray workers' niceness: 0, what the engine's local
+instance uses (``supernet.distributed.cluster.LOCAL_SYSTEM_CONFIG``), or 15, Ray's own default, under which
+busy processes of niceness 0 leave the workers a few percent of a core. ``--append`` adds the cases to those
+already in ``--out``.
 
-    python -m benchmarks.bench_ray_recovery --busy 0 8       # writes benchmarks/results/bench_ray_recovery.json
+    python -m benchmarks.bench_ray_recovery --busy 0 6       # writes benchmarks/results/bench_ray_recovery.json
+    python -m benchmarks.bench_ray_recovery --busy 6 --worker-niceness 15 --append
 """
 from __future__ import annotations
 
@@ -24,10 +28,11 @@ import time
 from pathlib import Path
 
 from benchmarks import RESULTS
+from supernet.distributed.cluster import LOCAL_SYSTEM_CONFIG
 from supernet.io.files import atomic_write_json
 
 
-def one_case(busy: int, folder: Path) -> dict:
+def one_case(busy: int, folder: Path, niceness: int) -> dict:
     import numpy as np
     import psutil
 
@@ -59,7 +64,7 @@ def one_case(busy: int, folder: Path) -> dict:
         rows = [json.loads(line) for line in log.read_text().splitlines()]
         restart = [r for r in rows if r.get("event") == "workers-started"][1:]
         after = [r for r in rows if "loss/largest" in r and restart and r["time"] > restart[0]["time"]]
-        return {"busy_processes": busy, "load1_at_start": round(load_start, 2), "load1_at_kill": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2),
+        return {"busy_processes": busy, "worker_niceness": niceness, "load1_at_start": round(load_start, 2), "load1_at_kill": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2),
                 "finished": "run" in done, "steps_logged": len([r for r in rows if "loss/largest" in r]),
                 "seconds_to_kill": round(killed_at - started, 1),
                 "kill_to_workers_restarted_s": round(restart[0]["time"] - killed_at, 1) if restart else None,
@@ -84,14 +89,17 @@ def main() -> None:
     parser.add_argument("--busy", type=int, nargs="+", default=[0, 8], help="extra busy processes per case")
     parser.add_argument("--out", default=str(RESULTS / "bench_ray_recovery.json"))
     parser.add_argument("--append", action="store_true", help="keep the cases already in --out")
+    parser.add_argument("--worker-niceness", type=int, default=LOCAL_SYSTEM_CONFIG["worker_niceness"],
+                        help="the Ray workers' niceness (default: the engine's, 0; Ray's own default is 15)")
     args = parser.parse_args()
     import ray
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+             _system_config={**LOCAL_SYSTEM_CONFIG, "worker_niceness": args.worker_niceness})
     cases = json.loads(Path(args.out).read_text())["cases"] if args.append and Path(args.out).exists() else []
     try:
         for busy in args.busy:
             with tempfile.TemporaryDirectory() as tmp:
-                cases.append(one_case(busy, Path(tmp)))
+                cases.append(one_case(busy, Path(tmp), args.worker_niceness))
                 print(json.dumps(cases[-1]), flush=True)
     finally:
         ray.shutdown()

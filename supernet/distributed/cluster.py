@@ -29,13 +29,21 @@ def import_ray():
     return ray
 
 
+# Ray starts its workers at niceness 15: on a machine busy with other (niceness 0) work they get a few percent of a
+# core, and training or a killed worker's recovery all but stops (benchmarks/bench_ray_recovery.py). A private local
+# instance runs them at the user's own priority; a cluster's nodes keep their own setting
+# (`ray start --system-config='{"worker_niceness": 0}'` sets it there).
+LOCAL_SYSTEM_CONFIG = {"worker_niceness": 0}
+
+
 def connect(address: str | None, cpus: int = 1, resources: dict | None = None):
     """The ``ray`` module, initialised once per process, quietly: the workers' and actors' own output
     goes to Ray's log files (``/tmp/ray/session_latest/logs``), not to this terminal.
 
     With ``address=None`` a private local instance starts (``address="local"``: never a cluster that
     ``ray start`` runs on this machine) with at least ``cpus`` CPUs (more if this machine has them; they
-    may oversubscribe it), this machine's GPUs and the custom ``resources``; with an address, that
+    may oversubscribe it), this machine's GPUs and the custom ``resources``, its workers at niceness 0
+    (:data:`LOCAL_SYSTEM_CONFIG`); with an address, that
     cluster is joined (its nodes declare their own resources). A token of Ray's token authentication
     (``RAY_AUTH_TOKEN``, or ``~/.ray/auth_token`` written by ``ray start --head``) is sent when present.
     An unreachable address, or a refused token, is a :class:`SupernetError` naming the fix.
@@ -51,7 +59,7 @@ def connect(address: str | None, cpus: int = 1, resources: dict | None = None):
     if address is None:
         import torch
         ray.init(address="local", num_cpus=max(os.cpu_count() or 1, cpus), num_gpus=torch.cuda.device_count(),
-                 resources=resources or {}, **quiet)
+                 resources=resources or {}, _system_config=LOCAL_SYSTEM_CONFIG, **quiet)
         return ray
     try:
         with _quiet_stderr():

@@ -37,8 +37,9 @@ STALL = 300  # seconds a run may show no progress at all (bench_ray_recovery: re
 
 @pytest.fixture(scope="module")
 def local_ray():
+    from supernet.distributed.cluster import LOCAL_SYSTEM_CONFIG
     ray.init(address="local", num_cpus=2, resources={"target:cpu": 1}, include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False)  # a private instance (even beside a `ray start` cluster), node of target "cpu"
+             log_to_driver=False, _system_config=LOCAL_SYSTEM_CONFIG)  # a private instance (even beside a `ray start` cluster), node of target "cpu"
     yield ray
     ray.shutdown()
 
@@ -276,6 +277,16 @@ def test_a_space_from_a_py_file_is_measured_on_the_target_node(local_ray, tmp_pa
     cfg = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
     measured = measure_on_target(space, [space.smallest(), space.largest()], cfg, "cpu")
     assert len(measured) == 2 and all(m["median_ms"] > 0 for m in measured)
+
+
+def test_a_local_instance_runs_its_workers_at_the_users_priority():
+    """Ray's default niceness 15 starves the workers on a busy machine (bench_ray_recovery); connect() sets 0."""
+    code = ("import os; from supernet.distributed.cluster import connect; ray = connect(None); "
+            "print(ray.get(ray.remote(lambda: os.nice(0)).remote()), os.nice(0))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    worker, driver = map(int, out.stdout.split()[-2:])
+    assert worker == driver
 
 
 # -- the command line -----------------------------------------------------------------------------
