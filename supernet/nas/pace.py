@@ -12,6 +12,8 @@ so rounds double (``fast_growth`` 1.0) and a search of ``N`` calls thinks ``O(lo
 expensive evaluations keep ``growth``. The time is measured on the first round that evaluates
 something new (round 0, the baselines and random archs); the decision is taken once, then and
 kept in ``state.json``, so a search resumed after round 0 continues with the rounds it had.
+``SearchConfig.cheap`` (True / False) fixes it instead, e.g. for two searches that must be equal
+while their evaluators run at different speeds (locally and on Ray).
 
 A cheap round also spends ``LOCAL`` (a quarter) of its archs on the real front's neighbours (every
 arch one position away from a front point, the best first objective first): a predictor cannot

@@ -37,7 +37,7 @@ class SearchRun:
         rows = read_evaluations(run_dir / CSV, plan.space) if run_dir and (run_dir / CSV).exists() else []
         state = read_json(run_dir / STATE, "search state") if run_dir and (run_dir / STATE).exists() else {}
         self.next_round = int(state.get("next_round", 0))
-        self.cheap: bool | None = state.get("cheap")  # an evaluation takes under pace.CHEAP_S (nas.pace)
+        self.cheap: bool | None = cfg.cheap if cfg.cheap is not None else state.get("cheap")  # (nas.pace)
         self.choosers: dict = {}  # metric -> (round, predictor) of the last round that chose its model (nas.pace)
         self.bar = tqdm(total=cfg.evaluations, initial=len(rows), desc="search", unit="eval",
                         disable=not progress or None)

@@ -185,3 +185,13 @@ def test_neighbours_are_one_position_away_unseen_and_within_the_cost_budget():
     assert SPACE.make({"w": [2, 3, 0], "d": 2}) not in every  # an inactive position: the same arch, not a neighbour
     few = neighbours(plan, Decoder(SPACE), [a, b], set(every[:3]), 4, np.random.default_rng(1))
     assert len(few) == 4 and set(few) <= set(every) - set(every[:3])  # the first arch's neighbours come first
+
+
+def test_the_config_can_fix_the_pace_and_rejects_a_bad_value():
+    from supernet.core.errors import SupernetError
+    kept = run_search(SPACE, acc, config(evaluations=120, growth=0.1, budgets={}, cheap=False), costs={"flops": flops})
+    sizes = np.bincount([r["round"] for r in kept.evaluations])
+    done = np.cumsum(sizes)  # a cheap evaluator, the rounds of an expensive one: growth 0.1, no doubling
+    assert len(sizes) > 8 and sizes.tolist()[1:-1] == [max(5, int(0.1 * done[r - 1])) for r in range(1, len(sizes) - 1)]
+    with pytest.raises(SupernetError, match="cheap must be True, False or None"):
+        run_search(SPACE, acc, config(cheap="yes"), costs={"flops": flops})
