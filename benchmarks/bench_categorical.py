@@ -122,7 +122,7 @@ def one_search(task: CellTask, space, method: str, evaluations: int, seed: int, 
     config = SearchConfig(objectives=("accuracy", "latency"), evaluations=evaluations, strategy=method, seed=seed,
                           predictor=args.predictor, initial=None if method == "predictor" else args.population,
                           population=args.population, generations=args.generations,
-                          fast_growth=SearchConfig.growth)  # a table standing in for real evaluations (nas.pace)
+                          cheap=False)  # a table standing in for real evaluations (supernet.nas.pace)
     return run_search(space, task, config, tensorboard=False).evaluations
 
 
