@@ -20,7 +20,7 @@ arch one position away from a front point, the best first objective first): a pr
 tell apart archs closer than its error, real evaluations can, and they are cheap. Its NSGA-II runs
 half the configured generations (``GENERATIONS``): the neighbours refine the front every round
 (measured on the OFA table oracle at 10,000 calls: the same best arch and hypervolume within 1e-5,
-in 0.65x the time).
+in about 0.7x the CPU time).
 
 In a cheap search an automatic predictor (one with a ``refit`` hook, e.g. ``auto``) chooses its
 model by cross-validation only in the rounds where the ok results have grown ``RECHOOSE``-fold
