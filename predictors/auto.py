@@ -74,6 +74,7 @@ class AutoPredictor(Predictor):
         self.scores: dict[str, float] = {}
         self._models: list[Predictor] = []
         self._fold_models: list[Predictor] = []
+        self._blend: tuple[int, ...] | None = None  # the chosen candidates; given before fit: kept (see refit)
 
     def _make(self, i: int, salt: int) -> Predictor:
         name, options = self.options["candidates"][i]
@@ -101,24 +102,44 @@ class AutoPredictor(Predictor):
         singles_and_pairs = [(i,) for i in range(n)] + list(itertools.combinations(range(n), 2))
         return singles_and_pairs + ([tuple(range(n))] if n > 2 else [])
 
+    def refit(self, archs, y) -> "AutoPredictor":
+        """A new predictor fitted on ``archs, y`` with this one's chosen blend, without choosing again (no
+        out-of-fold scores): its members and their K fold models are fitted as in ``fit``."""
+        if self._blend is None:
+            raise SupernetError("auto predictor is not fitted; call fit(archs, y) before refit")
+        new = type(self)(self.space, self.seed, **self.options)
+        new._blend = self._blend
+        return new.fit(archs, y)
+
     def _fit(self, archs: list[Arch], z: np.ndarray) -> None:
         parts = self._folds(len(archs))
+        names = [candidate_name(n, o) for n, o in self.options["candidates"]]
         if len(archs) - max(len(p) for p in parts) < MIN_ARCHS:  # too few to cross-validate: the first candidate
-            names = [candidate_name(n, o) for n, o in self.options["candidates"]]
-            self.scores, self.chosen = {}, names[0]
+            self.scores, self.chosen, self._blend = {}, names[0], (0,)
             self._models = [self._make(0, 0).fit(archs, z)]
             self._fold_models = [self._models]
             return
-        oof, folds = zip(*(self._cross_validate(i, archs, z, parts) for i in range(len(self.options["candidates"]))))
-        names = [candidate_name(n, o) for n, o in self.options["candidates"]]
-        self.scores = {"+".join(names[i] for i in b): _tau(z, np.mean([oof[i] for i in b], axis=0))
-                       for b in self._blends()}
-        best = self._blends()[int(np.argmax(list(self.scores.values())))]  # first of equal scores
-        self.chosen = "+".join(names[i] for i in best)
-        self._fold_models = [[folds[i][k] for i in best] for k in range(len(parts))]
+        best = self._blend
+        chosen = range(len(names)) if best is None else best
+        runs = {i: self._cross_validate(i, archs, z, parts) for i in chosen}
+        if best is None:
+            self.scores = {"+".join(names[i] for i in b): _tau(z, np.mean([runs[i][0] for i in b], axis=0))
+                           for b in self._blends()}
+            best = self._blends()[int(np.argmax(list(self.scores.values())))]  # first of equal scores
+        self._blend, self.chosen = best, "+".join(names[i] for i in best)
+        self._fold_models = [[runs[i][1][k] for i in best] for k in range(len(parts))]
         self._models = [self._make(i, 0).fit(archs, z) for i in best]
 
     def _predict(self, archs: list[Arch]) -> tuple[np.ndarray, np.ndarray]:
-        mean = np.mean([m.predict(archs)[0] for m in self._models], axis=0)
-        folds = np.stack([np.mean([m.predict(archs)[0] for m in ms], axis=0) for ms in self._fold_models])  # (K, n)
+        """The members' mean and the spread of the K fold blends, every model reading one shared encoding."""
+        codes, active = self.space.encode_many(archs)
+        features: dict[str, np.ndarray] = {}
+
+        def value(m: Predictor) -> np.ndarray:
+            kind = m.features.kind
+            if kind not in features:
+                features[kind] = m.features.from_codes(codes, active)
+            return m.predict_features(features[kind])
+        mean = np.mean([value(m) for m in self._models], axis=0)
+        folds = np.stack([np.mean([value(m) for m in ms], axis=0) for ms in self._fold_models])  # (K, n)
         return mean, folds.std(axis=0)

@@ -11,6 +11,11 @@ at batch 1) a net's time follows its kernel count, which a unit timed alone does
 own overhead, once per net, where the table pays it once per unit). Fitted by ridge regression
 on standardised features (alpha chosen by leave-one-out) on measured latencies of whole
 extracted subnets. Without ``kernels`` the ``K`` term is left out.
+
+The linear model extrapolates: fitted on a few measured subnets it can predict an arch far from them at
+a latency below zero. So a prediction is kept within half the smallest and twice the largest ratio of
+measured to table latency seen in the fit, ``min_i m_i / T(a_i) / 2 <= latency(a) / T(a) <= 2 max_i m_i /
+T(a_i)``: a guard against gross extrapolation that leaves a fixed overhead's varying ratio alone.
 """
 from __future__ import annotations
 
@@ -70,6 +75,19 @@ class TableLatencyPredictor(Predictor):
     def _predict(self, archs: list[Arch]) -> tuple[np.ndarray, np.ndarray]:
         mean = self._model.predict(self._features(archs))
         return mean, np.zeros_like(mean)
+
+    def fit(self, archs, y) -> "TableLatencyPredictor":
+        super().fit(archs, y)
+        fitted, measured = self._train
+        ratios = measured / self.table_only(fitted)
+        self._ratios = (float(ratios.min()) / 2, 2 * float(ratios.max()))
+        return self
+
+    def predict(self, archs) -> tuple[np.ndarray, np.ndarray]:
+        """``(ms, 0)``: the corrected sum, held near the measured-to-table ratios of the fit (module doc)."""
+        mean, std = super().predict(archs)
+        table = self.table_only(self.space.make_many(archs))
+        return np.clip(mean, self._ratios[0] * table, self._ratios[1] * table), std
 
 
 def latency_cost(table, space: SearchSpace, scale: float = 1.0):

@@ -52,6 +52,11 @@ class _SklearnPredictor(Predictor):
         mean = self._model.predict(self.features(archs))
         return mean, np.zeros_like(mean)
 
+    def predict_features(self, X: np.ndarray) -> np.ndarray:
+        """The predicted mean (target units) of rows ``X`` already mapped by ``self.features``: what ``predict``
+        gives for their archs, without encoding them again."""
+        return self._model.predict(X) * self._scale + self._shift
+
 
 class RidgePredictor(_SklearnPredictor):
     """Ridge regression ``min ||z - Xw - b||^2 + alpha ||w||^2`` on one-hot features.

@@ -292,8 +292,7 @@ def search(checkpoint: str | os.PathLike | None = None, config=None, out: str | 
     if compare:  # every name checked before anything is written
         from .nas.anchors import anchor_archs
         anchor_archs(evaluator.space, compare, {}, {})
-    if data:  # the data checked (classes, channels, normalisation) before anything is written
-        evaluator.load_data()
+    evaluator.check_data()
     config = score_objectives(config, evaluator.task)
     if out is not None:
         check_apart(out, [run_of(evaluator.folder)])

@@ -54,13 +54,15 @@ def search_targets(checkpoint: str | os.PathLike | None, targets: str | Sequence
                    overwrite: bool = False, progress: bool = True, tensorboard: bool = True, calib_batches: int = 8,
                    option_names=None, device: str = "auto", precision: str = "fp32", channels_last: bool = False,
                    ray_address: str | None = None, eval_workers: int | None = None, eval_retries: int = 1,
-                   latency_timer=None, measure: bool = True, threads: int | None = None):
+                   latency_timer=None, measure: bool = True, threads: int | None = None, data: str | None = None):
     """One search over a trained supernet for every target; returns :class:`supernet.nas.targets.TargetsResult`.
 
     ``targets`` names the targets (``"cpu,onnxruntime-cpu"`` or a list); each needs a latency table
     (``latency_tables[target]``, or its file in ``latency/``). ``budgets`` maps a target to its latency
     budget in ms (or a ``--max-latency-ms`` string: ``"5"`` or ``"cpu=5,onnxruntime-cpu=2"``); default
-    for all: ``config.budgets["latency"]``. ``config.evaluations`` counts the shared evaluations. With
+    for all: ``config.budgets["latency"]``. ``data`` (a ``--data`` value) replaces the run's own data, or gives
+    a run of imported weights its data, as in :func:`supernet.search`. ``config.evaluations`` counts the shared
+    evaluations. With
     ``measure``, each target's front and pick are measured for real at the end (``front_latency.json`` in
     ``targets/<name>/``; with Ray on a node tagged ``target:<name>``, all targets in parallel). Other
     arguments as in :func:`supernet.search`.
@@ -79,6 +81,7 @@ def search_targets(checkpoint: str | os.PathLike | None, targets: str | Sequence
     names = parse_targets(targets)
     if resume:
         checkpoint, calib_batches, saved_run = resumed_source(out, checkpoint, calib_batches)
+        data = saved_run.get("source", {}).get("data")
         saved = SearchConfig.from_dict(saved_run["search"])
         limits = saved_run.get("targets") or {}
         if sorted(limits) != sorted(names):
@@ -98,14 +101,15 @@ def search_targets(checkpoint: str | os.PathLike | None, targets: str | Sequence
         raise SupernetError("search needs CHECKPOINT: a training run folder or a checkpoint folder")
     here = ray_address is None and eval_workers is None
     placement = Placement.make(device, precision, channels_last, threads) if here else CPU
-    evaluator = CheckpointEvaluator(checkpoint, calib_batches, placement)
+    evaluator = CheckpointEvaluator(checkpoint, calib_batches, placement, data)
+    evaluator.check_data()
     config = score_objectives(config, evaluator.task)
     out = Path(out) if out is not None else Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}"
     if not resume:
         check_apart(out, [run_of(evaluator.folder)])
     source = {"checkpoint": str(evaluator.folder), "space": evaluator.meta["space"],
               "variant": evaluator.meta.get("variant"), "step": evaluator.meta.get("step"),
-              "calib_batches": calib_batches, "split": "val", "targets": names}
+              "calib_batches": calib_batches, "split": "val", "targets": names, **({"data": data} if data else {})}
     tables = {t: find_table(t, evaluator.space, (latency_tables or {}).get(t)) for t in names}
 
     def holds(measure_on=None) -> tuple[dict, dict]:

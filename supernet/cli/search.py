@@ -228,7 +228,7 @@ def _run_targets(args) -> None:
                                 option_names=CLI_OPTIONS, device=args.device, precision=args.precision,
                                 channels_last=args.channels_last, ray_address=args.ray_address,
                                 eval_workers=args.eval_workers, eval_retries=args.eval_retries,
-                                threads=args.threads)
+                                threads=args.threads, data=args.data)
     from ..nas.targets import markdown_table
     for t, res in result.targets.items():
         row = res.picks.get("max-accuracy-under-budget")

@@ -40,7 +40,7 @@ def _scalar(value):
 class Arch(Mapping):
     """Immutable mapping ``name -> scalar | tuple[scalar, ...]`` with value semantics (scalar: int, float, str)."""
 
-    __slots__ = ("_items", "_map")
+    __slots__ = ("_items", "_map", "_hash")
 
     def __init__(self, values: Mapping[str, object]):
         items = []
@@ -53,6 +53,15 @@ class Arch(Mapping):
             items.append((name, value))
         object.__setattr__(self, "_items", tuple(items))
         object.__setattr__(self, "_map", dict(items))
+
+    @classmethod
+    def from_items(cls, items: tuple) -> "Arch":
+        """An arch from ``(name, value)`` pairs already sorted by name, each value a plain scalar or a tuple of
+        them (what a space builds from its own choices; nothing is converted or checked)."""
+        arch = object.__new__(cls)
+        object.__setattr__(arch, "_items", items)
+        object.__setattr__(arch, "_map", dict(items))
+        return arch
 
     def __setattr__(self, name, value):
         raise AttributeError("Arch is immutable; use arch.replace(...)")
@@ -67,7 +76,11 @@ class Arch(Mapping):
         return len(self._items)
 
     def __hash__(self) -> int:
-        return hash(self._items)
+        try:
+            return self._hash
+        except AttributeError:  # computed once: searches hash the same archs over and over
+            object.__setattr__(self, "_hash", hash(self._items))
+            return self._hash
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Arch) and self._items == other._items

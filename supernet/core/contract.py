@@ -149,6 +149,9 @@ HOOKS: dict[str, Hook] = {
     "evaluate_iter": Hook("evaluator", lambda ev: lambda archs: iter(ev.evaluate_many(archs))),
     # predictor.chosen: after fit, which model an automatic predictor chose (logged; default None)
     "chosen": Hook("predictor", lambda predictor: None, attribute=True),
+    # predictor.refit(archs, y) -> a new fitted predictor keeping this one's chosen model (no new choice): what a
+    # cheap search calls between its choice rounds (supernet.nas.pace; default None: a fresh fit every round)
+    "refit": Hook("predictor", lambda predictor: None),
     # subnet.prefill(ids) -> state and subnet.decode(state) -> state: a generating module (an LLM's),
     # timed by --latency-mode generate (default None: the subnet does not generate)
     # space.max_tokens() -> the most token positions a subnet's input may hold, prompt and generated tokens

@@ -161,6 +161,11 @@ class SearchSpace:
                 out[dim.name] = tuple(off if i in skip else choices[index[v]] for i, v in enumerate(values[dim.name]))
         return self._remember(Arch(out))
 
+    def remember(self, arch: Arch) -> Arch:
+        """Record ``arch``, which must be canonical and valid (built from this space's own choices and rules, as
+        the search's decoder builds a population), so that ``make`` accepts it without checking it again."""
+        return self._remember(arch)
+
     def _remember(self, arch: Arch) -> Arch:
         """Record a canonical arch, so that ``make`` (and every predictor) accepts it without re-validating."""
         memo = self.__dict__.setdefault("_made", {})

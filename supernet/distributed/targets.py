@@ -26,7 +26,7 @@ def search_targets_on_ray(run, holds, evaluator, tables: dict, limits: dict, con
         gpu = device.startswith("cuda") or (device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1)
         placement = Placement.for_workers(gpu, precision, channels_last)
         workers = workers or max(1, int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1)))
-        maker = CheckpointMaker(evaluator.folder, evaluator.calib_batches, placement)
+        maker = CheckpointMaker(evaluator.folder, evaluator.calib_batches, placement, evaluator.data)
         costs, drifts = holds(measure_on)
         timeout = config.resolved().eval_timeout if config is not None else None
         pool = RayEvaluator(maker, workers, timeout=timeout, retries=retries, gpus=1 if gpu else 0,

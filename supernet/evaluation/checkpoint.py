@@ -35,6 +35,13 @@ class CheckpointEvaluator:
         if self._data is None:
             self._data = checkpoint_data(self.meta, self.calib_batches, self.data)
 
+    def check_data(self) -> None:
+        """Build the data now when ``data`` was given (its classes, channels, normalisation checked) or the run
+        has none of its own (imported weights: the one-line refusal that names ``--data``), so that a command
+        stops before it writes anything; else leave it to the first call."""
+        if self.data or not self.meta.get("train", {}).get("data"):
+            self.load_data()
+
     def loaded_data(self):
         """``(data, calibration batches)``, built on first use."""
         self.load_data()

@@ -82,3 +82,26 @@ def sample_feasible(plan: SearchPlan, rng: np.random.Generator, n: int, exclude,
         if arch not in exclude and arch not in out and plan.cost_feasible(arch):
             out[arch] = None
     return list(out)
+
+
+def neighbours(plan: SearchPlan, decoder, archs, exclude, k: int, rng: np.random.Generator) -> list[Arch]:
+    """Up to ``k`` distinct canonical archs one position away from ``archs`` (every other choice at every
+    position; a change of an inactive position is the same arch, not a neighbour), outside ``exclude`` and
+    meeting the cost budgets: all of the first arch's (in a random order),
+    then the next arch's, and so on. A cheap search evaluates them for real beside NSGA-II's proposals, a local
+    search around its real front that no predictor's error can mislead."""
+    upper = plan.space.bounds()[1]
+    position = np.repeat(np.arange(len(upper)), upper + 1)  # every (position, choice) pair
+    choice = np.concatenate([np.arange(h + 1) for h in upper])
+    out: dict[Arch, None] = {}
+    for arch in archs:
+        x = plan.space.encode(arch)
+        moves = np.flatnonzero(choice != x[position])
+        rows = np.repeat(x[None, :], len(moves), axis=0)
+        rows[np.arange(len(moves)), position[moves]] = choice[moves]
+        for cand in decoder.many(rows[rng.permutation(len(rows))]):
+            if cand != arch and cand not in exclude and cand not in out and plan.cost_feasible(cand):
+                out[cand] = None
+                if len(out) >= k:
+                    return list(out)
+    return list(out)

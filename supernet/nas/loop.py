@@ -51,11 +51,13 @@ from ..core.errors import SupernetError
 from ..core.space import SearchSpace, space_signature
 from ..io.files import atomic_write_json, read_json
 from ..io.runs import prepare_run_dir
-from .candidates import sample_feasible, select_candidates
+from .candidates import neighbours, sample_feasible, select_candidates
 from .search_config import MIN_FIT, SearchConfig, SearchResult
 from .pareto import fronts, reference_values
 from .plan import make_plan
 from .problem import Decoder, Scorer, SearchProblem, initial_population, make_nsga2
+from . import pace
+from .pace import round_size
 from .reach import check_reachable
 from .run import SearchRun
 from .store import BudgetSpent, TooManyFailures
@@ -66,7 +68,7 @@ MAX_POPULATION = 400  # NSGA-II population of a round, at most (a round of n arc
 
 # -- strategies ------------------------------------------------------------------------
 def _rounds(run: SearchRun) -> None:
-    """Predictor-guided (or random) rounds until the budget of real evaluations is spent."""
+    """Predictor-guided (or random) rounds until the budget of real evaluations is spent (sizes: :mod:`.pace`)."""
     cfg, store, r = run.cfg, run.store, run.next_round
     while len(store) < cfg.evaluations:
         rng = np.random.default_rng([cfg.seed, r])
@@ -75,7 +77,7 @@ def _rounds(run: SearchRun) -> None:
         good = [e for e in prior if e.ok]
         room = cfg.evaluations - len(prior)
         predicted = {}
-        batch = max(cfg.per_round, int(cfg.growth * len(prior)))
+        batch = round_size(cfg, len(prior), run.cheap)
         if r == 0:
             base = run.baselines()
             extra = sample_feasible(run.plan, rng, cfg.initial, {a for a, _ in base})
@@ -83,40 +85,70 @@ def _rounds(run: SearchRun) -> None:
         elif cfg.strategy == "random" or len(good) < MIN_FIT:
             todo = [(a, "") for a in sample_feasible(run.plan, rng, min(room, batch), seen)]
         else:
-            picked, predicted = _guided(run, good, seen, rng, min(room, batch))
+            picked, predicted = _guided(run, good, seen, rng, min(room, batch), r)
             todo = [(a, "") for a in picked]
         todo = todo[:room]
-        new = list({e.index: e for e in store.evaluate_many([a for a, _ in todo], r, [l for _, l in todo])}.values())
+        new = run.evaluate_round(todo, r)
         if not new:
             break  # nothing left to propose: the space (or its feasible part) is exhausted
         run.end_round(r, new, predicted)
         r += 1
 
 
-def _guided(run: SearchRun, prior: list, seen: set, rng: np.random.Generator, n: int) -> tuple[list[Arch], dict]:
+def _guided(run: SearchRun, prior: list, seen: set, rng: np.random.Generator, n: int, r: int) -> tuple[list[Arch], dict]:
     """Fit the predictors on the ok results ``prior``, run NSGA-II on them, choose ``n`` new archs (not in ``seen``)."""
-    measure = fit_predictors(run, run.plan, prior, rng)
-    return propose(run.plan, run.cfg, measure, prior, seen, rng, n, run.reference)
+    measure = fit_predictors(run, run.plan, prior, rng, r)
+    return propose(run.plan, run.cfg, measure, prior, seen, rng, n, run.reference, run.cheap)
 
 
-def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator) -> Callable | None:
+def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator, r: int | None = None) -> Callable | None:
     """One predictor per measured metric of ``plan``, fitted on :func:`fit_set` of ``prior``: ``measure(archs)``
-    for :class:`Scorer` (None when nothing is measured)."""
+    for :class:`Scorer` (None when nothing is measured). In a cheap search (:mod:`.pace`) a predictor with a
+    ``refit`` hook keeps the model it chose in the last choice round before ``r`` and is only refitted."""
     cfg, predictors, scales = run.cfg, {}, {}
     train = fit_set(plan, prior, rng)
+    archs = [e.arch for e in train]
+    new = lambda: run.factory(cfg.predictor, plan.space, cfg.seed)  # noqa: E731
+    chooser = _last_choice(run, r) if r is not None and hook(new(), "refit") is not None else None
     for name in plan.measured:
         y = np.array([e.metrics[name] for e in train], dtype=float)
-        predictors[name] = run.factory(cfg.predictor, plan.space, cfg.seed).fit([e.arch for e in train], y)
+        if not run.cheap or chooser is None or chooser == r:
+            predictors[name] = new().fit(archs, y)
+            if chooser == r:
+                run.choosers[name] = (r, predictors[name])
+        else:
+            held = run.choosers.get(name)
+            if held is None or held[0] != chooser:  # a resumed search: make that round's choice again
+                held = run.choosers[name] = (chooser, _choice_fit(run, plan, chooser, name))
+            predictors[name] = hook(held[1], "refit")(archs, y)
         scales[name] = float(y.std()) or 1.0
         if hook(predictors[name], "chosen"):
             run.chosen[name] = hook(predictors[name], "chosen")
     return _predictions(predictors, scales) if predictors else None
 
 
+def _last_choice(run: SearchRun, r: int) -> int:
+    """The last round ``<= r`` whose fit chooses the model (:func:`.pace.choice_rounds` over the guided rounds)."""
+    ok = np.bincount([e.round for e in run.store.rows if e.ok and e.round < r], minlength=r)
+    before = np.concatenate([[0], np.cumsum(ok)])[:r + 1]  # ok results before each round 0..r
+    guided = [q for q in range(1, r + 1) if before[q] >= MIN_FIT]
+    return guided[pace.choice_rounds([int(before[q]) for q in guided])[-1]] if guided else r
+
+
+def _choice_fit(run: SearchRun, plan, r: int, name: str):
+    """The predictor of metric ``name`` fitted (with its choice) as round ``r`` fitted it."""
+    prior = [e for e in run.store.before(r) if e.ok]
+    train = fit_set(plan, prior, np.random.default_rng([run.cfg.seed, r]))
+    y = np.array([e.metrics[name] for e in train], dtype=float)
+    return run.factory(run.cfg.predictor, plan.space, run.cfg.seed).fit([e.arch for e in train], y)
+
+
 def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen: set, rng: np.random.Generator,
-            n: int, reference) -> tuple[list[Arch], dict]:
+            n: int, reference, cheap: bool | None = None) -> tuple[list[Arch], dict]:
     """NSGA-II on ``plan`` with real values of ``prior`` and ``measure``'s predictions elsewhere; ``n`` new archs
-    (not in ``seen``): the promising, the uncertain, then random feasible ones; and their predictions."""
+    (not in ``seen``): the promising, the uncertain, in a ``cheap`` search neighbours of the real front (best
+    first objective first, :func:`~supernet.nas.candidates.neighbours`; :mod:`.pace`), then random feasible
+    ones; and their predictions."""
     known = {e.arch: e.metrics for e in prior}
     scorer = Scorer(plan, known, measure or (lambda archs: [({}, 0.0) for _ in archs]))
     decoder = shared_decoder(plan.space)
@@ -126,9 +158,14 @@ def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen
     elites = [feasible[i].arch for front in fronts(F) for i in front]
     size = min(max(cfg.population, n), MAX_POPULATION)  # a large round needs as many distinct proposals
     algorithm = make_nsga2(decoder, size, initial_population(problem, elites, size, rng))
-    minimize(problem, algorithm, ("n_gen", cfg.generations), seed=int(rng.integers(2**31)), copy_algorithm=False)
+    minimize(problem, algorithm, ("n_gen", pace.generations(cfg, cheap)), seed=int(rng.integers(2**31)),
+             copy_algorithm=False)
     n_uncertain = min(cfg.uncertain, n) if measure else 0
-    picked = select_candidates(plan, scorer, seen, n - n_uncertain, n_uncertain, reference)
+    local = min(pace.local_share(n, cheap), n - n_uncertain)
+    picked = select_candidates(plan, scorer, seen, n - n_uncertain - local, n_uncertain, reference)
+    if local:
+        best_first = [feasible[i].arch for front in fronts(F) for i in sorted(front, key=lambda i: (F[i, 0], i))]
+        picked += neighbours(plan, decoder, best_first, seen | set(picked), local, rng)
     if len(picked) < n:
         picked += sample_feasible(plan, rng, n - len(picked), seen | set(picked))
     return picked, {a: scorer.memo[a][0] for a in picked if a in scorer.memo}

@@ -46,10 +46,18 @@ class SearchPlan:
         return np.array([-values[m.name] if m.maximise else values[m.name] for m in self.objectives], dtype=float)
 
     def objective_matrix(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
-        return np.array([self.objective_row(v) for v in rows], dtype=float).reshape(len(rows), len(self.objectives))
+        """``objective_row`` of every row, ``(len(rows), len(objectives))``, in one array operation."""
+        names = [m.name for m in self.objectives]
+        sign = np.array([-1.0 if m.maximise else 1.0 for m in self.objectives])
+        return np.array([[v[n] for n in names] for v in rows], dtype=float).reshape(len(rows), len(names)) * sign
 
     def constraint_row(self, values: Mapping[str, float]) -> np.ndarray:
         return np.array([values[n] / b - 1.0 for n, b in self.budgets.items()], dtype=float)
+
+    def constraint_matrix(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+        """``constraint_row`` of every row, ``(len(rows), len(budgets))``."""
+        values = np.array([[v[n] for n in self.budgets] for v in rows], dtype=float).reshape(len(rows), len(self.budgets))
+        return values / np.array(list(self.budgets.values()), dtype=float) - 1.0
 
     def feasible(self, values: Mapping[str, float]) -> bool:
         return all(values[n] <= b for n, b in self.budgets.items())

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
-from pymoo.core.duplicate import DefaultDuplicateElimination
+from pymoo.core.duplicate import DuplicateElimination
 from pymoo.core.problem import Problem
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
@@ -31,19 +31,23 @@ class Scorer:
         self.memo: dict[Arch, tuple[dict, float]] = {}
 
     def __call__(self, archs: Sequence[Arch]) -> list[tuple[dict, float]]:
-        todo = list(dict.fromkeys(a for a in archs if a not in self.memo))
-        unknown = [a for a in todo if a not in self.known]
+        memo, known, plan = self.memo, self.known, self.plan
+        todo = list(dict.fromkeys(a for a in archs if a not in memo))
+        unknown = [a for a in todo if a not in known]
         measured = dict(zip(unknown, self.measure(unknown))) if unknown else {}
+        blank = {n: math.nan for n in plan.measured}
+        exact = [n for n in plan.used if n in plan.costs]
         for arch in todo:
-            if arch in self.known:
-                values, spread = {n: self.known[arch].get(n, math.nan) for n in self.plan.measured}, 0.0
+            if arch in known:
+                values, spread = {n: known[arch].get(n, math.nan) for n in blank}, 0.0
             else:
                 values, spread = measured.get(arch, ({}, 0.0))
-            values = {**{n: math.nan for n in self.plan.measured}, **values}
-            costs = cost_or_inf(self.plan, arch)  # an invalid cost: inf, so it never looks good
-            values.update({n: float(costs[n]) for n in self.plan.used if n in self.plan.costs})
-            self.memo[arch] = (values, float(spread))
-        return [self.memo[a] for a in archs]
+            values = {**blank, **values}
+            costs = cost_or_inf(plan, arch)  # an invalid cost: inf, so it never looks good
+            for n in exact:
+                values[n] = float(costs[n])
+            memo[arch] = (values, float(spread))
+        return [memo[a] for a in archs]
 
 
 class Decoder:
@@ -69,15 +73,33 @@ class Decoder:
         return self.many(np.asarray(x)[None, :])[0]
 
     def many(self, X) -> list[Arch]:
-        """The canonical arch of every row of ``X``."""
-        out = []
-        for row in self._rows(X):
-            key = row.tobytes()
-            arch = self._memo.get(key)
-            if arch is None:
-                arch = self._memo[key] = self.space.canonical(self.space.decode(row))
-            out.append(arch)
-        return out
+        """The canonical arch of every row of ``X`` (new canonical rows built in one array pass when fast)."""
+        rows = self._rows(X)
+        keys = [row.tobytes() for row in rows]
+        new = {k: i for i, k in enumerate(keys) if k not in self._memo}
+        if new and self._fast:
+            built = self._build(rows[list(new.values())])
+            self._memo.update(zip(new, built))
+        for key, i in new.items():
+            if key not in self._memo:
+                self._memo[key] = self.space.canonical(self.space.decode(rows[i]))
+        return [self._memo[k] for k in keys]
+
+    def _build(self, rows: np.ndarray) -> list[Arch]:
+        """``space.canonical(space.decode(row))`` of canonical rows (inactive positions zeroed) of a space whose
+        canonical rule is its declared gating: each dimension's values looked up for all rows at once."""
+        space, inactive = self.space, self.space.inactive_codes(rows)
+        columns, at = {}, 0
+        for d in space.dimensions:
+            table = np.empty(len(d.choices) + 1, dtype=object)
+            table[:-1], table[-1] = d.choices, d.inactive_value
+            codes = np.where(inactive[:, at:at + d.positions], len(d.choices), rows[:, at:at + d.positions])
+            values = table[codes].tolist()
+            columns[d.name] = [v[0] for v in values] if d.length is None else [tuple(v) for v in values]
+            at += d.positions
+        names = sorted(columns)
+        return [space.remember(Arch.from_items(tuple(zip(names, row))))
+                for row in zip(*(columns[n] for n in names))]
 
     def canonical(self, X: np.ndarray) -> np.ndarray:
         if self._fast:
@@ -102,14 +124,53 @@ class SearchProblem(Problem):
 
     def _evaluate(self, X, out, *args, **kwargs):
         rows = [values for values, _ in self.scorer(self.decoder.many(X))]
-        out["F"] = _penalised(self.plan.objective_matrix(rows))  # failed / invalid: never preferred
-        if self.plan.budgets:
-            out["G"] = _penalised(np.array([self.plan.constraint_row(v) for v in rows], dtype=float))
+        with np.errstate(invalid="ignore"):  # inf - inf of an invalid cost: NaN, penalised below
+            out["F"] = _penalised(self.plan.objective_matrix(rows))  # failed / invalid: never preferred
+            if self.plan.budgets:
+                out["G"] = _penalised(self.plan.constraint_matrix(rows))
 
 
 def _penalised(A: np.ndarray) -> np.ndarray:
     """NaN and infinities -> 1e300, a finite 'worst' value pymoo can sort."""
     return np.nan_to_num(np.asarray(A, dtype=float), nan=1e300, posinf=1e300, neginf=1e300)
+
+
+class CanonicalDuplicates(DuplicateElimination):
+    """Duplicates are rows of the same canonical arch: what pymoo's default finds by pairwise distances of the
+    canonical encodings (a row equal to an earlier row, or to a row of ``other``), found by hashing them. Each
+    individual keeps its key beside the ``X`` it was computed from, as pymoo's mating compares the same
+    individuals again and again; a new ``X`` (mutation sets one) gets a new key."""
+
+    KEY = "canonical_key"
+
+    def __init__(self, decoder: Decoder):
+        super().__init__()
+        self.decoder = decoder
+
+    def keys(self, pop) -> list[bytes]:
+        out, todo = [], []
+        for i, ind in enumerate(pop):
+            held = ind.data.get(self.KEY)
+            out.append(held[1] if held is not None and held[0] is ind.X else None)
+            if out[-1] is None:
+                todo.append(ind)
+        if todo:
+            rows = self.decoder.canonical(np.array([ind.X for ind in todo])).astype(np.int64)
+            fresh = iter(row.tobytes() for row in rows)
+            for ind in todo:
+                ind.data[self.KEY] = (ind.X, next(fresh))
+            out = [ind.data[self.KEY][1] for ind in pop]
+        return out
+
+    def _do(self, pop, other, is_duplicate):
+        keys = self.keys(pop)
+        seen = set() if other is None else set(self.keys(other))
+        for i, key in enumerate(keys):
+            if key in seen:
+                is_duplicate[i] = True
+            elif other is None:
+                seen.add(key)
+        return is_duplicate
 
 
 def make_nsga2(decoder: Decoder, pop_size: int, sampling) -> NSGA2:
@@ -118,7 +179,7 @@ def make_nsga2(decoder: Decoder, pop_size: int, sampling) -> NSGA2:
     ones); duplicates are the same canonical arch."""
     crossover, mutation = variation(decoder.space)
     return NSGA2(pop_size=pop_size, sampling=sampling, crossover=crossover, mutation=mutation,
-                 eliminate_duplicates=DefaultDuplicateElimination(func=lambda pop: decoder.canonical(pop.get("X"))))
+                 eliminate_duplicates=CanonicalDuplicates(decoder))
 
 
 def initial_population(problem: SearchProblem, elites: Sequence[Arch], size: int, rng: np.random.Generator) -> np.ndarray:

@@ -18,6 +18,7 @@ from ..io.runs import RunLog
 from .search_config import SearchConfig, SearchResult, SearchWarning
 from .outputs import annotate, read_evaluations, records, summarise, write_evaluations, write_pareto
 from .pareto import plan_reference
+from . import pace
 from .plan import SearchPlan
 from .store import EvaluationStore
 
@@ -36,6 +37,8 @@ class SearchRun:
         rows = read_evaluations(run_dir / CSV, plan.space) if run_dir and (run_dir / CSV).exists() else []
         state = read_json(run_dir / STATE, "search state") if run_dir and (run_dir / STATE).exists() else {}
         self.next_round = int(state.get("next_round", 0))
+        self.cheap: bool | None = cfg.cheap if cfg.cheap is not None else state.get("cheap")  # (nas.pace)
+        self.choosers: dict = {}  # metric -> (round, predictor) of the last round that chose its model (nas.pace)
         self.bar = tqdm(total=cfg.evaluations, initial=len(rows), desc="search", unit="eval",
                         disable=not progress or None)
         self.store = EvaluationStore(plan, as_evaluator(evaluator, cfg.eval_timeout), cfg.evaluations, rows,
@@ -59,6 +62,17 @@ class SearchRun:
             write_evaluations(self.run_dir / CSV, self.plan, self.store.rows)
             self._written_rows = len(self.store.rows)
         self._written = time.monotonic()
+
+    def evaluate_round(self, todo: list[tuple[Arch, str]], r: int) -> list:
+        """Evaluate round ``r``'s ``(arch, baseline label)`` pairs for real; the distinct evaluations, in order.
+
+        Times the new evaluations of the first round that has some and decides once whether evaluations are
+        cheap (:func:`supernet.nas.pace.is_cheap`)."""
+        before, start = len(self.store), pace.clock()
+        done = self.store.evaluate_many([a for a, _ in todo], r, [label for _, label in todo])
+        if self.cheap is None:
+            self.cheap = pace.is_cheap(pace.clock() - start, len(self.store) - before)
+        return list({e.index: e for e in done}.values())
 
     def baselines(self) -> list[tuple[Arch, str]]:
         """(arch, names) of the smallest, largest and median archs that meet the budgets with a cost
@@ -105,7 +119,8 @@ class SearchRun:
                        if k != "round" and isinstance(v, (int, float)) and not isinstance(v, bool)}
             self.log.log(record, r, scalars)
             write_pareto(self.run_dir, self.plan, self.store.rows, self.reference, record["hypervolume"], plot=False)
-            atomic_write_json(self.run_dir / STATE, {"next_round": r + 1})
+            cheap = {} if self.cheap is None else {"cheap": self.cheap}
+            atomic_write_json(self.run_dir / STATE, {"next_round": r + 1, **cheap})
         self.next_round = r + 1
 
     def finish(self) -> SearchResult:

@@ -32,7 +32,11 @@ class SearchConfig:
     ``budgets`` maps a minimised metric to its maximum (numbers or ``"20M"``-style text).
     ``evaluations`` counts every real evaluation, baselines and failures included. A round evaluates
     ``max(per_round, floor(growth * done))`` archs (``done``: real evaluations so far), so a search of
-    ``N`` cheap evaluations refits its predictors ``O(log N)`` times, not ``N / per_round``. ``initial``
+    ``N`` cheap evaluations refits its predictors ``O(log N)`` times, not ``N / per_round``; once evaluations
+    prove cheap (under 5 ms each: a table oracle), ``fast_growth`` replaces ``growth`` and rounds double, a
+    quarter of each goes to the real front's neighbours and NSGA-II runs half the generations
+    (:mod:`supernet.nas.pace`); ``cheap`` fixes that decision (None: measured on round 0; a search that
+    must equal another whose evaluator runs at another speed, e.g. on Ray, fixes it). ``initial``
     random archs join the baselines in round 0 (default ``evaluations // 4`` within [5, 50]).
     ``predictor`` names the accuracy predictor (default ``auto``: picked per round by
     cross-validated Kendall tau). ``eval_timeout`` (seconds) turns a slow evaluation into a
@@ -50,6 +54,8 @@ class SearchConfig:
     initial: int | None = None
     per_round: int = 10
     growth: float = 0.1
+    fast_growth: float = 1.0
+    cheap: bool | None = None
     uncertain: int = 3
     generations: int = 60
     population: int = 50
@@ -88,9 +94,12 @@ class SearchConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise SupernetError(f"{option_name(key, names)} must be an integer >= {low}, got {value!r}")
-        growth = self.growth
-        if isinstance(growth, bool) or not isinstance(growth, (int, float)) or not 0 <= growth <= 1:
-            raise SupernetError(f"{option_name('growth', names)} must be a number in [0, 1], got {growth!r}")
+        for key in ("growth", "fast_growth"):
+            growth = getattr(self, key)
+            if isinstance(growth, bool) or not isinstance(growth, (int, float)) or not 0 <= growth <= 1:
+                raise SupernetError(f"{option_name(key, names)} must be a number in [0, 1], got {growth!r}")
+        if self.cheap is not None and not isinstance(self.cheap, bool):
+            raise SupernetError(f"{option_name('cheap', names)} must be True, False or None, got {self.cheap!r}")
         if self.uncertain > self.per_round:
             raise SupernetError(f"{option_name('uncertain', names)} ({self.uncertain}) cannot exceed "
                                 f"{option_name('per_round', names)} ({self.per_round})")

@@ -32,6 +32,7 @@ from ..core.space import SearchSpace, space_signature
 from ..io.files import atomic_write_json, atomic_write_text, read_json
 from ..io.runs import prepare_run_dir
 from .candidates import sample_feasible
+from .pace import round_size
 from .search_config import MIN_FIT, SearchConfig, SearchResult
 from .metrics import Metric, register_metric
 from .outputs import records, write_evaluations, write_pareto
@@ -139,7 +140,7 @@ def _target_rounds(run: TargetsRun) -> None:
         seen = {e.arch for e in prior}
         good = [e for e in prior if e.ok]
         room = cfg.evaluations - len(prior)
-        batch = min(room, max(cfg.per_round, int(cfg.growth * len(prior))))
+        batch = min(room, round_size(cfg, len(prior), run.cheap))
         todo, predicted = [], {}
         if r == 0:
             base = run.baselines()
@@ -148,17 +149,17 @@ def _target_rounds(run: TargetsRun) -> None:
                 todo += [(a, "") for a in sample_feasible(plan, rng, k, seen | {a for a, _ in todo})]
         else:
             measure = None if cfg.strategy == "random" or len(good) < MIN_FIT else \
-                fit_predictors(run, run.plan, good, rng)
+                fit_predictors(run, run.plan, good, rng, r)
             for (t, plan), k in zip(plans.items(), _split(batch, len(plans))):
                 taken = seen | {a for a, _ in todo}
                 if measure is None:
                     picked = sample_feasible(plan, rng, k, taken)
                 else:
-                    picked, guesses = propose(plan, cfg, measure, good, taken, rng, k, run.reference_of(plan))
+                    picked, guesses = propose(plan, cfg, measure, good, taken, rng, k, run.reference_of(plan), run.cheap)
                     predicted.update(guesses)
                 todo += [(a, "") for a in picked]
         todo = list(dict(todo).items())[:room]
-        new = list({e.index: e for e in store.evaluate_many([a for a, _ in todo], r, [b for _, b in todo])}.values())
+        new = run.evaluate_round(todo, r)
         if not new:
             break
         run.end_round(r, new, predicted)

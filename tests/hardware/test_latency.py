@@ -190,3 +190,25 @@ def test_bench_latency_runs_small_and_keeps_cases_it_did_not_rerun(tmp_path):
     cases = json.loads(out.read_text())["cases"]
     assert [c["target"] for c in cases] == ["cpu", "onnxruntime-cpu"]
     assert all(len(c["per_arch"]["measured_ms"]) == 4 and c["measure"]["rounds"] == 1 for c in cases)
+
+
+def test_a_corrected_prediction_stays_within_the_measured_ratios():
+    """Five measured subnets at one resolution, an arch far from them: the linear correction alone predicted
+    -22.8 ms for an OFA pick (test_ofa_data); the prediction stays within [1/2, 2] x the fit's ratios."""
+    from supernet.core.registry import get_space, space_config
+    space = get_space("mobilenet").build_space(space_config("mobilenet", "tiny"))
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(40)]
+    units = {key: float(rng.uniform(0.1, 1.0)) for a in archs for key, _, _ in space.latency_units(a)}
+    units.update({key: float(rng.uniform(0.1, 1.0)) for a in (space.smallest(), space.largest())
+                  for key, _, _ in space.latency_units(a)})
+    predictor = TableLatencyPredictor(space, units=units)
+    table = predictor.table_only(archs)
+    fit = np.argsort(table)[15:20]  # the middle of the range, with a steep made-up trend: extrapolation breaks
+    measured = 40 * (table[fit] - table[fit].mean()) + 10 + rng.normal(0, 0.01, 5)
+    predictor.fit([archs[i] for i in fit], measured)
+    ratios = measured / table[fit]
+    got = predictor.predict(archs + [space.smallest(), space.largest()])[0]
+    every = np.append(table, predictor.table_only([space.smallest(), space.largest()]))
+    assert np.all(got >= ratios.min() / 2 * every - 1e-9) and np.all(got <= 2 * ratios.max() * every + 1e-9)
+    assert got.min() > 0

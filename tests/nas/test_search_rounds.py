@@ -8,6 +8,7 @@ import pytest
 pytestmark = pytest.mark.slow  # each test runs whole searches
 
 from supernet import Dimension, SearchConfig, SearchSpace, run_search
+from supernet.nas import pace
 from supernet.nas.loop import fit_set
 from supernet.nas.plan import make_plan
 from supernet.nas.store import Evaluation
@@ -60,7 +61,8 @@ def test_an_exact_cost_is_never_predicted_nor_taken_from_the_evaluator():
 
 
 def test_rounds_grow_with_the_evaluations_done():
-    result = run_search(SPACE, acc, config(evaluations=200, growth=0.25, budgets={}), costs={"flops": flops})
+    result = run_search(SPACE, acc, config(evaluations=200, growth=0.25, fast_growth=0.25, budgets={}),
+                        costs={"flops": flops})
     sizes = np.bincount([r["round"] for r in result.evaluations])
     done = np.cumsum(sizes)
     for r in range(2, len(sizes) - 1):
@@ -96,3 +98,100 @@ def test_an_interrupt_keeps_every_finished_evaluation_on_disk(tmp_path):
     result = run_search(SPACE, acc, config(), costs={"flops": flops}, out=tmp_path / "s", resume=True,
                         tensorboard=False)
     assert len(result.evaluations) == 60 and len({r["index"] for r in result.evaluations}) == 60
+
+
+class SlowClock:
+    """A clock on which every evaluation takes ``seconds`` (a real subnet's) and nothing else any time."""
+
+    def __init__(self, seconds):
+        self.now, self.seconds = 0.0, seconds
+
+    def __call__(self):
+        return self.now
+
+    def evaluate(self, arch):
+        self.now += self.seconds
+        return acc(arch)
+
+
+def test_cheap_evaluations_double_the_rounds_and_expensive_ones_keep_growth(tmp_path, monkeypatch):
+    cheap = run_search(SPACE, acc, config(evaluations=200, growth=0.1, budgets={}), costs={"flops": flops},
+                       out=tmp_path / "cheap", tensorboard=False)
+    sizes = np.bincount([r["round"] for r in cheap.evaluations])
+    done = np.cumsum(sizes)
+    assert sizes.tolist()[1:-1] == [max(5, int(done[r - 1])) for r in range(1, len(sizes) - 1)], sizes.tolist()
+    assert len(sizes) <= 5 and (tmp_path / "cheap" / "state.json").read_text().count('"cheap": true') == 1
+    slow = SlowClock(1.0)  # 1 s an evaluation: not cheap
+    monkeypatch.setattr(pace, "clock", slow)
+    kept = run_search(SPACE, slow.evaluate, config(evaluations=120, growth=0.1, budgets={}), costs={"flops": flops})
+    sizes = np.bincount([r["round"] for r in kept.evaluations])
+    done = np.cumsum(sizes)
+    assert sizes.tolist()[1:-1] == [max(5, int(0.1 * done[r - 1])) for r in range(1, len(sizes) - 1)]
+
+
+def test_a_cheap_auto_search_chooses_its_model_rarely_and_resumes_exactly(tmp_path):
+    """Between choice rounds auto is refitted, not cross-validated; a search interrupted in such a round
+    makes the same choice again on resume and ends as the uninterrupted one."""
+    fits = []
+
+    def factory(name, space, seed):
+        from predictors import make_predictor
+        p = make_predictor(name, space, seed, candidates=[("ridge", {}), ("gbt", {"n_estimators": 30, "max_depth": 2})])
+        fit = p.fit
+        p.fit = lambda archs, y: fits.append(len(y)) or fit(archs, y)
+        return p
+    cfg = config(evaluations=100, initial=10, predictor="auto", budgets={})
+    full = run_search(SPACE, acc, cfg, costs={"flops": flops}, out=tmp_path / "full", tensorboard=False,
+                      predictor_factory=factory)
+    sizes = np.bincount([r["round"] for r in full.evaluations]).tolist()
+    ok_before = np.cumsum(sizes)[:-1].tolist()
+    chosen = pace.choice_rounds(ok_before)
+    assert len(sizes) >= 4 and len(chosen) < len(ok_before)  # some rounds refit without choosing
+    assert fits == [ok_before[i] for i in chosen]  # a fresh fit (with its choice) in the choice rounds only
+    calls = []
+
+    def stop(arch):
+        if len(calls) == 40:
+            raise KeyboardInterrupt
+        calls.append(arch)
+        return acc(arch)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(SPACE, stop, cfg, costs={"flops": flops}, out=tmp_path / "part", tensorboard=False,
+                   predictor_factory=factory)
+    run_search(SPACE, acc, cfg, costs={"flops": flops}, out=tmp_path / "part", resume=True, tensorboard=False,
+               predictor_factory=factory)
+    assert (tmp_path / "part" / "evaluations.csv").read_text() == (tmp_path / "full" / "evaluations.csv").read_text()
+
+
+def test_the_decoder_builds_each_row_as_decode_then_canonical_would():
+    from supernet.nas.problem import Decoder
+    space = SearchSpace([Dimension("op", ("conv", "skip", "pool"), 6, kind="categorical"), Dimension("r", (8, 16)),
+                         Dimension("d", (1, 2, 3), 2)], active_by={"op": "d"})
+    X = np.random.default_rng(0).integers(0, 3, (300, space.n_var))
+    archs = Decoder(space).many(X)
+    assert archs == [space.canonical(space.decode(np.clip(x, 0, space.bounds()[1]))) for x in X]
+    assert all(a._items == space.make(a.to_dict())._items for a in archs)  # same values and value types
+
+
+def test_neighbours_are_one_position_away_unseen_and_within_the_cost_budget():
+    from supernet.nas.candidates import neighbours
+    from supernet.nas.problem import Decoder
+    plan = make_plan(SPACE, ["accuracy", "flops"], {"flops": 150}, {"flops": flops})
+    a, b = SPACE.make({"w": [2, 3, 1], "d": 2}), SPACE.make({"w": [8, 8, 8], "d": 3})
+    every = neighbours(plan, Decoder(SPACE), [a], set(), 1000, np.random.default_rng(0))
+    x = SPACE.encode(a)
+    assert every and all(np.count_nonzero(SPACE.encode(n) != x) == 1 for n in every if n["d"] == a["d"])
+    assert all(flops(n) <= 150 for n in every) and a not in every and len(set(every)) == len(every)
+    assert SPACE.make({"w": [2, 3, 0], "d": 2}) not in every  # an inactive position: the same arch, not a neighbour
+    few = neighbours(plan, Decoder(SPACE), [a, b], set(every[:3]), 4, np.random.default_rng(1))
+    assert len(few) == 4 and set(few) <= set(every) - set(every[:3])  # the first arch's neighbours come first
+
+
+def test_the_config_can_fix_the_pace_and_rejects_a_bad_value():
+    from supernet.core.errors import SupernetError
+    kept = run_search(SPACE, acc, config(evaluations=120, growth=0.1, budgets={}, cheap=False), costs={"flops": flops})
+    sizes = np.bincount([r["round"] for r in kept.evaluations])
+    done = np.cumsum(sizes)  # a cheap evaluator, the rounds of an expensive one: growth 0.1, no doubling
+    assert len(sizes) > 8 and sizes.tolist()[1:-1] == [max(5, int(0.1 * done[r - 1])) for r in range(1, len(sizes) - 1)]
+    with pytest.raises(SupernetError, match="cheap must be True, False or None"):
+        run_search(SPACE, acc, config(cheap="yes"), costs={"flops": flops})

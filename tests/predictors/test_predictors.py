@@ -317,3 +317,25 @@ def test_auto_blends_and_round_trips(tmp_path):
     assert loaded.chosen == auto.chosen and np.array_equal(loaded.predict(archs)[0], auto.predict(archs)[0])
     with pytest.raises(SupernetError, match="auto candidates must be names"):
         make_predictor("auto", space, candidates=["svm"])
+
+
+def test_auto_refit_keeps_its_choice_and_predicts_as_its_members_do():
+    """refit (a cheap search's rounds between choices) fits the chosen blend on new data without choosing again;
+    predict's one shared encoding gives what each member's own predict gives."""
+    space = SearchSpace([Dimension("op", ("a", "b", "c", "d"), 4, kind="categorical"), Dimension("w", (1, 2, 3), 2)])
+    rng = np.random.default_rng(2)
+    archs = list({space.sample(rng) for _ in range(90)})
+    y = np.array([a["op"].count("a") + 0.5 * sum(a["w"]) for a in archs]) + 0.1 * rng.normal(size=len(archs))
+    cands = [("ridge", {}), ("gbt", {"n_estimators": 40, "max_depth": 2}), ("mlp", {"max_iter": 200})]
+    auto = make_predictor("auto", space, seed=1, candidates=cands).fit(archs[:40], y[:40])
+    again = auto.refit(archs, y)
+    assert again.chosen == auto.chosen and again.scores == {} and again is not auto
+    assert len(again._models) == len(again.chosen.split("+")) and len(again._fold_models) == 3
+    assert all(len(m._train[0]) == len(archs) for m in again._models)  # members fitted on the new data
+    mean, std = again.predict(archs)
+    members = np.mean([m.predict(archs)[0] for m in again._models], axis=0)
+    np.testing.assert_allclose(mean, members * again._scale + again._shift, rtol=1e-12, atol=1e-12)
+    folds = np.stack([np.mean([m.predict(archs)[0] for m in ms], axis=0) for ms in again._fold_models])
+    np.testing.assert_allclose(std, folds.std(axis=0) * again._scale, rtol=1e-9, atol=1e-12)
+    with pytest.raises(SupernetError, match="not fitted"):
+        make_predictor("auto", space).refit(archs, y)

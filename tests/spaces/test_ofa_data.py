@@ -49,6 +49,19 @@ def ofa(imported):
     return tmp, run, "imagefolder:" + str(fake_imagenet(tmp / "imagenet"))
 
 
+@pytest.fixture(scope="module")
+def tables(ofa):
+    """``{target: table file}``: latency tables of the imported run on this machine, for cpu and onnxruntime-cpu."""
+    tmp, run, _ = ofa
+    out = {}
+    for target in ("cpu", "onnxruntime-cpu"):
+        assert main(["latency", "build", run, "--target", target, "--threads", "1", "--archs", "5", "--warmup", "1",
+                     "--repeats", "3", "--rounds", "1", "--unit-rounds", "1", "--out", tmp / "latency",
+                     "--no-progress"]) == 0
+        out[target] = next((tmp / "latency").glob(f"{target}-*.json"))
+    return out
+
+
 def main(argv):
     from supernet.cli.main import main as cli
     return cli([str(a) for a in argv])
@@ -60,7 +73,7 @@ def cli_json_lines(argv, capsys):
 
 
 @pytest.mark.slow
-def test_eval_search_export_on_the_users_data(ofa, capsys):
+def test_eval_search_export_on_the_users_data(ofa, tables, capsys):
     import onnxruntime as ort
     import torch
 
@@ -89,10 +102,7 @@ def test_eval_search_export_on_the_users_data(ofa, capsys):
     assert json.loads((search / "config.json").read_text())["source"]["data"] == data
 
     # under a latency budget on onnxruntime-cpu, from a table of this machine
-    assert main(["latency", "build", run, "--target", "onnxruntime-cpu", "--threads", "1", "--archs", "5",
-                 "--warmup", "1", "--repeats", "3", "--rounds", "1", "--unit-rounds", "1",
-                 "--out", tmp / "latency", "--no-progress"]) == 0
-    table = next((tmp / "latency").glob("onnxruntime-cpu-*.json"))
+    table = tables["onnxruntime-cpu"]
     capsys.readouterr()
     search = tmp / "search-latency"
     assert main(["search", run, "--data", data, "--max-latency-ms", "1000", "--target", "onnxruntime-cpu",
@@ -176,3 +186,27 @@ def test_a_pick_of_another_net_is_refused(imported, tmp_path, capsys):
     refused(capsys, ["search", run, "--data", data, "--max-flops", "100M", "--compare", f"{PICK},{OTHER_NET_PICK}",
                      "--out", out], "is not an arch of this space", out)
     refused(capsys, ["search", run, "--data", data, "--compare", "nope:all", "--out", out], "names no arch", out)
+
+
+def test_a_search_without_data_is_refused_before_anything_is_written(imported, tmp_path, capsys):
+    """Each evaluation used to fail on the missing data, then the search stopped on too many failures."""
+    _, run = imported
+    for targets in ([], ["--targets", "cpu,onnxruntime-cpu"]):
+        out = tmp_path / f"search{len(targets)}"
+        refused(capsys, ["search", run, "--max-flops", "100M", *targets, "--out", out], "and no data set to", out)
+
+
+@pytest.mark.slow
+def test_one_search_for_two_targets_on_the_users_data(ofa, tables, tmp_path):
+    """``--targets`` takes ``--data`` as a single-target search does (and records it for --resume)."""
+    _, run, data = ofa
+    from supernet.api_targets import search_targets
+    from supernet.nas.search_config import SearchConfig
+    config = SearchConfig(objectives=("accuracy", "latency"), evaluations=5, initial=2, strategy="random")
+    result = search_targets(run, ["cpu", "onnxruntime-cpu"], config, tmp_path / "search", budgets="1000",
+                            latency_tables=tables, progress=False, tensorboard=False, calib_batches=1, device="cpu",
+                            threads=1, measure=False, data=data)
+    assert result.accuracy_evaluations == 5 and sorted(result.targets) == ["cpu", "onnxruntime-cpu"]
+    assert all(res.picks.get("max-accuracy-under-budget") for res in result.targets.values())
+    saved = json.loads((tmp_path / "search" / "config.json").read_text())
+    assert saved["source"]["data"] == data

@@ -1,0 +1,74 @@
+"""How many archs a round evaluates, and when an automatic predictor chooses its model again.
+
+Rounds grow with the real evaluations done (``done``)::
+
+    size = max(per_round, floor(g * done))      g = growth, or fast_growth once evaluations are cheap
+
+Evaluations are *cheap* when one takes less than ``CHEAP_S`` seconds of wall time on average
+(a table lookup, an analytic model: tens of microseconds; a real subnet evaluation, BN
+recalibration and a validation pass, takes tens of milliseconds or more): then a round of
+``per_round`` evaluations costs less than refitting the predictors and running NSGA-II once,
+so rounds double (``fast_growth`` 1.0) and a search of ``N`` calls thinks ``O(log2 N)`` times;
+expensive evaluations keep ``growth``. The time is measured on the first round that evaluates
+something new (round 0, the baselines and random archs); the decision is taken once, then and
+kept in ``state.json``, so a search resumed after round 0 continues with the rounds it had.
+``SearchConfig.cheap`` (True / False) fixes it instead, e.g. for two searches that must be equal
+while their evaluators run at different speeds (locally and on Ray).
+
+A cheap round also spends ``LOCAL`` (a quarter) of its archs on the real front's neighbours (every
+arch one position away from a front point, the best first objective first): a predictor cannot
+tell apart archs closer than its error, real evaluations can, and they are cheap. Its NSGA-II runs
+half the configured generations (``GENERATIONS``): the neighbours refine the front every round
+(measured on the OFA table oracle at 10,000 calls: the same best arch and hypervolume within 1e-5,
+in about 0.7x the CPU time).
+
+In a cheap search an automatic predictor (one with a ``refit`` hook, e.g. ``auto``) chooses its
+model by cross-validation only in the rounds where the ok results have grown ``RECHOOSE``-fold
+since the last choice (:func:`choice_rounds`); the rounds between refit the chosen model on the new
+data. The choice rounds follow from the rounds' sizes alone, so a resumed search makes the same
+choice again.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Sequence
+
+CHEAP_S = 0.005
+LOCAL = 0.25  # of a cheap round, the share of real neighbours of the front (candidates.neighbours)
+GENERATIONS = 0.5  # of the configured NSGA-II generations, what a cheap round runs
+RECHOOSE = 4.0
+clock = time.perf_counter  # the seconds the pace measures (a test may replace it)
+
+
+def round_size(cfg, done: int, cheap: bool) -> int:
+    """Archs round ``r`` evaluates given ``done`` evaluations before it (before the room left is applied)."""
+    g = cfg.fast_growth if cheap else cfg.growth
+    return max(cfg.per_round, int(g * done))
+
+
+def local_share(n: int, cheap: bool | None) -> int:
+    """Archs of a round of ``n`` that go to neighbours of the real front: ``floor(LOCAL * n)`` when cheap, else 0."""
+    return int(LOCAL * n) if cheap else 0
+
+
+def generations(cfg, cheap: bool | None) -> int:
+    """NSGA-II generations of a round: ``cfg.generations``, or ``ceil(GENERATIONS * cfg.generations)`` when cheap."""
+    return max(1, math.ceil(GENERATIONS * cfg.generations)) if cheap else cfg.generations
+
+
+def is_cheap(eval_s: float, evaluations: int) -> bool | None:
+    """``eval_s / evaluations < CHEAP_S``: the mean wall seconds of an evaluation (None: nothing evaluated)."""
+    if evaluations <= 0:
+        return None
+    return eval_s / evaluations < CHEAP_S
+
+
+def choice_rounds(ok_before: Sequence[int]) -> list[int]:
+    """Rounds (indices into ``ok_before``, the ok results before each guided round) whose fit chooses the model:
+    the first, then each one whose ok results reach ``RECHOOSE`` times those of the last choice."""
+    out: list[int] = []
+    for r, n in enumerate(ok_before):
+        if not out or n >= RECHOOSE * ok_before[out[-1]]:
+            out.append(r)
+    return out
