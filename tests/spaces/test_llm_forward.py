@@ -10,22 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from search_spaces.llm_lora.testing import build_model, save_model, train_tokenizer
+from search_spaces.llm_lora.testing import build_model, save_model
 from supernet.core.registry import build_supernet, space_config
 from supernet.layers.lora import LoraLinear
 
-from tests.support.llm import TEXT, load_module
+from tests.support.llm import load_module
 
 pytestmark = pytest.mark.slow  # every test here takes seconds: make test-fast leaves them out
 
 WINDOW, SEQ = 6, 16  # every family's sequences are longer than the sliding window
 FAMILIES = {"llama": {}, "mistral": {"sliding_window": WINDOW},
             "qwen2": {"use_sliding_window": True, "sliding_window": WINDOW, "max_window_layers": 1}}
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_tokenizer(TEXT, vocab_size=300)
 
 
 @pytest.fixture(scope="module")

@@ -22,18 +22,6 @@ pytestmark = pytest.mark.slow  # every test here takes seconds: make test-fast l
 TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_tokenizer(TEXT, vocab_size=300)
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("".join(TEXT))
-    return path
-
-
 def train_argv(model, corpus, out, *extra):
     return ["train", "--space", "llm_lora", "--variant", "tiny", "--model", model, "--data", f"text:{corpus}",
             "--seq-len", "16", "--steps", "2", "--batch-size", "4", "--optimizer", "adamw", "--lr", "1e-2",

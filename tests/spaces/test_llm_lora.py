@@ -6,18 +6,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from search_spaces.llm_lora.testing import train_tokenizer
 from supernet.core.errors import SupernetError
 from supernet.core.registry import build_supernet, space_config
 from supernet.layers.lora import LoraLinear, LoraSlice, lora_merged, sliced_tensors
 from tests.support.llm import TEXT, load_module, model_dir, supernet_over
 
 pytestmark = pytest.mark.slow  # every test here takes seconds: make test-fast leaves them out
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_tokenizer(TEXT, vocab_size=300)
 
 
 

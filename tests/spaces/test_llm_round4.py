@@ -13,18 +13,6 @@ from tests.support import assert_refused, run_main
 from tests.support.llm import TEXT, model_dir, supernet_over
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_tokenizer(TEXT, vocab_size=300)
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("".join(TEXT))
-    return path
-
-
 def stopped_run(tmp_path, model, corpus, capsys):
     """A run of 4 steps stopped after its checkpoint at step 2 (the later ones removed)."""
     out = tmp_path / "run"
