@@ -142,7 +142,7 @@ _FILES: dict[str, str] = {}  # resolved path of each .py file imported as a spac
 
 
 def import_space_module(name: str) -> None:
-    """Import a module by name, or run a ``.py`` file as a module named after it (and its path)."""
+    """Import a module by name, or run a ``.py`` file as a module named after it (and its path), once."""
     if name.endswith(".py"):
         path = Path(name).expanduser()
         if not path.is_file():
@@ -176,11 +176,11 @@ def space_files() -> list[str]:
 
 
 def load_space_files(paths: list[str]) -> None:
-    """Import the ``.py`` space files ``paths`` not imported yet here: the initializer of a spawned process,
-    so that what the parent pickled from those files (a space) unpickles."""
+    """Import the ``.py`` space files ``paths`` not imported yet here (:func:`import_space_module` skips those
+    that are): the initializer of a spawned process, so that what the parent pickled from those files (a space)
+    unpickles."""
     for path in paths:
-        if path not in _FILES:
-            import_space_module(path)
+        import_space_module(path)
 
 
 def _load_all() -> None:
