@@ -155,7 +155,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=900, help="supernet steps (each twin: steps / 3)")
     p.add_argument("--pretrain-steps", type=int, default=500, help="related-task (bert) / source-set (vit) steps")
     p.add_argument("--finetune-steps", type=int, default=800, help="the pretrained model's steps on the task")
-    p.add_argument("--pretrain-lr", type=float, default=1e-3, help="the pretrained model's fine-tuning LR")
+    p.add_argument("--pretrain-lr", type=float, default=5e-4, help="the pretrained model's fine-tuning LR")
     p.add_argument("--evaluations", type=int, default=40, help="real evaluations per search")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--batch-size", type=int, default=32)

@@ -82,3 +82,24 @@ def test_glyph_pair_images_and_their_labels():
     r, c = np.argwhere(clean > 0).min(0)
     window = clean[r:r + images.GLYPH, c:c + images.GLYPH]
     assert window.sum() == glyphs[3].sum()
+
+
+def test_glyphs_sit_on_the_patch_grid_one_patch_each():
+    from benchmarks import hf_encoder_images as images
+    assert images.GLYPH == images.STEP and images.SIDE % images.STEP == 0
+    noise, images.NOISE = images.NOISE, 0.0
+    try:
+        rng, glyphs = np.random.default_rng(1), images.alphabet()
+        single = images.render(np.arange(images.GLYPHS * 10)[:, None] % images.GLYPHS, rng, glyphs)[:, 0] * 0.5 + 0.5
+        pair = images.render(np.array([[1, 2]] * 40), rng, glyphs)[:, 0] * 0.5 + 0.5
+    finally:
+        images.NOISE = noise
+    cells = set()
+    for img in single:  # every lit pixel of one glyph falls in one STEP x STEP cell
+        lit = {(r // images.STEP, c // images.STEP) for r, c in np.argwhere(img > 0)}
+        assert len(lit) == 1
+        cells |= lit
+    assert len(cells) > 8  # and the glyph moves over the grid
+    for img in pair:  # two cells: one in the left half, one in the right
+        lit = sorted({(c // images.STEP, r // images.STEP) for r, c in np.argwhere(img > 0)})
+        assert len(lit) == 2 and lit[0][0] < images.SIDE // images.STEP // 2 <= lit[1][0]
