@@ -30,12 +30,16 @@ def test_redrawn_labels_set_the_ceiling_and_words_alone_do_not_tell_the_class():
     assert np.mean([s[0] == min(s) for s in shown]) == pytest.approx(1 / text.TASK["shown"], abs=0.03)
 
 
-def test_sentences_as_words_tokenise_one_token_per_word(tmp_path):
-    from search_spaces.hf_encoder import testing
+def test_sentences_as_words_tokenise_one_token_per_word_with_fixed_ids(tmp_path):
+    from transformers import AutoTokenizer
     sentences, labels = text.keyword_order_task(50, seed=0)
     words = text.as_text(sentences)
-    tok = testing.train_tokenizer(words, 120)
+    tok = text.word_tokenizer(64)
     assert tok.tokenize(words[0]) == words[0].split()
+    ids = tok(words[0])["input_ids"]
+    assert ids == [tok.cls_token_id, *[5 + w for w in sentences[0]], tok.sep_token_id] and tok.pad_token_id == 0
+    tok.save_pretrained(tmp_path / "tok")
+    assert AutoTokenizer.from_pretrained(tmp_path / "tok")(words[1])["input_ids"] == tok(words[1])["input_ids"]
     path = text.write_csv(tmp_path / "t.csv", words, labels)
     assert path.read_text().splitlines()[1] == f"{words[0]},{labels[0]}"
 
