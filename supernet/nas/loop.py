@@ -76,7 +76,7 @@ def _rounds(run: SearchRun) -> None:
         seen = {e.arch for e in prior}  # failures included: never proposed again
         good = [e for e in prior if e.ok]
         room = cfg.evaluations - len(prior)
-        predicted = {}
+        predicted, climb = {}, 0
         batch = round_size(cfg, len(prior), run.cheap)
         if r == 0:
             base = run.baselines()
@@ -87,35 +87,65 @@ def _rounds(run: SearchRun) -> None:
         else:
             picked, predicted = _guided(run, good, seen, rng, min(room, batch), r)
             todo = [(a, "") for a in picked]
+            climb = pace.local_share(min(room, batch), run.cheap)  # left to the hill climb
         todo = todo[:room]
         new = run.evaluate_round(todo, r)
+        if climb:
+            new = _hill_climb(run, r, prior, new, climb, rng)
         if not new:
             break  # nothing left to propose: the space (or its feasible part) is exhausted
         run.end_round(r, new, predicted)
         r += 1
 
 
+def _hill_climb(run: SearchRun, r: int, prior: list, new: list, local: int, rng: np.random.Generator) -> list:
+    """The last ``local`` archs of a cheap guided round (:mod:`.pace`): neighbours of the real front in
+    ``pace.STEPS`` batches, each taken around the front that ``prior`` (the rounds before) and the round's
+    results so far make, so the front climbs within the round; ``new`` plus their evaluations. A resumed round
+    sees the same results at each step (its rows of later steps are not looked at), so it proposes the same."""
+    plan, decoder = run.plan, shared_decoder(run.plan.space)
+    seen = {e.arch for e in prior} | {e.arch for e in new}
+    for step in range(pace.STEPS):
+        k = min(local * (step + 1) // pace.STEPS - local * step // pace.STEPS, run.cfg.evaluations - len(seen))
+        rows = [e for e in prior + new if e.ok and plan.feasible(e.metrics)]
+        if k <= 0 or not rows:
+            continue
+        F = plan.objective_matrix([e.metrics for e in rows])
+        best_first = [rows[i].arch for front in fronts(F)[:2] for i in sorted(front, key=lambda i: (F[i, 0], i))]
+        got = run.evaluate_round([(a, "") for a in neighbours(plan, decoder, best_first, seen, k, rng)], r)
+        new = new + [e for e in got if e.arch not in seen]
+        seen.update(e.arch for e in got)
+    return new
+
+
 def _guided(run: SearchRun, prior: list, seen: set, rng: np.random.Generator, n: int, r: int) -> tuple[list[Arch], dict]:
     """Fit the predictors on the ok results ``prior``, run NSGA-II on them, choose ``n`` new archs (not in ``seen``)."""
-    measure = fit_predictors(run, run.plan, prior, rng, r)
-    return propose(run.plan, run.cfg, measure, prior, seen, rng, n, run.reference, run.cheap)
+    measure = fit_predictors(run, run.plan, prior, rng, r, quick=True)
+    return propose(run.plan, run.cfg, measure, prior, seen, rng, n, run.reference, run.cheap, climb=True)
 
 
-def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator, r: int | None = None) -> Callable | None:
+def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator, r: int | None = None,
+                   quick: bool = False) -> Callable | None:
     """One predictor per measured metric of ``plan``, fitted on :func:`fit_set` of ``prior``: ``measure(archs)``
     for :class:`Scorer` (None when nothing is measured). In a cheap search (:mod:`.pace`) a predictor with a
-    ``refit`` hook keeps the model it chose in the last choice round before ``r`` and is only refitted."""
+    ``refit`` hook keeps the model it chose in the last choice round before ``r`` and is only refitted; with
+    ``quick``, the first choice waits for ``pace.CHOOSE_AT`` ok results and the rounds before fit the predictor
+    with its ``quick`` hook (no choice)."""
     cfg, predictors, scales = run.cfg, {}, {}
     train = fit_set(plan, prior, rng)
     archs = [e.arch for e in train]
     new = lambda: run.factory(cfg.predictor, plan.space, cfg.seed)  # noqa: E731
-    chooser = _last_choice(run, r) if r is not None and hook(new(), "refit") is not None else None
+    paced = run.cheap and r is not None and hook(new(), "refit") is not None
+    chooser = _last_choice(run, r, pace.CHOOSE_AT if quick else 0) if paced else None
     for name in plan.measured:
         y = np.array([e.metrics[name] for e in train], dtype=float)
-        if not run.cheap or chooser is None or chooser == r:
+        if not paced or chooser == r:
             predictors[name] = new().fit(archs, y)
             if chooser == r:
                 run.choosers[name] = (r, predictors[name])
+        elif chooser is None:
+            quick = hook(new(), "quick")
+            predictors[name] = quick(archs, y) if quick is not None else new().fit(archs, y)
         else:
             held = run.choosers.get(name)
             if held is None or held[0] != chooser:  # a resumed search: make that round's choice again
@@ -127,12 +157,14 @@ def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator, 
     return _predictions(predictors, scales) if predictors else None
 
 
-def _last_choice(run: SearchRun, r: int) -> int:
-    """The last round ``<= r`` whose fit chooses the model (:func:`.pace.choice_rounds` over the guided rounds)."""
+def _last_choice(run: SearchRun, r: int, first: int = 0) -> int | None:
+    """The last round ``<= r`` whose fit chooses the model (:func:`.pace.choice_rounds` over the guided rounds,
+    the first with ``first`` ok results); None before the first."""
     ok = np.bincount([e.round for e in run.store.rows if e.ok and e.round < r], minlength=r)
     before = np.concatenate([[0], np.cumsum(ok)])[:r + 1]  # ok results before each round 0..r
     guided = [q for q in range(1, r + 1) if before[q] >= MIN_FIT]
-    return guided[pace.choice_rounds([int(before[q]) for q in guided])[-1]] if guided else r
+    choices = pace.choice_rounds([int(before[q]) for q in guided], first)
+    return guided[choices[-1]] if choices else None
 
 
 def _choice_fit(run: SearchRun, plan, r: int, name: str):
@@ -144,11 +176,13 @@ def _choice_fit(run: SearchRun, plan, r: int, name: str):
 
 
 def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen: set, rng: np.random.Generator,
-            n: int, reference, cheap: bool | None = None) -> tuple[list[Arch], dict]:
+            n: int, reference, cheap: bool | None = None, climb: bool = False) -> tuple[list[Arch], dict]:
     """NSGA-II on ``plan`` with real values of ``prior`` and ``measure``'s predictions elsewhere; ``n`` new archs
     (not in ``seen``): the promising, the uncertain, in a ``cheap`` search neighbours of the real front (best
     first objective first, :func:`~supernet.nas.candidates.neighbours`; :mod:`.pace`), then random feasible
-    ones; and their predictions."""
+    ones; and their predictions. With ``climb`` (and ``cheap``) the neighbours' share is left out (the caller
+    climbs from the front, :func:`_hill_climb`) and NSGA-II's generations follow the round's size
+    (:func:`.pace.generations`)."""
     known = {e.arch: e.metrics for e in prior}
     scorer = Scorer(plan, known, measure or (lambda archs: [({}, 0.0) for _ in archs]))
     decoder = shared_decoder(plan.space)
@@ -158,10 +192,14 @@ def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen
     elites = [feasible[i].arch for front in fronts(F) for i in front]
     size = min(max(cfg.population, n), MAX_POPULATION)  # a large round needs as many distinct proposals
     algorithm = make_nsga2(decoder, size, initial_population(problem, elites, size, rng))
-    minimize(problem, algorithm, ("n_gen", pace.generations(cfg, cheap)), seed=int(rng.integers(2**31)),
-             copy_algorithm=False)
+    gens = pace.generations(cfg, cheap, n if climb else None, size)
+    minimize(problem, algorithm, ("n_gen", gens), seed=int(rng.integers(2**31)), copy_algorithm=False)
     n_uncertain = min(cfg.uncertain, n) if measure else 0
-    local = min(pace.local_share(n, cheap), n - n_uncertain)
+    if climb and cheap:
+        n = n - pace.local_share(n, cheap)  # the hill climb's share
+        n_uncertain, local = min(n_uncertain, n), 0
+    else:
+        local = min(pace.local_share(n, cheap), n - n_uncertain)
     picked = select_candidates(plan, scorer, seen, n - n_uncertain - local, n_uncertain, reference)
     if local:
         best_first = [feasible[i].arch for front in fronts(F) for i in sorted(front, key=lambda i: (F[i, 0], i))]

@@ -38,6 +38,10 @@ CHEAP_S = 0.005
 LOCAL = 0.25  # of a cheap round, the share of real neighbours of the front (candidates.neighbours)
 GENERATIONS = 0.5  # of the configured NSGA-II generations, what a cheap round runs
 RECHOOSE = 4.0
+STEPS = 4
+WORK = 5.0  # NSGA-II individuals scored per real evaluation of a cheap round (generations x population)
+MIN_GENERATIONS = 5
+CHOOSE_AT = 2000  # ok results before a cheap search's first model choice (quick fits before it)
 clock = time.perf_counter  # the seconds the pace measures (a test may replace it)
 
 
@@ -52,9 +56,15 @@ def local_share(n: int, cheap: bool | None) -> int:
     return int(LOCAL * n) if cheap else 0
 
 
-def generations(cfg, cheap: bool | None) -> int:
-    """NSGA-II generations of a round: ``cfg.generations``, or ``ceil(GENERATIONS * cfg.generations)`` when cheap."""
-    return max(1, math.ceil(GENERATIONS * cfg.generations)) if cheap else cfg.generations
+def generations(cfg, cheap: bool | None, n: int | None = None, population: int = 1) -> int:
+    """NSGA-II generations of a round: ``cfg.generations``; when cheap ``most = ceil(GENERATIONS *
+    cfg.generations)``, or for a round of ``n`` archs that climbs (the single-target search)
+    ``min(most, max(MIN_GENERATIONS, ceil(WORK * n / population)))``: the individuals NSGA-II scores grow with
+    the round's real evaluations."""
+    if not cheap:
+        return cfg.generations
+    most = max(1, math.ceil(GENERATIONS * cfg.generations))
+    return most if n is None else min(most, max(MIN_GENERATIONS, math.ceil(WORK * n / max(1, population))))
 
 
 def is_cheap(eval_s: float, evaluations: int) -> bool | None:
@@ -64,11 +74,12 @@ def is_cheap(eval_s: float, evaluations: int) -> bool | None:
     return eval_s / evaluations < CHEAP_S
 
 
-def choice_rounds(ok_before: Sequence[int]) -> list[int]:
+def choice_rounds(ok_before: Sequence[int], first: int = 0) -> list[int]:
     """Rounds (indices into ``ok_before``, the ok results before each guided round) whose fit chooses the model:
-    the first, then each one whose ok results reach ``RECHOOSE`` times those of the last choice."""
+    the first with ``first`` ok results or more, then each one whose ok results reach ``RECHOOSE`` times those of
+    the last choice."""
     out: list[int] = []
     for r, n in enumerate(ok_before):
-        if not out or n >= RECHOOSE * ok_before[out[-1]]:
+        if (not out and n >= first) or (out and n >= RECHOOSE * ok_before[out[-1]]):
             out.append(r)
     return out
