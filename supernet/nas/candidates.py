@@ -115,3 +115,26 @@ def neighbours(plan: SearchPlan, decoder, archs, exclude, k: int, rng: np.random
                 if len(out) >= k:
                     return list(out)
     return list(out)
+
+
+def hill_climb(plan: SearchPlan, decoder, prior: list, new: list, local: int, limit: int, rng: np.random.Generator,
+               evaluate) -> list:
+    """The last ``local`` archs of a cheap guided round (:mod:`supernet.nas.pace`): :func:`neighbours` of the
+    real front in ``pace.STEPS`` batches, each around the front that ``prior`` (the evaluations of the rounds
+    before) and the round's evaluations so far (``new``) make, so the front climbs within the round;
+    ``evaluate(archs)`` returns their evaluations; at most ``limit`` evaluations in all. Returns ``new`` plus
+    the batches' evaluations. Each step looks only at what it was given, never at the store, so a resumed
+    round (whose later rows are already stored) proposes what the uninterrupted one did."""
+    from . import pace
+    seen = {e.arch for e in prior} | {e.arch for e in new}
+    for step in range(pace.STEPS):
+        k = min(local * (step + 1) // pace.STEPS - local * step // pace.STEPS, limit - len(seen))
+        rows = [e for e in prior + new if e.ok and plan.feasible(e.metrics)]
+        if k <= 0 or not rows:
+            continue
+        F = plan.objective_matrix([e.metrics for e in rows])
+        best_first = [rows[i].arch for front in fronts(F)[:2] for i in sorted(front, key=lambda i: (F[i, 0], i))]
+        got = evaluate(neighbours(plan, decoder, best_first, seen, k, rng))
+        new = new + [e for e in got if e.arch not in seen]
+        seen.update(e.arch for e in got)
+    return new

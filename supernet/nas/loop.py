@@ -51,7 +51,7 @@ from ..core.errors import SupernetError
 from ..core.space import SearchSpace, space_signature
 from ..io.files import atomic_write_json, read_json
 from ..io.runs import prepare_run_dir
-from .candidates import neighbours, sample_feasible, select_candidates
+from .candidates import hill_climb, neighbours, sample_feasible, select_candidates
 from .search_config import MIN_FIT, SearchConfig, SearchResult
 from .pareto import fronts, reference_values
 from .plan import make_plan
@@ -90,32 +90,13 @@ def _rounds(run: SearchRun) -> None:
             climb = pace.local_share(min(room, batch), run.cheap)  # left to the hill climb
         todo = todo[:room]
         new = run.evaluate_round(todo, r)
-        if climb:
-            new = _hill_climb(run, r, prior, new, climb, rng)
+        if climb:  # the round's last archs: a hill climb from the real front (nas.pace)
+            new = hill_climb(run.plan, shared_decoder(run.plan.space), prior, new, climb, cfg.evaluations, rng,
+                             lambda archs: run.evaluate_round([(a, "") for a in archs], r))
         if not new:
             break  # nothing left to propose: the space (or its feasible part) is exhausted
         run.end_round(r, new, predicted)
         r += 1
-
-
-def _hill_climb(run: SearchRun, r: int, prior: list, new: list, local: int, rng: np.random.Generator) -> list:
-    """The last ``local`` archs of a cheap guided round (:mod:`.pace`): neighbours of the real front in
-    ``pace.STEPS`` batches, each taken around the front that ``prior`` (the rounds before) and the round's
-    results so far make, so the front climbs within the round; ``new`` plus their evaluations. A resumed round
-    sees the same results at each step (its rows of later steps are not looked at), so it proposes the same."""
-    plan, decoder = run.plan, shared_decoder(run.plan.space)
-    seen = {e.arch for e in prior} | {e.arch for e in new}
-    for step in range(pace.STEPS):
-        k = min(local * (step + 1) // pace.STEPS - local * step // pace.STEPS, run.cfg.evaluations - len(seen))
-        rows = [e for e in prior + new if e.ok and plan.feasible(e.metrics)]
-        if k <= 0 or not rows:
-            continue
-        F = plan.objective_matrix([e.metrics for e in rows])
-        best_first = [rows[i].arch for front in fronts(F)[:2] for i in sorted(front, key=lambda i: (F[i, 0], i))]
-        got = run.evaluate_round([(a, "") for a in neighbours(plan, decoder, best_first, seen, k, rng)], r)
-        new = new + [e for e in got if e.arch not in seen]
-        seen.update(e.arch for e in got)
-    return new
 
 
 def _guided(run: SearchRun, prior: list, seen: set, rng: np.random.Generator, n: int, r: int) -> tuple[list[Arch], dict]:
@@ -181,7 +162,7 @@ def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen
     (not in ``seen``): the promising, the uncertain, in a ``cheap`` search neighbours of the real front (best
     first objective first, :func:`~supernet.nas.candidates.neighbours`; :mod:`.pace`), then random feasible
     ones; and their predictions. With ``climb`` (and ``cheap``) the neighbours' share is left out (the caller
-    climbs from the front, :func:`_hill_climb`) and NSGA-II's generations follow the round's size
+    climbs from the front, :func:`~supernet.nas.candidates.hill_climb`) and NSGA-II's generations follow the round's size
     (:func:`.pace.generations`)."""
     known = {e.arch: e.metrics for e in prior}
     scorer = Scorer(plan, known, measure or (lambda archs: [({}, 0.0) for _ in archs]))
