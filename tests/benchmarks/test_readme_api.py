@@ -58,6 +58,7 @@ def inputs(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_readme_api_cells_run_in_order_in_a_fresh_folder(inputs, monkeypatch):
     run = dict(threads=1, tensorboard=False, progress=False)
     train_config, search_config = supernet.TrainConfig, supernet.SearchConfig

@@ -59,6 +59,7 @@ def test_two_trainings_race_for_one_folder_one_wins(tmp_path):
     assert not (tmp_path / "same" / CLAIM).exists()  # released at the end
 
 
+@pytest.mark.slow
 def test_a_killed_training_leaves_its_folder_free(tmp_path):
     out = tmp_path / "run"
     holder = start(["train", "--variant", "tiny", "--steps", "100000", "--threads", "1", "--no-progress",
@@ -78,6 +79,7 @@ def test_a_killed_training_leaves_its_folder_free(tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000003"]
 
 
+@pytest.mark.slow
 def test_two_searches_race_for_one_folder(trained, tmp_path):
     out = tmp_path / "s"
     args = ["search", trained, "--evaluations", "400", "--calib-batches", "1", "--no-progress", "--threads", "1",
