@@ -120,13 +120,13 @@ def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator, 
     chooser = _last_choice(run, r, pace.CHOOSE_AT if quick else 0) if paced else None
     for name in plan.measured:
         y = np.array([e.metrics[name] for e in train], dtype=float)
-        if not paced or chooser == r:
+        if not paced or chooser == r or (chooser is None and not quick):
             predictors[name] = new().fit(archs, y)
             if chooser == r:
                 run.choosers[name] = (r, predictors[name])
-        elif chooser is None:
-            quick = hook(new(), "quick")
-            predictors[name] = quick(archs, y) if quick is not None else new().fit(archs, y)
+        elif chooser is None:  # before the first choice round: no choice yet
+            fit_quick = hook(new(), "quick")
+            predictors[name] = fit_quick(archs, y) if fit_quick is not None else new().fit(archs, y)
         else:
             held = run.choosers.get(name)
             if held is None or held[0] != chooser:  # a resumed search: make that round's choice again
@@ -162,8 +162,8 @@ def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen
     (not in ``seen``): the promising, the uncertain, in a ``cheap`` search neighbours of the real front (best
     first objective first, :func:`~supernet.nas.candidates.neighbours`; :mod:`.pace`), then random feasible
     ones; and their predictions. With ``climb`` (and ``cheap``) the neighbours' share is left out (the caller
-    climbs from the front, :func:`~supernet.nas.candidates.hill_climb`) and NSGA-II's generations follow the round's size
-    (:func:`.pace.generations`)."""
+    climbs from the front, :func:`~supernet.nas.candidates.hill_climb`) and NSGA-II's generations follow the
+    round's size (:func:`.pace.generations`)."""
     known = {e.arch: e.metrics for e in prior}
     scorer = Scorer(plan, known, measure or (lambda archs: [({}, 0.0) for _ in archs]))
     decoder = shared_decoder(plan.space)
