@@ -160,6 +160,30 @@ def test_a_distributed_run_is_an_ordinary_run_folder(killed_run, tmp_path, capsy
     assert "val_accuracy" in json.loads(capsys.readouterr().out.splitlines()[-1])
 
 
+
+def test_an_hf_encoder_trains_on_two_ray_train_workers_unchanged(local_ray, tmp_path):
+    """Issue 31.3: the HF encoder space on Ray Train as is: a tiny pretrained BERT, 2 workers, every step logged
+    once, both ranks holding the saved weights, and the run an ordinary one (its largest arch still the teacher's
+    forward at step 0, so the first distillation loss is ~0)."""
+    import csv
+
+    from tests.support.hf_encoder import save_kind
+    folder = save_kind(tmp_path / "bert", "bert")
+    rng = np.random.default_rng(0)
+    words = ["cat", "dog", "sun", "sea", "park", "roof", "lake", "mat"]
+    with open(tmp_path / "data.csv", "w", newline="") as fh:
+        rows = [(" ".join(rng.choice(words, 7)), "abc"[i % 3]) for i in range(96)]
+        csv.writer(fh).writerows([("text", "label"), *rows])
+    cfg = TrainConfig(data=f"text:{tmp_path / 'data.csv'}", space="hf_encoder", space_options={
+        "model": str(folder), "seq_len": 12}, steps=4, batch_size=8, optimizer="adamw", lr=1e-4, warmup_steps=1,
+        checkpoint_every=2, calib_batches=1, tensorboard=False, progress=False, seed=0)
+    run = train(cfg, tmp_path / "run", scale=ScaleConfig(2))
+    model, meta = load_checkpoint(run)
+    assert meta["ray"]["workers"] == 2 and meta["step"] == 4
+    assert meta["ray"]["weights_sha256"] == [weights_fingerprint(model)] * 2
+    steps = step_rows(run)
+    assert [r["step"] for r in steps] == [0, 1, 2, 3] and steps[0]["loss/largest"] < 1e-4
+
 # -- search -----------------------------------------------------------------------------------------
 SPACE = SearchSpace([Dimension("width", (1, 2, 3, 4, 5, 6)), Dimension("depth", (1, 2, 3, 4))])
 COSTS = {"flops": lambda a: a["width"] ** 2 * a["depth"]}
