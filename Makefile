@@ -49,12 +49,17 @@ readme-figures: demo demo-search
 	$(BIN)/python -m benchmarks.readme_figures update --demo-run $(RUN) --search-run $(RUN)-search \
 		--search-export $(RUN)-export
 
+# one pytest worker per core (at most 4), each test file on one worker (its module fixtures built once);
+# PYTEST_WORKERS=0 runs everything in this process
+PYTEST_WORKERS ?= auto
+XDIST = -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadfile
+
 test: install
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests $(XDIST)
 
 # the fast lane: every test not marked slow (under 2 minutes on 2 cores)
 test-fast: install
-	$(BIN)/python -m pytest tests -m "not slow"
+	$(BIN)/python -m pytest tests -m "not slow" $(XDIST)
 
 bench: install
 	$(BIN)/python -m benchmarks.bench_elastic

@@ -49,8 +49,23 @@ def scores(measured: np.ndarray, predicted: np.ndarray) -> dict:
             "kendall_tau": kendall_tau(measured, predicted)}
 
 
+def overrides(pairs: list[str]) -> dict:
+    """``["hidden_size=256", "seq_len=64"]`` -> ``{"hidden_size": 256, "seq_len": 64}`` (values read as JSON, else text)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SupernetError(f"--set takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def bench(variant: str, target: str, batch: int, args, out_dir: Path) -> dict:
-    space = get_space(args.space).build_space(space_config(args.space, variant))
+    space = get_space(args.space).build_space(space_config(args.space, variant, **overrides(args.set)))
+    variant = f"{variant}+{args.tag}" if args.set else variant
     cfg = MeasureConfig(target=target, threads=args.threads, batch=batch, warmup=args.warmup,
                         repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds)
     start = time.perf_counter()
@@ -105,6 +120,10 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat-archs", type=int, default=20)
     parser.add_argument("--space", default="mobilenet", help="registered space (e.g. hf_encoder with --variants default)")
     parser.add_argument("--variants", nargs="+")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a space config field for every variant (repeat it), e.g. --set hidden_size=256")
+    parser.add_argument("--tag", default="custom", help="with --set: the name the cases and tables get "
+                        "(<variant>+<tag>)")
     parser.add_argument("--targets", nargs="+")
     parser.add_argument("--out", default="benchmarks/results/bench_latency.json")
     args = parser.parse_args(argv)

@@ -111,6 +111,13 @@ class AutoPredictor(Predictor):
         new._blend = self._blend
         return new.fit(archs, y)
 
+    def quick(self, archs, y) -> "AutoPredictor":
+        """A new predictor fitted on ``archs, y`` with the first candidate alone (ridge by default), without
+        choosing (no out-of-fold scores): what a cheap search fits before its data is worth a choice."""
+        new = type(self)(self.space, self.seed, **self.options)
+        new._blend = (0,)
+        return new.fit(archs, y)
+
     def _fit(self, archs: list[Arch], z: np.ndarray) -> None:
         parts = self._folds(len(archs))
         names = [candidate_name(n, o) for n, o in self.options["candidates"]]

@@ -152,6 +152,9 @@ HOOKS: dict[str, Hook] = {
     # predictor.refit(archs, y) -> a new fitted predictor keeping this one's chosen model (no new choice): what a
     # cheap search calls between its choice rounds (supernet.nas.pace; default None: a fresh fit every round)
     "refit": Hook("predictor", lambda predictor: None),
+    # predictor.quick(archs, y) -> a new predictor fitted without its costly model choice (auto: its first
+    # candidate): what a cheap search fits before its first choice round (supernet.nas.pace; default None)
+    "quick": Hook("predictor", lambda predictor: None),
     # subnet.prefill(ids) -> state and subnet.decode(state) -> state: a generating module (an LLM's),
     # timed by --latency-mode generate (default None: the subnet does not generate)
     # space.max_tokens() -> the most token positions a subnet's input may hold, prompt and generated tokens

@@ -70,16 +70,30 @@ def atomic_file(path: str | os.PathLike):
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, fsync, then ``os.replace``."""
+def atomic_write_text(path: str | os.PathLike, text: str, sync: bool = True) -> None:
+    """Write ``text`` to a temp file beside ``path``, fsync (unless ``sync`` is False: still atomic for the
+    processes reading it, only not forced to disk yet), then ``os.replace``."""
     with atomic_file(path) as tmp, open(tmp, "w") as fh:
         fh.write(text)
         fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            os.fsync(fh.fileno())
 
 
-def atomic_write_json(path: str | os.PathLike, data) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+def sync_file(path: str | os.PathLike) -> None:
+    """fsync ``path`` (a file written with ``sync=False``), if it exists."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_json(path: str | os.PathLike, data, sync: bool = True) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n", sync)
 
 
 def read_json(path: str | os.PathLike, what: str = "file") -> dict:

@@ -1,6 +1,7 @@
 """Which archs NSGA-II proposed are evaluated for real: the promising (hypervolume gain), then the uncertain."""
 from __future__ import annotations
 
+import heapq
 import math
 
 import numpy as np
@@ -24,17 +25,26 @@ def spread(indices: list[int], F: np.ndarray, k: int) -> list[int]:
 
 
 def _greedy_hypervolume(F: np.ndarray, pool: list[int], base: list[int], k: int, reference: Reference) -> list[int]:
-    """Up to ``k`` of ``pool``, each adding the most hypervolume to ``base`` plus those already taken."""
+    """Up to ``k`` of ``pool``, each adding the most hypervolume to ``base`` plus those already taken (the first
+    in ``pool`` among equal gains; none once the best gain is <= 1e-12).
+
+    Lazy greedy: hypervolume is submodular, so a candidate's gain measured against fewer taken points bounds
+    its gain now; a candidate is taken when its fresh gain beats every other bound, and only the candidates
+    popped from the heap of bounds are measured again (the same picks as measuring all in every step)."""
     taken: list[int] = []
     current = reference.hypervolume(F[base])
-    for _ in range(k):
-        rest = [i for i in pool if i not in taken]
-        gains = [reference.hypervolume(F[base + taken + [i]]) for i in rest]
-        if not rest or max(gains) <= current + 1e-12:
+    heap = [(-math.inf, pos, i) for pos, i in enumerate(pool)]  # (-bound on the gain, position in pool, index)
+    while len(taken) < k and heap:
+        _, pos, i = heapq.heappop(heap)
+        value = reference.hypervolume(F[base + taken + [i]])
+        gain = value - current
+        if heap and (-heap[0][0], -heap[0][1]) > (gain, -pos):  # another may gain more (or as much, earlier)
+            heapq.heappush(heap, (-gain, pos, i))
+            continue
+        if value <= current + 1e-12:
             break
-        best = int(np.argmax(gains))
-        taken.append(rest[best])
-        current = gains[best]
+        taken.append(i)
+        current = value
     return taken
 
 
@@ -105,3 +115,26 @@ def neighbours(plan: SearchPlan, decoder, archs, exclude, k: int, rng: np.random
                 if len(out) >= k:
                     return list(out)
     return list(out)
+
+
+def hill_climb(plan: SearchPlan, decoder, prior: list, new: list, local: int, limit: int, rng: np.random.Generator,
+               evaluate) -> list:
+    """The last ``local`` archs of a cheap guided round (:mod:`supernet.nas.pace`): :func:`neighbours` of the
+    real front in ``pace.STEPS`` batches, each around the front that ``prior`` (the evaluations of the rounds
+    before) and the round's evaluations so far (``new``) make, so the front climbs within the round;
+    ``evaluate(archs)`` returns their evaluations; at most ``limit`` evaluations in all. Returns ``new`` plus
+    the batches' evaluations. Each step looks only at what it was given, never at the store, so a resumed
+    round (whose later rows are already stored) proposes what the uninterrupted one did."""
+    from . import pace
+    seen = {e.arch for e in prior} | {e.arch for e in new}
+    for step in range(pace.STEPS):
+        k = min(local * (step + 1) // pace.STEPS - local * step // pace.STEPS, limit - len(seen))
+        rows = [e for e in prior + new if e.ok and plan.feasible(e.metrics)]
+        if k <= 0 or not rows:
+            continue
+        F = plan.objective_matrix([e.metrics for e in rows])
+        best_first = [rows[i].arch for front in fronts(F)[:2] for i in sorted(front, key=lambda i: (F[i, 0], i))]
+        got = evaluate(neighbours(plan, decoder, best_first, seen, k, rng))
+        new = new + [e for e in got if e.arch not in seen]
+        seen.update(e.arch for e in got)
+    return new

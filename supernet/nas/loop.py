@@ -51,7 +51,7 @@ from ..core.errors import SupernetError
 from ..core.space import SearchSpace, space_signature
 from ..io.files import atomic_write_json, read_json
 from ..io.runs import prepare_run_dir
-from .candidates import neighbours, sample_feasible, select_candidates
+from .candidates import hill_climb, neighbours, sample_feasible, select_candidates
 from .search_config import MIN_FIT, SearchConfig, SearchResult
 from .pareto import fronts, reference_values
 from .plan import make_plan
@@ -76,7 +76,7 @@ def _rounds(run: SearchRun) -> None:
         seen = {e.arch for e in prior}  # failures included: never proposed again
         good = [e for e in prior if e.ok]
         room = cfg.evaluations - len(prior)
-        predicted = {}
+        predicted, climb = {}, 0
         batch = round_size(cfg, len(prior), run.cheap)
         if r == 0:
             base = run.baselines()
@@ -87,8 +87,12 @@ def _rounds(run: SearchRun) -> None:
         else:
             picked, predicted = _guided(run, good, seen, rng, min(room, batch), r)
             todo = [(a, "") for a in picked]
+            climb = pace.local_share(min(room, batch), run.cheap)  # left to the hill climb
         todo = todo[:room]
         new = run.evaluate_round(todo, r)
+        if climb:  # the round's last archs: a hill climb from the real front (nas.pace)
+            new = hill_climb(run.plan, shared_decoder(run.plan.space), prior, new, climb, cfg.evaluations, rng,
+                             lambda archs: run.evaluate_round([(a, "") for a in archs], r))
         if not new:
             break  # nothing left to propose: the space (or its feasible part) is exhausted
         run.end_round(r, new, predicted)
@@ -97,25 +101,32 @@ def _rounds(run: SearchRun) -> None:
 
 def _guided(run: SearchRun, prior: list, seen: set, rng: np.random.Generator, n: int, r: int) -> tuple[list[Arch], dict]:
     """Fit the predictors on the ok results ``prior``, run NSGA-II on them, choose ``n`` new archs (not in ``seen``)."""
-    measure = fit_predictors(run, run.plan, prior, rng, r)
-    return propose(run.plan, run.cfg, measure, prior, seen, rng, n, run.reference, run.cheap)
+    measure = fit_predictors(run, run.plan, prior, rng, r, quick=True)
+    return propose(run.plan, run.cfg, measure, prior, seen, rng, n, run.reference, run.cheap, climb=True)
 
 
-def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator, r: int | None = None) -> Callable | None:
+def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator, r: int | None = None,
+                   quick: bool = False) -> Callable | None:
     """One predictor per measured metric of ``plan``, fitted on :func:`fit_set` of ``prior``: ``measure(archs)``
     for :class:`Scorer` (None when nothing is measured). In a cheap search (:mod:`.pace`) a predictor with a
-    ``refit`` hook keeps the model it chose in the last choice round before ``r`` and is only refitted."""
+    ``refit`` hook keeps the model it chose in the last choice round before ``r`` and is only refitted; with
+    ``quick``, the first choice waits for ``pace.CHOOSE_AT`` ok results and the rounds before fit the predictor
+    with its ``quick`` hook (no choice)."""
     cfg, predictors, scales = run.cfg, {}, {}
     train = fit_set(plan, prior, rng)
     archs = [e.arch for e in train]
     new = lambda: run.factory(cfg.predictor, plan.space, cfg.seed)  # noqa: E731
-    chooser = _last_choice(run, r) if r is not None and hook(new(), "refit") is not None else None
+    paced = run.cheap and r is not None and hook(new(), "refit") is not None
+    chooser = _last_choice(run, r, pace.CHOOSE_AT if quick else 0) if paced else None
     for name in plan.measured:
         y = np.array([e.metrics[name] for e in train], dtype=float)
-        if not run.cheap or chooser is None or chooser == r:
+        if not paced or chooser == r or (chooser is None and not quick):
             predictors[name] = new().fit(archs, y)
             if chooser == r:
                 run.choosers[name] = (r, predictors[name])
+        elif chooser is None:  # before the first choice round: no choice yet
+            fit_quick = hook(new(), "quick")
+            predictors[name] = fit_quick(archs, y) if fit_quick is not None else new().fit(archs, y)
         else:
             held = run.choosers.get(name)
             if held is None or held[0] != chooser:  # a resumed search: make that round's choice again
@@ -127,12 +138,14 @@ def fit_predictors(run: SearchRun, plan, prior: list, rng: np.random.Generator, 
     return _predictions(predictors, scales) if predictors else None
 
 
-def _last_choice(run: SearchRun, r: int) -> int:
-    """The last round ``<= r`` whose fit chooses the model (:func:`.pace.choice_rounds` over the guided rounds)."""
+def _last_choice(run: SearchRun, r: int, first: int = 0) -> int | None:
+    """The last round ``<= r`` whose fit chooses the model (:func:`.pace.choice_rounds` over the guided rounds,
+    the first with ``first`` ok results); None before the first."""
     ok = np.bincount([e.round for e in run.store.rows if e.ok and e.round < r], minlength=r)
     before = np.concatenate([[0], np.cumsum(ok)])[:r + 1]  # ok results before each round 0..r
     guided = [q for q in range(1, r + 1) if before[q] >= MIN_FIT]
-    return guided[pace.choice_rounds([int(before[q]) for q in guided])[-1]] if guided else r
+    choices = pace.choice_rounds([int(before[q]) for q in guided], first)
+    return guided[choices[-1]] if choices else None
 
 
 def _choice_fit(run: SearchRun, plan, r: int, name: str):
@@ -144,11 +157,13 @@ def _choice_fit(run: SearchRun, plan, r: int, name: str):
 
 
 def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen: set, rng: np.random.Generator,
-            n: int, reference, cheap: bool | None = None) -> tuple[list[Arch], dict]:
+            n: int, reference, cheap: bool | None = None, climb: bool = False) -> tuple[list[Arch], dict]:
     """NSGA-II on ``plan`` with real values of ``prior`` and ``measure``'s predictions elsewhere; ``n`` new archs
     (not in ``seen``): the promising, the uncertain, in a ``cheap`` search neighbours of the real front (best
     first objective first, :func:`~supernet.nas.candidates.neighbours`; :mod:`.pace`), then random feasible
-    ones; and their predictions."""
+    ones; and their predictions. With ``climb`` (and ``cheap``) the neighbours' share is left out (the caller
+    climbs from the front, :func:`~supernet.nas.candidates.hill_climb`) and NSGA-II's generations follow the
+    round's size (:func:`.pace.generations`)."""
     known = {e.arch: e.metrics for e in prior}
     scorer = Scorer(plan, known, measure or (lambda archs: [({}, 0.0) for _ in archs]))
     decoder = shared_decoder(plan.space)
@@ -158,10 +173,14 @@ def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen
     elites = [feasible[i].arch for front in fronts(F) for i in front]
     size = min(max(cfg.population, n), MAX_POPULATION)  # a large round needs as many distinct proposals
     algorithm = make_nsga2(decoder, size, initial_population(problem, elites, size, rng))
-    minimize(problem, algorithm, ("n_gen", pace.generations(cfg, cheap)), seed=int(rng.integers(2**31)),
-             copy_algorithm=False)
+    gens = pace.generations(cfg, cheap, n if climb else None, size)
+    minimize(problem, algorithm, ("n_gen", gens), seed=int(rng.integers(2**31)), copy_algorithm=False)
     n_uncertain = min(cfg.uncertain, n) if measure else 0
-    local = min(pace.local_share(n, cheap), n - n_uncertain)
+    if climb and cheap:
+        n = n - pace.local_share(n, cheap)  # the hill climb's share
+        n_uncertain, local = min(n_uncertain, n), 0
+    else:
+        local = min(pace.local_share(n, cheap), n - n_uncertain)
     picked = select_candidates(plan, scorer, seen, n - n_uncertain - local, n_uncertain, reference)
     if local:
         best_first = [feasible[i].arch for front in fronts(F) for i in sorted(front, key=lambda i: (F[i, 0], i))]

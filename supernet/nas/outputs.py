@@ -60,14 +60,14 @@ def metric_columns(plan: SearchPlan, rows: Sequence[Evaluation]) -> list[str]:
     return [n for n in plan.used if n in seen] + sorted(seen - set(plan.used))
 
 
-def write_evaluations(path: Path, plan: SearchPlan, rows: Sequence[Evaluation]) -> None:
+def write_evaluations(path: Path, plan: SearchPlan, rows: Sequence[Evaluation], sync: bool = True) -> None:
     columns = HEAD + metric_columns(plan, rows) + ["error", "arch"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for rec, e in zip(records(plan, rows), rows):
         writer.writerow({**{k: rec[k] for k in columns[:-1] if k in rec}, "arch": e.arch.to_json()})
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue(), sync)
 
 
 def _number(text: str):
@@ -121,12 +121,11 @@ def summarise(plan: SearchPlan, rows: Sequence[Evaluation], reference: Reference
 
 
 def write_pareto(run_dir: Path, plan: SearchPlan, rows: Sequence[Evaluation], reference: Reference | None,
-                 hypervolume: float, plot: bool = True, split: str | None = None) -> dict:
-    """Write ``pareto.json`` (and ``pareto.png`` when ``plot``); returns the summary.
-
-    ``split`` names the data split the evaluated metrics were measured on (axis labels)."""
+                 hypervolume: float, plot: bool = True, split: str | None = None, sync: bool = True) -> dict:
+    """Write ``pareto.json`` (and ``pareto.png`` when ``plot``; fsynced unless ``sync`` is False); returns the
+    summary. ``split`` names the data split the evaluated metrics were measured on (axis labels)."""
     summary = summarise(plan, rows, reference, hypervolume)
-    atomic_write_json(Path(run_dir) / "pareto.json", summary)
+    atomic_write_json(Path(run_dir) / "pareto.json", summary, sync)
     if plot and rows:
         plot_front(Path(run_dir) / "pareto.png", plan, records(plan, rows), summary["picks"], split)
     return summary

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ..core.arch import Arch
 from ..evaluation.evaluators import as_evaluator
-from ..io.files import atomic_write_json, read_json
+from ..io.files import atomic_write_json, read_json, sync_file
 from ..io.runs import RunLog
 from .search_config import SearchConfig, SearchResult, SearchWarning
 from .outputs import annotate, read_evaluations, records, summarise, write_evaluations, write_pareto
@@ -56,10 +56,10 @@ class SearchRun:
         if self.run_dir and time.monotonic() - self._written >= WRITE_EVERY:
             self.flush()
 
-    def flush(self) -> None:
-        """Write ``evaluations.csv`` now (every result so far)."""
+    def flush(self, sync: bool = True) -> None:
+        """Write ``evaluations.csv`` now (every result so far; fsynced unless ``sync`` is False)."""
         if self.run_dir and self._written_rows != len(self.store.rows):
-            write_evaluations(self.run_dir / CSV, self.plan, self.store.rows)
+            write_evaluations(self.run_dir / CSV, self.plan, self.store.rows, sync)
             self._written_rows = len(self.store.rows)
         self._written = time.monotonic()
 
@@ -106,10 +106,13 @@ class SearchRun:
         return self.reference.hypervolume(self.plan.objective_matrix(front)) if self.reference and front else 0.0
 
     def end_round(self, r: int, new: list, predicted: Mapping[Arch, Mapping[str, float]] | None = None) -> None:
-        """Log round ``r`` (hypervolume, failures, predictor tau / MAPE on the new real points); skipped when replayed."""
+        """Log round ``r`` (hypervolume, failures, predictor tau / MAPE on the new real points); skipped when replayed.
+        A cheap search (:mod:`.pace`) writes a round's files without fsync: atomic still, a crash of the
+        process loses nothing, and ``finish`` syncs the last ones."""
         if r < self.next_round:
             return
-        self.flush()
+        sync = not self.cheap
+        self.flush(sync)
         record = {"round": r, "evaluations": len(self.store), "new": len(new), "failures": self.store.failures,
                   "front_size": len(self.front_rows()), "hypervolume": self.hypervolume(),
                   **_predictor_scores(self.plan, [e for e in new if e.ok], predicted or {}),
@@ -118,9 +121,10 @@ class SearchRun:
             scalars = {f"search/{k}": v for k, v in record.items()
                        if k != "round" and isinstance(v, (int, float)) and not isinstance(v, bool)}
             self.log.log(record, r, scalars)
-            write_pareto(self.run_dir, self.plan, self.store.rows, self.reference, record["hypervolume"], plot=False)
+            write_pareto(self.run_dir, self.plan, self.store.rows, self.reference, record["hypervolume"], plot=False,
+                         sync=sync)
             cheap = {} if self.cheap is None else {"cheap": self.cheap}
-            atomic_write_json(self.run_dir / STATE, {"next_round": r + 1, **cheap})
+            atomic_write_json(self.run_dir / STATE, {"next_round": r + 1, **cheap}, sync)
         self.next_round = r + 1
 
     def finish(self) -> SearchResult:
@@ -132,6 +136,7 @@ class SearchRun:
         if self.run_dir:
             write_evaluations(self.run_dir / CSV, self.plan, self.store.rows)
             summary = write_pareto(self.run_dir, self.plan, self.store.rows, self.reference, hv, split=self.split)
+            sync_file(self.run_dir / STATE)  # a cheap search's last round wrote it without fsync
         else:
             summary = summarise(self.plan, self.store.rows, self.reference, hv)
         recs = records(self.plan, self.store.rows)

@@ -34,8 +34,8 @@ class SearchConfig:
     ``max(per_round, floor(growth * done))`` archs (``done``: real evaluations so far), so a search of
     ``N`` cheap evaluations refits its predictors ``O(log N)`` times, not ``N / per_round``; once evaluations
     prove cheap (under 5 ms each: a table oracle), ``fast_growth`` replaces ``growth`` and rounds double, a
-    quarter of each goes to the real front's neighbours and NSGA-II runs half the generations
-    (:mod:`supernet.nas.pace`); ``cheap`` fixes that decision (None: measured on round 0; a search that
+    quarter of each climbs from the real front through its neighbours, NSGA-II runs generations in
+    proportion to the round's size and ``auto`` fits ridge until 2,000 results (:mod:`supernet.nas.pace`); ``cheap`` fixes that decision (None: measured on round 0; a search that
     must equal another whose evaluator runs at another speed, e.g. on Ray, fixes it). ``initial``
     random archs join the baselines in round 0 (default ``evaluations // 4`` within [5, 50]).
     ``predictor`` names the accuracy predictor (default ``auto``: picked per round by

@@ -4,10 +4,12 @@
 runs one search whose real evaluations are shared: the evaluator is asked for an arch's
 accuracy once, and every target's latency is an exact cost (``targets[name](arch)``, ms; a table
 lookup) recorded as the metric ``latency@<name>``. Each round fits the accuracy predictor once
-and runs NSGA-II once per target on ``(accuracy, latency@<name>)`` under that target's budget;
-the round's ``per_round`` archs are split evenly between the targets (each target's picks are
-excluded from the next target's, so no arch is evaluated twice). Round 0 evaluates the
-baselines that meet at least one target's budget and random archs feasible for each target.
+and runs NSGA-II once per target on ``(accuracy, latency@<name>)`` under that target's budget,
+then chooses the round's archs for all targets at once (:mod:`supernet.nas.joint`: the
+candidates adding the most hypervolume summed over the targets first, so an arch on several
+targets' fronts comes first; then per target its spread, uncertain and neighbouring archs; no
+arch is evaluated twice). Round 0 evaluates the baselines that meet at least one target's
+budget and random archs feasible for each target.
 
 The run folder holds, besides the shared ``evaluations.csv`` (a ``latency@<name>`` column per
 target), ``config.json``, ``state.json`` and the log (resume, failures and SIGINT work as in a
@@ -32,6 +34,7 @@ from ..core.space import SearchSpace, space_signature
 from ..io.files import atomic_write_json, atomic_write_text, read_json
 from ..io.runs import prepare_run_dir
 from .candidates import sample_feasible
+from .joint import propose_targets, split
 from .pace import round_size
 from .search_config import MIN_FIT, SearchConfig, SearchResult
 from .metrics import Metric, register_metric
@@ -125,14 +128,10 @@ class TargetsRun(SearchRun):
         return plan_reference(plan, base, self.cfg.reference_point) if base or self.cfg.reference_point else None
 
 
-def _split(n: int, parts: int) -> list[int]:
-    """``n`` as ``parts`` near-equal counts, the larger first."""
-    return [n // parts + (i < n % parts) for i in range(parts)]
-
-
 def _target_rounds(run: TargetsRun) -> None:
-    """The rounds of :func:`supernet.nas.loop._rounds`, with one predictor fit and one NSGA-II per target."""
-    from .loop import fit_predictors, propose
+    """The rounds of :func:`supernet.nas.loop._rounds`: one predictor fit, one NSGA-II per target and one joint
+    choice of the round's archs (:func:`supernet.nas.joint.propose_targets`)."""
+    from .loop import fit_predictors
     cfg, store, r, plans = run.cfg, run.store, run.next_round, run.plans
     while len(store) < cfg.evaluations:
         rng = np.random.default_rng([cfg.seed, r])
@@ -145,18 +144,18 @@ def _target_rounds(run: TargetsRun) -> None:
         if r == 0:
             base = run.baselines()
             todo = list(base)
-            for plan, k in zip(plans.values(), _split(cfg.initial, len(plans))):
+            for plan, k in zip(plans.values(), split(cfg.initial, len(plans))):
                 todo += [(a, "") for a in sample_feasible(plan, rng, k, seen | {a for a, _ in todo})]
         else:
             measure = None if cfg.strategy == "random" or len(good) < MIN_FIT else \
                 fit_predictors(run, run.plan, good, rng, r)
-            for (t, plan), k in zip(plans.items(), _split(batch, len(plans))):
-                taken = seen | {a for a, _ in todo}
-                if measure is None:
-                    picked = sample_feasible(plan, rng, k, taken)
-                else:
-                    picked, guesses = propose(plan, cfg, measure, good, taken, rng, k, run.reference_of(plan), run.cheap)
-                    predicted.update(guesses)
+            sizes = dict(zip(plans, split(batch, len(plans))))
+            if measure is None:
+                for plan, k in zip(plans.values(), sizes.values()):
+                    todo += [(a, "") for a in sample_feasible(plan, rng, k, seen | {a for a, _ in todo})]
+            else:
+                picked, predicted = propose_targets(plans, cfg, measure, good, seen, rng, sizes,
+                                                    {t: run.reference_of(p) for t, p in plans.items()}, run.cheap)
                 todo += [(a, "") for a in picked]
         todo = list(dict(todo).items())[:room]
         new = run.evaluate_round(todo, r)

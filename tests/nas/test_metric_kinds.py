@@ -11,8 +11,10 @@ SPACE = SearchSpace([Dimension("w", (1, 2, 3))])
 
 
 def test_every_metric_has_a_kind_and_a_users_direction_gives_it():
-    assert {n: m.kind for n, m in METRICS.items()} == {"accuracy": "quality", "flops": "cost", "params": "cost",
-                                                        "latency": "cost", "loss": "quality"}
+    builtin = {"accuracy": "quality", "flops": "cost", "params": "cost", "latency": "cost", "loss": "quality"}
+    assert {n: METRICS[n].kind for n in builtin} == builtin
+    # others registered by searches run earlier in this process (e.g. a multi-target search's latency@<device>)
+    assert all(m.kind in ("quality", "cost") for m in METRICS.values())
     assert get_metric("energy:min").kind == "cost" and get_metric("f1:max").kind == "quality"
 
 

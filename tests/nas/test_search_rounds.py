@@ -129,9 +129,13 @@ def test_cheap_evaluations_double_the_rounds_and_expensive_ones_keep_growth(tmp_
     assert sizes.tolist()[1:-1] == [max(5, int(0.1 * done[r - 1])) for r in range(1, len(sizes) - 1)]
 
 
-def test_a_cheap_auto_search_chooses_its_model_rarely_and_resumes_exactly(tmp_path):
-    """Between choice rounds auto is refitted, not cross-validated; a search interrupted in such a round
-    makes the same choice again on resume and ends as the uninterrupted one."""
+@pytest.mark.parametrize("stop_at", [40, 49])  # in round 2's NSGA-II picks, in its hill climb
+def test_a_cheap_auto_search_chooses_its_model_rarely_and_resumes_exactly(tmp_path, monkeypatch, stop_at):
+    """Before ``CHOOSE_AT`` ok results auto is fitted quickly (its first candidate, no choice); between choice
+    rounds it is refitted, not cross-validated; a search interrupted in such a round makes the same choice
+    again on resume and ends as the uninterrupted one."""
+    import json
+    monkeypatch.setattr(pace, "CHOOSE_AT", 20)
     fits = []
 
     def factory(name, space, seed):
@@ -145,13 +149,15 @@ def test_a_cheap_auto_search_chooses_its_model_rarely_and_resumes_exactly(tmp_pa
                       predictor_factory=factory)
     sizes = np.bincount([r["round"] for r in full.evaluations]).tolist()
     ok_before = np.cumsum(sizes)[:-1].tolist()
-    chosen = pace.choice_rounds(ok_before)
-    assert len(sizes) >= 4 and len(chosen) < len(ok_before)  # some rounds refit without choosing
+    chosen = pace.choice_rounds(ok_before, 20)
+    assert len(sizes) >= 4 and 0 < chosen[0] and len(chosen) < len(ok_before) - 1  # quick rounds, then refits
     assert fits == [ok_before[i] for i in chosen]  # a fresh fit (with its choice) in the choice rounds only
+    logged = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text().splitlines()]
+    assert [row["predictor/accuracy"] for row in logged[1:1 + chosen[0]]] == ["ridge"] * chosen[0]
     calls = []
 
     def stop(arch):
-        if len(calls) == 40:
+        if len(calls) == stop_at:
             raise KeyboardInterrupt
         calls.append(arch)
         return acc(arch)
@@ -195,3 +201,68 @@ def test_the_config_can_fix_the_pace_and_rejects_a_bad_value():
     assert len(sizes) > 8 and sizes.tolist()[1:-1] == [max(5, int(0.1 * done[r - 1])) for r in range(1, len(sizes) - 1)]
     with pytest.raises(SupernetError, match="cheap must be True, False or None"):
         run_search(SPACE, acc, config(cheap="yes"), costs={"flops": flops})
+
+
+def test_a_cheap_round_climbs_from_the_front_it_is_moving():
+    """The last quarter of a cheap guided round are real neighbours of the front, taken in steps: some are
+    neighbours of archs found earlier in the same round, none repeats an arch."""
+    space = SearchSpace([Dimension("w", (1, 2, 3, 4, 5, 6, 7, 8), 3), Dimension("d", (1, 2, 3))])
+    result = run_search(space, acc, config(evaluations=200, budgets={}, cheap=True), costs={"flops": flops})
+    rows = result.evaluations
+    codes = np.array([space.encode(space.make(r["arch"])) for r in rows])
+    sizes = np.bincount([r["round"] for r in rows])
+    start, within = np.concatenate([[0], np.cumsum(sizes)]), 0
+    for r in range(1, len(sizes)):
+        climbed = range(start[r + 1] - pace.local_share(sizes[r], True), start[r + 1])
+        for i in climbed:
+            near = np.flatnonzero((codes[:i] != codes[i]).sum(axis=1) == 1)
+            assert len(near), (r, i)  # one position away from an arch evaluated before it
+            within += bool((near >= start[r]).any())
+    assert within > 0 and len({tuple(c) for c in codes}) == len(codes)
+
+
+def test_lazy_greedy_hypervolume_picks_what_plain_greedy_picks():
+    from supernet.nas.candidates import _greedy_hypervolume
+    from supernet.nas.pareto import Reference
+
+    def plain(F, pool, base, k, reference):  # every gain measured again in every step
+        taken, current = [], reference.hypervolume(F[base])
+        for _ in range(k):
+            rest = [i for i in pool if i not in taken]
+            gains = [reference.hypervolume(F[base + taken + [i]]) for i in rest]
+            if not rest or max(gains) <= current + 1e-12:
+                break
+            taken.append(rest[int(np.argmax(gains))])
+            current = max(gains)
+        return taken
+    rng, reference = np.random.default_rng(0), Reference((0.0, 0.0), (1.0, 1.0))
+    for _ in range(60):
+        F = rng.random((int(rng.integers(5, 60)), 2)).round(int(rng.integers(1, 4)))  # rounded: ties
+        base = list(range(int(rng.integers(0, 4))))
+        pool = [int(i) for i in rng.permutation(np.arange(len(base), len(F)))]
+        k = int(rng.integers(1, 12))
+        assert _greedy_hypervolume(F, pool, base, k, reference) == plain(F, pool, base, k, reference)
+
+
+def test_cheap_generations_grow_with_the_round_and_expensive_ones_are_as_configured():
+    cfg = config(generations=60)
+    assert pace.generations(cfg, False, 10, 50) == 60 and pace.generations(cfg, True) == 30
+    assert pace.generations(cfg, True, 50, 50) == pace.MIN_GENERATIONS
+    assert pace.generations(cfg, True, 2000, 400) == min(30, int(np.ceil(pace.WORK * 2000 / 400)))
+    assert pace.generations(cfg, True, 10**6, 400) == 30
+
+
+def test_a_cheap_search_syncs_its_files_once_at_the_end(tmp_path, monkeypatch):
+    import os
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    cheap = run_search(SPACE, acc, config(evaluations=120, initial=10, budgets={}, cheap=True), costs={"flops": flops},
+                       out=tmp_path / "cheap", tensorboard=False)
+    rounds, cheap_syncs = len({r["round"] for r in cheap.evaluations}), len(synced)
+    synced.clear()
+    run_search(SPACE, acc, config(evaluations=120, initial=10, budgets={}, cheap=False), costs={"flops": flops},
+               out=tmp_path / "slow", tensorboard=False)
+    assert rounds >= 4 and cheap_syncs <= 4  # config.json, then the final CSV, pareto.json and state.json
+    assert len(synced) >= 3 * 8  # an expensive search syncs CSV, pareto.json and state.json every round
+    assert '"next_round"' in (tmp_path / "cheap" / "state.json").read_text()
