@@ -18,7 +18,10 @@ pre-trained on one generated image set then fine-tuned on another). Per seed:
 ``gap_pt`` = subnet - twin test accuracy (points), with ``gap_se_pt``, the standard error of that paired
 difference over the test examples. The goal (issue 31): every ``gap_pt >= -0.5``.
 
-    python -m benchmarks.bench_hf_encoder --model bert --seeds 0 1
+The user's model is fine-tuned at ``--pretrain-lr`` 5e-4: at 1e-3 two BERT seeds of three collapsed to chance
+and the third stayed at 34 %; at 5e-4 seeds 0, 1, 2 reach 96-98 % (BERT) and the ViT ~60 % of 8 classes.
+
+    python -m benchmarks.bench_hf_encoder --model bert --seeds 0 1 2
 writes benchmarks/results/bench_hf_encoder.json (``--model vit``: bench_hf_encoder_vit.json).
 """
 from __future__ import annotations
@@ -151,11 +154,11 @@ def compare(prepared: dict, args, seed: int, tmp: Path) -> dict:
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=("bert", "vit"), default="bert")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=900, help="supernet steps (each twin: steps / 3)")
     p.add_argument("--pretrain-steps", type=int, default=500, help="related-task (bert) / source-set (vit) steps")
     p.add_argument("--finetune-steps", type=int, default=800, help="the pretrained model's steps on the task")
-    p.add_argument("--pretrain-lr", type=float, default=1e-3, help="the pretrained model's fine-tuning LR")
+    p.add_argument("--pretrain-lr", type=float, default=5e-4, help="the pretrained model's fine-tuning LR")
     p.add_argument("--evaluations", type=int, default=40, help="real evaluations per search")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--batch-size", type=int, default=32)

@@ -1,10 +1,13 @@
 """Two generated image sets and a small ViT pre-trained on one, fine-tuned on the other (for bench_hf_encoder).
 
 Both draw from one alphabet of ``GLYPHS`` random binary glyphs (``GLYPH`` x ``GLYPH`` pixels, half of them
-on) on ``SIDE`` x ``SIDE`` grey images with Gaussian pixel noise (sd ``NOISE``), placed off the ViT's
-patch grid:
+on) on ``SIDE`` x ``SIDE`` grey images with Gaussian pixel noise (sd ``NOISE``), placed on a grid of ``STEP``
+pixels: with ``GLYPH = STEP = 4``, the ViT's patch size, each glyph fills one patch. Off the grid (5 x 5 glyphs
+anywhere, sd 0.7) a 4-layer ViT (hidden 64, patch 4) stayed at chance on the source set (15.5 % of 8 classes
+after 300 steps at LR 1e-3; 43.6 % even without noise): every glyph straddles up to four patches at one of 16
+offsets, too much for a few hundred steps. On the grid (sd 0.5) it reaches 92.5 % in 300 steps.
 
-- **source** (pre-training): one glyph anywhere; the class is the glyph (``GLYPHS`` classes);
+- **source** (pre-training): one glyph in any grid cell; the class is the glyph (``GLYPHS`` classes);
 - **target** (the task): two glyphs, one in the left half and one in the right; the class is
   ``TABLE[left, right]``, each row of the table a random permutation of the ``GLYPHS`` classes, so neither
   glyph alone tells the class, and swapping them changes it: the model must read both, in order, and
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-GLYPHS, GLYPH, SIDE, NOISE = 8, 5, 16, 0.7
+GLYPHS, GLYPH, SIDE, NOISE, STEP = 8, 4, 16, 0.5, 4
 SPLITS = {"train": 16000, "val": 2500, "test": 5000}
 
 
@@ -38,14 +41,15 @@ def table(seed: int = 0) -> np.ndarray:
 
 
 def render(glyph_ids: np.ndarray, rng: np.random.Generator, glyphs: np.ndarray) -> np.ndarray:
-    """``(n, 1, SIDE, SIDE)`` images of the glyphs of each row of ``glyph_ids (n, k)``: with ``k = 1`` anywhere,
-    with ``k = 2`` the first in the left half and the second in the right, each at a random row; plus noise."""
+    """``(n, 1, SIDE, SIDE)`` images of the glyphs of each row of ``glyph_ids (n, k)``: with ``k = 1`` in any cell
+    of the ``STEP``-pixel grid, with ``k = 2`` the first in the left half and the second in the right, each in a
+    random cell; plus noise."""
     n, k = glyph_ids.shape
     out = np.zeros((n, SIDE, SIDE), dtype=np.float32)
     width = SIDE // k
     for j in range(k):
-        cols = j * width + rng.integers(0, width - GLYPH + 1, n)
-        rows = rng.integers(0, SIDE - GLYPH + 1, n)
+        cols = j * width + STEP * rng.integers(0, (width - GLYPH) // STEP + 1, n)
+        rows = STEP * rng.integers(0, (SIDE - GLYPH) // STEP + 1, n)
         for i in range(n):
             out[i, rows[i]:rows[i] + GLYPH, cols[i]:cols[i] + GLYPH] = glyphs[glyph_ids[i, j]]
     out += rng.normal(0.0, NOISE, out.shape).astype(np.float32)
@@ -98,12 +102,12 @@ def prepare(tmp: Path, args, seed: int) -> dict:
     data = load_data(str(path), seed=seed)
     testing.fit(model, data.train.x, data.train.y, steps=args.finetune_steps, lr=args.pretrain_lr, seed=seed)
     testing.save_model(folder, model, processor)
-    task = (f"glyph pairs: {GLYPHS} random {GLYPH}x{GLYPH} glyphs on {SIDE}x{SIDE} images with pixel noise sd "
-            f"{NOISE}, one left and one right, class = a random table of the ordered pair ({GLYPHS} classes, each "
-            f"glyph alone uninformative); train / val / test {SPLITS['train']} / {SPLITS['val']} / {SPLITS['test']}; "
-            f"ViT hidden {args.hidden}, 4 layers, 4 heads, MLP {4 * args.hidden}, patch 4: trained {args.pretrain_steps}"
-            f" steps on single glyphs (the source set), re-headed, fine-tuned {args.finetune_steps} steps (AdamW "
-            f"{args.pretrain_lr}, batch 32)")
+    task = (f"glyph pairs: {GLYPHS} random {GLYPH}x{GLYPH} glyphs on a {STEP}-pixel grid of {SIDE}x{SIDE} images "
+            f"with pixel noise sd {NOISE}, one left and one right, class = a random table of the ordered pair "
+            f"({GLYPHS} classes, each glyph alone uninformative); train / val / test {SPLITS['train']} / "
+            f"{SPLITS['val']} / {SPLITS['test']}; ViT hidden {args.hidden}, 4 layers, 4 heads, MLP {4 * args.hidden}, "
+            f"patch 4: trained {args.pretrain_steps} steps on single glyphs (the source set), re-headed, fine-tuned "
+            f"{args.finetune_steps} steps (AdamW {args.pretrain_lr}, batch 32)")
     return {"spec": str(path), "folder": str(folder), "data": data, "val_fraction": 0.1,
             "space_options": {"model": str(folder)}, "task": task,
             "facts": {"source_accuracy": source_accuracy, "pretrain_seconds": round(time.time() - t0, 1)},

@@ -30,12 +30,16 @@ def test_redrawn_labels_set_the_ceiling_and_words_alone_do_not_tell_the_class():
     assert np.mean([s[0] == min(s) for s in shown]) == pytest.approx(1 / text.TASK["shown"], abs=0.03)
 
 
-def test_sentences_as_words_tokenise_one_token_per_word(tmp_path):
-    from search_spaces.hf_encoder import testing
+def test_sentences_as_words_tokenise_one_token_per_word_with_fixed_ids(tmp_path):
+    from transformers import AutoTokenizer
     sentences, labels = text.keyword_order_task(50, seed=0)
     words = text.as_text(sentences)
-    tok = testing.train_tokenizer(words, 120)
+    tok = text.word_tokenizer(64)
     assert tok.tokenize(words[0]) == words[0].split()
+    ids = tok(words[0])["input_ids"]
+    assert ids == [tok.cls_token_id, *[5 + w for w in sentences[0]], tok.sep_token_id] and tok.pad_token_id == 0
+    tok.save_pretrained(tmp_path / "tok")
+    assert AutoTokenizer.from_pretrained(tmp_path / "tok")(words[1])["input_ids"] == tok(words[1])["input_ids"]
     path = text.write_csv(tmp_path / "t.csv", words, labels)
     assert path.read_text().splitlines()[1] == f"{words[0]},{labels[0]}"
 
@@ -82,3 +86,24 @@ def test_glyph_pair_images_and_their_labels():
     r, c = np.argwhere(clean > 0).min(0)
     window = clean[r:r + images.GLYPH, c:c + images.GLYPH]
     assert window.sum() == glyphs[3].sum()
+
+
+def test_glyphs_sit_on_the_patch_grid_one_patch_each():
+    from benchmarks import hf_encoder_images as images
+    assert images.GLYPH == images.STEP and images.SIDE % images.STEP == 0
+    noise, images.NOISE = images.NOISE, 0.0
+    try:
+        rng, glyphs = np.random.default_rng(1), images.alphabet()
+        single = images.render(np.arange(images.GLYPHS * 10)[:, None] % images.GLYPHS, rng, glyphs)[:, 0] * 0.5 + 0.5
+        pair = images.render(np.array([[1, 2]] * 40), rng, glyphs)[:, 0] * 0.5 + 0.5
+    finally:
+        images.NOISE = noise
+    cells = set()
+    for img in single:  # every lit pixel of one glyph falls in one STEP x STEP cell
+        lit = {(r // images.STEP, c // images.STEP) for r, c in np.argwhere(img > 0)}
+        assert len(lit) == 1
+        cells |= lit
+    assert len(cells) > 8  # and the glyph moves over the grid
+    for img in pair:  # two cells: one in the left half, one in the right
+        lit = sorted({(c // images.STEP, r // images.STEP) for r, c in np.argwhere(img > 0)})
+        assert len(lit) == 2 and lit[0][0] < images.SIDE // images.STEP // 2 <= lit[1][0]
