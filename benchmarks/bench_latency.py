@@ -65,7 +65,7 @@ def overrides(pairs: list[str]) -> dict:
 
 def bench(variant: str, target: str, batch: int, args, out_dir: Path) -> dict:
     space = get_space(args.space).build_space(space_config(args.space, variant, **overrides(args.set)))
-    variant = f"{variant}+{args.tag}" if args.set else variant
+    variant = f"{variant}-{args.tag}" if args.set else variant
     cfg = MeasureConfig(target=target, threads=args.threads, batch=batch, warmup=args.warmup,
                         repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds)
     start = time.perf_counter()
@@ -123,7 +123,7 @@ def main(argv=None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a space config field for every variant (repeat it), e.g. --set hidden_size=256")
     parser.add_argument("--tag", default="custom", help="with --set: the name the cases and tables get "
-                        "(<variant>+<tag>)")
+                        "(<variant>-<tag>)")
     parser.add_argument("--targets", nargs="+")
     parser.add_argument("--out", default="benchmarks/results/bench_latency.json")
     args = parser.parse_args(argv)
