@@ -117,6 +117,14 @@ def neighbours(plan: SearchPlan, decoder, archs, exclude, k: int, rng: np.random
     return list(out)
 
 
+def best_first(plan: SearchPlan, rows: list, depth: int | None = None) -> list[Arch]:
+    """The archs of the evaluations ``rows`` feasible for ``plan``, front by front (the first ``depth`` fronts, or
+    all), each front by its first objective: where :func:`neighbours` starts."""
+    feasible = [e for e in rows if plan.feasible(e.metrics)]
+    F = plan.objective_matrix([e.metrics for e in feasible])
+    return [feasible[i].arch for front in fronts(F)[:depth] for i in sorted(front, key=lambda i: (F[i, 0], i))]
+
+
 def hill_climb(plan: SearchPlan, decoder, prior: list, new: list, local: int, limit: int, rng: np.random.Generator,
                evaluate) -> list:
     """The last ``local`` archs of a cheap guided round (:mod:`supernet.nas.pace`): :func:`neighbours` of the
@@ -129,12 +137,10 @@ def hill_climb(plan: SearchPlan, decoder, prior: list, new: list, local: int, li
     seen = {e.arch for e in prior} | {e.arch for e in new}
     for step in range(pace.STEPS):
         k = min(local * (step + 1) // pace.STEPS - local * step // pace.STEPS, limit - len(seen))
-        rows = [e for e in prior + new if e.ok and plan.feasible(e.metrics)]
-        if k <= 0 or not rows:
+        start = best_first(plan, [e for e in prior + new if e.ok], depth=2)
+        if k <= 0 or not start:
             continue
-        F = plan.objective_matrix([e.metrics for e in rows])
-        best_first = [rows[i].arch for front in fronts(F)[:2] for i in sorted(front, key=lambda i: (F[i, 0], i))]
-        got = evaluate(neighbours(plan, decoder, best_first, seen, k, rng))
+        got = evaluate(neighbours(plan, decoder, start, seen, k, rng))
         new = new + [e for e in got if e.arch not in seen]
         seen.update(e.arch for e in got)
     return new

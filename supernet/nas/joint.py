@@ -2,7 +2,7 @@
 
 One accuracy predictor serves every target, and one real evaluation improves every target's
 front it lands on, so a round does not choose per target in isolation. It runs NSGA-II once per
-target (``explore``: that target's objectives and budget, the shared predictor), pools the
+target (:func:`supernet.nas.loop.explore`: that target's objectives and budget, the shared predictor), pools the
 best-ranked candidates of every target, and chooses greedily the candidate whose predicted
 values add the most hypervolume summed over the targets::
 
@@ -23,34 +23,15 @@ import heapq
 from typing import Callable, Mapping
 
 import numpy as np
-from pymoo.optimize import minimize
 
 from ..core.arch import Arch
 from . import pace
-from .candidates import GREEDY, neighbours, sample_feasible, select_candidates
+from .candidates import GREEDY, best_first, neighbours, sample_feasible, select_candidates
 from .pareto import Reference, fronts
 from .plan import SearchPlan
-from .problem import Scorer, SearchProblem, initial_population, make_nsga2
+from .problem import Scorer
 
 POOL = 100  # best-ranked candidates of each target that enter the joint choice
-
-
-def explore(plan: SearchPlan, cfg, measure: Callable, prior: list, rng: np.random.Generator, n: int,
-            cheap: bool | None) -> Scorer:
-    """NSGA-II on ``plan`` (real values of ``prior``, ``measure``'s predictions elsewhere), as a single-target
-    round runs it (:func:`supernet.nas.loop.propose`); the :class:`Scorer` holding every arch it scored."""
-    from .loop import MAX_POPULATION, shared_decoder
-    scorer = Scorer(plan, {e.arch: e.metrics for e in prior}, measure)
-    decoder = shared_decoder(plan.space)
-    problem = SearchProblem(plan, scorer, decoder)
-    feasible = [e for e in prior if plan.feasible(e.metrics)]
-    F = plan.objective_matrix([e.metrics for e in feasible])
-    elites = [feasible[i].arch for front in fronts(F) for i in front]
-    size = min(max(cfg.population, n), MAX_POPULATION)
-    algorithm = make_nsga2(decoder, size, initial_population(problem, elites, size, rng))
-    minimize(problem, algorithm, ("n_gen", pace.generations(cfg, cheap)), seed=int(rng.integers(2**31)),
-             copy_algorithm=False)
-    return scorer
 
 
 def _ranked(plan: SearchPlan, scorer: Scorer, seen, k: int) -> list[Arch]:
@@ -110,6 +91,7 @@ def propose_targets(plans: Mapping[str, SearchPlan], cfg, measure: Callable, pri
     """A round's new archs (``sum(sizes)``, none in ``seen``) and their predictions: NSGA-II per target, the
     joint greedy choice (module doc), then per target (``sizes[t]`` archs each in all) its spread promising,
     uncertain, real-front neighbours (cheap search) and random feasible archs."""
+    from .loop import explore, shared_decoder
     scorers = {t: explore(plan, cfg, measure, prior, rng, sizes[t], cheap) for t, plan in plans.items()}
     unc = {t: min(u, n) for (t, n), u in zip(sizes.items(), split(cfg.uncertain, len(sizes)))}
     quota = {t: (unc[t], min(pace.local_share(n, cheap), n - unc[t])) for t, n in sizes.items()}
@@ -124,11 +106,8 @@ def propose_targets(plans: Mapping[str, SearchPlan], cfg, measure: Callable, pri
         taken = seen | set(picked)
         new = select_candidates(plan, scorers[t], taken, share, n_unc, None)
         if n_local:
-            feasible = [e for e in prior if plan.feasible(e.metrics)]
-            F = plan.objective_matrix([e.metrics for e in feasible])
-            best_first = [feasible[i].arch for front in fronts(F) for i in sorted(front, key=lambda i: (F[i, 0], i))]
-            from .loop import shared_decoder
-            new += neighbours(plan, shared_decoder(plan.space), best_first, taken | set(new), n_local, rng)
+            new += neighbours(plan, shared_decoder(plan.space), best_first(plan, prior), taken | set(new), n_local,
+                              rng)
         want = share + n_unc + n_local
         if len(new) < want:
             new += sample_feasible(plan, rng, want - len(new), taken | set(new))

@@ -51,7 +51,7 @@ from ..core.errors import SupernetError
 from ..core.space import SearchSpace, space_signature
 from ..io.files import atomic_write_json, read_json
 from ..io.runs import prepare_run_dir
-from .candidates import hill_climb, neighbours, sample_feasible, select_candidates
+from .candidates import best_first, hill_climb, neighbours, sample_feasible, select_candidates
 from .search_config import MIN_FIT, SearchConfig, SearchResult
 from .pareto import fronts, reference_values
 from .plan import make_plan
@@ -164,17 +164,8 @@ def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen
     ones; and their predictions. With ``climb`` (and ``cheap``) the neighbours' share is left out (the caller
     climbs from the front, :func:`~supernet.nas.candidates.hill_climb`) and NSGA-II's generations follow the
     round's size (:func:`.pace.generations`)."""
-    known = {e.arch: e.metrics for e in prior}
-    scorer = Scorer(plan, known, measure or (lambda archs: [({}, 0.0) for _ in archs]))
-    decoder = shared_decoder(plan.space)
-    problem = SearchProblem(plan, scorer, decoder)
-    feasible = [e for e in prior if plan.feasible(e.metrics)]
-    F = plan.objective_matrix([e.metrics for e in feasible])
-    elites = [feasible[i].arch for front in fronts(F) for i in front]
-    size = min(max(cfg.population, n), MAX_POPULATION)  # a large round needs as many distinct proposals
-    algorithm = make_nsga2(decoder, size, initial_population(problem, elites, size, rng))
-    gens = pace.generations(cfg, cheap, n if climb else None, size)
-    minimize(problem, algorithm, ("n_gen", gens), seed=int(rng.integers(2**31)), copy_algorithm=False)
+    scorer = explore(plan, cfg, measure or (lambda archs: [({}, 0.0) for _ in archs]), prior, rng, n, cheap,
+                     n if climb else None)
     n_uncertain = min(cfg.uncertain, n) if measure else 0
     if climb and cheap:
         n = n - pace.local_share(n, cheap)  # the hill climb's share
@@ -183,11 +174,29 @@ def propose(plan, cfg: SearchConfig, measure: Callable | None, prior: list, seen
         local = min(pace.local_share(n, cheap), n - n_uncertain)
     picked = select_candidates(plan, scorer, seen, n - n_uncertain - local, n_uncertain, reference)
     if local:
-        best_first = [feasible[i].arch for front in fronts(F) for i in sorted(front, key=lambda i: (F[i, 0], i))]
-        picked += neighbours(plan, decoder, best_first, seen | set(picked), local, rng)
+        picked += neighbours(plan, shared_decoder(plan.space), best_first(plan, prior), seen | set(picked), local,
+                             rng)
     if len(picked) < n:
         picked += sample_feasible(plan, rng, n - len(picked), seen | set(picked))
     return picked, {a: scorer.memo[a][0] for a in picked if a in scorer.memo}
+
+
+def explore(plan, cfg: SearchConfig, measure: Callable, prior: list, rng: np.random.Generator, n: int,
+            cheap: bool | None, climb: int | None = None) -> Scorer:
+    """NSGA-II on ``plan`` for a round of ``n`` archs: real values of ``prior`` (its real front seeds the
+    population), ``measure``'s predictions elsewhere, generations from :func:`.pace.generations` (``climb``: the
+    round's size when it climbs); the :class:`Scorer` holding every arch it scored."""
+    scorer = Scorer(plan, {e.arch: e.metrics for e in prior}, measure)
+    decoder = shared_decoder(plan.space)
+    problem = SearchProblem(plan, scorer, decoder)
+    feasible = [e for e in prior if plan.feasible(e.metrics)]
+    F = plan.objective_matrix([e.metrics for e in feasible])
+    elites = [feasible[i].arch for front in fronts(F) for i in front]
+    size = min(max(cfg.population, n), MAX_POPULATION)  # a large round needs as many distinct proposals
+    algorithm = make_nsga2(decoder, size, initial_population(problem, elites, size, rng))
+    gens = pace.generations(cfg, cheap, climb, size)
+    minimize(problem, algorithm, ("n_gen", gens), seed=int(rng.integers(2**31)), copy_algorithm=False)
+    return scorer
 
 
 def shared_decoder(space) -> Decoder:
