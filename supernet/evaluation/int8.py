@@ -27,7 +27,8 @@ def quantized_runner(net: torch.nn.Module, shape: tuple[int, ...], calib: list[n
     activations calibrated on ``calib`` (prepared inputs, numpy), run by ``backend`` on one CPU thread."""
     from ..io.export import export_onnx
     onnx = Path(folder) / "model.onnx"
-    export_onnx(net.eval().float().cpu(), shape, onnx)
+    dtype = torch.from_numpy(np.asarray(calib[0])).dtype if calib else torch.float32  # int64 for token ids
+    export_onnx(net.eval().float().cpu(), shape, onnx, dtype)
     if backend == "onnxruntime":
         import onnxruntime as ort
 

@@ -57,6 +57,22 @@ def test_each_installed_runtime_times_a_tiny_subnet(space, target, tmp_path):
     assert fingerprint(cfg).get(RUNTIMES[target][0] if target != "onnxruntime-cpu-int8" else "onnxruntime")
 
 
+@pytest.mark.parametrize("target", ["onnxruntime-cpu-int8", "openvino-cpu-int8"])
+def test_an_int8_target_times_a_model_of_token_ids(target, tmp_path):
+    """A text encoder's input is int64 token ids: its int8 model keeps that input (it was exported and
+    calibrated on floats, and ONNX Runtime refused the ids: 'Unexpected input data type')."""
+    pytest.importorskip(RUNTIMES[target][0], reason=f"{RUNTIMES[target][0]} is not installed")
+    from search_spaces.hf_encoder.config import with_model
+    from supernet.core.registry import build_supernet
+    from supernet.hardware.rounds import measure_subnet
+    from tests.support.hf_encoder import save_kind
+    cfg = with_model(space_config("hf_encoder", "default"), str(save_kind(tmp_path / "bert", "bert")), seq_len=12)
+    space = build_supernet("hf_encoder", cfg).space
+    timed = measure_subnet(space, space.smallest(), MeasureConfig(target=target, threads=1, warmup=1, repeats=3,
+                                                                   min_seconds=0.0, rounds=1))
+    assert 0 < timed["median_ms"] <= timed["p90_ms"]
+
+
 @pytest.mark.parametrize("fmt", ["openvino", pytest.param("executorch", marks=pytest.mark.slow)])
 def test_export_writes_the_runtime_format_and_it_computes_the_same_logits(trained, tmp_path, fmt, capsys):
     from supernet.io.export import load_exported

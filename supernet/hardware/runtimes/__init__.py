@@ -19,10 +19,14 @@ def missing(package: str, target: str, extra: str | None) -> str | None:
 
 
 def calibration_batches(x, n: int = 8, seed: int = 0) -> list:
-    """``n`` float32 numpy batches shaped like ``x`` drawn from a seeded generator: the calibration set
+    """``n`` numpy batches shaped like ``x`` drawn from a seeded generator (float32 normal values; for integer
+    ``x``, token ids, its own values shuffled): the calibration set
     of a latency measurement (int8 speed depends on the graph, not on the values calibrated on; the
     accuracy of an int8 model is calibrated on the user's data instead, see
     :mod:`supernet.evaluation.int8`)."""
     import torch
     gen = torch.Generator().manual_seed(seed)
+    if not x.is_floating_point():  # token ids: the example's own ids, shuffled (every one valid for the model)
+        flat = x.reshape(-1)
+        return [flat[torch.randperm(flat.numel(), generator=gen)].reshape(x.shape).numpy() for _ in range(n)]
     return [torch.randn(x.shape, generator=gen).numpy() for _ in range(n)]

@@ -21,7 +21,7 @@ def read(module, x, onnx_path: Path, int8: bool = False, batches=None):
     from . import calibration_batches
     onnx_path = Path(onnx_path)
     if not onnx_path.exists():
-        export_onnx(module, tuple(x.shape), onnx_path)
+        export_onnx(module, tuple(x.shape), onnx_path, x.dtype)
     model = ov.Core().read_model(str(onnx_path))
     if int8:
         import nncf

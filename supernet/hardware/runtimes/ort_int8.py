@@ -51,6 +51,6 @@ def time_ort_int8(module, x, cfg, onnx_path: Path) -> list[float]:
     int8 = onnx_path.with_suffix(".int8.onnx")
     if not int8.exists():
         if not onnx_path.exists():
-            export_onnx(module, tuple(x.shape), onnx_path)
+            export_onnx(module, tuple(x.shape), onnx_path, x.dtype)
         quantize(onnx_path, int8, calibration_batches(x))
     return time_onnx(module, x, cfg, int8)
