@@ -2,7 +2,8 @@
 
 The worked example space of docs/ joins the registered spaces, so the shared tests run it too, and
 base-model hashes are cached per user, so the tests keep theirs apart. ``trained`` is one tiny run
-trained once per session and shared by every module that reads a checkpoint without changing it.
+trained once per session and shared by every module that reads a checkpoint without changing it. Under
+pytest-xdist (``make test``: one worker per core) each worker runs torch on one thread.
 """
 import os
 import tempfile
@@ -17,6 +18,9 @@ os.environ.setdefault("SUPERNET_CACHE", tempfile.mkdtemp(prefix="supernet-test-c
 os.environ["SUPERNET_SPACES"] = ",".join(filter(None, [os.environ.get("SUPERNET_SPACES"), str(EXAMPLE_SPACE)]))
 
 from tests.support import tiny_cfg  # noqa: E402  (after the environment above)
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one pytest worker per core: torch's own threads would only contend
+    torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -52,12 +52,20 @@ def test_pick_archs_spans_the_flops_range_evenly_and_is_seeded(tiny1d):
     assert pick_archs(space, cost, 6, seed=3) == archs
 
 
-def test_quick_bench_writes_its_report_and_resumes(tmp_path):
-    out, work = tmp_path / "trust.json", tmp_path / "work"
-    cmd = [sys.executable, "-m", "benchmarks.bench_trust", "--quick", "--work", str(work), "--out",
-           str(out), "--plot", str(tmp_path / "trust.png")]
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """``(command, report path, plot path)`` of one ``--quick`` run (both tests below read it)."""
+    tmp = tmp_path_factory.mktemp("trust")
+    out = tmp / "trust.json"
+    cmd = [sys.executable, "-m", "benchmarks.bench_trust", "--quick", "--work", str(tmp / "work"), "--out",
+           str(out), "--plot", str(tmp / "trust.png")]
     first = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
+    return cmd, out, tmp / "trust.png"
+
+
+def test_quick_bench_writes_its_report_and_resumes(quick):
+    cmd, out, plot = quick
     report = json.loads(out.read_text())
     assert {"runs", "standalone", "finetune", "per_arch", "supernet_steps"} <= set(report)
     run = report["runs"]["default"]
@@ -69,7 +77,7 @@ def test_quick_bench_writes_its_report_and_resumes(tmp_path):
     tau = stats.kendalltau(sup, alone).statistic
     assert run["vs_standalone_ce"]["kendall_tau"] == (pytest.approx(tau) if np.isfinite(tau) else None)
     assert run["vs_standalone_ce"]["mean_gap_pt"] == pytest.approx(100 * np.mean(np.subtract(alone, sup)))
-    assert (tmp_path / "trust.png").stat().st_size > 1000
+    assert plot.stat().st_size > 1000
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert again.returncode == 0 and "0 jobs to run" in again.stdout
 
@@ -87,13 +95,11 @@ def test_regret_is_the_best_truth_under_the_budget_minus_the_truth_of_the_ranked
     assert regret_budgets(list(range(1, 11))) == [1, 3, 5, 7, 9]  # quantiles 0.1 .. 0.9, each an arch's cost
 
 
-def test_standalone_results_are_taken_from_an_earlier_report_only_when_it_matches(tmp_path):
-    first = [sys.executable, "-m", "benchmarks.bench_trust", "--quick", "--work", str(tmp_path / "a"), "--out",
-             str(tmp_path / "a.json"), "--plot", "", "--finetune-steps", "0"]
-    assert subprocess.run(first, capture_output=True, text=True, cwd=REPO, timeout=300).returncode == 0
-    report = json.loads((tmp_path / "a.json").read_text())
+def test_standalone_results_are_taken_from_an_earlier_report_only_when_it_matches(quick, tmp_path):
+    _, earlier, _ = quick
+    report = json.loads(earlier.read_text())
     again = [sys.executable, "-m", "benchmarks.bench_trust", "--quick", "--work", str(tmp_path / "b"), "--out",
-             str(tmp_path / "b.json"), "--plot", "", "--finetune-steps", "0", "--standalone-from", str(tmp_path / "a.json"),
+             str(tmp_path / "b.json"), "--plot", "", "--finetune-steps", "0", "--standalone-from", str(earlier),
              "--no-kd"]
     out = subprocess.run(again, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert out.returncode == 0 and "4 stand-alone results taken" in out.stdout and "1 jobs to run" in out.stdout

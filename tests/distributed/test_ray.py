@@ -351,8 +351,24 @@ def ray_head(tmp_path_factory):
             time.sleep(0.5)
     time.sleep(3)
     yield f"127.0.0.1:{port}"
-    os.killpg(head.pid, signal.SIGTERM)
+    os.killpg(head.pid, signal.SIGKILL)  # its whole session (GCS, raylet, workers): `ray stop` takes ~30 s here
     head.wait(60)
+    deadline = time.time() + 60
+    while time.time() < deadline and session_processes(head.pid):
+        time.sleep(0.2)
+    assert not session_processes(head.pid), session_processes(head.pid)
+
+
+def session_processes(sid: int) -> list:
+    """Live processes of session ``sid`` (zombies left for their parents to reap do not count)."""
+    found = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getsid(proc.pid) == sid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except (OSError, psutil.Error):
+            pass
+    return found
 
 
 def cli_run(*args, timeout=600):

@@ -45,11 +45,13 @@ def test_measure_many_times_every_job_once_per_round(space, target, monkeypatch)
     monkeypatch.setattr(latency, "measure", lambda m, shape, c, path=None, **kw: calls.append(path) or real(m, shape, c, path, **kw))
     archs = [space.smallest(), space.largest(), space.median()]
     jobs = [(lambda a=a: space.build_static(a), space.input_shape(a)) for a in archs]
+    channels, length = jobs[1][1]
+    jobs[1] = (jobs[1][0], (channels, 1000 * length))  # >100x the smallest's work: its time tells the jobs apart
     results = measure_many(jobs, cfg)
     assert len(calls) == 12 and all(r["rounds"] == 4 and r["repeats"] == 12 for r in results)
     first = [calls[k * 3:(k + 1) * 3] for k in range(4)]
     assert len({tuple(r) for r in first}) > 1  # a fresh order each round
-    assert results[1]["median_ms"] > results[0]["median_ms"]  # largest slower than smallest
+    assert results[1]["median_ms"] > 3 * results[0]["median_ms"]  # each result is its own job's
 
 
 def test_unknown_target_and_missing_gpu_are_clear_errors(space):

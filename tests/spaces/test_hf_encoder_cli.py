@@ -77,7 +77,8 @@ def test_latency_table_and_budgeted_search(trained, target):
     root, _ = trained
     tables, out = root / f"latency-{target}", root / f"search-{target}"
     assert run("latency", "build", root / "run", "--target", target, "--threads", "1", "--archs", "5",
-               "--warmup", "1", "--repeats", "3", "--rounds", "1", "--out", tables, "--no-progress") == 0
+               "--warmup", "1", "--repeats", "3", "--rounds", "1", "--unit-rounds", "1", "--out", tables,
+               "--no-progress") == 0
     table_file = next(tables.glob(f"{target}-*.json"))
     table = json.loads(table_file.read_text())
     assert len(table["units"]) == 1 + 4 * 4 and len(table["archs"]) == 5  # base + heads x widths

@@ -31,6 +31,21 @@ def fake_imagenet(root, classes=1000, extra_every=100, seed=0):
     return root
 
 
+CALIB_IMAGES = 16  # BN recalibration images per batch here (the engine's 256 at 160 px: ~9 s per evaluation)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_calibration():
+    """Every image folder here recalibrates BN on batches of ``CALIB_IMAGES``: this file checks how ``--data``
+    flows through eval, search, export and finetune, not the statistics of 256 random images."""
+    from supernet.data.imagefolder import ImageFolderData
+    full = ImageFolderData.calibration_batches
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ImageFolderData, "calibration_batches",
+                      lambda self, n, batch_size, seed: full(self, n, min(batch_size, CALIB_IMAGES), seed))
+        yield
+
+
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
     """``(tmp, run)``: the imported run."""
