@@ -1,6 +1,7 @@
 """Deployment runtimes as latency targets (OpenVINO, ExecuTorch + XNNPACK, ONNX Runtime int8) and export
 in their own formats; each target is refused in one line naming its extra when its package is missing."""
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +56,29 @@ def test_each_installed_runtime_times_a_tiny_subnet(space, target, tmp_path):
                 "onnxruntime-cpu-int8": "0.int8.onnx"}.get(target, "0.onnx")
     assert expected in written, written  # timed on the runtime's own file
     assert fingerprint(cfg).get(RUNTIMES[target][0] if target != "onnxruntime-cpu-int8" else "onnxruntime")
+
+
+@pytest.mark.slow
+def test_executorch_times_a_delegated_program_on_a_resized_thread_pool(tmp_path):
+    """A 2-D net on XNNPACK's thread pool, timed on 1 thread with torch on 1 thread (as `--threads 1` sets it):
+    resizing the pool under a loaded method aborted the process (a pthread_mutex_lock assertion; bench_latency
+    on the mnist variant died at its first unit), so the timing runs in a child process that must exit cleanly."""
+    pytest.importorskip("executorch", reason="the executorch extra is not installed")
+    import subprocess
+    code = f"""
+import pathlib, torch
+torch.set_num_threads(1)
+from supernet.core.registry import get_space, space_config
+from supernet.hardware.rounds import MeasureConfig, measure
+space = get_space("mobilenet").build_space(space_config("mobilenet", "mnist"))
+cfg = MeasureConfig(target="executorch-xnnpack", threads=1, warmup=1, repeats=3, min_seconds=0.0)
+a = space.smallest()
+print(measure(space.build_static(a), space.input_shape(a), cfg, pathlib.Path({str(tmp_path)!r}) / "a.onnx")["median_ms"])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert float(done.stdout.strip().splitlines()[-1]) > 0
 
 
 @pytest.mark.parametrize("target", ["onnxruntime-cpu-int8", "openvino-cpu-int8"])

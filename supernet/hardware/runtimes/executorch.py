@@ -2,7 +2,8 @@
 ``to_edge_transform_and_lower`` with ``XnnpackPartitioner`` into a ``.pte`` program, loaded and run by
 ExecuTorch's runtime (``executorch.runtime``), as an app on a phone runs it.
 
-Threads: XNNPACK's thread pool is set to ``cfg.threads`` (``_unsafe_reset_threadpool``) for the run.
+Threads: XNNPACK's thread pool is set to ``cfg.threads`` (``_unsafe_reset_threadpool``) for the run, before
+the program's method is loaded and restored after it is released (a resize under a loaded method aborts).
 """
 from __future__ import annotations
 
@@ -47,11 +48,12 @@ def time_executorch(module, x, cfg, onnx_path: Path) -> list[float]:
     pte = Path(onnx_path).with_suffix(".pte")
     if not pte.exists():
         write_pte(module, x, pte)
-    method = load(pte)
-    previous = set_threads(cfg.threads)
-    try:
+    previous = set_threads(cfg.threads)  # before the method is loaded: resizing under a loaded method aborted
+    try:                                 # the process (a pthread_mutex_lock assertion) at its next execute
+        method = load(pte)
         for _ in range(cfg.warmup):
             method.execute([x])
         return timed(lambda: method.execute([x]), cfg)
     finally:
+        method = None
         set_threads(previous)
