@@ -122,11 +122,13 @@ def compare(prepared: dict, args, seed: int, tmp: Path) -> dict:
                       batch_size=args.batch_size, optimizer="adamw", lr=args.lr, weight_decay=0.01,
                       warmup_steps=args.warmup_steps, sampling=args.sampling, num_random=args.num_random,
                       val_fraction=prepared["val_fraction"], seed=seed, threads=1, tensorboard=False,
-                      progress=False, calib_batches=4, checkpoint_every=0, space_options=prepared["space_options"])
+                      progress=False, calib_batches=4, checkpoint_every=0,
+                      space_options={**prepared["space_options"], "depth_rule": args.depth_rule})
     t0 = time.time()
     run = train(cfg, out=tmp / "run")
     supernet_seconds = time.time() - t0
     fields = {k: v for k, v in prepared["space_options"].items() if k in ("seq_len", "image_size")}
+    fields["depth_rule"] = args.depth_rule
     base = build_supernet("hf_encoder", with_model(space_config("hf_encoder", "default"), prepared["folder"],
                                                    **fields))
     base.before_training(data.calibration_batches(cfg.calib_batches, 256, cfg.seed))  # the run's order
@@ -183,6 +185,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=30)
     p.add_argument("--sampling", default="sandwich", help="the supernet's arch sampling (e.g. flops-even)")
     p.add_argument("--num-random", type=int, default=1, help="random archs per sandwich step")
+    p.add_argument("--depth-rule", default="leading", help="layers a shallower subnet keeps: leading or spread")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--out", type=Path, default=None, help="JSON path (default: benchmarks/results/...)")
     return p.parse_args(argv)
@@ -193,7 +196,7 @@ def report(args, task: str, seeds: list[dict], seconds: float) -> dict:
     rows = [r for s in seeds for r in s["sizes"]]
     return {"model": args.model, "task": task, "supernet_steps": args.steps, "lr": args.lr,
             "batch_size": args.batch_size, "sampling": args.sampling, "num_random": args.num_random,
-            "teacher": "the pretrained (fine-tuned) model, frozen: every arch and every twin distil from it (KL)",
+            "depth_rule": args.depth_rule, "teacher": "the pretrained (fine-tuned) model, frozen: every arch and every twin distil from it (KL)",
             "step_rule": f"equal total optimizer steps: the supernet {args.steps} steps for all sizes (each step "
                          f"{2 + args.num_random} archs); each of the {len(SIZES)} twins {args.steps // len(SIZES)} "
                          f"steps (steps / {len(SIZES)}, one arch)",

@@ -8,7 +8,8 @@ processor). The supernet is that model, its own forward running on sliced weight
 
 - ``heads[i]``: attention heads kept (whole heads, leading after importance ordering);
 - ``mlp_width[i]``: MLP channels kept (leading after importance ordering);
-- ``depth``: layers kept (trailing layers skipped), when ``max_skip > 0``.
+- ``depth``: layers kept, when ``max_skip > 0``: the first ones (``depth_rule="leading"``) or evenly spaced
+  from the first to the last (``"spread"``).
 
 Hidden size is not elastic. Heads and channels are ordered once before training (:mod:`.order`).
 The ``tiny*`` variants build random models in memory (no files), for tests.
@@ -46,7 +47,8 @@ def fit_data(config: HfEncoderConfig, info: DataInfo, options: HfEncoderOptions 
     the classifier's classes, token ids within the vocabulary, the sequence or image size within the
     position embeddings."""
     options = options or HfEncoderOptions()
-    fields = {"teacher": options.teacher, "gradient_checkpointing": options.gradient_checkpointing}
+    fields = {"teacher": options.teacher, "gradient_checkpointing": options.gradient_checkpointing,
+              "depth_rule": options.depth_rule}
     if options.image_size is not None:
         fields["image_size"] = options.image_size
     if options.model is not None:

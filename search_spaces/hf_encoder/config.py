@@ -13,6 +13,7 @@ from supernet.core.errors import SupernetError
 from ..hf_compat import ENCODER_CLASSES, ENCODER_LAYOUTS
 
 TEACHERS = ("pretrained", "inplace")
+DEPTH_RULES = ("leading", "spread")
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,8 @@ class HfEncoderConfig:
     """The pretrained classification model (a folder, or a random one from the structural fields) and the choices.
 
     ``head_fractions`` / ``width_fractions``: attention heads and MLP channels kept per layer, as fractions of
-    the model's (leading ones, after importance ordering); ``max_skip``: trailing layers a subnet may drop.
+    the model's (leading ones, after importance ordering); ``max_skip``: layers a subnet may drop;
+    ``depth_rule``: which layers a subnet of depth ``d`` keeps (:meth:`kept_layers`).
     """
 
     model: str | None = None
@@ -49,6 +51,7 @@ class HfEncoderConfig:
     seed: int = 0
     gradient_checkpointing: bool = False
     teacher: str = "pretrained"
+    depth_rule: str = "leading"
 
     def __post_init__(self):
         if self.model is not None:
@@ -63,6 +66,21 @@ class HfEncoderConfig:
             raise ValueError(f"max_skip must be in [0, {self.num_layers - 1}], got {self.max_skip}")
         if self.teacher not in TEACHERS:
             raise ValueError(f"teacher must be one of {list(TEACHERS)}, got {self.teacher!r}")
+        if self.depth_rule not in DEPTH_RULES:
+            raise ValueError(f"depth_rule must be one of {list(DEPTH_RULES)}, got {self.depth_rule!r}")
+
+    def kept_layers(self, depth: int) -> tuple[int, ...]:
+        """The model's layers a subnet of ``depth`` runs, in order. ``leading``: the first ``depth``
+        (DynaBERT's and whittle's depth). ``spread``: ``depth`` layers evenly spaced from the first to the
+        last, ``round(j (L - 1) / (depth - 1))`` for ``j < depth`` (LayerDrop's pruning: the last layer, the
+        one the classifier was trained on, always feeds the classifier, and no shared layer has to serve as
+        both an output and an input of another layer)."""
+        n = self.num_layers
+        if self.depth_rule == "leading" or depth >= n:
+            return tuple(range(depth))
+        if depth == 1:
+            return (n - 1,)
+        return tuple(sorted({round(j * (n - 1) / (depth - 1)) for j in range(depth)}))
 
     @property
     def kind(self) -> str:

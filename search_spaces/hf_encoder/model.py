@@ -70,10 +70,13 @@ class HfEncoderSupernet(nn.Module):
                 f"{c.image_size} (bilinear); position embeddings {how}.")
 
     def cuts(self, arch: Arch) -> tuple[LayerCut | None, ...]:
-        """The arch per layer: its :class:`LayerCut`, or None beyond the arch's depth."""
-        depth, d = self.space.depth(arch), self.config.head_dim
-        return tuple(LayerCut(arch["heads"][i], d, arch["mlp_width"][i]) if i < depth else None
-                     for i in range(self.config.num_layers))
+        """The arch per layer: its :class:`LayerCut`, or None for a layer the depth drops. The ``j``-th kept
+        layer (:meth:`HfEncoderConfig.kept_layers`) takes the arch's ``j``-th heads and MLP width."""
+        c = self.config
+        cuts: list[LayerCut | None] = [None] * c.num_layers
+        for j, i in enumerate(c.kept_layers(self.space.depth(arch))):
+            cuts[i] = LayerCut(arch["heads"][j], c.head_dim, arch["mlp_width"][j])
+        return tuple(cuts)
 
     def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         """``x -> logits (B, C)``: the library model's forward with the arch's cuts."""
@@ -87,16 +90,16 @@ class HfEncoderSupernet(nn.Module):
                                      list(arch["mlp_width"][:depth]))
 
     def subnet_tensors(self, arch: Arch) -> Iterator[tuple[str, torch.Tensor]]:
-        """``(name, tensor)`` of the subnet's Hugging Face state dict: layers beyond the depth left out, each
-        kept layer's projections sliced by :func:`cut_tensors` (the forward's rule), the rest as they are."""
+        """``(name, tensor)`` of the subnet's Hugging Face state dict: the layers the depth drops left out, the
+        kept ones numbered ``0 .. depth - 1`` in order, each one's projections sliced by :func:`cut_tensors` (the
+        forward's rule), the rest as they are."""
         prefix, cuts = self.layout.layers + ".", self.cuts(arch)
-        for i, cut in enumerate(cuts):
-            if cut is None:
-                break
+        kept = [(i, cut) for i, cut in enumerate(cuts) if cut is not None]
+        for j, (i, cut) in enumerate(kept):
             layer = self.layers[i].layer
             sliced = cut_tensors(layer, self.layout, cut)
             for name, tensor in layer.state_dict(keep_vars=True).items():
-                yield f"{prefix}{i}.{name}", sliced.get(name, tensor).detach()
+                yield f"{prefix}{j}.{name}", sliced.get(name, tensor).detach()
         for name, tensor in self.model.state_dict(keep_vars=True).items():
             if not name.startswith(prefix):
                 yield name, tensor.detach()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from supernet.core.options import SpaceOptions, count
 
-from .config import TEACHERS
+from .config import DEPTH_RULES, TEACHERS
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class HfEncoderOptions(SpaceOptions):
     teacher: str = field(default="pretrained", metadata={
         "help": "what students distil from: the pretrained model, frozen (DynaBERT), or the largest arch of the same "
                 "step (inplace)", "choices": TEACHERS})
+    depth_rule: str = field(default="leading", metadata={
+        "help": "the layers a shallower subnet keeps: the first ones (leading, DynaBERT's) or evenly spaced from the "
+                "first to the last (spread, LayerDrop's: the last layer always feeds the classifier)",
+        "choices": DEPTH_RULES})
     gradient_checkpointing: bool = field(default=False, metadata={
         "help": "recompute each layer's activations in the backward pass (transformers' checkpointing): less "
                 "memory, about one more forward of time"})

@@ -143,3 +143,33 @@ def test_gradient_checkpointing_gives_the_same_gradients_and_bf16_runs(variant):
         low = net(x, arch)
     with torch.no_grad():
         assert low.dtype == torch.bfloat16 and (low.float() - net(x, arch)).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("kind", ["bert", "vit"])
+def test_spread_depth_keeps_the_first_and_last_layers(tmp_path, kind):
+    """``depth_rule="spread"``: a 2-layer subnet of a 4-layer model runs layers 0 and 3 (the stock model with
+    only those two layers), a 3-layer one layers 0, 2, 3; exports equal the forward."""
+    from dataclasses import replace
+    folder = save_kind(tmp_path / kind, kind, layers=4)
+    cfg = replace(with_model(space_config("hf_encoder", "default"), str(folder)), depth_rule="spread")
+    net = build_supernet("hf_encoder", cfg).eval()
+    space, x, full = net.space, batch(net), net.config.num_heads
+    stock = encoder_class(net.config.architecture).from_pretrained(folder).eval()
+    layers = stock.get_submodule(net.layout.layers)
+    for depth, kept in {2: [0, 3], 3: [0, 2, 3]}.items():
+        arch = space.make({"depth": depth, "heads": [full] * 4, "mlp_width": [max(net.config.widths)] * 4})
+        parent, name = net.layout.layers.rsplit(".", 1)
+        setattr(stock.get_submodule(parent), name, torch.nn.ModuleList(layers[i] for i in kept))
+        with torch.no_grad():
+            ref = net(x, arch)
+            assert (encoder_logits(stock, x, net.config.kind, net.config.pad_id) - ref).abs().max() <= 1e-5
+            assert (net.extract(arch)(x) - ref).abs().max() <= 1e-5
+    mixed = space.make({"depth": 2, "heads": [1, 4, 4, 4], "mlp_width": [16, 64, 64, 64]})
+    export_subnet(net, "hf_encoder", mixed, tmp_path / "export")
+    with torch.no_grad():
+        ref = net(x, mixed)
+        assert (load_exported(tmp_path / "export")(x) - ref).abs().max() <= 1e-5
+        assert (encoder_logits(_hf_model(tmp_path / "export" / "hf"), x, net.config.kind, net.config.pad_id)
+                - ref).abs().max() <= 1e-5
+        assert (net(x, mixed) - net(x, space.make({"depth": 2, "heads": [1, 4, 1, 1], "mlp_width": [16, 64, 16, 16]}))
+                ).abs().max() <= 1e-6  # positions past the depth are inactive
