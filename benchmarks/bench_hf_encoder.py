@@ -118,17 +118,16 @@ def compare(prepared: dict, args, seed: int, tmp: Path) -> dict:
     data, pretrained = prepared["data"], prepared["pretrained"]
     pretrained_accuracy = float((predictions(pretrained, data.test.x) == data.test.y).double().mean())
     print({"seed": seed, "pretrained_test_accuracy": pretrained_accuracy, **prepared["facts"]}, flush=True)
+    options = {**prepared["space_options"], "depth_rule": args.depth_rule}
     cfg = TrainConfig(data=prepared["spec"], space="hf_encoder", variant="default", steps=args.steps,
                       batch_size=args.batch_size, optimizer="adamw", lr=args.lr, weight_decay=0.01,
                       warmup_steps=args.warmup_steps, sampling=args.sampling, num_random=args.num_random,
                       val_fraction=prepared["val_fraction"], seed=seed, threads=1, tensorboard=False,
-                      progress=False, calib_batches=4, checkpoint_every=0,
-                      space_options={**prepared["space_options"], "depth_rule": args.depth_rule})
+                      progress=False, calib_batches=4, checkpoint_every=0, space_options=options)
     t0 = time.time()
     run = train(cfg, out=tmp / "run")
     supernet_seconds = time.time() - t0
-    fields = {k: v for k, v in prepared["space_options"].items() if k in ("seq_len", "image_size")}
-    fields["depth_rule"] = args.depth_rule
+    fields = {k: v for k, v in options.items() if k in ("seq_len", "image_size", "depth_rule")}
     base = build_supernet("hf_encoder", with_model(space_config("hf_encoder", "default"), prepared["folder"],
                                                    **fields))
     base.before_training(data.calibration_batches(cfg.calib_batches, 256, cfg.seed))  # the run's order

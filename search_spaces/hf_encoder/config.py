@@ -80,7 +80,7 @@ class HfEncoderConfig:
             return tuple(range(depth))
         if depth == 1:
             return (n - 1,)
-        return tuple(sorted({round(j * (n - 1) / (depth - 1)) for j in range(depth)}))
+        return tuple(round(j * (n - 1) / (depth - 1)) for j in range(depth))  # steps > 1: distinct, ascending
 
     @property
     def kind(self) -> str:
