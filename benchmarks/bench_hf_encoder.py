@@ -118,7 +118,7 @@ def compare(prepared: dict, args, seed: int, tmp: Path) -> dict:
     data, pretrained = prepared["data"], prepared["pretrained"]
     pretrained_accuracy = float((predictions(pretrained, data.test.x) == data.test.y).double().mean())
     print({"seed": seed, "pretrained_test_accuracy": pretrained_accuracy, **prepared["facts"]}, flush=True)
-    options = {**prepared["space_options"], "depth_rule": args.depth_rule}
+    options = {**prepared["space_options"], "depth_rule": args.depth_rule, "hidden_fractions": args.hidden_fractions}
     cfg = TrainConfig(data=prepared["spec"], space="hf_encoder", variant="default", steps=args.steps,
                       batch_size=args.batch_size, optimizer="adamw", lr=args.lr, weight_decay=0.01,
                       warmup_steps=args.warmup_steps, sampling=args.sampling, num_random=args.num_random,
@@ -128,6 +128,7 @@ def compare(prepared: dict, args, seed: int, tmp: Path) -> dict:
     run = train(cfg, out=tmp / "run")
     supernet_seconds = time.time() - t0
     fields = {k: v for k, v in options.items() if k in ("seq_len", "image_size", "depth_rule")}
+    fields["hidden_fractions"] = tuple(float(f) for f in args.hidden_fractions.split(","))
     base = build_supernet("hf_encoder", with_model(space_config("hf_encoder", "default"), prepared["folder"],
                                                    **fields))
     base.before_training(data.calibration_batches(cfg.calib_batches, 256, cfg.seed))  # the run's order
@@ -185,6 +186,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--sampling", default="sandwich", help="the supernet's arch sampling (e.g. flops-even)")
     p.add_argument("--num-random", type=int, default=1, help="random archs per sandwich step")
     p.add_argument("--depth-rule", default="leading", help="layers a shallower subnet keeps: leading or spread")
+    p.add_argument("--hidden-fractions", default="1", help="hidden sizes a subnet may take (e.g. 0.5,0.75,1)")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--out", type=Path, default=None, help="JSON path (default: benchmarks/results/...)")
     return p.parse_args(argv)
@@ -195,7 +197,7 @@ def report(args, task: str, seeds: list[dict], seconds: float) -> dict:
     rows = [r for s in seeds for r in s["sizes"]]
     return {"model": args.model, "task": task, "supernet_steps": args.steps, "lr": args.lr,
             "batch_size": args.batch_size, "sampling": args.sampling, "num_random": args.num_random,
-            "depth_rule": args.depth_rule, "teacher": "the pretrained (fine-tuned) model, frozen: every arch and every twin distil from it (KL)",
+            "depth_rule": args.depth_rule, "hidden_fractions": args.hidden_fractions, "teacher": "the pretrained (fine-tuned) model, frozen: every arch and every twin distil from it (KL)",
             "step_rule": f"equal total optimizer steps: the supernet {args.steps} steps for all sizes (each step "
                          f"{2 + args.num_random} archs); each of the {len(SIZES)} twins {args.steps // len(SIZES)} "
                          f"steps (steps / {len(SIZES)}, one arch)",

@@ -85,6 +85,7 @@ def quiet_progress() -> None:
 # - the layers are GradientCheckpointingLayers and the model has activation_checkpointing_enable (5.x);
 # - ViT/DeiT read config.head_dim when set (a uniform head count is a stock config); BERT and RoBERTa
 #   derive the head size from hidden_size / num_attention_heads (transformers 5 removed pruned_heads);
+# - every norm on the residual stream is an nn.LayerNorm (a smaller hidden size slices them);
 # - ViT/DeiT take interpolate_pos_encoding=True for images of another size than the config's.
 # tests/spaces/test_hf_compat_encoders.py is this section's canary.
 # ==================================================================================================
@@ -127,6 +128,7 @@ ENCODER_LAYOUTS = {
 }
 ENCODER_CLASSES = {a: t for t, layout in ENCODER_LAYOUTS.items() for a in layout.architectures}
 HEADS_KEY, WIDTHS_KEY, LAYOUT_KEY = "subnet_num_heads", "subnet_intermediate_sizes", "subnet_layout"
+HIDDEN_KEY = "subnet_hidden_size"
 
 
 def encoder_layout(model_type: str) -> EncoderLayout:
@@ -159,28 +161,37 @@ def encoder_logits(model, x, kind: str, pad_id: int | None, interpolate: bool = 
     return model(pixel_values=x, interpolate_pos_encoding=interpolate, **subnet).logits
 
 
-def encoder_subnet_config(config, layout: EncoderLayout, depth: int, heads: list[int], widths: list[int]):
-    """The Hugging Face config of a subnet: ``depth`` leading layers, ``heads`` and MLP ``widths`` per layer.
+def encoder_subnet_config(config, layout: EncoderLayout, depth: int, heads: list[int], widths: list[int],
+                          hidden: int | None = None):
+    """The Hugging Face config of a subnet: ``depth`` leading layers, ``heads`` and MLP ``widths`` per layer, the
+    hidden size ``hidden`` (None: the model's).
 
     Stock transformers builds it when the widths are uniform (``intermediate_size``) and the heads are all
-    kept, or (ViT/DeiT) uniform (``num_attention_heads`` + ``head_dim``). Otherwise the per-layer values are
-    recorded (``subnet_num_heads``, ``subnet_intermediate_sizes``) with the module paths (``subnet_layout``)
-    that ``load_subnet.py`` resizes."""
+    kept, or (ViT/DeiT) uniform (``num_attention_heads`` + ``head_dim``); a smaller hidden size only for
+    ViT/DeiT (``hidden_size`` with ``head_dim``: BERT and RoBERTa derive the head width from it). Otherwise the
+    per-layer values are recorded (``subnet_num_heads``, ``subnet_intermediate_sizes``, ``subnet_hidden_size``)
+    with the module paths (``subnet_layout``) that ``load_subnet.py`` resizes."""
     config = copy.deepcopy(config)
     full, d = config.num_attention_heads, encoder_head_dim(config)
     config.num_hidden_layers = depth
     config.intermediate_size = max(widths) if widths else config.intermediate_size
-    for key in (HEADS_KEY, WIDTHS_KEY, LAYOUT_KEY):
+    for key in (HEADS_KEY, WIDTHS_KEY, LAYOUT_KEY, HIDDEN_KEY):
         if hasattr(config, key):
             delattr(config, key)
     if len(set(widths)) > 1:
         setattr(config, WIDTHS_KEY, list(widths))
+    if hidden is not None and hidden != config.hidden_size:
+        if layout.head_dim_field:
+            config.hidden_size, config.head_dim = hidden, d
+        else:
+            setattr(config, HIDDEN_KEY, hidden)
     if len(set(heads)) == 1 and layout.head_dim_field and heads[0] != full:
         config.num_attention_heads, config.head_dim = heads[0], d
     elif set(heads) != {full}:
         setattr(config, HEADS_KEY, list(heads))
-    if hasattr(config, WIDTHS_KEY) or hasattr(config, HEADS_KEY):
-        setattr(config, LAYOUT_KEY, {"layers": layout.layers, **layout.projections(), "head_dim": d})
+    if any(hasattr(config, key) for key in (WIDTHS_KEY, HEADS_KEY, HIDDEN_KEY)):
+        setattr(config, LAYOUT_KEY, {"layers": layout.layers, **layout.projections(), "head_dim": d,
+                                     "classifier": layout.classifier})
     return config
 
 

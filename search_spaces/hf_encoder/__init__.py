@@ -9,9 +9,11 @@ processor). The supernet is that model, its own forward running on sliced weight
 - ``heads[i]``: attention heads kept (whole heads, leading after importance ordering);
 - ``mlp_width[i]``: MLP channels kept (leading after importance ordering);
 - ``depth``: layers kept, when ``max_skip > 0``: the first ones (``depth_rule="leading"``) or evenly spaced
-  from the first to the last (``"spread"``).
+  from the first to the last (``"spread"``);
+- ``hidden``: the hidden size, one for the whole subnet, when ``hidden_fractions`` (``--hidden-fractions``)
+  offers more than the model's own (leading channels of the residual stream, after importance ordering).
 
-Hidden size is not elastic. Heads and channels are ordered once before training (:mod:`.order`).
+Heads, channels and hidden channels are ordered once before training (:mod:`.order`).
 The ``tiny*`` variants build random models in memory (no files), for tests.
 This module registers the space without importing torch; its parts load on first use.
 """
@@ -49,6 +51,8 @@ def fit_data(config: HfEncoderConfig, info: DataInfo, options: HfEncoderOptions 
     options = options or HfEncoderOptions()
     fields = {"teacher": options.teacher, "gradient_checkpointing": options.gradient_checkpointing,
               "depth_rule": options.depth_rule}
+    if options.hidden() != (1.0,):
+        fields["hidden_fractions"] = options.hidden()
     if options.image_size is not None:
         fields["image_size"] = options.image_size
     if options.model is not None:
@@ -95,6 +99,8 @@ VARIANTS = {
     "tiny": HfEncoderConfig(),
     # Tests: a 2-layer random ViT on 16x16 RGB images in 4x4 patches, same choices.
     "tiny_vit": HfEncoderConfig(model_type="vit", architecture="ViTForImageClassification"),
+    # Tests: the tiny BERT with an elastic hidden size too (16 or 32).
+    "tiny_hidden": HfEncoderConfig(hidden_fractions=(0.5, 1.0)),
     # A user's model (--model PATH): heads and widths 25-100 %, up to 2 trailing layers skipped.
     "default": HfEncoderConfig(num_layers=4, head_fractions=(0.25, 0.5, 0.75, 1.0),
                                width_fractions=(0.25, 0.5, 0.75, 1.0), max_skip=2),

@@ -21,7 +21,8 @@ class HfEncoderConfig:
     """The pretrained classification model (a folder, or a random one from the structural fields) and the choices.
 
     ``head_fractions`` / ``width_fractions``: attention heads and MLP channels kept per layer, as fractions of
-    the model's (leading ones, after importance ordering); ``max_skip``: layers a subnet may drop;
+    the model's (leading ones, after importance ordering); ``hidden_fractions``: the hidden size (the residual
+    stream's channels, one for the whole subnet; ``(1.0,)``: not elastic); ``max_skip``: layers a subnet may drop;
     ``depth_rule``: which layers a subnet of depth ``d`` keeps (:meth:`kept_layers`).
     """
 
@@ -47,6 +48,7 @@ class HfEncoderConfig:
     image_std: tuple[float, ...] = (0.5, 0.5, 0.5)
     head_fractions: tuple[float, ...] = (0.5, 1.0)
     width_fractions: tuple[float, ...] = (0.5, 1.0)
+    hidden_fractions: tuple[float, ...] = (1.0,)
     max_skip: int = 1
     seed: int = 0
     gradient_checkpointing: bool = False
@@ -58,7 +60,7 @@ class HfEncoderConfig:
             for key, value in read_structure(self.model).items():
                 object.__setattr__(self, key, value)
             object.__setattr__(self, "max_skip", min(self.max_skip, self.num_layers - 1))
-        for name in ("head_fractions", "width_fractions"):
+        for name in ("head_fractions", "width_fractions", "hidden_fractions"):
             values = getattr(self, name)
             if not values or any(not 0 < f <= 1 for f in values):
                 raise ValueError(f"{name} must be fractions in (0, 1], got {values}")
@@ -96,6 +98,11 @@ class HfEncoderConfig:
     def widths(self) -> tuple[int, ...]:
         """MLP width choices in channels, ascending."""
         return tuple(sorted({max(1, round(f * self.intermediate_size)) for f in self.width_fractions}))
+
+    @property
+    def hiddens(self) -> tuple[int, ...]:
+        """Hidden-size choices in channels, ascending (the model's own always among them)."""
+        return tuple(sorted({max(1, round(f * self.hidden_size)) for f in self.hidden_fractions} | {self.hidden_size}))
 
     @property
     def num_classes(self) -> int:

@@ -7,7 +7,8 @@ table holds ``1 + heads x widths`` units, each timed once in isolation:
 
     latency(arch) ~ base + sum over kept layers i of layer(h_i, w_i)
 
-(the engine's table predictor then fits a correction on whole subnets measured for real).
+(the engine's table predictor then fits a correction on whole subnets measured for real). With an
+elastic hidden size every unit exists once per hidden size: ``hiddens x (1 + heads x widths)``.
 """
 from __future__ import annotations
 
@@ -52,38 +53,47 @@ def tokens(config: HfEncoderConfig) -> int:
     return (config.image_size // config.patch_size) ** 2 + (2 if config.model_type == "deit" else 1)
 
 
-def _model(config: HfEncoderConfig, heads: list[int], widths: list[int]) -> nn.Module:
+def _model(config: HfEncoderConfig, heads: list[int], widths: list[int], hidden: int) -> nn.Module:
     torch.manual_seed(0)
     hf = encoder_subnet_config(hf_config(config), encoder_layout(config.model_type), len(heads), heads,
-                               widths or [config.intermediate_size])
+                               widths or [config.intermediate_size], hidden)
     return build_subnet_model(hf).eval()
 
 
-def _base(config: HfEncoderConfig) -> Unit:
+def _tag(config: HfEncoderConfig, hidden: int, before: str = "", after: str = "") -> str:
+    """``d<hidden>`` (between ``before`` and ``after``) in a unit's key when the hidden size is elastic, else
+    nothing (the keys of tables built before it was)."""
+    return f"{before}d{hidden}{after}" if len(config.hiddens) > 1 else ""
+
+
+def _base(config: HfEncoderConfig, hidden: int) -> Unit:
     c = config
 
     def build():
-        net = EncoderClassifier(_model(c, [], []), c.kind, c.pad_id, c.interpolate)
+        net = EncoderClassifier(_model(c, [], [], hidden), c.kind, c.pad_id, c.interpolate)
         return TokenInput(net, c.vocab_size) if c.kind == "text" else net
     shape = (c.seq_len,) if c.kind == "text" else (c.channels, c.image_size, c.image_size)
-    return f"base@{tokens(c)}", build, shape
+    return f"base{_tag(c, hidden, before=':')}@{tokens(c)}", build, shape
 
 
-def _layer(config: HfEncoderConfig, heads: int, width: int) -> Unit:
+def _layer(config: HfEncoderConfig, heads: int, width: int, hidden: int) -> Unit:
     c = config
-    build = lambda: LayerUnit(encoder_layers(_model(c, [heads], [width]), encoder_layout(c.model_type))[0])  # noqa
-    return f"layer:h{heads}-w{width}@{tokens(c)}", build, (tokens(c), c.hidden_size)
+    build = lambda: LayerUnit(encoder_layers(_model(c, [heads], [width], hidden), encoder_layout(c.model_type))[0])  # noqa
+    return f"layer:{_tag(c, hidden, after='-')}h{heads}-w{width}@{tokens(c)}", build, (tokens(c), hidden)
 
 
 def units(config: HfEncoderConfig, arch) -> list[Unit]:
-    """The base and every kept layer of ``arch``."""
+    """The base and every kept layer of ``arch``, at its hidden size."""
     depth = arch["depth"] if config.max_skip else config.num_layers
-    return [_base(config)] + [_layer(config, arch["heads"][i], arch["mlp_width"][i]) for i in range(depth)]
+    hidden = arch["hidden"] if len(config.hiddens) > 1 else config.hidden_size
+    return [_base(config, hidden)] + [_layer(config, arch["heads"][i], arch["mlp_width"][i], hidden)
+                                      for i in range(depth)]
 
 
 def all_units(config: HfEncoderConfig) -> Iterator[Unit]:
-    """The base and a layer at every (heads, width) choice."""
-    yield _base(config)
-    for h in config.heads:
-        for w in config.widths:
-            yield _layer(config, h, w)
+    """The base and a layer at every (heads, width) choice, at every hidden size."""
+    for d in config.hiddens:
+        yield _base(config, d)
+        for h in config.heads:
+            for w in config.widths:
+                yield _layer(config, h, w, d)

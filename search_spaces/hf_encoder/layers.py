@@ -13,12 +13,20 @@ gradient checkpointing stay the library's.
     fc1:      W[:w, :],   b[:w]          fc2: W[:, :w]
 
 (the library's attention reshapes q/k/v by ``head_dim``, so fewer rows are fewer whole heads).
+
+An arch with hidden size ``D' < D`` (the residual stream's width) keeps the leading ``D'`` channels of
+every tensor on the stream, in the layers and outside them: :func:`residual_axes` names those axes
+(input columns of q, k, v, fc1; output rows and biases of o, fc2; every LayerNorm; the embedding tables'
+columns; the pooler's rows and columns, the classifier's columns; ViT's patch projection and its
+tokens), so slicing (:func:`cut_tensors`, :func:`outside_tensors`) and the importance reorder
+(:mod:`.order`) use one map. LayerNorms normalise over the channels kept (:class:`SlicedLayerNorm`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
@@ -29,11 +37,13 @@ ROWS, COLUMNS = ("query", "key", "value", "fc1"), ("out", "fc2")
 
 @dataclass(frozen=True)
 class LayerCut:
-    """One layer of an arch: attention heads kept, of ``head_dim`` channels each, and MLP channels kept."""
+    """One layer of an arch: attention heads kept, of ``head_dim`` channels each, MLP channels kept, and the
+    hidden size (None: the model's)."""
 
     heads: int
     head_dim: int
     width: int
+    hidden: int | None = None
 
     def sizes(self) -> dict[str, int]:
         """Rows (q, k, v, fc1) or columns (o, fc2) kept per projection."""
@@ -43,7 +53,8 @@ class LayerCut:
 
 def cut_tensors(layer: nn.Module, layout: EncoderLayout, cut: LayerCut) -> dict[str, torch.Tensor]:
     """The sliced weights and biases of ``layer`` (a library layer) by parameter name: leading rows of q, k, v
-    and fc1 (weight and bias), leading columns of o and fc2 (weight; their bias whole). Views."""
+    and fc1 (weight and bias), leading columns of o and fc2 (weight; their bias whole); with ``cut.hidden``,
+    every residual axis (:func:`residual_axes`) narrowed to it too. Views."""
     tensors, paths = {}, layout.projections()
     for role, size in cut.sizes().items():
         linear = layer.get_submodule(paths[role])
@@ -53,7 +64,86 @@ def cut_tensors(layer: nn.Module, layout: EncoderLayout, cut: LayerCut) -> dict[
                 tensors[f"{paths[role]}.bias"] = linear.bias[:size]
         else:
             tensors[f"{paths[role]}.weight"] = linear.weight[:, :size]
+    if cut.hidden is not None:
+        for name, axes in residual_axes(layer, layout, inside=True).items():
+            tensors[name] = narrowed(tensors.get(name, layer.get_parameter(name)), axes, cut.hidden)
     return tensors
+
+
+def narrowed(tensor: torch.Tensor, axes: tuple[int, ...], size: int) -> torch.Tensor:
+    """``tensor`` with each of ``axes`` cut to its leading ``size`` entries (a view)."""
+    for axis in axes:
+        tensor = tensor.narrow(axis, 0, size)
+    return tensor
+
+
+def residual_axes(module: nn.Module, layout: EncoderLayout, inside: bool) -> dict[str, tuple[int, ...]]:
+    """Parameter name -> its axes along the residual stream (the hidden size), for a library layer
+    (``inside``) or the whole model outside its layers:
+
+    - layer: q, k, v, fc1 weight columns (1); o, fc2 weight rows and bias (0); LayerNorms (0);
+    - outside: LayerNorms (0), embedding tables' columns (1), linears' columns (1) and, but for the
+      classifier, rows and bias (0: BERT's pooler, RoBERTa's classifier.dense), convolutions' output channels
+      (0: ViT's patch projection), any other parameter whose last axis is the hidden size (ViT's class and
+      distillation tokens, position embeddings)."""
+    if inside:
+        axes: dict[str, tuple[int, ...]] = {}
+        for role, path in layout.projections().items():
+            axes[f"{path}.weight"] = (0,) if role in COLUMNS else (1,)
+            if role in COLUMNS and module.get_submodule(path).bias is not None:
+                axes[f"{path}.bias"] = (0,)
+        for name, sub in module.named_modules():
+            if isinstance(sub, nn.LayerNorm):
+                axes.update({f"{name}.{p}": (0,) for p, _ in sub.named_parameters(recurse=False)})
+        return axes
+    return _outside_axes(module, layout)
+
+
+def _outside_axes(model: nn.Module, layout: EncoderLayout) -> dict[str, tuple[int, ...]]:
+    hidden, axes = model.config.hidden_size, {}
+    for name, sub in model.named_modules():
+        if name == layout.layers or name.startswith(layout.layers + "."):
+            continue
+        for p, param in sub.named_parameters(recurse=False):
+            found = _param_axes(sub, p, param, name == layout.classifier, hidden)
+            if found:
+                axes[f"{name}.{p}" if name else p] = found
+    return axes
+
+
+def _param_axes(module: nn.Module, name: str, param: torch.Tensor, classifier: bool, hidden: int) -> tuple[int, ...]:
+    if isinstance(module, nn.LayerNorm):
+        return (0,)
+    if isinstance(module, nn.Embedding):
+        return (1,)
+    if isinstance(module, nn.Linear):
+        if name == "bias":
+            return () if classifier else (0,)
+        return (1,) if classifier else (0, 1)
+    if isinstance(module, nn.Conv2d):
+        return (0,)
+    return (param.dim() - 1,) if param.shape[-1] == hidden else ()
+
+
+def outside_tensors(model: nn.Module, layout: EncoderLayout, hidden: int) -> dict[str, torch.Tensor]:
+    """The model's parameters outside its layers narrowed to ``hidden`` channels on their residual axes (views)."""
+    return {name: narrowed(model.get_parameter(name), axes, hidden)
+            for name, axes in residual_axes(model, layout, inside=False).items()}
+
+
+class SlicedLayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` over its input's last axis, however wide: run with a sliced weight and bias
+    (``functional_call``), it normalises the hidden channels a subnet keeps. Same parameters and state dict."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, x.shape[-1:], self.weight, self.bias, self.eps)
+
+
+def slice_layer_norms(model: nn.Module) -> None:
+    """Make every ``nn.LayerNorm`` of ``model`` a :class:`SlicedLayerNorm`, in place."""
+    for module in model.modules():
+        if type(module) is nn.LayerNorm:
+            module.__class__ = SlicedLayerNorm
 
 
 class ElasticEncoderLayer(GradientCheckpointingLayer):

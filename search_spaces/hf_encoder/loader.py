@@ -4,9 +4,10 @@ This file is copied into every export's ``hf/`` folder as ``load_subnet.py``; it
 from the supernet project. A subnet whose config stock transformers can express (uniform MLP width;
 all heads kept, or for ViT/DeiT a uniform head count via ``head_dim``) is a plain Hugging Face
 model: ``AutoModelFor...from_pretrained`` loads it. Otherwise its ``config.json`` records the
-per-layer values (``subnet_num_heads``, ``subnet_intermediate_sizes``) and the module paths
-(``subnet_layout``); the model is built at the largest sizes, each layer's projections are
-resized to its own, and the weights are loaded::
+per-layer values (``subnet_num_heads``, ``subnet_intermediate_sizes``, and ``subnet_hidden_size`` for a
+BERT / RoBERTa of a smaller hidden size) and the module paths (``subnet_layout``); the model is built at
+the largest sizes, each layer's projections are resized to its own (and every module on the residual
+stream to the hidden size), and the weights are loaded::
 
     from load_subnet import load_subnet
     model = load_subnet("exports/bert/hf")      # a ...ForSequenceClassification, eval mode
@@ -20,6 +21,8 @@ from pathlib import Path
 from torch import nn
 
 HEADS_KEY, WIDTHS_KEY, LAYOUT_KEY = "subnet_num_heads", "subnet_intermediate_sizes", "subnet_layout"
+HIDDEN_KEY = "subnet_hidden_size"
+IN_ROLES, OUT_ROLES = ("query", "key", "value", "fc1"), ("out", "fc2")  # hidden = a linear's input / output
 
 
 def build_subnet_model(config) -> nn.Module:
@@ -40,7 +43,40 @@ def build_subnet_model(config) -> nn.Module:
         if w is not None:
             _resize(layer, layout["fc1"], out=w)
             _resize(layer, layout["fc2"], inp=w)
+    hidden = getattr(config, HIDDEN_KEY, None)
+    if hidden is not None:
+        _narrow_residual(model, layout, hidden)
     return model
+
+
+def _narrow_residual(model: nn.Module, layout: dict, size: int) -> None:
+    """Every module on the residual stream resized to ``size`` channels: LayerNorms, embedding tables, the
+    layers' q, k, v, fc1 inputs and o, fc2 outputs, the other linears' inputs and (but the classifier's)
+    outputs, convolutions' outputs, and parameters whose last axis is the hidden size."""
+    full, layers = model.config.hidden_size, layout["layers"]
+    roles = {path: role for role, path in layout.items() if role in IN_ROLES + OUT_ROLES}
+    for name, module in list(model.named_modules()):
+        inside = name.startswith(layers + ".")
+        role = roles.get(name.split(".", len(layers.split(".")) + 1)[-1]) if inside else None
+        if isinstance(module, nn.LayerNorm):
+            new = nn.LayerNorm(size, eps=module.eps, elementwise_affine=module.weight is not None,
+                               bias=module.bias is not None)
+        elif isinstance(module, nn.Embedding):
+            new = nn.Embedding(module.num_embeddings, size, padding_idx=module.padding_idx)
+        elif isinstance(module, nn.Linear):
+            out = size if role in OUT_ROLES or not (inside or name == layout["classifier"]) else None
+            inp = size if role in IN_ROLES or not inside else None
+            new = nn.Linear(inp or module.in_features, out or module.out_features, bias=module.bias is not None)
+        elif isinstance(module, nn.Conv2d) and not inside:
+            new = nn.Conv2d(module.in_channels, size, module.kernel_size, module.stride, module.padding,
+                            bias=module.bias is not None)
+        else:
+            for p, param in list(module.named_parameters(recurse=False)):
+                if param.shape[-1] == full:
+                    setattr(module, p, nn.Parameter(param.detach()[..., :size].clone()))
+            continue
+        owner, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(owner) if owner else model, attr, new)
 
 
 def _resize(layer: nn.Module, path: str, out: int | None = None, inp: int | None = None) -> None:

@@ -19,6 +19,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from supernet.core.arch import Arch
 
@@ -26,7 +27,7 @@ from ..hf_compat import encoder_checkpointing, encoder_layers, encoder_layout, e
 from . import order
 from .base import load_base
 from .config import HfEncoderConfig
-from .layers import ElasticEncoderLayer, LayerCut, cut_tensors, wrap_layers
+from .layers import ElasticEncoderLayer, LayerCut, cut_tensors, outside_tensors, slice_layer_norms, wrap_layers
 from .loader import build_subnet_model
 from .space import HfEncoderSpace
 from .static import EncoderClassifier
@@ -39,6 +40,8 @@ class HfEncoderSupernet(nn.Module):
         self.config, self.space = config, HfEncoderSpace(config)
         self.layout = encoder_layout(config.model_type)
         wrap_layers(encoder_layers(self.model, self.layout), self.layout)
+        if len(config.hiddens) > 1:
+            slice_layer_norms(self.model)
         if config.gradient_checkpointing:
             encoder_checkpointing(self.model, self.layers, True)
         self.train()
@@ -74,26 +77,37 @@ class HfEncoderSupernet(nn.Module):
         layer (:meth:`HfEncoderConfig.kept_layers`) takes the arch's ``j``-th heads and MLP width."""
         c = self.config
         cuts: list[LayerCut | None] = [None] * c.num_layers
+        hidden = self.narrower(arch)
         for j, i in enumerate(c.kept_layers(self.space.depth(arch))):
-            cuts[i] = LayerCut(arch["heads"][j], c.head_dim, arch["mlp_width"][j])
+            cuts[i] = LayerCut(arch["heads"][j], c.head_dim, arch["mlp_width"][j], hidden)
         return tuple(cuts)
 
+    def narrower(self, arch: Arch) -> int | None:
+        """The arch's hidden size when below the model's, else None."""
+        hidden = self.space.hidden(arch)
+        return hidden if hidden < self.config.hidden_size else None
+
     def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
-        """``x -> logits (B, C)``: the library model's forward with the arch's cuts."""
-        c = self.config
-        return encoder_logits(self.model, x, c.kind, c.pad_id, c.interpolate, subnet=self.cuts(arch))
+        """``x -> logits (B, C)``: the library model's forward with the arch's cuts (and, at a smaller hidden
+        size, with the weights outside the layers narrowed: :func:`.layers.outside_tensors`)."""
+        c, model, hidden = self.config, self.model, self.narrower(arch)
+        if hidden is not None:
+            tensors = outside_tensors(self.model, self.layout, hidden)
+            model = lambda **kw: functional_call(self.model, tensors, (), kw, strict=False)  # noqa: E731
+        return encoder_logits(model, x, c.kind, c.pad_id, c.interpolate, subnet=self.cuts(arch))
 
     # -- the static subnet -----------------------------------------------------------------
     def subnet_hf_config(self, arch: Arch):
         depth = self.space.depth(arch)
         return encoder_subnet_config(self.model.config, self.layout, depth, list(arch["heads"][:depth]),
-                                     list(arch["mlp_width"][:depth]))
+                                     list(arch["mlp_width"][:depth]), self.space.hidden(arch))
 
     def subnet_tensors(self, arch: Arch) -> Iterator[tuple[str, torch.Tensor]]:
         """``(name, tensor)`` of the subnet's Hugging Face state dict: the layers the depth drops left out, the
         kept ones numbered ``0 .. depth - 1`` in order, each one's projections sliced by :func:`cut_tensors` (the
-        forward's rule), the rest as they are."""
-        prefix, cuts = self.layout.layers + ".", self.cuts(arch)
+        forward's rule), the rest as they are or narrowed to the arch's hidden size (:func:`outside_tensors`)."""
+        prefix, cuts, hidden = self.layout.layers + ".", self.cuts(arch), self.narrower(arch)
+        outside = outside_tensors(self.model, self.layout, hidden) if hidden is not None else {}
         kept = [(i, cut) for i, cut in enumerate(cuts) if cut is not None]
         for j, (i, cut) in enumerate(kept):
             layer = self.layers[i].layer
@@ -102,7 +116,7 @@ class HfEncoderSupernet(nn.Module):
                 yield f"{prefix}{j}.{name}", sliced.get(name, tensor).detach()
         for name, tensor in self.model.state_dict(keep_vars=True).items():
             if not name.startswith(prefix):
-                yield name, tensor.detach()
+                yield name, outside.get(name, tensor).detach()
 
     def extract(self, arch: Arch) -> nn.Module:
         """The physically smaller stock model of ``arch`` (fp32, CPU) as ``x -> logits``."""
@@ -132,9 +146,13 @@ class HfEncoderSupernet(nn.Module):
 
     # -- once before training: the importance order ------------------------------------------
     def before_training(self, batches) -> None:
-        """Heads and MLP channels of every layer in importance order (:func:`.order.sort_units`); the pretrained
-        teacher (a frozen copy) is taken before, so it is the model as loaded."""
+        """Heads and MLP channels of every layer in importance order (:func:`.order.sort_units`), then the hidden
+        channels when the hidden size is elastic (:func:`.order.sort_hidden`); the teacher is the model as
+        loaded (:meth:`teacher`), which no reorder changes."""
+        batches = list(batches)
         order.sort_units(self, batches)
+        if len(self.config.hiddens) > 1:
+            order.sort_hidden(self, batches)
 
     def teacher(self):
         """The fixed teacher (``teacher="pretrained"``, DynaBERT's): ``x -> logits`` of the pretrained model as

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from supernet.core.errors import SupernetError
 from supernet.core.options import SpaceOptions, count
 
 from .config import DEPTH_RULES, TEACHERS
@@ -32,9 +33,27 @@ class HfEncoderOptions(SpaceOptions):
         "help": "the layers a shallower subnet keeps: the first ones (leading, DynaBERT's) or evenly spaced from the "
                 "first to the last (spread, LayerDrop's: the last layer always feeds the classifier)",
         "choices": DEPTH_RULES})
+    hidden_fractions: str = field(default="1", metadata={
+        "help": "hidden sizes a subnet may take, as fractions of the model's, comma-separated (e.g. 0.5,0.75,1; "
+                "default 1: the hidden size stays); its channels are put in importance order too"})
     gradient_checkpointing: bool = field(default=False, metadata={
         "help": "recompute each layer's activations in the backward pass (transformers' checkpointing): less "
                 "memory, about one more forward of time"})
+
+    def check(self) -> None:
+        super().check()
+        self.hidden()
+
+    def hidden(self) -> tuple[float, ...]:
+        """``hidden_fractions`` as numbers; one clear line when it is not a list of fractions in (0, 1]."""
+        try:
+            values = tuple(float(v) for v in str(self.hidden_fractions).split(","))
+        except ValueError:
+            values = ()
+        if not values or any(not 0 < v <= 1 for v in values):
+            raise SupernetError(f"--hidden-fractions takes fractions in (0, 1] separated by commas (e.g. 0.5,0.75,1), "
+                                f"got {self.hidden_fractions!r}")
+        return values
 
     def reader_options(self) -> dict:
         """The text-classification reader's options: the model's tokenizer, the length, the fields."""

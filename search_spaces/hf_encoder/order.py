@@ -17,13 +17,22 @@ measures the effect (results/bench_hf_encoder_order.json: lower for 3 of 4 seeds
 cross-entropy of the smallest subnet 0.74 with the order vs 0.96 without; the largest unchanged).
 The reordering is exact: rows of q, k, v and fc1 (and their biases) and columns of o
 and fc2 move together, so the full model computes the same function.
+
+When the hidden size is elastic, its channels (the residual stream's) are ordered next, by the same
+criterion with one gate per channel shared by every LayerNorm's output (each norm's output is where a
+channel enters attention, the MLP or the classifier; Minitron, Muralidharan et al. 2024, scores
+embedding channels by the same LayerNorm outputs, by activation):
+
+    I_c = sum over examples x of (sum over norms n, tokens t of y_{n,t,c} dL(x)/dy_{n,t,c})^2
+
+and every tensor on the stream (:func:`.layers.residual_axes`) is permuted alike, again exactly.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from .layers import ROWS
+from .layers import ROWS, residual_axes
 
 
 def importance(supernet, batches) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,3 +100,49 @@ def permute(supernet, head_perm: torch.Tensor, neuron_perm: torch.Tensor) -> Non
             linear.weight.data.copy_(linear.weight.data.index_select(dim, index))
             if role in ROWS and linear.bias is not None:
                 linear.bias.data.copy_(linear.bias.data.index_select(0, index))
+
+
+def hidden_importance(net, batches) -> torch.Tensor:
+    """``(D,)`` importance of the hidden channels on ``batches`` (the gate on every LayerNorm's output)."""
+    device = next(net.parameters()).device
+    scores = torch.zeros(net.config.hidden_size, device=device)
+    norms = [m for m in net.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    largest, was_training = net.space.largest(), net.training
+    net.eval()
+    try:
+        for x in batches:
+            outs: list[torch.Tensor] = []
+            handles = [norm.register_forward_hook(lambda m, a, out: outs.append(out)) for norm in norms]
+            try:
+                with torch.enable_grad():
+                    logits = net(net.prepare_input(x.to(device), largest), largest)
+                    loss = F.cross_entropy(logits.float(), logits.argmax(-1).detach(), reduction="sum")
+                    grads = torch.autograd.grad(loss, outs)
+            finally:
+                for handle in handles:
+                    handle.remove()
+            gate = sum((g * y).detach().float().flatten(1, -2).sum(1) for g, y in zip(grads, outs))  # (B, D)
+            scores += gate.square().sum(0)
+    finally:
+        net.train(was_training)
+    return scores
+
+
+@torch.no_grad()
+def sort_hidden(net, batches) -> torch.Tensor:
+    """Reorder the hidden channels by :func:`hidden_importance` (descending); returns the permutation ``(D,)``."""
+    perm = torch.argsort(hidden_importance(net, batches), descending=True, stable=True)
+    permute_hidden(net, perm)
+    return perm
+
+
+@torch.no_grad()
+def permute_hidden(net, perm: torch.Tensor) -> None:
+    """Move hidden channel ``perm[k]`` to position ``k`` in every tensor on the residual stream, in place."""
+    places = [(net.model, residual_axes(net.model, net.layout, inside=False))]
+    places += [(layer.layer, residual_axes(layer.layer, net.layout, inside=True)) for layer in net.layers]
+    for owner, axes in places:
+        for name, dims in axes.items():
+            param = owner.get_parameter(name)
+            for dim in dims:
+                param.data.copy_(param.data.index_select(dim, perm.to(param.device)))

@@ -1,4 +1,5 @@
-"""The ``hf_encoder`` search space: attention heads and MLP width per layer, and the depth."""
+"""The ``hf_encoder`` search space: attention heads and MLP width per layer, the depth, and the hidden size
+(when ``hidden_fractions`` offers more than the model's)."""
 from __future__ import annotations
 
 import torch
@@ -18,10 +19,16 @@ class HfEncoderSpace(SearchSpace):
         dims = [Dimension("heads", config.heads, n), Dimension("mlp_width", config.widths, n)]
         if config.max_skip:
             dims.append(Dimension("depth", tuple(range(n - config.max_skip, n + 1))))
+        if len(config.hiddens) > 1:
+            dims.append(Dimension("hidden", config.hiddens))
         super().__init__(dims)
 
     def depth(self, arch) -> int:
         return arch["depth"] if self.config.max_skip else self.config.num_layers
+
+    def hidden(self, arch) -> int:
+        """The arch's hidden size (the model's when it is not elastic)."""
+        return arch["hidden"] if len(self.config.hiddens) > 1 else self.config.hidden_size
 
     def inactive(self, values) -> dict[str, set[int]]:
         if not self.config.max_skip:
@@ -30,10 +37,10 @@ class HfEncoderSpace(SearchSpace):
         return {"heads": off, "mlp_width": off}
 
     def cardinality(self) -> int:
-        """Distinct archs: ``sum over depth d of (heads x widths)^d``."""
+        """Distinct archs: ``hiddens x sum over depth d of (heads x widths)^d``."""
         c = self.config
         per_layer = len(c.heads) * len(c.widths)
-        return sum(per_layer ** d for d in range(c.num_layers - c.max_skip, c.num_layers + 1))
+        return len(c.hiddens) * sum(per_layer ** d for d in range(c.num_layers - c.max_skip, c.num_layers + 1))
 
     def input_shape(self, arch: Arch) -> tuple[int, ...]:
         """Text: ``(seq_len,)`` token ids; images: ``(channels, image_size, image_size)`` pixel values."""
@@ -79,5 +86,5 @@ def build_static(config: HfEncoderConfig, arch: Arch):
     depth = space.depth(arch)
     torch.manual_seed(0)
     hf = encoder_subnet_config(hf_config(config), encoder_layout(config.model_type), depth,
-                               list(arch["heads"][:depth]), list(arch["mlp_width"][:depth]))
+                               list(arch["heads"][:depth]), list(arch["mlp_width"][:depth]), space.hidden(arch))
     return EncoderClassifier(build_subnet_model(hf).eval(), config.kind, config.pad_id, config.interpolate)

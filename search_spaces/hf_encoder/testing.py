@@ -117,10 +117,13 @@ def noisy_keyword_task(n: int, classes: int = 4, noise: float = 0.15, seed: int 
     return x, torch.where(flip, torch.randint(0, classes, (len(y),), generator=g), y)
 
 
-def ordering_effect(folder: str | os.PathLike, seed: int, steps: int = 300, n: int = 2400, calib: int = 500) -> dict:
-    """Train a small BERT (2 layers, 4 heads, MLP 64) on :func:`noisy_keyword_task` for ``steps``, save it into
-    ``folder``, and measure the held-out loss of the largest and smallest subnets (1 head, MLP 16 per layer) of
-    the ``hf_encoder`` supernet over it without and with the importance order (from ``calib`` examples)."""
+def ordering_effect(folder: str | os.PathLike, seed: int, steps: int = 300, n: int = 2400, calib: int = 500,
+                    hidden: float | None = None) -> dict:
+    """Train a small BERT (2 layers, 4 heads, MLP 64, hidden 32) on :func:`noisy_keyword_task` for ``steps``, save it
+    into ``folder``, and measure the held-out loss of the largest and smallest subnets (1 head, MLP 16 per layer)
+    of the ``hf_encoder`` supernet over it without and with the importance order (from ``calib`` examples).
+    ``hidden``: the smallest subnet is instead every head and channel at this fraction of the hidden size (the
+    hidden order's effect alone)."""
     from dataclasses import replace
 
     import torch.nn.functional as F
@@ -133,8 +136,9 @@ def ordering_effect(folder: str | os.PathLike, seed: int, steps: int = 300, n: i
     model = build_text_model(50, hidden=32, layers=2, heads=4, intermediate=64, labels=4, seed=seed)
     fit(model, x[:train], y[:train], steps=steps, seed=seed)
     save_model(folder, model, train_tokenizer(["a b c"], 60))
-    cfg = replace(with_model(space_config("hf_encoder", "tiny"), str(folder)), max_skip=0,
-                  head_fractions=(0.25, 1.0), width_fractions=(0.25, 1.0))
+    fractions = (1.0,) if hidden else (0.25, 1.0)
+    cfg = replace(with_model(space_config("hf_encoder", "tiny"), str(folder)), max_skip=0, head_fractions=fractions,
+                  width_fractions=fractions, hidden_fractions=(hidden, 1.0) if hidden else (1.0,))
     result = {}
     for ordered in (False, True):
         torch.manual_seed(0)

@@ -110,3 +110,14 @@ def test_checkpointing_switch():
     assert model.is_gradient_checkpointing
     hf_compat.encoder_checkpointing(model, layers, False)
     assert not model.is_gradient_checkpointing
+
+
+@pytest.mark.parametrize("kind", sorted(hf_compat.ENCODER_LAYOUTS))
+def test_residual_norms_are_layer_norms_over_the_hidden_size(kind):
+    """A smaller hidden size slices every norm: each is an nn.LayerNorm (the class hf_encoder re-types to normalise
+    over the channels kept) of the hidden size, and the model has at least one per layer."""
+    model = build(kind)
+    norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
+    assert all(type(m) is nn.LayerNorm and m.normalized_shape == (model.config.hidden_size,) for m in norms)
+    assert len(norms) >= model.config.num_hidden_layers
+    assert not [m for m in model.modules() if "norm" in type(m).__name__.lower() and not isinstance(m, nn.LayerNorm)]

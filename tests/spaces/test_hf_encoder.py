@@ -173,3 +173,87 @@ def test_spread_depth_keeps_the_first_and_last_layers(tmp_path, kind):
                 - ref).abs().max() <= 1e-5
         assert (ref - net(x, space.make({"depth": 2, "heads": [1, 4, 1, 1], "mlp_width": [16, 64, 16, 16]}))
                 ).abs().max() <= 1e-6  # positions past the depth are inactive
+
+
+def hidden_supernet(folder, fractions=(0.5, 0.75, 1.0)):
+    from dataclasses import replace
+    cfg = replace(with_model(space_config("hf_encoder", "default"), str(folder)), hidden_fractions=fractions)
+    return build_supernet("hf_encoder", cfg).eval()
+
+
+@pytest.mark.parametrize("kind", ["bert", "vit"])
+def test_hidden_size_keeps_leading_channels_everywhere(tmp_path, kind):
+    """A smaller hidden size runs on the leading channels of every tensor on the residual stream: its logits do not
+    depend on the others (the full model's do), the largest arch is still the stock model, and the reorder of the
+    hidden channels leaves the full model unchanged."""
+    folder = save_kind(tmp_path / kind, kind)
+    net = hidden_supernet(folder)
+    assert net.config.hiddens == (16, 24, 32) and net.space.largest()["hidden"] == 32
+    stock = encoder_class(net.config.architecture).from_pretrained(folder).eval()
+    x = batch(net)
+    with torch.no_grad():
+        theirs = encoder_logits(stock, x, net.config.kind, net.config.pad_id)
+        assert (net(x, net.space.largest()) - theirs).abs().max() <= 1e-5
+        net.before_training([x[:2], x[2:]])
+        assert (net(x, net.space.largest()) - theirs).abs().max() <= 1e-5
+        arch = net.space.make({"depth": 2, "heads": [4, 2], "mlp_width": [64, 32], "hidden": 16})
+        small, full = net(x, arch), net(x, net.space.largest())
+        qkv, o = ("query.", "key.", "value.", "q_proj.", "k_proj.", "v_proj."), ("attention.output.dense.", "o_proj.")
+        for name, param in net.named_parameters():  # channels 16.. of every hidden axis (size 32 but heads x d)
+            for dim, size in enumerate(param.shape):
+                heads_axis = (dim == 0 and any(k in name for k in qkv)) or (dim == 1 and any(k in name for k in o))
+                if size == 32 and not heads_axis:
+                    param.narrow(dim, 16, 16).normal_()
+        assert (net(x, arch) - small).abs().max() <= 1e-6
+        assert (net(x, net.space.largest()) - full).abs().max() > 1e-3
+
+
+def test_vit_at_a_smaller_hidden_size_is_the_stock_vit_of_that_size(tmp_path):
+    """Every head and MLP channel at hidden 16 of 32: stock ViTForImageClassification with hidden_size 16 (head_dim
+    kept) filled with the leading entries of each tensor computes the same logits; the export is that stock model."""
+    folder = save_kind(tmp_path / "vit", "vit")
+    net = hidden_supernet(folder)
+    arch = net.space.make({"depth": 2, "heads": [4, 4], "mlp_width": [64, 64], "hidden": 16})
+    full = net.model.config
+    config = type(full).from_dict({**full.to_dict(), "hidden_size": 16, "head_dim": net.config.head_dim})
+    small = encoder_class(net.config.architecture)(config).eval()
+    big = dict(net.extract(net.space.largest()).model.state_dict())
+    small.load_state_dict({k: big[k][tuple(slice(0, n) for n in v.shape)] for k, v in small.state_dict().items()})
+    x = batch(net)
+    with torch.no_grad():
+        ref = net(x, arch)
+        assert (encoder_logits(small, x, "image", None) - ref).abs().max() <= 1e-5
+    export_subnet(net, "hf_encoder", arch, tmp_path / "export")
+    assert json.loads((tmp_path / "export" / "config.json").read_text())["stock_loadable"]
+    stock = encoder_class(net.config.architecture).from_pretrained(tmp_path / "export" / "hf").eval()
+    assert stock.config.hidden_size == 16
+    with torch.no_grad():
+        assert (encoder_logits(stock, x, "image", None) - ref).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("kind", ["bert", "vit"])
+def test_hidden_size_exports_equal_the_forward_and_count_exactly(tmp_path, kind):
+    """At each hidden size: the static module, ONNX and hf/ (load_subnet.py: BERT records subnet_hidden_size)
+    equal the supernet's forward, and params() counts the static module's parameters."""
+    import onnxruntime as ort
+    net = hidden_supernet(save_kind(tmp_path / kind, kind))
+    x = batch(net)
+    flops = []
+    for hidden in net.config.hiddens:
+        arch = net.space.make({"depth": 2, "heads": [1, 4], "mlp_width": [16, 64], "hidden": hidden})
+        out = tmp_path / f"export{hidden}"
+        export_subnet(net, "hf_encoder", arch, out)
+        static = load_exported(out)
+        with torch.no_grad():
+            ref = net(x, arch)
+            assert (static(x) - ref).abs().max() <= 1e-5
+            onnx = ort.InferenceSession(str(out / "model.onnx")).run(None, {"input": x.numpy()})[0]
+            assert np.abs(onnx - ref.numpy()).max() <= 1e-5
+            assert (encoder_logits(_hf_model(out / "hf"), x, net.config.kind, net.config.pad_id) - ref
+                    ).abs().max() <= 1e-5
+        assert net.params(arch) == sum(p.numel() for p in static.parameters())
+        assert sum(p.numel() for p in net.space.build_static(arch).parameters()) == net.params(arch)
+        hf_config = json.loads((out / "hf" / "config.json").read_text())
+        assert hf_config.get("subnet_hidden_size") == (hidden if kind == "bert" and hidden < 32 else None)
+        flops.append(net.flops(arch))
+    assert flops == sorted(flops) and len(set(flops)) == 3

@@ -88,3 +88,30 @@ def test_latency_table_and_budgeted_search(trained, target):
     rows = list(csv.DictReader(open(out / "evaluations.csv")))
     assert len(rows) >= 3 and all(float(r["latency"]) > 0 for r in rows)
     assert (out / "pareto.json").exists() and "latency_table" in (out / "config.json").read_text()
+
+
+def test_an_elastic_hidden_size_trains_exports_and_tables(trained):
+    """--hidden-fractions 0.5,1: the run records the choice, the smallest arch exports at hidden 16 (ONNX equal to
+    the static module), and the latency table holds every unit at both hidden sizes."""
+    root, folder = trained
+    data = next(root.glob("data.csv"))
+    assert run("train", "--space", "hf_encoder", "--model", folder, "--hidden-fractions", "0.5,1", "--seq-len", "12",
+               "--data", f"text:{data}", "--steps", "2", "--batch-size", "8", "--optimizer", "adamw", "--lr", "1e-4",
+               "--warmup-steps", "1", "--threads", "1", "--calib-batches", "1", "--no-tensorboard", "--no-progress",
+               "--out", root / "hidden") == 0
+    config = json.loads((root / "hidden" / "config.json").read_text())
+    assert config["space_config"]["hidden_fractions"] == [0.5, 1.0]
+    out = root / "hidden-export"
+    assert run("export", root / "hidden", "--arch", "smallest", "--out", out) == 0
+    assert json.loads((out / "arch.json").read_text())["arch"]["hidden"] == 16
+    x = torch.randint(5, 60, (2, 12))
+    import onnxruntime as ort
+    with torch.no_grad():
+        ours = load_exported(out)(x)
+    onnx = ort.InferenceSession(str(out / "model.onnx")).run(None, {"input": x.numpy()})[0]
+    assert abs(onnx - ours.numpy()).max() <= 1e-5
+    tables = root / "hidden-latency"
+    assert run("latency", "build", root / "hidden", "--target", "cpu", "--threads", "1", "--archs", "3", "--warmup",
+               "1", "--repeats", "3", "--rounds", "1", "--unit-rounds", "1", "--out", tables, "--no-progress") == 0
+    table = json.loads(next(tables.glob("cpu-*.json")).read_text())
+    assert len(table["units"]) == 2 * (1 + 4 * 4)

@@ -120,3 +120,15 @@ def test_image_model_on_text_data_refused(tmp_path, capsys):
                             f"text:{data}", "--steps", "1", "--out", out, "--threads", "1"], capsys)
     assert status == 2 and len(err) == 1 and "image classifier" in err[0], err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["0,1", "half", "0.5,1.5", ""])
+def test_hidden_fractions_that_are_not_fractions_refused(tmp_path, capsys, value):
+    folder = save_kind(tmp_path / "b", "bert")
+    data = write_csv(tmp_path / "d.csv", [(f"the cat sat {i}", i % 3) for i in range(40)])
+    out = tmp_path / "run"
+    capsys.readouterr()  # the model folder's own output
+    status, err = run_main(["train", "--space", "hf_encoder", "--model", folder, "--hidden-fractions", value,
+                            "--data", f"text:{data}", "--steps", "1", "--out", out, "--threads", "1"], capsys)
+    assert status == 2 and len(err) == 1 and "--hidden-fractions takes fractions in (0, 1]" in err[0], err
+    assert not out.exists()

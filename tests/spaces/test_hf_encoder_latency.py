@@ -40,3 +40,25 @@ def test_correction_fits_whole_subnets():
     predicted, _ = predictor.fit(archs[:half], truth[:half]).predict(archs[half:])
     mape = float(np.mean(np.abs(predicted - truth[half:]) / truth[half:]))
     assert mape < 0.01
+
+
+def test_units_per_hidden_size():
+    """An elastic hidden size: the base and every (heads, width) layer once per hidden size, each built at it; a
+    fixed one keeps the keys of the tables built before hidden sizes were elastic."""
+    import torch
+    from dataclasses import replace
+    fixed = get_space("hf_encoder").build_space(space_config("hf_encoder", "tiny"))
+    assert {key for key, _, _ in fixed.all_latency_units()} == {"base@16"} | {
+        f"layer:h{h}-w{w}@16" for h in (2, 4) for w in (32, 64)}
+    space = get_space("hf_encoder").build_space(replace(space_config("hf_encoder", "tiny"), hidden_fractions=(0.5, 1.0)))
+    units = list(space.all_latency_units())
+    keys = {key for key, _, _ in units}
+    assert len(keys) == len(units) == 2 * (1 + 2 * 2)
+    arch = space.make({"depth": 2, "heads": [2, 4], "mlp_width": [32, 64], "hidden": 16})
+    chosen = space.latency_units(arch)
+    assert [key for key, _, _ in chosen] == ["base:d16@16", "layer:d16-h2-w32@16", "layer:d16-h4-w64@16"]
+    key, build, shape = chosen[1]
+    assert shape == (16, 16)
+    with torch.no_grad():
+        assert build()(torch.randn(1, *shape)).shape == (1, 16, 16)
+        assert chosen[0][1]()(torch.rand(1, 16)).shape == (1, 3)
