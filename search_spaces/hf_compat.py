@@ -86,6 +86,7 @@ def quiet_progress() -> None:
 # - ViT/DeiT read config.head_dim when set (a uniform head count is a stock config); BERT and RoBERTa
 #   derive the head size from hidden_size / num_attention_heads (transformers 5 removed pruned_heads);
 # - every norm on the residual stream is an nn.LayerNorm (a smaller hidden size slices them);
+# - DistilBERT's config names its fields dim / n_layers / n_heads (attribute_map) and hidden_dim (the MLP);
 # - ViT/DeiT take interpolate_pos_encoding=True for images of another size than the config's.
 # tests/spaces/test_hf_compat_encoders.py is this section's canary.
 # ==================================================================================================
@@ -108,6 +109,7 @@ class EncoderLayout:
     fc2: str  # MLP down (input columns = width)
     classifier: str  # the last linear (out_features = num_labels)
     head_dim_field: bool  # config.head_dim sets the head width (a uniform head count is a stock config)
+    mlp_field: str = "intermediate_size"  # the config field of the MLP width (DistilBERT: hidden_dim)
 
     def projections(self) -> dict[str, str]:
         return {"query": self.query, "key": self.key, "value": self.value, "out": self.out, "fc1": self.fc1,
@@ -118,11 +120,19 @@ _BERT = dict(kind="text", query="attention.self.query", key="attention.self.key"
              out="attention.output.dense", fc1="intermediate.dense", fc2="output.dense", head_dim_field=False)
 _VIT = dict(kind="image", query="attention.q_proj", key="attention.k_proj", value="attention.v_proj",
             out="attention.o_proj", fc1="mlp.fc1", fc2="mlp.fc2", classifier="classifier", head_dim_field=True)
+_ROBERTA = dict(layers="roberta.encoder.layer", classifier="classifier.out_proj", **_BERT)
 ENCODER_LAYOUTS = {
     "bert": EncoderLayout(architectures=("BertForSequenceClassification",), layers="bert.encoder.layer",
                           classifier="classifier", **_BERT),
-    "roberta": EncoderLayout(architectures=("RobertaForSequenceClassification",), layers="roberta.encoder.layer",
+    "roberta": EncoderLayout(architectures=("RobertaForSequenceClassification",), **_ROBERTA),
+    "xlm-roberta": EncoderLayout(architectures=("XLMRobertaForSequenceClassification",), **_ROBERTA),
+    "camembert": EncoderLayout(architectures=("CamembertForSequenceClassification",), **_ROBERTA),
+    "electra": EncoderLayout(architectures=("ElectraForSequenceClassification",), layers="electra.encoder.layer",
                              classifier="classifier.out_proj", **_BERT),
+    "distilbert": EncoderLayout(architectures=("DistilBertForSequenceClassification",), kind="text",
+                                layers="distilbert.transformer.layer", query="attention.q_lin", key="attention.k_lin",
+                                value="attention.v_lin", out="attention.out_lin", fc1="ffn.lin1", fc2="ffn.lin2",
+                                classifier="classifier", head_dim_field=False, mlp_field="hidden_dim"),
     "vit": EncoderLayout(architectures=("ViTForImageClassification",), layers="vit.layers", **_VIT),
     "deit": EncoderLayout(architectures=("DeiTForImageClassification",), layers="deit.layers", **_VIT),
 }
@@ -174,7 +184,8 @@ def encoder_subnet_config(config, layout: EncoderLayout, depth: int, heads: list
     config = copy.deepcopy(config)
     full, d = config.num_attention_heads, encoder_head_dim(config)
     config.num_hidden_layers = depth
-    config.intermediate_size = max(widths) if widths else config.intermediate_size
+    if widths:
+        setattr(config, layout.mlp_field, max(widths))
     for key in (HEADS_KEY, WIDTHS_KEY, LAYOUT_KEY, HIDDEN_KEY):
         if hasattr(config, key):
             delattr(config, key)

@@ -1,7 +1,8 @@
 """``hf_encoder``: elastic attention heads, MLP widths and depth over a pretrained Hugging Face classifier.
 
 The user's model (``ViTForImageClassification``, ``DeiTForImageClassification``,
-``BertForSequenceClassification`` or ``RobertaForSequenceClassification``) is loaded from a local
+``BertForSequenceClassification``, ``RobertaForSequenceClassification``, and XLM-RoBERTa's, CamemBERT's,
+ELECTRA's and DistilBERT's ``...ForSequenceClassification``) is loaded from a local
 folder (``--model PATH``: config + safetensors, sharded or not, with its tokenizer or image
 processor). The supernet is that model, its own forward running on sliced weights
 (:mod:`.layers`); all weights train. Dimensions, per layer ``i``:

@@ -141,12 +141,13 @@ def read_structure(model: str) -> dict:
     if kind not in ENCODER_LAYOUTS or arch is None or ENCODER_CLASSES[arch] != kind:
         raise SupernetError(f"--model {model!r} is a {kind!r} model ({', '.join(archs) or 'no architectures'}); "
                             f"hf_encoder handles {handled()}: save a classification model of one of these")
-    heads = hf["num_attention_heads"]
+    hidden, layers, heads = (_field(hf, name, folder) for name in ("hidden_size", "num_hidden_layers",
+                                                                  "num_attention_heads"))
     labels = hf.get("id2label") or {}
-    fields = {"model_type": kind, "architecture": arch, "hidden_size": hf["hidden_size"],
-              "num_layers": hf["num_hidden_layers"], "num_heads": heads,
-              "head_dim": hf.get("head_dim") or hf["hidden_size"] // heads,
-              "intermediate_size": hf["intermediate_size"], "num_labels": len(labels) or hf.get("num_labels", 2)}
+    fields = {"model_type": kind, "architecture": arch, "hidden_size": hidden, "num_layers": layers,
+              "num_heads": heads, "head_dim": hf.get("head_dim") or hidden // heads,
+              "intermediate_size": _field(hf, ENCODER_LAYOUTS[kind].mlp_field, folder),
+              "num_labels": len(labels) or hf.get("num_labels", 2)}
     if ENCODER_LAYOUTS[kind].kind == "text":
         fields.update(vocab_size=hf["vocab_size"], pad_id=hf.get("pad_token_id"),
                       max_positions=hf.get("max_position_embeddings", 512))
@@ -156,6 +157,17 @@ def read_structure(model: str) -> dict:
         fields.update(channels=hf.get("num_channels", 3), patch_size=hf.get("patch_size", 16), model_image_size=side,
                       **_processor(folder))
     return fields
+
+
+ALIASES = {"hidden_size": "dim", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads"}  # DistilBERT
+
+
+def _field(hf: dict, name: str, folder: Path) -> int:
+    """A structural field of a raw ``config.json`` (under its own name or DistilBERT's); one line when absent."""
+    for key in (name, ALIASES.get(name)):
+        if key in hf:
+            return hf[key]
+    raise SupernetError(f"{str(folder / 'config.json')!r} has no {name!r}; save the model again (save_pretrained)")
 
 
 def _processor(folder: Path) -> dict:

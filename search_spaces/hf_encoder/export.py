@@ -26,7 +26,7 @@ PROCESSOR_FILES = ("preprocessor_config.json",)
 
 def stock_loadable(supernet, arch: Arch) -> bool:
     """Whether stock transformers loads the arch's ``hf/`` folder: uniform MLP width, and every head kept
-    (BERT, RoBERTa) or a uniform head count (ViT, DeiT: ``head_dim`` in the config). Depth always."""
+    (the text models) or a uniform head count (ViT, DeiT: ``head_dim`` in the config). Depth always."""
     return not hasattr(supernet.subnet_hf_config(arch), LAYOUT_KEY)
 
 

@@ -85,7 +85,8 @@ def residual_axes(module: nn.Module, layout: EncoderLayout, inside: bool) -> dic
     - outside: LayerNorms (0), embedding tables' columns (1), linears' columns (1) and, but for the
       classifier, rows and bias (0: BERT's pooler, RoBERTa's classifier.dense), convolutions' output channels
       (0: ViT's patch projection), any other parameter whose last axis is the hidden size (ViT's class and
-      distillation tokens, position embeddings)."""
+      distillation tokens, position embeddings); outside, only axes of the hidden size's length (ELECTRA's
+      embeddings of another width keep theirs, its ``embeddings_project`` narrows its output)."""
     if inside:
         axes: dict[str, tuple[int, ...]] = {}
         for role, path in layout.projections().items():
@@ -105,7 +106,8 @@ def _outside_axes(model: nn.Module, layout: EncoderLayout) -> dict[str, tuple[in
         if name == layout.layers or name.startswith(layout.layers + "."):
             continue
         for p, param in sub.named_parameters(recurse=False):
-            found = _param_axes(sub, p, param, name == layout.classifier, hidden)
+            found = tuple(a for a in _param_axes(sub, p, param, name == layout.classifier, hidden)
+                          if param.shape[a] == hidden)  # e.g. ELECTRA's narrower embeddings stay whole
             if found:
                 axes[f"{name}.{p}" if name else p] = found
     return axes

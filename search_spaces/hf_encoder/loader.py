@@ -5,7 +5,7 @@ from the supernet project. A subnet whose config stock transformers can express 
 all heads kept, or for ViT/DeiT a uniform head count via ``head_dim``) is a plain Hugging Face
 model: ``AutoModelFor...from_pretrained`` loads it. Otherwise its ``config.json`` records the
 per-layer values (``subnet_num_heads``, ``subnet_intermediate_sizes``, and ``subnet_hidden_size`` for a
-BERT / RoBERTa of a smaller hidden size) and the module paths (``subnet_layout``); the model is built at
+text model (BERT and kin) of a smaller hidden size) and the module paths (``subnet_layout``); the model is built at
 the largest sizes, each layer's projections are resized to its own (and every module on the residual
 stream to the hidden size), and the weights are loaded::
 
@@ -50,24 +50,25 @@ def build_subnet_model(config) -> nn.Module:
 
 
 def _narrow_residual(model: nn.Module, layout: dict, size: int) -> None:
-    """Every module on the residual stream resized to ``size`` channels: LayerNorms, embedding tables, the
-    layers' q, k, v, fc1 inputs and o, fc2 outputs, the other linears' inputs and (but the classifier's)
-    outputs, convolutions' outputs, and parameters whose last axis is the hidden size."""
+    """Every module on the residual stream resized to ``size`` channels: the layers' q, k, v, fc1 inputs and o,
+    fc2 outputs; outside the layers, what has the hidden size's width: LayerNorms, embedding tables, linears'
+    inputs and (but the classifier's) outputs, convolutions' outputs, parameters' last axes."""
     full, layers = model.config.hidden_size, layout["layers"]
     roles = {path: role for role, path in layout.items() if role in IN_ROLES + OUT_ROLES}
     for name, module in list(model.named_modules()):
         inside = name.startswith(layers + ".")
         role = roles.get(name.split(".", len(layers.split(".")) + 1)[-1]) if inside else None
-        if isinstance(module, nn.LayerNorm):
+        if isinstance(module, nn.LayerNorm) and module.normalized_shape[-1] == full:
             new = nn.LayerNorm(size, eps=module.eps, elementwise_affine=module.weight is not None,
                                bias=module.bias is not None)
-        elif isinstance(module, nn.Embedding):
+        elif isinstance(module, nn.Embedding) and module.embedding_dim == full:
             new = nn.Embedding(module.num_embeddings, size, padding_idx=module.padding_idx)
         elif isinstance(module, nn.Linear):
-            out = size if role in OUT_ROLES or not (inside or name == layout["classifier"]) else None
-            inp = size if role in IN_ROLES or not inside else None
+            outside_out = not inside and name != layout["classifier"] and module.out_features == full
+            out = size if role in OUT_ROLES or outside_out else None
+            inp = size if role in IN_ROLES or (not inside and module.in_features == full) else None
             new = nn.Linear(inp or module.in_features, out or module.out_features, bias=module.bias is not None)
-        elif isinstance(module, nn.Conv2d) and not inside:
+        elif isinstance(module, nn.Conv2d) and not inside and module.out_channels == full:
             new = nn.Conv2d(module.in_channels, size, module.kernel_size, module.stride, module.padding,
                             bias=module.bias is not None)
         else:

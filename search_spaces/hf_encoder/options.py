@@ -17,7 +17,7 @@ from .config import DEPTH_RULES, TEACHERS
 @dataclass(frozen=True)
 class HfEncoderOptions(SpaceOptions):
     model: str | None = field(default=None, metadata={
-        "help": "Hugging Face classification model folder (ViT, DeiT, BERT, RoBERTa; config.json + safetensors, with "
+        "help": "Hugging Face classification model folder (ViT, DeiT, BERT, RoBERTa, XLM-RoBERTa, CamemBERT, ELECTRA, DistilBERT; config.json + safetensors, with "
                 "its tokenizer or image processor)", "path": True})
     seq_len: int = field(default=128, metadata={
         "help": "tokens per example of text data (truncated / padded)", "range": count(2, 10**6)})

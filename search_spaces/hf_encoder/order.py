@@ -106,7 +106,8 @@ def hidden_importance(net, batches) -> torch.Tensor:
     """``(D,)`` importance of the hidden channels on ``batches`` (the gate on every LayerNorm's output)."""
     device = next(net.parameters()).device
     scores = torch.zeros(net.config.hidden_size, device=device)
-    norms = [m for m in net.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    norms = [m for m in net.model.modules()  # those on the stream (not ELECTRA's narrower embedding norm)
+             if isinstance(m, torch.nn.LayerNorm) and m.normalized_shape[-1] == net.config.hidden_size]
     largest, was_training = net.space.largest(), net.training
     net.eval()
     try:

@@ -1,5 +1,5 @@
 """Small Hugging Face classifiers built locally (no hub): a WordPiece tokenizer trained on your text and a
-random BERT / RoBERTa, or a random ViT / DeiT with its image processor, saved with ``save_pretrained``.
+random BERT / RoBERTa (or XLM-RoBERTa, CamemBERT, ELECTRA, DistilBERT), or a random ViT / DeiT with its image processor, saved with ``save_pretrained``.
 
 For tests, benchmarks and examples; a real user points ``--model`` at their own model folder.
 """
@@ -12,7 +12,12 @@ from typing import Iterable
 import torch
 
 TEXT = {"bert": ("BertConfig", "BertForSequenceClassification"),
-        "roberta": ("RobertaConfig", "RobertaForSequenceClassification")}
+        "roberta": ("RobertaConfig", "RobertaForSequenceClassification"),
+        "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaForSequenceClassification"),
+        "camembert": ("CamembertConfig", "CamembertForSequenceClassification"),
+        "electra": ("ElectraConfig", "ElectraForSequenceClassification"),
+        "distilbert": ("DistilBertConfig", "DistilBertForSequenceClassification")}
+ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert")  # padding id 1, positions offset past it
 IMAGE = {"vit": ("ViTConfig", "ViTForImageClassification"), "deit": ("DeiTConfig", "DeiTForImageClassification")}
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -39,10 +44,12 @@ def build_text_model(vocab_size: int, model_type: str = "bert", hidden: int = 32
     """A randomly initialised ``...ForSequenceClassification`` (fp32); ``config``: more config fields."""
     import transformers
     cfg_cls, model_cls = TEXT[model_type]
-    pad = 1 if model_type == "roberta" else 0
-    cfg = getattr(transformers, cfg_cls)(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-                                         num_attention_heads=heads, intermediate_size=intermediate, num_labels=labels,
-                                         max_position_embeddings=max_positions + pad + 1, pad_token_id=pad, **config)
+    pad = 1 if model_type in ROBERTA_LIKE else 0
+    sizes = dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=intermediate)
+    if model_type == "distilbert":
+        sizes = dict(dim=hidden, n_layers=layers, n_heads=heads, hidden_dim=intermediate)
+    cfg = getattr(transformers, cfg_cls)(vocab_size=vocab_size, num_labels=labels, pad_token_id=pad,
+                                         max_position_embeddings=max_positions + pad + 1, **sizes, **config)
     torch.manual_seed(seed)
     return getattr(transformers, model_cls)(cfg).float()
 

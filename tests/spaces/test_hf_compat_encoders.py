@@ -14,13 +14,13 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 
 def build(kind):
-    if kind in ("bert", "roberta"):
+    if kind in testing.TEXT:
         return testing.build_text_model(50, kind)
     return testing.build_image_model(kind)
 
 
 def inputs(model, kind):
-    if kind in ("bert", "roberta"):
+    if kind in testing.TEXT:
         return torch.randint(2, 50, (2, 7), generator=torch.Generator().manual_seed(0))
     return torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
 
@@ -37,8 +37,8 @@ def test_layout_paths_resolve(kind):
     for role in ("query", "key", "value"):
         assert layer.get_submodule(getattr(layout, role)).out_features == hd
     assert layer.get_submodule(layout.out).in_features == hd
-    assert layer.get_submodule(layout.fc1).out_features == model.config.intermediate_size
-    assert layer.get_submodule(layout.fc2).in_features == model.config.intermediate_size
+    assert layer.get_submodule(layout.fc1).out_features == getattr(model.config, layout.mlp_field)
+    assert layer.get_submodule(layout.fc2).in_features == getattr(model.config, layout.mlp_field)
     assert model.get_submodule(layout.classifier).out_features == model.config.num_labels
     assert type(layer).__mro__[1].__name__ == "GradientCheckpointingLayer"
 
@@ -114,10 +114,16 @@ def test_checkpointing_switch():
 
 @pytest.mark.parametrize("kind", sorted(hf_compat.ENCODER_LAYOUTS))
 def test_residual_norms_are_layer_norms_over_the_hidden_size(kind):
-    """A smaller hidden size slices every norm: each is an nn.LayerNorm (the class hf_encoder re-types to normalise
-    over the channels kept) of the hidden size, and the model has at least one per layer."""
+    """A smaller hidden size slices every norm on the stream: each is an nn.LayerNorm (the class hf_encoder re-types
+    to normalise over the channels kept), those in the layers of the hidden size (outside them only an embedding
+    norm of another width may differ: ELECTRA's), at least one per layer."""
     model = build(kind)
+    layout = hf_compat.encoder_layout(kind)
     norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
-    assert all(type(m) is nn.LayerNorm and m.normalized_shape == (model.config.hidden_size,) for m in norms)
-    assert len(norms) >= model.config.num_hidden_layers
+    inside = [m for m in hf_compat.encoder_layers(model, layout).modules() if isinstance(m, nn.LayerNorm)]
+    assert all(type(m) is nn.LayerNorm for m in norms)
+    assert all(m.normalized_shape == (model.config.hidden_size,) for m in inside)
+    assert len(inside) >= model.config.num_hidden_layers
+    odd = [m for m in norms if m.normalized_shape != (model.config.hidden_size,)]
+    assert len(odd) <= (1 if kind == "electra" else 0)
     assert not [m for m in model.modules() if "norm" in type(m).__name__.lower() and not isinstance(m, nn.LayerNorm)]

@@ -10,7 +10,7 @@ KINDS = ("bert", "roberta", "vit", "deit")
 
 def save_kind(folder: Path, kind: str, shard: str | None = None, **config) -> Path:
     """A random ``kind`` classifier saved into ``folder`` (sharded at ``shard``) with its tokenizer / processor."""
-    if kind in ("bert", "roberta"):
+    if kind in testing.TEXT:
         tok = testing.train_tokenizer(TEXTS, 80)
         model = testing.build_text_model(len(tok), kind, **config)
         return testing.save_model(folder, model, tok, shard)
