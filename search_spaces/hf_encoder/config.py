@@ -152,11 +152,20 @@ def read_structure(model: str) -> dict:
         fields.update(vocab_size=hf["vocab_size"], pad_id=hf.get("pad_token_id"),
                       max_positions=hf.get("max_position_embeddings", 512))
     else:
-        side = hf.get("image_size", 224)
-        side = side[0] if isinstance(side, (list, tuple)) else side
-        fields.update(channels=hf.get("num_channels", 3), patch_size=hf.get("patch_size", 16), model_image_size=side,
-                      **_processor(folder))
+        side, patch = (_square(hf, name, default, folder) for name, default in (("image_size", 224), ("patch_size", 16)))
+        fields.update(channels=hf.get("num_channels", 3), patch_size=patch, model_image_size=side, **_processor(folder))
     return fields
+
+
+def _square(hf: dict, name: str, default: int, folder: Path) -> int:
+    """An image model's ``image_size`` / ``patch_size``: one side (refused in one line when not square: the
+    supernet takes square images, and transformers interpolates only square position grids)."""
+    value = hf.get(name, default)
+    sides = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(set(sides)) != 1:
+        raise SupernetError(f"--model {str(folder)!r} has {name} {value}; hf_encoder takes square images and patches "
+                            f"(one side): save the model with a square {name}")
+    return int(sides[0])
 
 
 ALIASES = {"hidden_size": "dim", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads"}  # DistilBERT

@@ -132,3 +132,18 @@ def test_hidden_fractions_that_are_not_fractions_refused(tmp_path, capsys, value
                             "--data", f"text:{data}", "--steps", "1", "--out", out, "--threads", "1"], capsys)
     assert status == 2 and len(err) == 1 and "--hidden-fractions takes fractions in (0, 1]" in err[0], err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("field,value", [("image_size", [16, 24]), ("patch_size", [4, 8])])
+def test_a_non_square_vit_refused_at_load(tmp_path, field, value):
+    """transformers interpolates only square position grids and the supernet takes square images: refused in one
+    line naming the field, not deep in the model's forward; a square pair is read as its side."""
+    import json
+    folder = save_kind(tmp_path / "v", "vit")
+    raw = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**raw, field: value}))
+    with pytest.raises(SupernetError) as exc:
+        over(folder)
+    assert field in one_line(exc) and "square" in str(exc.value)
+    (folder / "config.json").write_text(json.dumps({**raw, field: [value[0], value[0]]}))
+    assert getattr(over(folder).config, "model_image_size" if field == "image_size" else field) == value[0]
