@@ -55,15 +55,3 @@ def test_hidden_order_keeps_the_full_model_and_sorts_channels(tmp_path, kind):
         assert (net(x, net.space.largest()) - before).abs().max() <= 1e-5
     scores = order.hidden_importance(net, [x[:4], x[4:]])
     assert torch.all(scores[:-1] >= scores[1:] * (1 - 1e-4))
-
-
-@pytest.mark.slow
-def test_hidden_order_lowers_the_half_hidden_subnets_loss(tmp_path):
-    """Six small BERTs: at half the hidden size (every head and MLP channel), the held-out loss right after the
-    hidden order is below the stored order's on average (measured: 1.005 vs 1.048, 4 of 6 lower)."""
-    runs = [testing.ordering_effect(tmp_path / f"m{seed}", seed, hidden=0.5) for seed in range(6)]
-    for r in runs:
-        assert abs(r["largest_ordered"] - r["largest_unordered"]) < 1e-5
-    ordered = np.mean([r["smallest_ordered"] for r in runs])
-    unordered = np.mean([r["smallest_unordered"] for r in runs])
-    assert ordered < unordered, (ordered, unordered)
