@@ -161,10 +161,11 @@ def test_a_distributed_run_is_an_ordinary_run_folder(killed_run, tmp_path, capsy
 
 
 
-def test_an_hf_encoder_trains_on_two_ray_train_workers_unchanged(local_ray, tmp_path):
+@pytest.mark.parametrize("hidden", ["1", "0.5,1"])
+def test_an_hf_encoder_trains_on_two_ray_train_workers_unchanged(local_ray, tmp_path, hidden):
     """Issue 31.3: the HF encoder space on Ray Train as is: a tiny pretrained BERT, 2 workers, every step logged
     once, both ranks holding the saved weights, and the run an ordinary one (its largest arch still the teacher's
-    forward at step 0, so the first distillation loss is ~0)."""
+    forward at step 0, so the first distillation loss is ~0); with an elastic hidden size too."""
     import csv
 
     from tests.support.hf_encoder import save_kind
@@ -175,7 +176,7 @@ def test_an_hf_encoder_trains_on_two_ray_train_workers_unchanged(local_ray, tmp_
         rows = [(" ".join(rng.choice(words, 7)), "abc"[i % 3]) for i in range(96)]
         csv.writer(fh).writerows([("text", "label"), *rows])
     cfg = TrainConfig(data=f"text:{tmp_path / 'data.csv'}", space="hf_encoder", space_options={
-        "model": str(folder), "seq_len": 12}, steps=4, batch_size=8, optimizer="adamw", lr=1e-4, warmup_steps=1,
+        "model": str(folder), "seq_len": 12, "hidden_fractions": hidden}, steps=4, batch_size=8, optimizer="adamw", lr=1e-4, warmup_steps=1,
         checkpoint_every=2, calib_batches=1, tensorboard=False, progress=False, seed=0)
     run = train(cfg, tmp_path / "run", scale=ScaleConfig(2))
     model, meta = load_checkpoint(run)
