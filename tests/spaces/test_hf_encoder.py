@@ -4,12 +4,11 @@ Largest arch == stock model (logits, fp32) for BERT, RoBERTa, ViT and DeiT loade
 safetensors too); every subnet's export (static module, ONNX, hf/ folder) == the supernet's forward.
 """
 import json
-import sys
 
 import numpy as np
 import pytest
 import torch
-from tests.support.hf_encoder import KINDS, save_kind
+from tests.support.hf_encoder import KINDS, export_matches, hf_model, save_kind
 
 from search_spaces.hf_compat import encoder_class, encoder_logits
 from search_spaces.hf_encoder.config import with_model
@@ -70,39 +69,22 @@ def test_subnets_differ_and_use_fewer_heads(tmp_path):
     assert static.model.bert.encoder.layer[0].attention.self.query.weight.shape == (8, 32)
 
 
-def _hf_model(folder):
-    sys.path.insert(0, str(folder))
-    try:
-        import importlib
-        import load_subnet
-        importlib.reload(load_subnet)
-        return load_subnet.load_subnet(folder)
-    finally:
-        sys.path.remove(str(folder))
 
 
 @pytest.mark.parametrize("kind", ["bert", "vit"])
 def test_export_equals_forward(tmp_path, kind):
-    import onnxruntime as ort
     net = supernet_over(save_kind(tmp_path / kind, kind))
     space, x = net.space, batch(net)
     uniform = space.make({"depth": 1, "heads": [4, 4] if kind == "bert" else [2, 2], "mlp_width": [32, 32]})
     mixed = space.make({"depth": 2, "heads": [1, 4], "mlp_width": [16, 64]})
     for name, arch in {"uniform": uniform, "mixed": mixed}.items():
         out = tmp_path / f"export_{name}"
-        export_subnet(net, "hf_encoder", arch, out)
-        with torch.no_grad():
-            ref = net(x, arch)
-            assert (load_exported(out)(x) - ref).abs().max() <= 1e-5
-            onnx = ort.InferenceSession(str(out / "model.onnx")).run(None, {"input": x.numpy()})[0]
-            assert np.abs(onnx - ref.numpy()).max() <= 1e-5
-            hf = _hf_model(out / "hf")
-            assert (encoder_logits(hf, x, net.config.kind, net.config.pad_id) - ref).abs().max() <= 1e-5
-        meta = json.loads((out / "config.json").read_text())
+        meta = export_matches(net, arch, out, x)  # static module, ONNX and hf/ (load_subnet.py)
         assert meta["stock_loadable"] == (name == "uniform")
         if name == "uniform":  # stock transformers alone, no project code
             stock = encoder_class(net.config.architecture).from_pretrained(out / "hf").eval()
             with torch.no_grad():
+                ref = net(x, arch)
                 assert (encoder_logits(stock, x, net.config.kind, net.config.pad_id) - ref).abs().max() <= 1e-5
             assert stock.config.num_hidden_layers == 1
         assert (out / "hf" / ("tokenizer.json" if kind == "bert" else "preprocessor_config.json")).exists()
@@ -169,7 +151,7 @@ def test_spread_depth_keeps_the_first_and_last_layers(tmp_path, kind):
     with torch.no_grad():
         ref = net(x, mixed)
         assert (load_exported(tmp_path / "export")(x) - ref).abs().max() <= 1e-5
-        assert (encoder_logits(_hf_model(tmp_path / "export" / "hf"), x, net.config.kind, net.config.pad_id)
+        assert (encoder_logits(hf_model(tmp_path / "export" / "hf"), x, net.config.kind, net.config.pad_id)
                 - ref).abs().max() <= 1e-5
         assert (ref - net(x, space.make({"depth": 2, "heads": [1, 4, 1, 1], "mlp_width": [16, 64, 16, 16]}))
                 ).abs().max() <= 1e-6  # positions past the depth are inactive
@@ -235,23 +217,14 @@ def test_vit_at_a_smaller_hidden_size_is_the_stock_vit_of_that_size(tmp_path):
 def test_hidden_size_exports_equal_the_forward_and_count_exactly(tmp_path, kind):
     """At each hidden size: the static module, ONNX and hf/ (load_subnet.py: BERT records subnet_hidden_size)
     equal the supernet's forward, and params() counts the static module's parameters."""
-    import onnxruntime as ort
     net = hidden_supernet(save_kind(tmp_path / kind, kind))
     x = batch(net)
     flops = []
     for hidden in net.config.hiddens:
         arch = net.space.make({"depth": 2, "heads": [1, 4], "mlp_width": [16, 64], "hidden": hidden})
         out = tmp_path / f"export{hidden}"
-        export_subnet(net, "hf_encoder", arch, out)
-        static = load_exported(out)
-        with torch.no_grad():
-            ref = net(x, arch)
-            assert (static(x) - ref).abs().max() <= 1e-5
-            onnx = ort.InferenceSession(str(out / "model.onnx")).run(None, {"input": x.numpy()})[0]
-            assert np.abs(onnx - ref.numpy()).max() <= 1e-5
-            assert (encoder_logits(_hf_model(out / "hf"), x, net.config.kind, net.config.pad_id) - ref
-                    ).abs().max() <= 1e-5
-        assert net.params(arch) == sum(p.numel() for p in static.parameters())
+        export_matches(net, arch, out, x)
+        assert net.params(arch) == sum(p.numel() for p in load_exported(out).parameters())
         assert sum(p.numel() for p in net.space.build_static(arch).parameters()) == net.params(arch)
         hf_config = json.loads((out / "hf" / "config.json").read_text())
         assert hf_config.get("subnet_hidden_size") == (hidden if kind == "bert" and hidden < 32 else None)
