@@ -40,10 +40,17 @@ def smaller(monkeypatch, name, **fixed):
 
 @pytest.fixture
 def inputs(tmp_path, monkeypatch):
-    """A fresh folder holding the README's inputs: data/digits, data/mine, models/llama, corpus/, runs/ofa."""
+    """A fresh folder holding the README's inputs: data/digits, data/mine, models/llama, corpus/, runs/ofa, my-bert
+    and reviews.csv."""
+    import csv
+
     from search_spaces.llm_lora.testing import build_model, save_model, train_tokenizer
     from tests.support import write_images
+    from tests.support.hf_encoder import TEXTS, save_kind
     from tests.support.llm import TEXT
+    save_kind(tmp_path / "my-bert", "bert", max_positions=128)
+    with open(tmp_path / "reviews.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([("text", "label")] + [(t, "abc"[i % 3]) for i, t in enumerate(TEXTS * 2)])
     write_images(tmp_path / "data" / "digits" / "train", per_class=4)
     tokenizer = train_tokenizer(TEXT, vocab_size=300)
     save_model(tmp_path / "models" / "llama", build_model(len(tokenizer), hidden=32, layers=4, intermediate=64),
@@ -85,3 +92,6 @@ def test_readme_api_cells_run_in_order_in_a_fresh_folder(inputs, monkeypatch):
         exec(compile(cell, "README cell", "exec"), namespace)  # noqa: S102  (the README's own code)
     assert (inputs / "exports" / "knee-ft" / "model.safetensors").is_file()
     assert (inputs / "runs" / "s-lat" / "pareto.json").is_file() and (inputs / "runs" / "llm" / "checkpoints").is_dir()
+    import json
+    bert = json.loads((inputs / "runs" / "bert" / "config.json").read_text())
+    assert bert["space_config"]["hidden_fractions"] == [0.5, 0.75, 1.0]
