@@ -116,6 +116,7 @@ def compare(prepared: dict, args, seed: int, tmp: Path) -> dict:
     from supernet.core.registry import build_supernet, space_config
     from supernet.nas.search_config import SearchConfig
     from supernet.training.train_config import TrainConfig
+    from search_spaces.hf_encoder import HfEncoderOptions
     from search_spaces.hf_encoder.config import with_model
     data, pretrained = prepared["data"], prepared["pretrained"]
     pretrained_accuracy = float((predictions(pretrained, data.test.x) == data.test.y).double().mean())
@@ -130,7 +131,7 @@ def compare(prepared: dict, args, seed: int, tmp: Path) -> dict:
     run = train(cfg, out=tmp / "run")
     supernet_seconds = time.time() - t0
     fields = {k: v for k, v in options.items() if k in ("seq_len", "image_size", "depth_rule")}
-    fields["hidden_fractions"] = tuple(float(f) for f in args.hidden_fractions.split(","))
+    fields["hidden_fractions"] = HfEncoderOptions(hidden_fractions=args.hidden_fractions).hidden()
     base = build_supernet("hf_encoder", with_model(space_config("hf_encoder", "default"), prepared["folder"],
                                                    **fields))
     base.before_training(data.calibration_batches(cfg.calib_batches, 256, cfg.seed))  # the run's order

@@ -41,7 +41,7 @@ def _layer_macs(net, i: int, cut) -> int:
 
 
 def _outside_params(net, hidden: int) -> int:
-    narrowed = outside_tensors(net.model, net.layout, hidden)
+    narrowed = outside_tensors(net.model, net.outside_axes, hidden)
     return sum(narrowed.get(n, p).numel() for n, p in net.model.named_parameters()
                if not n.startswith(net.layout.layers + "."))
 

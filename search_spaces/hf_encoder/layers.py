@@ -15,7 +15,8 @@ gradient checkpointing stay the library's.
 (the library's attention reshapes q/k/v by ``head_dim``, so fewer rows are fewer whole heads).
 
 An arch with hidden size ``D' < D`` (the residual stream's width) keeps the leading ``D'`` channels of
-every tensor on the stream, in the layers and outside them: :func:`residual_axes` names those axes
+every tensor on the stream, in the layers and outside them: :func:`layer_axes` and :func:`outside_axes` name
+those axes
 (input columns of q, k, v, fc1; output rows and biases of o, fc2; every LayerNorm; the embedding tables'
 columns; the pooler's rows and columns, the classifier's columns; ViT's patch projection and its
 tokens), so slicing (:func:`cut_tensors`, :func:`outside_tensors`) and the importance reorder
@@ -54,7 +55,7 @@ class LayerCut:
 def cut_tensors(layer: nn.Module, layout: EncoderLayout, cut: LayerCut) -> dict[str, torch.Tensor]:
     """The sliced weights and biases of ``layer`` (a library layer) by parameter name: leading rows of q, k, v
     and fc1 (weight and bias), leading columns of o and fc2 (weight; their bias whole); with ``cut.hidden``,
-    every residual axis (:func:`residual_axes`) narrowed to it too. Views."""
+    every residual axis (:func:`layer_axes`) narrowed to it too. Views."""
     tensors, paths = {}, layout.projections()
     for role, size in cut.sizes().items():
         linear = layer.get_submodule(paths[role])
@@ -65,7 +66,7 @@ def cut_tensors(layer: nn.Module, layout: EncoderLayout, cut: LayerCut) -> dict[
         else:
             tensors[f"{paths[role]}.weight"] = linear.weight[:, :size]
     if cut.hidden is not None:
-        for name, axes in residual_axes(layer, layout, inside=True).items():
+        for name, axes in layer_axes(layer, layout).items():
             tensors[name] = narrowed(tensors.get(name, layer.get_parameter(name)), axes, cut.hidden)
     return tensors
 
@@ -77,43 +78,40 @@ def narrowed(tensor: torch.Tensor, axes: tuple[int, ...], size: int) -> torch.Te
     return tensor
 
 
-def residual_axes(module: nn.Module, layout: EncoderLayout, inside: bool) -> dict[str, tuple[int, ...]]:
-    """Parameter name -> its axes along the residual stream (the hidden size), for a library layer
-    (``inside``) or the whole model outside its layers:
-
-    - layer: q, k, v, fc1 weight columns (1); o, fc2 weight rows and bias (0); LayerNorms (0);
-    - outside: LayerNorms (0), embedding tables' columns (1), linears' columns (1) and, but for the
-      classifier, rows and bias (0: BERT's pooler, RoBERTa's classifier.dense), convolutions' output channels
-      (0: ViT's patch projection), any other parameter whose last axis is the hidden size (ViT's class and
-      distillation tokens, position embeddings); outside, only axes of the hidden size's length (ELECTRA's
-      embeddings of another width keep theirs, its ``embeddings_project`` narrows its output)."""
-    if inside:
-        axes: dict[str, tuple[int, ...]] = {}
-        for role, path in layout.projections().items():
-            axes[f"{path}.weight"] = (0,) if role in COLUMNS else (1,)
-            if role in COLUMNS and module.get_submodule(path).bias is not None:
-                axes[f"{path}.bias"] = (0,)
-        for name, sub in module.named_modules():
-            if isinstance(sub, nn.LayerNorm):
-                axes.update({f"{name}.{p}": (0,) for p, _ in sub.named_parameters(recurse=False)})
-        return axes
-    return _outside_axes(module, layout)
+def layer_axes(layer: nn.Module, layout: EncoderLayout) -> dict[str, tuple[int, ...]]:
+    """Parameter name -> its axes along the residual stream (the hidden size) in a library layer: q, k, v, fc1
+    weight columns (1); o, fc2 weight rows and bias (0); LayerNorms (0)."""
+    axes: dict[str, tuple[int, ...]] = {}
+    for role, path in layout.projections().items():
+        axes[f"{path}.weight"] = (0,) if role in COLUMNS else (1,)
+        if role in COLUMNS and layer.get_submodule(path).bias is not None:
+            axes[f"{path}.bias"] = (0,)
+    for name, sub in layer.named_modules():
+        if isinstance(sub, nn.LayerNorm):
+            axes.update({f"{name}.{p}": (0,) for p, _ in sub.named_parameters(recurse=False)})
+    return axes
 
 
-def _outside_axes(model: nn.Module, layout: EncoderLayout) -> dict[str, tuple[int, ...]]:
+def outside_axes(model: nn.Module, layout: EncoderLayout) -> dict[str, tuple[int, ...]]:
+    """Parameter name -> its axes along the residual stream, for the model outside its layers: LayerNorms (0),
+    embedding tables' columns (1), linears' columns (1) and, but for the classifier, rows and bias (0: BERT's
+    pooler, RoBERTa's classifier.dense), convolutions' output channels (0: ViT's patch projection), any other
+    parameter's last axis (ViT's class and distillation tokens, position embeddings); of those, only axes of the
+    hidden size's length (ELECTRA's embeddings of another width keep theirs, its ``embeddings_project`` narrows
+    its output). Fixed by the model's structure: computed once (:class:`.model.HfEncoderSupernet`)."""
     hidden, axes = model.config.hidden_size, {}
     for name, sub in model.named_modules():
         if name == layout.layers or name.startswith(layout.layers + "."):
             continue
         for p, param in sub.named_parameters(recurse=False):
-            found = tuple(a for a in _param_axes(sub, p, param, name == layout.classifier, hidden)
-                          if param.shape[a] == hidden)  # e.g. ELECTRA's narrower embeddings stay whole
+            found = tuple(a for a in _param_axes(sub, p, param, name == layout.classifier) if param.shape[a] == hidden)
             if found:
                 axes[f"{name}.{p}" if name else p] = found
     return axes
 
 
-def _param_axes(module: nn.Module, name: str, param: torch.Tensor, classifier: bool, hidden: int) -> tuple[int, ...]:
+def _param_axes(module: nn.Module, name: str, param: torch.Tensor, classifier: bool) -> tuple[int, ...]:
+    """The candidate residual axes of ``module``'s parameter ``name`` by the module's kind."""
     if isinstance(module, nn.LayerNorm):
         return (0,)
     if isinstance(module, nn.Embedding):
@@ -124,13 +122,12 @@ def _param_axes(module: nn.Module, name: str, param: torch.Tensor, classifier: b
         return (1,) if classifier else (0, 1)
     if isinstance(module, nn.Conv2d):
         return (0,)
-    return (param.dim() - 1,) if param.shape[-1] == hidden else ()
+    return (param.dim() - 1,)
 
 
-def outside_tensors(model: nn.Module, layout: EncoderLayout, hidden: int) -> dict[str, torch.Tensor]:
-    """The model's parameters outside its layers narrowed to ``hidden`` channels on their residual axes (views)."""
-    return {name: narrowed(model.get_parameter(name), axes, hidden)
-            for name, axes in residual_axes(model, layout, inside=False).items()}
+def outside_tensors(model: nn.Module, axes: dict[str, tuple[int, ...]], hidden: int) -> dict[str, torch.Tensor]:
+    """The model's parameters named in ``axes`` (:func:`outside_axes`) narrowed to ``hidden`` channels (views)."""
+    return {name: narrowed(model.get_parameter(name), dims, hidden) for name, dims in axes.items()}
 
 
 class SlicedLayerNorm(nn.LayerNorm):

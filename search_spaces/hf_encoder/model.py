@@ -27,7 +27,8 @@ from ..hf_compat import encoder_checkpointing, encoder_layers, encoder_layout, e
 from . import order
 from .base import load_base
 from .config import HfEncoderConfig
-from .layers import ElasticEncoderLayer, LayerCut, cut_tensors, outside_tensors, slice_layer_norms, wrap_layers
+from .layers import (ElasticEncoderLayer, LayerCut, cut_tensors, outside_axes, outside_tensors, slice_layer_norms,
+                     wrap_layers)
 from .loader import build_subnet_model
 from .space import HfEncoderSpace
 from .static import EncoderClassifier
@@ -40,6 +41,7 @@ class HfEncoderSupernet(nn.Module):
         self.config, self.space = config, HfEncoderSpace(config)
         self.layout = encoder_layout(config.model_type)
         wrap_layers(encoder_layers(self.model, self.layout), self.layout)
+        self.outside_axes = outside_axes(self.model, self.layout)  # the hidden size's axes outside the layers
         if len(config.hiddens) > 1:
             slice_layer_norms(self.model)
         if config.gradient_checkpointing:
@@ -92,7 +94,7 @@ class HfEncoderSupernet(nn.Module):
         size, with the weights outside the layers narrowed: :func:`.layers.outside_tensors`)."""
         c, model, hidden = self.config, self.model, self.narrower(arch)
         if hidden is not None:
-            tensors = outside_tensors(self.model, self.layout, hidden)
+            tensors = outside_tensors(self.model, self.outside_axes, hidden)
             model = lambda **kw: functional_call(self.model, tensors, (), kw, strict=False)  # noqa: E731
         return encoder_logits(model, x, c.kind, c.pad_id, c.interpolate, subnet=self.cuts(arch))
 
@@ -107,7 +109,7 @@ class HfEncoderSupernet(nn.Module):
         kept ones numbered ``0 .. depth - 1`` in order, each one's projections sliced by :func:`cut_tensors` (the
         forward's rule), the rest as they are or narrowed to the arch's hidden size (:func:`outside_tensors`)."""
         prefix, cuts, hidden = self.layout.layers + ".", self.cuts(arch), self.narrower(arch)
-        outside = outside_tensors(self.model, self.layout, hidden) if hidden is not None else {}
+        outside = outside_tensors(self.model, self.outside_axes, hidden) if hidden is not None else {}
         kept = [(i, cut) for i, cut in enumerate(cuts) if cut is not None]
         for j, (i, cut) in enumerate(kept):
             layer = self.layers[i].layer

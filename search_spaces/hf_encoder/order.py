@@ -25,16 +25,17 @@ embedding channels by the same LayerNorm outputs, by activation):
 
     I_c = sum over examples x of (sum over norms n, tokens t of y_{n,t,c} dL(x)/dy_{n,t,c})^2
 
-and every tensor on the stream (:func:`.layers.residual_axes`) is permuted alike, again exactly. Measured
-(``bench_hf_encoder_order --hidden 0.5``): no reliable gain over the stored order on small BERTs, nor from
-five other criteria (docs/results/hf_encoder.md); kept for consistency with the heads' order.
+and every tensor on the stream (:func:`.layers.layer_axes`, :func:`.layers.outside_axes`) is permuted
+alike, again exactly. Measured (``bench_hf_encoder_order --hidden 0.5``): no reliable gain over the stored
+order on small BERTs, nor from five other criteria (docs/results/hf_encoder.md); kept for consistency with
+the heads' order.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from .layers import ROWS, residual_axes
+from .layers import ROWS, layer_axes
 
 
 def importance(supernet, batches) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,8 +143,8 @@ def sort_hidden(net, batches) -> torch.Tensor:
 @torch.no_grad()
 def permute_hidden(net, perm: torch.Tensor) -> None:
     """Move hidden channel ``perm[k]`` to position ``k`` in every tensor on the residual stream, in place."""
-    places = [(net.model, residual_axes(net.model, net.layout, inside=False))]
-    places += [(layer.layer, residual_axes(layer.layer, net.layout, inside=True)) for layer in net.layers]
+    places = [(net.model, net.outside_axes)]
+    places += [(layer.layer, layer_axes(layer.layer, net.layout)) for layer in net.layers]
     for owner, axes in places:
         for name, dims in axes.items():
             param = owner.get_parameter(name)
