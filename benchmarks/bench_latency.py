@@ -35,7 +35,7 @@ from predictors.latency import TableLatencyPredictor
 from predictors.metrics import kendall_tau, mape, within
 from supernet.core.errors import SupernetError
 from supernet.core.registry import get_space, space_config
-from supernet.hardware.rounds import MeasureConfig, fingerprint, measure_subnets, repeatability
+from supernet.hardware.rounds import MeasureConfig, fingerprint, latency_ms, measure_subnets, repeatability
 from supernet.hardware.latency_table import LatencyTable, build_table
 from supernet.hardware.timers import target_problem
 from supernet.io.files import atomic_write_json
@@ -67,17 +67,20 @@ def bench(variant: str, target: str, batch: int, args, out_dir: Path) -> dict:
     space = get_space(args.space).build_space(space_config(args.space, variant, **overrides(args.set)))
     variant = f"{variant}-{args.tag}" if args.set else variant
     cfg = MeasureConfig(target=target, threads=args.threads, batch=batch, warmup=args.warmup,
-                        repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds)
+                        repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds,
+                        statistic=args.statistic)
     start = time.perf_counter()
     table = LatencyTable(args.space, space.config.to_dict(), cfg)
-    build_table(table, space, out_dir / f"{'' if args.space == 'mobilenet' else args.space + '-'}{variant}-{target}-t{args.threads}-b{batch}.json", n_archs=args.fit,
-                seed=1)
+    prefix = "" if args.space == "mobilenet" else args.space + "-"
+    suffix = "" if args.statistic == "median" else f"-{args.statistic}"
+    build_table(table, space, out_dir / f"{prefix}{variant}-{target}-t{args.threads}-b{batch}{suffix}.json",
+                n_archs=args.fit, seed=1)
     built = time.perf_counter() - start
     rng = np.random.default_rng([2, 0])
     test = [space.sample(rng) for _ in range(args.test)]
-    measured = np.array([m["median_ms"] for m in measure_subnets(space, test, cfg, True, f"{variant}/{target}")])
+    measured = np.array([latency_ms(m) for m in measure_subnets(space, test, cfg, True, f"{variant}/{target}")])
     again = measure_subnets(space, test[:args.repeat_archs], cfg)
-    first = [{"median_ms": m} for m in measured[:args.repeat_archs]]
+    first = [{"latency_ms": m} for m in measured[:args.repeat_archs]]
     diffs = [repeatability(a, b) for a, b in zip(first, again)]
     fit_archs, fit_ms = table.measured(space)
     model = TableLatencyPredictor(space, units=table.units, kernels=table.kernels).fit(fit_archs, fit_ms)
@@ -87,7 +90,7 @@ def bench(variant: str, target: str, batch: int, args, out_dir: Path) -> dict:
             "table_only": scores(measured, table_ms), "table_plus_correction": scores(measured, predicted),
             "repeatability": {"archs": len(diffs), "median_rel_diff": float(np.median(diffs)),
                               "max_rel_diff": float(np.max(diffs))},
-            "reference": {k: table.reference[k] for k in ("median_ms", "spread_ms", "round_ms")},
+            "reference": {k: table.reference.get(k) for k in ("latency_ms", "median_ms", "spread_ms", "round_ms")},
             "fingerprint": fingerprint(cfg), "measure": asdict(cfg),
             "per_arch": {"measured_ms": measured.tolist(), "table_ms": table_ms.tolist(),
                          "predicted_ms": predicted.tolist(), "kernels": model.kernel_counts(test).tolist()}}
@@ -97,7 +100,8 @@ def merged(out: Path, cases: list[dict]) -> list[dict]:
     """``cases`` plus the cases of an existing ``out`` file that this run did not measure again."""
     if not out.exists():
         return cases
-    key = lambda c: (c["space"], c["target"], c.get("measure", {}).get("batch", 1))  # noqa: E731
+    key = lambda c: (c["space"], c["target"], c.get("measure", {}).get("batch", 1),  # noqa: E731
+                     c.get("measure", {}).get("statistic", "median"))
     new = {key(c) for c in cases}
     old = [c for c in json.loads(out.read_text()).get("cases", []) if key(c) not in new]
     return old + cases
@@ -117,6 +121,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per round, at least")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median over rounds)")
     parser.add_argument("--unit-rounds", type=int, default=7, help="interleaved rounds for the table's units")
+    parser.add_argument("--statistic", choices=("median", "p10"), default="median",
+                        help="what each round keeps: its median call or its 10th-percentile call")
     parser.add_argument("--repeat-archs", type=int, default=20)
     parser.add_argument("--space", default="mobilenet", help="registered space (e.g. hf_encoder with --variants default)")
     parser.add_argument("--variants", nargs="+")

@@ -9,6 +9,7 @@ EXAMPLES = """examples:
   supernet latency build runs/mnist1d --target cpu --threads 2            # table + 60 whole subnets
   supernet latency build mobilenet --variant ofa --target onnxruntime-cpu --archs 100
   supernet latency measure runs/mnist1d --arch smallest --target cpu --threads 2
+  supernet latency build runs/mnist1d --target onnxruntime-cpu-int8 --statistic p10   # a shared / noisy machine
   supernet latency build runs/imagenet --target cuda-graph --batch 1   # a GPU as deployed: one CUDA graph per net
   supernet latency build runs/imagenet --target ort-cuda --batch 64    # ONNX Runtime's CUDA provider (onnxruntime-gpu)
   supernet latency measure runs/llm --arch median --mode generate --prefill-tokens 128 --decode-tokens 32
@@ -49,6 +50,9 @@ def add(p) -> None:
                        help="interleaved rounds; the median over rounds is kept (default: %(default)s)")
         q.add_argument("--unit-rounds", type=whole(1, 1000), default=7,
                        help="rounds for each unit of a table (default: %(default)s)")
+        q.add_argument("--statistic", choices=("median", "p10"), default="median",
+                       help="what each round keeps: its median call, or its 10th-percentile call (steadier on a "
+                            "shared or throttling machine; part of the device profile) (default: %(default)s)")
 
 
 def run(args) -> None:
@@ -57,7 +61,8 @@ def run(args) -> None:
     generate = {} if args.latency_command == "build" else {
         "mode": args.mode, "prefill": args.prefill_tokens, "decode": args.decode_tokens}
     cfg = MeasureConfig(target=args.target, threads=args.threads, batch=args.batch, warmup=args.warmup,
-                        repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds, **generate)
+                        repeats=args.repeats, rounds=args.rounds, unit_rounds=args.unit_rounds,
+                        statistic=args.statistic, **generate)
     if args.latency_command == "build":
         path = build_latency(args.source, cfg, variant=args.variant, archs=args.archs, folder=args.out,
                              seed=args.seed, progress=args.progress)

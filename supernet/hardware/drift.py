@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .latency_table import LatencyTable, measure_reference
+from .rounds import latency_ms
 from .timers import Timer
 
 MIN_DRIFT = 0.05  # below 5 % a uniform slow-down is not told apart from placement noise
@@ -49,18 +50,19 @@ class Drift:
 
 def relative_error(result: dict) -> float:
     """Relative standard error of a measurement's median from its round medians ``round_ms`` (0 without)."""
-    rounds = np.asarray(result.get("round_ms") or [result["median_ms"]], dtype=float)
+    rounds = np.asarray(result.get("round_ms") or [latency_ms(result)], dtype=float)
     iqr = np.subtract(*np.percentile(rounds, [75, 25]))
-    return float(1.253 * (iqr / 1.349) / np.sqrt(len(rounds)) / result["median_ms"])
+    return float(1.253 * (iqr / 1.349) / np.sqrt(len(rounds)) / latency_ms(result))
 
 
 def compare(then: dict, now: dict) -> Drift:
     """:class:`Drift` of two measurements of the reference arch (see the module docstring)."""
-    ratio = now["median_ms"] / then["median_ms"]
+    then_ms, now_ms = latency_ms(then), latency_ms(now)
+    ratio = now_ms / then_ms
     noise = max(MIN_DRIFT, 2 * float(np.hypot(relative_error(then), relative_error(now))))
-    args = dict(ratio=ratio, then_ms=then["median_ms"], now_ms=now["median_ms"], then_spread_ms=then.get("spread_ms"),
+    args = dict(ratio=ratio, then_ms=then_ms, now_ms=now_ms, then_spread_ms=then.get("spread_ms"),
                 now_spread_ms=now.get("spread_ms"), noise=noise)
-    seen = (f"reference arch {then['median_ms']:.4g} ms when the table was built, {now['median_ms']:.4g} ms now "
+    seen = (f"reference arch {then_ms:.4g} ms when the table was built, {now_ms:.4g} ms now "
             f"(p10-p90 {_span(now)})")
     if abs(ratio - 1) <= noise:
         return Drift("steady", 1.0, message=f"{seen}: within the +-{100 * noise:.0f}% noise, predictions unscaled",
@@ -72,7 +74,7 @@ def compare(then: dict, now: dict) -> Drift:
 
 
 def _span(result: dict) -> str:
-    lo, hi = result.get("spread_ms") or (result["median_ms"],) * 2
+    lo, hi = result.get("spread_ms") or (latency_ms(result),) * 2
     return f"{lo:.4g}-{hi:.4g} ms"
 
 

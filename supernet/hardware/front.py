@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core.registry import load_space_files, space_files
 from ..io.files import atomic_write_json, read_json
-from .rounds import measure_subnets, spread
+from .rounds import latency_ms, measure_subnets, spread
 from .timers import Timer
 
 SESSIONS = 2
@@ -53,9 +53,9 @@ def sessions_of(space, archs, cfg, sessions: int = SESSIONS, measure=None, timer
 
 def pooled(results: list[dict], budget: float | None) -> dict:
     """One arch's fields (see the module docstring) from its results of every session."""
-    rounds = [ms for r in results for ms in r.get("round_ms", [r["median_ms"]])]
+    rounds = [ms for r in results for ms in r.get("round_ms", [latency_ms(r)])]
     out = {"latency_measured_ms": float(np.median(rounds)), "latency_spread_ms": spread(rounds),
-           "latency_sessions_ms": [float(r["median_ms"]) for r in results], "latency_rounds": len(rounds)}
+           "latency_sessions_ms": [latency_ms(r) for r in results], "latency_rounds": len(rounds)}
     if budget is not None:
         lo, hi = out["latency_spread_ms"]
         out["latency_under_budget"] = float(np.mean(np.asarray(rounds) <= budget))

@@ -30,7 +30,7 @@ from ..core.errors import SupernetError
 from ..core.space import SearchSpace
 from ..io.files import atomic_write_json, read_json
 from .kernels import count_kernels
-from .rounds import MeasureConfig, fingerprint, fingerprint_id, measure_many, measure_subnets
+from .rounds import MeasureConfig, fingerprint, fingerprint_id, latency_ms, measure_many, measure_subnets
 from .timers import Timer
 
 FORMAT = "supernet-latency-table/1"
@@ -74,14 +74,14 @@ class LatencyTable:
         self.fingerprint = fp or fingerprint(cfg)
         self.units: dict[str, float] = dict(units or {})
         self.kernels: dict[str, int] = dict(kernels or {})  # unit key -> kernels one forward launches
-        self.archs: list[dict] = list(archs or [])  # {"arch": {...}, "median_ms": ..., "p90_ms": ...}
-        self.reference: dict | None = reference  # {"arch": {...}, "median_ms", "spread_ms", "round_ms", "time"}
+        self.archs: list[dict] = list(archs or [])  # {"arch": {...}, "latency_ms": ..., "median_ms": ..., ...}
+        self.reference: dict | None = reference  # {"arch": {...}, "latency_ms", "spread_ms", "round_ms", "time"}
 
     def arch_sum(self, space: SearchSpace, arch: Arch) -> float:
         return unit_sum(self.units, space, arch)
 
     def measured(self, space: SearchSpace) -> tuple[list[Arch], np.ndarray]:
-        return [space.make(r["arch"]) for r in self.archs], np.array([r["median_ms"] for r in self.archs])
+        return [space.make(r["arch"]) for r in self.archs], np.array([latency_ms(r) for r in self.archs])
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "space": self.space_name, "space_config": self.space_config,
@@ -137,7 +137,7 @@ def build_table(table: LatencyTable, space: SearchSpace, path: Path, n_archs: in
         jobs = [(b, s) for _, b, s in part]
         for (key, _, _), result in zip(part, measure_many(jobs, table.cfg, seed=start, rounds=table.cfg.unit_rounds,
                                                           timer=timer)):
-            table.units[key] = result["median_ms"]
+            table.units[key] = latency_ms(result)
         table.save(path)
         bar.update(len(part))
     step = max(1, chunk // 8)

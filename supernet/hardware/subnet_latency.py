@@ -45,10 +45,10 @@ class MeasuredLatency:
     costs = property(lambda self: self.inner.costs, doc="the inner evaluator's exact costs")
 
     def __call__(self, arch: Arch) -> dict:
-        from .rounds import measure_subnet
+        from .rounds import latency_ms, measure_subnet
         metrics = self.inner(arch) if callable(self.inner) else next(results_of(self.inner, [arch]))
         if not isinstance(metrics, Mapping):
             return metrics  # the inner evaluator's failure, as it reported it
         timed = measure_subnet(self.inner.space, arch, self.cfg)
         extra = {k: timed[k] for k in ("prefill_ms", "decode_ms_per_token") if k in timed}
-        return {**metrics, "latency": timed["median_ms"], "latency_spread": timed["spread"], **extra}
+        return {**metrics, "latency": latency_ms(timed), "latency_spread": timed["spread"], **extra}

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -6,7 +7,8 @@ import pytest
 from predictors.latency import TableLatencyPredictor
 from supernet.core.errors import SupernetError
 from supernet.core.registry import get_space, space_config
-from supernet.hardware.rounds import MeasureConfig, combine_rounds, fingerprint, measure, measure_many, summarise
+from supernet.hardware.rounds import (MeasureConfig, combine_rounds, fingerprint, latency_ms, measure, measure_many,
+                                      summarise)
 from supernet.hardware.latency_table import LatencyTable, build_table, table_path
 
 FAST = MeasureConfig(target="cpu", threads=1, warmup=1, repeats=3, min_seconds=0.0)
@@ -19,7 +21,7 @@ def space():
 
 def test_summary_statistics():
     s = summarise([0.001] * 8 + [0.002, 0.010])
-    assert s["median_ms"] == pytest.approx(1.0) and s["p90_ms"] == pytest.approx(2.8)
+    assert s["median_ms"] == pytest.approx(1.0) and s["p90_ms"] == pytest.approx(2.8) and s["p10_ms"] == pytest.approx(1.0)
     assert s["trimmed_mean_ms"] == pytest.approx(1.125) and s["repeats"] == 10
 
 
@@ -35,6 +37,46 @@ def test_rounds_combine_to_the_median_of_round_statistics():
     rounds = [{"median_ms": m, "p90_ms": 2 * m, "trimmed_mean_ms": m, "repeats": 5} for m in (1.0, 9.0, 2.0)]
     out = combine_rounds(rounds)
     assert out["median_ms"] == 2.0 and out["p90_ms"] == 4.0 and out["repeats"] == 15 and out["rounds"] == 3
+
+
+def interfered(slow_share: list[float]):
+    """A stand-in clock: a module's calls take 1 ms per 1,000 parameters, and in the ``k``-th timing (cycling)
+    the share ``slow_share[k]`` of them is slowed 1.7x (other tenants), never sped up."""
+    rounds = iter(slow_share * 1000)
+
+    def timer(module, x, cfg, path):
+        base = sum(p.numel() for p in module.parameters()) * 1e-6
+        slow = round(next(rounds) * cfg.repeats)
+        return [base * 1.7] * slow + [base] * (cfg.repeats - slow)
+    return timer
+
+
+def test_p10_statistic_keeps_the_fast_calls_where_interference_moves_the_median(space, tmp_path):
+    archs = [space.smallest(), space.largest()]
+    base = [sum(p.numel() for p in space.build_static(a).parameters()) * 1e-3 for a in archs]
+    cfg = MeasureConfig(target="cpu", threads=1, warmup=0, repeats=10, min_seconds=0.0, rounds=3)
+    jobs = [(lambda a=a: space.build_static(a), space.input_shape(a)) for a in archs]
+    shares = [0.6, 0.7, 0.8, 0.0, 0.6, 0.8]  # any 3 timings: at least 2 mostly slow; every one >= 2 fast calls
+    p10 = measure_many(jobs, replace(cfg, statistic="p10"), timer=interfered(shares))
+    median = measure_many(jobs, cfg, timer=interfered(shares))
+    assert [latency_ms(r) for r in p10] == pytest.approx(base) and all(r["spread"] < 1e-9 for r in p10)
+    assert [latency_ms(r) for r in median] == pytest.approx([1.7 * b for b in base])
+    assert all(r["statistic"] == "p10" for r in p10) and max(median[0]["round_ms"]) == pytest.approx(1.7 * base[0])
+    table = build_table(LatencyTable("mobilenet", space.config.to_dict(), replace(cfg, statistic="p10")), space,
+                        tmp_path / "t.json", n_archs=2, progress=False, timer=interfered(shares))
+    loaded = LatencyTable.load(tmp_path / "t.json")  # its device profile names the statistic and matches here
+    assert loaded.cfg.statistic == "p10" and loaded.measured(space)[1].tolist() == [latency_ms(r) for r in table.archs]
+    one = sum(p.numel() for p in space.build_static(space.make(loaded.archs[0]["arch"])).parameters()) * 1e-3
+    assert loaded.measured(space)[1][0] == pytest.approx(one)
+
+
+def test_statistic_is_part_of_the_device_profile_only_when_chosen(tmp_path):
+    assert "statistic" not in fingerprint(FAST)  # tables built before it existed keep their file names
+    p10 = replace(FAST, statistic="p10")
+    assert fingerprint(p10)["statistic"] == "p10" and table_path(tmp_path, p10) != table_path(tmp_path, FAST)
+    with pytest.raises(SupernetError, match="--statistic must be one of"):
+        replace(FAST, statistic="mean").check()
+    assert latency_ms({"median_ms": 2.5}) == 2.5  # a result stored before the statistic existed
 
 
 @pytest.mark.parametrize("target", ["cpu", "onnxruntime-cpu"])
