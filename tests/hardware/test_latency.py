@@ -256,3 +256,19 @@ def test_a_corrected_prediction_stays_within_the_measured_ratios():
     every = np.append(table, predictor.table_only([space.smallest(), space.largest()]))
     assert np.all(got >= ratios.min() / 2 * every - 1e-9) and np.all(got <= 2 * ratios.max() * every + 1e-9)
     assert got.min() > 0
+
+
+def test_cli_builds_a_p10_table_and_refuses_an_unknown_statistic(tmp_path, capsys):
+    from tests.support import assert_refused, run_main
+    common = ["latency", "build", "mobilenet", "--variant", "tiny", "--target", "cpu", "--threads", "1", "--archs", "2",
+              "--warmup", "0", "--repeats", "5", "--rounds", "2", "--unit-rounds", "1", "--no-progress"]
+    status, err = run_main([*common, "--statistic", "mean", "--out", tmp_path / "bad"], capsys)
+    assert_refused(status, err, "--statistic")
+    assert not (tmp_path / "bad").exists()
+    status, _ = run_main([*common, "--statistic", "p10", "--out", tmp_path / "t"], capsys)
+    [path] = (tmp_path / "t").glob("*.json")
+    table = LatencyTable.load(path)
+    assert status == 0 and table.cfg.statistic == "p10" and table.fingerprint["statistic"] == "p10"
+    for arch in table.archs:  # each round kept its p10 call, the arch its rounds' median
+        assert arch["statistic"] == "p10" and arch["latency_ms"] == pytest.approx(float(np.median(arch["round_ms"])))
+        assert arch["latency_ms"] <= arch["median_ms"] * 1.0001

@@ -41,13 +41,17 @@ def compile_cpu(model, threads: int):
 def time_openvino(module, x, cfg, onnx_path: Path, int8: bool = False) -> list[float]:
     """Per-call seconds of one synchronous ``infer`` of the model compiled for ``x``'s static shape, its input
     tensor set once: what OpenVINO's own ``benchmark_app -hint none -nthreads T -nstreams 1 -api sync -shape``
-    reports (through Python's ``infer(feed)`` on the dynamic-batch model a 0.08 ms net took 0.18 ms)."""
+    reports (through Python's ``infer(feed)`` on the dynamic-batch model a 0.08 ms net took 0.18 ms). int8:
+    ``module`` with typical activation ranges (:func:`supernet.hardware.runtimes.typical_activations`)."""
     from ..clock import timed
     ir = Path(onnx_path).with_suffix(".int8.xml" if int8 else ".xml")
     if ir.exists():
         import openvino as ov
         model = ov.Core().read_model(str(ir))
     else:
+        if int8:
+            from . import typical_activations
+            module = typical_activations(module, x)
         model = read(module, x, onnx_path, int8)
         if int8:  # quantised once per file: later rounds reuse it
             save(model, ir)

@@ -43,14 +43,15 @@ def quantize(fp32: Path, int8: Path, batches) -> Path:
 
 
 def time_ort_int8(module, x, cfg, onnx_path: Path) -> list[float]:
-    """Per-call seconds of the int8 model (quantised once per file, beside ``onnx_path``)."""
+    """Per-call seconds of the int8 model (quantised once per file, beside ``onnx_path``) of ``module`` with
+    typical activation ranges (:func:`supernet.hardware.runtimes.typical_activations`)."""
     from ...io.export import export_onnx
     from ..clock import time_onnx
-    from . import calibration_batches
+    from . import calibration_batches, typical_activations
     onnx_path = Path(onnx_path)
     int8 = onnx_path.with_suffix(".int8.onnx")
     if not int8.exists():
         if not onnx_path.exists():
-            export_onnx(module, tuple(x.shape), onnx_path, x.dtype)
+            export_onnx(typical_activations(module, x), tuple(x.shape), onnx_path, x.dtype)
         quantize(onnx_path, int8, calibration_batches(x))
     return time_onnx(module, x, cfg, int8)
