@@ -23,9 +23,10 @@ measured again), says how far one measurement can be trusted.
 (``latency_ms``, read with :func:`latency_ms`): ``median`` (default) the round's median call, or
 ``p10`` its 10th-percentile call. On a shared or throttling machine a call is slowed only by
 interference, never sped up, so the fast tail is the device's own speed: on the 2-core development VM the
-same 30 ONNX Runtime int8 subnets measured twice agreed to 0.4 % (median) by p10 and 1.6 % by median
-(Kendall tau 0.995 vs 0.954), an eager BERT's to 6 % vs 8-16 %. Build a table and time the nets it is
-checked against with the same statistic.
+same 30 ONNX Runtime int8 subnets measured twice agreed to 0.6 % (median over archs) by p10 and 1.6 % by
+median, from the same timings (Kendall tau 0.963 vs 0.926), an eager BERT's to 5.9 % vs 9.2 %
+(``benchmarks/bench_latency_statistic.py``). Build a table and time the nets it is checked against with the
+same statistic (the table's device profile names it).
 """
 from __future__ import annotations
 
