@@ -15,7 +15,6 @@ predictor's tau against a measurement).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.bench_latency import overrides
+from benchmarks.bench_latency import merged, overrides
 from predictors.metrics import kendall_tau
 from supernet.core.registry import get_space, space_config
 from supernet.hardware.rounds import MeasureConfig, fingerprint, measure_subnets
@@ -73,9 +72,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     cases = [bench(v, t, args) for v in args.variants for t in args.targets]
     out = Path(args.out)
-    if out.exists():  # keep the cases of other runs
-        key = lambda c: (c["space"], c["target"])  # noqa: E731
-        cases = [c for c in json.loads(out.read_text())["cases"] if key(c) not in {key(n) for n in cases}] + cases
+    cases = merged(out, cases)  # keep the cases of other runs (one per space and target)
     atomic_write_json(out, {"machine": platform.machine(), "torch": torch.__version__, "cases": cases})
     for c in cases:
         a, b = c["agreement"]["median"], c["agreement"]["p10"]

@@ -49,7 +49,7 @@ class Drift:
 
 
 def relative_error(result: dict) -> float:
-    """Relative standard error of a measurement's median from its round medians ``round_ms`` (0 without)."""
+    """Relative standard error of a measurement's latency from its round values ``round_ms`` (0 without)."""
     rounds = np.asarray(result.get("round_ms") or [latency_ms(result)], dtype=float)
     iqr = np.subtract(*np.percentile(rounds, [75, 25]))
     return float(1.253 * (iqr / 1.349) / np.sqrt(len(rounds)) / latency_ms(result))
