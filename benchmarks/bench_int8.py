@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from predictors.metrics import kendall_tau
-from supernet.hardware.rounds import MeasureConfig, measure_subnets
+from supernet.hardware.rounds import MeasureConfig, latency_ms, measure_subnets
 from supernet.io.files import atomic_write_json
 
 RUNTIMES = {"onnxruntime": ("onnxruntime-cpu", "onnxruntime-cpu-int8"),
@@ -129,9 +129,10 @@ def main(argv=None) -> None:
            for t in RUNTIMES[args.runtime]}
     t32, t8 = RUNTIMES[args.runtime]
     rows = [{"arch": a.to_dict(), "fp32_accuracy": s["fp32_accuracy"], "int8_accuracy": s["accuracy"],
-             "fp32_ms": lat[t32][i]["median_ms"], "int8_ms": lat[t8][i]["median_ms"],
+             "fp32_ms": latency_ms(lat[t32][i]), "int8_ms": latency_ms(lat[t8][i]),
              "flops": s["flops"]} for i, (a, s) in enumerate(zip(archs, scores))]
     result = {"machine": platform.machine(), "torch": torch.__version__, "threads": args.threads,
+              "statistic": MeasureConfig.statistic,
               "load_average": os.getloadavg(), "data": args.data, "runtime": args.runtime, "archs": len(rows),
               "train_steps": None if args.run else args.steps, **compare(rows, args.budget_ms),
               "seconds": {"train": trained_s, "evaluate": evaluated_s,

@@ -9,7 +9,7 @@ EXAMPLES = """examples:
   supernet latency build runs/mnist1d --target cpu --threads 2            # table + 60 whole subnets
   supernet latency build mobilenet --variant ofa --target onnxruntime-cpu --archs 100
   supernet latency measure runs/mnist1d --arch smallest --target cpu --threads 2
-  supernet latency build runs/mnist1d --target onnxruntime-cpu-int8 --statistic p10   # a shared / noisy machine
+  supernet latency build runs/mnist1d --target onnxruntime-cpu-int8 --statistic median   # each round's median call
   supernet latency build runs/imagenet --target cuda-graph --batch 1   # a GPU as deployed: one CUDA graph per net
   supernet latency build runs/imagenet --target ort-cuda --batch 64    # ONNX Runtime's CUDA provider (onnxruntime-gpu)
   supernet latency measure runs/llm --arch median --mode generate --prefill-tokens 128 --decode-tokens 32
@@ -50,9 +50,10 @@ def add(p) -> None:
                        help="interleaved rounds; the median over rounds is kept (default: %(default)s)")
         q.add_argument("--unit-rounds", type=whole(1, 1000), default=7,
                        help="rounds for each unit of a table (default: %(default)s)")
-        q.add_argument("--statistic", choices=("median", "p10"), default="median",
-                       help="what each round keeps: its median call, or its 10th-percentile call (steadier on a "
-                            "shared or throttling machine; part of the device profile) (default: %(default)s)")
+        q.add_argument("--statistic", choices=("p10", "median"), default="p10",
+                       help="what each round keeps: its 10th-percentile call (the device's own speed, steady on a "
+                            "shared or throttling machine), or its median call; part of the device profile "
+                            "(default: %(default)s)")
 
 
 def run(args) -> None:
@@ -67,5 +68,20 @@ def run(args) -> None:
         path = build_latency(args.source, cfg, variant=args.variant, archs=args.archs, folder=args.out,
                              seed=args.seed, progress=args.progress)
         print(f"latency table: {path}")
+        print(reference_line(path))
     else:
         print(json.dumps(measure_arch(args.source, args.arch, cfg, args.variant)))
+
+
+def reference_line(path) -> str:
+    """How steady this device measured: the reference arch's rounds, whose spread bounds how close any table can
+    predict (a table is no closer than the measurement repeats)."""
+    from ..hardware.latency_table import LatencyTable
+    from ..hardware.rounds import latency_ms
+    ref = LatencyTable.load(path, check_device=False).reference
+    if not ref:
+        return "reference subnet: not measured"
+    low, high = ref["spread_ms"]
+    middle = latency_ms(ref)
+    return (f"reference subnet (the space's median arch): {middle:.3f} ms over {ref['rounds']} rounds, p10-p90 "
+            f"{low:.3f}-{high:.3f} ms (+-{50 * (high - low) / middle:.1f} %): no table predicts closer than that")

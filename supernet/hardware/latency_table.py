@@ -30,7 +30,7 @@ from ..core.errors import SupernetError
 from ..core.space import SearchSpace
 from ..io.files import atomic_write_json, read_json
 from .kernels import count_kernels
-from .rounds import MeasureConfig, fingerprint, fingerprint_id, latency_ms, measure_many, measure_subnets
+from .rounds import ADDED_LATER, MeasureConfig, fingerprint, fingerprint_id, latency_ms, measure_many, measure_subnets
 from .timers import Timer
 
 FORMAT = "supernet-latency-table/1"
@@ -98,10 +98,12 @@ class LatencyTable:
         data = read_json(path, "latency table")
         if data.get("format") != FORMAT:
             raise SupernetError(f"{str(path)!r} is not a latency table (build one with `supernet latency build`)")
-        cfg = MeasureConfig(**data["measure"])
+        cfg = MeasureConfig(**{"statistic": "median", **data["measure"]})  # stored before the statistic existed
         if check_device:
             here = fingerprint(cfg)
-            diff = sorted(k for k in set(here) | set(data["fingerprint"]) if here.get(k) != data["fingerprint"].get(k))
+            stored = data["fingerprint"]
+            diff = sorted(k for k in set(here) | set(stored) if here.get(k) != stored.get(k)
+                          and not (k in ADDED_LATER and k not in stored))
             if diff:
                 k = diff[0]
                 raise SupernetError(f"latency table {str(path)!r} was measured on another device profile ({k}: "

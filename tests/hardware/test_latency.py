@@ -57,8 +57,8 @@ def test_p10_statistic_keeps_the_fast_calls_where_interference_moves_the_median(
     cfg = MeasureConfig(target="cpu", threads=1, warmup=0, repeats=10, min_seconds=0.0, rounds=3)
     jobs = [(lambda a=a: space.build_static(a), space.input_shape(a)) for a in archs]
     shares = [0.6, 0.7, 0.8, 0.0, 0.6, 0.8]  # any 3 timings: at least 2 mostly slow; every one >= 2 fast calls
-    p10 = measure_many(jobs, replace(cfg, statistic="p10"), timer=interfered(shares))
-    median = measure_many(jobs, cfg, timer=interfered(shares))
+    p10 = measure_many(jobs, cfg, timer=interfered(shares))  # the default statistic
+    median = measure_many(jobs, replace(cfg, statistic="median"), timer=interfered(shares))
     assert [latency_ms(r) for r in p10] == pytest.approx(base) and all(r["spread"] < 1e-9 for r in p10)
     assert [latency_ms(r) for r in median] == pytest.approx([1.7 * b for b in base])
     assert all(r["statistic"] == "p10" for r in p10) and max(median[0]["round_ms"]) == pytest.approx(1.7 * base[0])
@@ -70,10 +70,11 @@ def test_p10_statistic_keeps_the_fast_calls_where_interference_moves_the_median(
     assert loaded.measured(space)[1][0] == pytest.approx(one)
 
 
-def test_statistic_is_part_of_the_device_profile_only_when_chosen(tmp_path):
-    assert "statistic" not in fingerprint(FAST)  # tables built before it existed keep their file names
-    p10 = replace(FAST, statistic="p10")
-    assert fingerprint(p10)["statistic"] == "p10" and table_path(tmp_path, p10) != table_path(tmp_path, FAST)
+def test_statistic_is_part_of_the_device_profile_unless_median(tmp_path):
+    median = replace(FAST, statistic="median")
+    assert "statistic" not in fingerprint(median)  # median tables, built before it existed, keep their file names
+    assert FAST.statistic == "p10" and fingerprint(FAST)["statistic"] == "p10"
+    assert table_path(tmp_path, FAST) != table_path(tmp_path, median)
     with pytest.raises(SupernetError, match="--statistic must be one of"):
         replace(FAST, statistic="mean").check()
     assert latency_ms({"median_ms": 2.5}) == 2.5  # a result stored before the statistic existed
@@ -202,6 +203,25 @@ def test_table_from_another_device_is_refused(space, tmp_path):
     assert LatencyTable.load(path, check_device=False).units == {"stem@16": 1.0}
 
 
+def test_table_timed_with_other_cpu_kernels_is_refused_and_an_older_table_still_loads(space, tmp_path):
+    """Two VMs often report one CPU model name; PyTorch's vector kernels (``ATEN_CPU_CAPABILITY``) tell them
+    apart. A table stored before the kernels and the statistic were recorded loads as a median table."""
+    path = tmp_path / "t.json"
+    table = LatencyTable("mobilenet", space.config.to_dict(), FAST, {"stem@16": 1.0})
+    here = fingerprint(FAST)["cpu_kernels"]
+    other = "AVX2" if here != "AVX2" else "DEFAULT"
+    table.fingerprint = {**fingerprint(FAST), "cpu_kernels": other}
+    table.save(path)
+    with pytest.raises(SupernetError, match=f"another device profile .*cpu_kernels: '{other}', here '{here}'"):
+        LatencyTable.load(path)
+    old = json.loads(path.read_text())
+    del old["measure"]["statistic"]
+    old["fingerprint"] = {k: v for k, v in fingerprint(replace(FAST, statistic="median")).items() if k != "cpu_kernels"}
+    path.write_text(json.dumps(old))
+    loaded = LatencyTable.load(path)
+    assert loaded.cfg.statistic == "median" and loaded.units == {"stem@16": 1.0}
+
+
 def test_correction_learns_a_fixed_overhead(space, tmp_path):
     table = build_table(LatencyTable("mobilenet", space.config.to_dict(), FAST), space, tmp_path / "t.json",
                         n_archs=0, progress=False)
@@ -258,17 +278,26 @@ def test_a_corrected_prediction_stays_within_the_measured_ratios():
     assert got.min() > 0
 
 
-def test_cli_builds_a_p10_table_and_refuses_an_unknown_statistic(tmp_path, capsys):
+def test_cli_builds_a_p10_table_by_default_and_refuses_an_unknown_statistic(tmp_path, capsys):
+    from supernet.cli.latency import reference_line
     from tests.support import assert_refused, run_main
     common = ["latency", "build", "mobilenet", "--variant", "tiny", "--target", "cpu", "--threads", "1", "--archs", "2",
               "--warmup", "0", "--repeats", "5", "--rounds", "2", "--unit-rounds", "1", "--no-progress"]
     status, err = run_main([*common, "--statistic", "mean", "--out", tmp_path / "bad"], capsys)
     assert_refused(status, err, "--statistic")
     assert not (tmp_path / "bad").exists()
-    status, _ = run_main([*common, "--statistic", "p10", "--out", tmp_path / "t"], capsys)
+    status, _ = run_main([*common, "--out", tmp_path / "t"], capsys)
     [path] = (tmp_path / "t").glob("*.json")
     table = LatencyTable.load(path)
+    low, high = table.reference["spread_ms"]
+    line = reference_line(path)  # what the build prints after the file's name
+    assert f"{latency_ms(table.reference):.3f} ms over 7 rounds, p10-p90 {low:.3f}-{high:.3f} ms" in line
     assert status == 0 and table.cfg.statistic == "p10" and table.fingerprint["statistic"] == "p10"
     for arch in table.archs:  # each round kept its p10 call, the arch its rounds' median
         assert arch["statistic"] == "p10" and arch["latency_ms"] == pytest.approx(float(np.median(arch["round_ms"])))
         assert arch["latency_ms"] <= arch["median_ms"] * 1.0001
+    status, _ = run_main([*common, "--statistic", "median", "--out", tmp_path / "m"], capsys)
+    [path] = (tmp_path / "m").glob("*.json")
+    table = LatencyTable.load(path)
+    assert status == 0 and table.cfg.statistic == "median" and "statistic" not in table.fingerprint
+    assert all(arch["latency_ms"] == pytest.approx(arch["median_ms"]) for arch in table.archs)
