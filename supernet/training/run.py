@@ -30,6 +30,7 @@ from ..io.runs import prepare_run_dir
 from .train_config import TrainConfig
 from .hooks import CheckpointHook
 from .setup import build_setup, input_paths, prepare_model, run_hooks, saved_space_config
+from .teacher import check_teacher
 from .trainer import Trainer
 
 
@@ -64,7 +65,10 @@ def train_here(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bo
     prepare_model(setup, cfg, start)
     checkpoints = CheckpointHook(run_dir, meta, cfg.checkpoint_every, saved=start)
     log, hooks = run_hooks(run_dir, cfg, setup, start, checkpoints)
-    trainer = Trainer(model, setup.task, cfg, placement, total, hooks, teacher=hook(model, "teacher")())
+    teacher = hook(model, "teacher")()
+    if start == 0 and teacher is not None:
+        check_teacher(teacher, setup.data, placement.device, log)
+    trainer = Trainer(model, setup.task, cfg, placement, total, hooks, teacher=teacher)
     if resume:
         trainer.load_state_dict(load_trainer_state(folder, placement.device))
     try:

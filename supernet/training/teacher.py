@@ -8,6 +8,7 @@ resizes to its resolution), and runs in eval mode without gradients.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -78,3 +79,41 @@ def _frozen(net: nn.Module, supernet: nn.Module, arch) -> Callable:
     def teacher(x: torch.Tensor) -> torch.Tensor:
         return net(supernet.prepare_input(x, arch))
     return teacher
+
+
+def teacher_fit(teacher: Callable, data, device: torch.device, examples: int = 256, batch_size: int = 64) -> dict:
+    """How well a fixed teacher knows the task, before every subnet distils from it: its top-1 ``accuracy`` on
+    the first ``examples`` of the validation split (the training split when there is none) and ``majority``, the
+    most frequent label's share of them (what a classifier that learned nothing about its inputs reaches).
+    ``fit`` is False when ``accuracy <= majority + 0.02``: e.g. a pretrained encoder saved with a fresh,
+    untrained classification head, from which every subnet would learn nothing."""
+    split = "val" if data.split_size("val") else "train"
+    correct, labels = 0, []
+    with torch.no_grad():
+        for x, y in data.eval_batches(split, batch_size):
+            x, y = x[:examples - sum(map(len, labels))], y[:examples - sum(map(len, labels))]
+            correct += int((teacher(x.to(device)).argmax(-1).cpu() == y).sum())
+            labels.append(y)
+            if sum(map(len, labels)) >= examples:
+                break
+    y = torch.cat(labels)
+    accuracy, majority = correct / len(y), float(torch.bincount(y).max()) / len(y)
+    return {"event": "teacher", "split": split, "examples": len(y), "accuracy": accuracy, "majority": majority,
+            "fit": accuracy > majority + 0.02}
+
+
+def unfit_teacher_warning(check: dict) -> str:
+    """The one-line warning for a teacher no better than the majority label (:func:`teacher_fit`)."""
+    return (f"warning: the teacher (the model as loaded) is right on {100 * check['accuracy']:.1f} % of "
+            f"{check['examples']} {check['split']} examples, no better than always answering the most frequent "
+            f"label ({100 * check['majority']:.1f} %): its classifier has not learned these labels, and every subnet "
+            "distils from it; fine-tune the model on this data first, or train with --teacher inplace")
+
+
+def check_teacher(teacher, data, device, log) -> None:
+    """Log how well a fixed teacher knows the task (:func:`teacher_fit`) and warn on stderr, in one
+    line, when it is no better than the majority label."""
+    check = teacher_fit(teacher, data, device)
+    log.log(check)
+    if not check["fit"]:
+        print(unfit_teacher_warning(check), file=sys.stderr, flush=True)

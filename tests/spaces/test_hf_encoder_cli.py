@@ -57,6 +57,16 @@ def test_training_distils_from_the_pretrained_teacher_or_in_place(trained):
     assert config["data"]["class_names"] == ["a", "b", "c"]
 
 
+def test_an_untrained_classifier_as_teacher_is_logged_and_warned(trained):
+    """The tiny BERT is random: its head knows none of the labels, and the fixed-teacher run says so (the
+    warning is the same record, :func:`supernet.training.teacher.unfit_teacher_warning`); in place, no teacher."""
+    root, _ = trained
+    events = [json.loads(line) for line in (root / "run" / "log.jsonl").read_text().splitlines()]
+    [check] = [e for e in events if e.get("event") == "teacher"]
+    assert check["fit"] is False and check["accuracy"] <= check["majority"] + 0.02 and check["examples"] > 0
+    assert not [line for line in (root / "inplace" / "log.jsonl").read_text().splitlines() if '"teacher"' in line]
+
+
 def test_export_of_the_trained_run_loads_and_matches(trained):
     root, _ = trained
     out = root / "export"
