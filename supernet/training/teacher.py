@@ -83,11 +83,12 @@ def _frozen(net: nn.Module, supernet: nn.Module, arch) -> Callable:
 
 def teacher_fit(teacher: Callable, data, device: torch.device, examples: int = 256, batch_size: int = 64) -> dict:
     """How well a fixed teacher knows the task, before every subnet distils from it: its top-1 ``accuracy`` on
-    the first ``examples`` of the validation split (the training split when there is none) and ``majority``, the
+    the first ``examples`` of the validation split (of the training split when the validation split is smaller:
+    a handful of examples would make the check noise) and ``majority``, the
     most frequent label's share of them (what a classifier that learned nothing about its inputs reaches).
     ``fit`` is False when ``accuracy <= majority + 0.02``: e.g. a pretrained encoder saved with a fresh,
     untrained classification head, from which every subnet would learn nothing."""
-    split = "val" if data.split_size("val") else "train"
+    split = "val" if data.split_size("val") >= min(examples, data.split_size("train")) else "train"
     correct, labels = 0, []
     with torch.no_grad():
         for x, y in data.eval_batches(split, batch_size):
