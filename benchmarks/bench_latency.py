@@ -121,7 +121,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per round, at least")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median over rounds)")
     parser.add_argument("--unit-rounds", type=int, default=7, help="interleaved rounds for the table's units")
-    parser.add_argument("--statistic", choices=STATISTICS, default="p10",
+    parser.add_argument("--statistic", choices=STATISTICS, default=MeasureConfig.statistic,
                         help="what each round keeps: its median call or its 10th-percentile call")
     parser.add_argument("--repeat-archs", type=int, default=20)
     parser.add_argument("--space", default="mobilenet", help="registered space (e.g. hf_encoder with --variants default)")

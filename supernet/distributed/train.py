@@ -45,7 +45,6 @@ from pathlib import Path
 
 import torch
 
-from ..core.contract import hook as space_hook
 from ..core.errors import SupernetError
 from ..core.placement import CPU, Placement
 from ..core.signals import interruptible
@@ -61,8 +60,7 @@ from ..io.checkpoint import (
 from ..io.files import atomic_write_json, make_temp_dir, normal_modes
 from ..training.train_config import ScaleConfig, TrainConfig
 from ..training.hooks import CheckpointHook, Progress
-from ..training.setup import build_setup, prepare_model, run_hooks, saved_space_config
-from ..training.teacher import check_teacher
+from ..training.setup import build_setup, fixed_teacher, prepare_model, run_hooks, saved_space_config
 from ..training.trainer import Trainer
 from .cluster import check_capacity, ray_session
 
@@ -223,10 +221,8 @@ def _fit_rank(config: dict, placement: Placement) -> None:
     log, hooks = run_hooks(run_dir, cfg, setup, start, hook, quiet=True) if rank == 0 else (None, [hook])
     if log is not None:  # one line per (re)start: where a worker failure sent the run back to
         log.log({"event": "workers-started", "from_step": start, "workers": world, "time": round(time.time(), 4)})
-    teacher = space_hook(setup.model, "teacher")()
-    if start == 0 and log is not None and teacher is not None:
-        check_teacher(teacher, setup.data, device, log)
-    trainer = Trainer(setup.model, setup.task, cfg, placement, setup.total, hooks, teacher=teacher)
+    trainer = Trainer(setup.model, setup.task, cfg, placement, setup.total, hooks,
+                      teacher=fixed_teacher(setup, start, device, log))
     if state is not None:
         trainer.load_state_dict(state)
     trainer.net = DistributedDataParallel(trainer.model, device_ids=[device.index] if device.type == "cuda" else None,

@@ -107,7 +107,7 @@ class LatencyTable:
             if diff:
                 k = diff[0]
                 raise SupernetError(f"latency table {str(path)!r} was measured on another device profile ({k}: "
-                                    f"{data['fingerprint'].get(k)!r}, here {here.get(k)!r}); build one here with "
+                                    f"{stored.get(k)!r}, here {here.get(k)!r}); build one here with "
                                     "`supernet latency build`")
         return cls(data["space"], data["space_config"], cfg, data["units"], data["archs"], data["fingerprint"],
                    data.get("kernels"), data.get("reference"))

@@ -14,7 +14,6 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..core.contract import hook
 from ..core.errors import SupernetError
 from ..core.placement import Placement
 from ..core.signals import interruptible
@@ -29,8 +28,7 @@ from ..io.files import atomic_write_json
 from ..io.runs import prepare_run_dir
 from .train_config import TrainConfig
 from .hooks import CheckpointHook
-from .setup import build_setup, input_paths, prepare_model, run_hooks, saved_space_config
-from .teacher import check_teacher
+from .setup import build_setup, fixed_teacher, input_paths, prepare_model, run_hooks, saved_space_config
 from .trainer import Trainer
 
 
@@ -65,10 +63,8 @@ def train_here(cfg: TrainConfig, placement: Placement, run_dir: Path, resume: bo
     prepare_model(setup, cfg, start)
     checkpoints = CheckpointHook(run_dir, meta, cfg.checkpoint_every, saved=start)
     log, hooks = run_hooks(run_dir, cfg, setup, start, checkpoints)
-    teacher = hook(model, "teacher")()
-    if start == 0 and teacher is not None:
-        check_teacher(teacher, setup.data, placement.device, log)
-    trainer = Trainer(model, setup.task, cfg, placement, total, hooks, teacher=teacher)
+    trainer = Trainer(model, setup.task, cfg, placement, total, hooks,
+                      teacher=fixed_teacher(setup, start, placement.device, log))
     if resume:
         trainer.load_state_dict(load_trainer_state(folder, placement.device))
     try:

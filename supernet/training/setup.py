@@ -26,6 +26,7 @@ from .train_config import TrainConfig, with_space_defaults
 from .hooks import EpochEvalHook, LogHook
 from .init import InitSource, init_message, load_init
 from .sampling import check_shared
+from .teacher import check_teacher
 
 
 @dataclass
@@ -150,6 +151,15 @@ def prepare_model(setup: Setup, cfg: TrainConfig, start: int) -> None:
         load_init(setup.model, setup.meta["init"])
     elif start == 0:
         hook(setup.model, "before_training")(setup.data.calibration_batches(cfg.calib_batches, 256, cfg.seed))
+
+
+def fixed_teacher(setup: Setup, start: int, device: torch.device, log: RunLog | None):
+    """The space's fixed teacher (its ``teacher`` hook; None for in-place distillation); on a fresh run it is
+    checked against the labels first (:func:`.teacher.check_teacher`) where ``log`` is given (rank 0)."""
+    teacher = hook(setup.model, "teacher")()
+    if start == 0 and log is not None and teacher is not None:
+        check_teacher(teacher, setup.data, device, log)
+    return teacher
 
 
 def run_hooks(run_dir: Path, cfg: TrainConfig, setup: Setup, start: int, checkpoints,

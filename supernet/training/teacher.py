@@ -89,13 +89,14 @@ def teacher_fit(teacher: Callable, data, device: torch.device, examples: int = 2
     ``fit`` is False when ``accuracy <= majority + 0.02``: e.g. a pretrained encoder saved with a fresh,
     untrained classification head, from which every subnet would learn nothing."""
     split = "val" if data.split_size("val") >= min(examples, data.split_size("train")) else "train"
-    correct, labels = 0, []
+    correct, labels, seen = 0, [], 0
     with torch.no_grad():
         for x, y in data.eval_batches(split, batch_size):
-            x, y = x[:examples - sum(map(len, labels))], y[:examples - sum(map(len, labels))]
+            x, y = x[:examples - seen], y[:examples - seen]
             correct += int((teacher(x.to(device)).argmax(-1).cpu() == y).sum())
             labels.append(y)
-            if sum(map(len, labels)) >= examples:
+            seen += len(y)
+            if seen >= examples:
                 break
     y = torch.cat(labels)
     accuracy, majority = correct / len(y), float(torch.bincount(y).max()) / len(y)
